@@ -1,0 +1,52 @@
+# schemaop developer entry points. README names two of them: `make dev` and `make test`.
+# Everything a fresh machine needs (venv, Python packages, PostgreSQL from Debian,
+# control-plane binaries built from the Go module proxy) is installed by these targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)/tools
+
+.PHONY: help venv testbins lint test test-unit test-integration test-e2e dev dev-down crds manifests bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/.installed ## create .venv with schemaop and dev tools
+
+testbins: ## build kube-apiserver, kube-controller-manager, kubectl, etcd, helm (cached)
+	@tools/k8s-testbins/build.sh >/dev/null
+
+lint: venv ## ruff and mypy --strict
+	$(BIN)/ruff check operator tests tools bench
+	$(BIN)/ruff format --check operator tests tools bench
+	$(BIN)/mypy
+
+test: venv testbins ## every test: unit, integration (PostgreSQL), e2e (local cluster)
+	$(BIN)/pytest tests
+
+test-unit: venv ## fast pure tests only
+	$(BIN)/pytest -m unit tests/unit
+
+test-integration: venv ## tests on a real PostgreSQL
+	$(BIN)/pytest tests/integration
+
+test-e2e: venv testbins ## tests on the local control plane
+	$(BIN)/pytest tests/e2e
+
+dev: venv testbins ## bring up PostgreSQL and the local cluster, print how to reach them
+	$(BIN)/python -m devenv.dev up
+
+dev-down: ## stop everything `make dev` started
+	@test ! -x $(BIN)/python || $(BIN)/python -m devenv.dev down
+
+clean: dev-down
+	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache

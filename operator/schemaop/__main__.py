@@ -1,0 +1,5 @@
+"""Allow ``python -m schemaop``."""
+
+from schemaop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per ``schemaop`` subcommand; see :mod:`schemaop.cli` for the contract."""
