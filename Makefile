@@ -48,5 +48,8 @@ dev: venv testbins ## bring up PostgreSQL and the local cluster, print how to re
 dev-down: ## stop everything `make dev` started
 	@test ! -x $(BIN)/python || $(BIN)/python -m devenv.dev down
 
+crds: venv ## generate crds/ (and the package's copy of schemas/) from schemas/
+	$(BIN)/python tools/gen_crds.py
+
 clean: dev-down
 	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache
