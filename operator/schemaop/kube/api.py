@@ -1,0 +1,252 @@
+"""The one module that calls the Kubernetes API.
+
+Everything else gets plain dicts (camelCase, as the API serves them) and hands
+plain dicts back; tests of the operator's logic never need an API server, and
+the e2e tests use a real one. Calls go through the synchronous ``kubernetes``
+client in a worker thread, so the kopf event loop never blocks.
+
+Status is written in one place, :meth:`KubeApi.update_status`: it applies a pure
+mutator to the current object's status, skips the write when nothing changed,
+and retries on a conflict (HTTP 409) with the object re-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import copy
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+GROUP = "schemaop.io"
+VERSION = "v1alpha1"
+StatusMutator = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class KubeError(Exception):
+    """An API call failed; ``status`` is the HTTP status (0 when unknown)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (0, 409, 429) or self.status >= 500
+
+
+class SecretNotFound(Exception):
+    """The connection Secret, or the key in it, does not exist."""
+
+
+def _wrap(exc: ApiException, what: str) -> KubeError:
+    reason = exc.reason or ""
+    with contextlib.suppress(ValueError, AttributeError):
+        reason = json.loads(exc.body or "{}").get("message", reason)
+    return KubeError(f"{what}: {exc.status} {reason}", int(exc.status or 0))
+
+
+class KubeApi:
+    """Typed, dict-in dict-out access to the few API calls the operator makes."""
+
+    def __init__(self, api_client: k8s.ApiClient | None = None) -> None:
+        self.client = api_client or k8s.ApiClient()
+        self.core = k8s.CoreV1Api(self.client)
+        self.batch = k8s.BatchV1Api(self.client)
+        self.custom = k8s.CustomObjectsApi(self.client)
+
+    # -- plumbing -------------------------------------------------------------
+
+    async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def go() -> Any:
+            try:
+                response = fn(*args, _preload_content=False, **kwargs)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise _wrap(exc, what) from exc
+            return json.loads(response.data or b"null")
+
+        return await asyncio.to_thread(go)
+
+    # -- schemaop resources ---------------------------------------------------
+
+    async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        result = await self._call(
+            f"get {plural} {namespace}/{name}",
+            self.custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+        )
+        return dict(result) if result else None
+
+    async def list_custom(
+        self, plural: str, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        kwargs = {"label_selector": label_selector} if label_selector else {}
+        result = await self._call(
+            f"list {plural} in {namespace}",
+            self.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            **kwargs,
+        )
+        return list((result or {}).get("items", []))
+
+    async def update_status(
+        self, plural: str, namespace: str, name: str, mutate: StatusMutator, attempts: int = 6
+    ) -> dict[str, Any] | None:
+        """Apply ``mutate`` to the current status and write it; None if the object is gone.
+
+        A no-op (the mutated status equals the current one) is not written.
+        """
+        for attempt in range(attempts):
+            obj = await self.get_custom(plural, namespace, name)
+            if obj is None:
+                return None
+            old = obj.get("status") or {}
+            new = mutate(copy.deepcopy(old))
+            if new == old:
+                return obj
+            obj["status"] = new
+            try:
+                result = await self._call(
+                    f"update status of {plural} {namespace}/{name}",
+                    self.custom.replace_namespaced_custom_object_status,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    plural,
+                    name,
+                    obj,
+                )
+                return dict(result) if result else None
+            except KubeError as exc:
+                if exc.status != 409 or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        return None
+
+    async def patch_annotations(
+        self, plural: str, namespace: str, name: str, annotations: Mapping[str, str | None]
+    ) -> None:
+        await self._call(
+            f"annotate {plural} {namespace}/{name}",
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            {"metadata": {"annotations": dict(annotations)}},
+        )
+
+    # -- secrets --------------------------------------------------------------
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+        secret = await self._call(
+            f"get secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace
+        )
+        if secret is None:
+            raise SecretNotFound(f"Secret {namespace}/{name} does not exist")
+        data = secret.get("data") or {}
+        if key not in data:
+            raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data[key]).decode("utf-8")
+
+    # -- plan ConfigMaps and Jobs -----------------------------------------------
+
+    async def create_if_absent(self, obj: Mapping[str, Any]) -> bool:
+        """Create a ConfigMap or Job; False (not an error) when it already exists."""
+        kind, ns = obj["kind"], obj["metadata"]["namespace"]
+        fn: Callable[..., Any] = (
+            self.core.create_namespaced_config_map
+            if kind == "ConfigMap"
+            else self.batch.create_namespaced_job
+        )
+        try:
+            await self._call(f"create {kind} {ns}/{obj['metadata']['name']}", fn, ns, obj)
+        except KubeError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def list_jobs(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        result = await self._call(
+            f"list jobs in {namespace}",
+            self.batch.list_namespaced_job,
+            namespace,
+            label_selector=label_selector,
+        )
+        return list((result or {}).get("items", []))
+
+    async def job_termination_message(self, namespace: str, job_name: str) -> str | None:
+        """The termination message of the Job's newest finished pod, if any."""
+        result = await self._call(
+            f"list pods of job {namespace}/{job_name}",
+            self.core.list_namespaced_pod,
+            namespace,
+            label_selector=f"job-name={job_name}",
+        )
+        pods = sorted(
+            (result or {}).get("items", []),
+            key=lambda p: p["metadata"].get("creationTimestamp", ""),
+            reverse=True,
+        )
+        for pod in pods:
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                terminated = (status.get("state") or {}).get("terminated") or {}
+                if terminated.get("message"):
+                    return str(terminated["message"])
+        return None
+
+    # -- events ---------------------------------------------------------------
+
+    async def post_event(
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """Record a Kubernetes Event on an object. Failures are logged, never raised."""
+        meta = involved["metadata"]
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": involved.get("kind", "SchemaVersion"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "schemaop"},
+            "reportingComponent": "schemaop.io/operator",
+            "reportingInstance": "schemaop",
+            "firstTimestamp": now[:19] + "Z",
+            "lastTimestamp": now[:19] + "Z",
+            "count": 1,
+        }
+        try:
+            await self._call(
+                "post event", self.core.create_namespaced_event, meta["namespace"], event
+            )
+        except KubeError as exc:
+            log.warning("could not post event %s on %s: %s", reason, meta["name"], exc)
