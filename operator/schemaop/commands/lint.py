@@ -1,0 +1,363 @@
+"""``schemaop lint PATHS``: lint SQL files, migration directories and SchemaMigration manifests.
+
+Inputs:
+
+- a ``.sql`` file: linted on its own (every table it does not create exists);
+- a migration directory (``V<version>__<desc>.sql`` / ``U<version>__<desc>.sql``
+  or ``<version>_<desc>.up.sql`` / ``.down.sql``): linted as one ordered set, so
+  a table created by an earlier migration of the directory is "new";
+- a YAML file of ``kind: SchemaMigration`` documents (multi-document): linted as
+  one set per ``spec.schemaVersionRef.name``; positions are mapped back to the
+  YAML file's lines.
+
+Output is ``text`` for people, ``json``, or ``gitlab`` (a GitLab Code Quality
+report for merge requests). Exit code: 0 clean (warnings allowed), 1 when an
+unsuppressed error was found, 2 on usage errors or unreadable inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from schemaop.lint import Finding, LintResult
+    from schemaop.model import Migration
+
+
+class InputError(Exception):
+    """An input that cannot be read or understood (exit code 2)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Item:
+    """One migration to lint and where its SQL sits in a file."""
+
+    migration: Migration
+    path: str
+    line_offset: int = 0  # file line of the SQL's first line, minus one
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="SQL file, directory or YAML")
+    parser.add_argument("--format", choices=["text", "json", "gitlab"], default="text")
+    parser.add_argument(
+        "--applied-through",
+        metavar="VERSION",
+        help="migrations up to VERSION are already applied: tables they create count as existing",
+    )
+    parser.add_argument(
+        "--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from schemaop.lint import lint_set
+    from schemaop.model import InvalidMigrationSet, InvalidVersion, Version
+
+    try:
+        applied = Version(args.applied_through) if args.applied_through else None
+    except InvalidVersion as exc:
+        print(f"schemaop lint: --applied-through: {exc}", file=sys.stderr)
+        return 2
+    results: list[tuple[_Item, LintResult]] = []
+    files = 0
+    try:
+        for raw in args.paths:
+            for group in _load(Path(raw)):
+                files += len({i.path for i in group})
+                linted = lint_set([i.migration for i in group], applied_through=applied)
+                by_version = {i.migration.version.text: i for i in group}
+                results.extend(
+                    (by_version[r.version] if r.version else group[0], r) for r in linted
+                )
+    except (InputError, InvalidMigrationSet, InvalidVersion) as exc:
+        print(f"schemaop lint: {exc}", file=sys.stderr)
+        return 2
+
+    findings = [(item, f) for item, r in results for f in r.findings]
+    statements = sum(len(r.statements) for _, r in results)
+    summary = _summary(files, len(results), statements, [f for _, f in findings])
+    if args.format == "json":
+        text = json.dumps(
+            {"findings": [_json(item, f) for item, f in findings], "summary": summary},
+            indent=2,
+            ensure_ascii=False,
+        )
+    elif args.format == "gitlab":
+        text = json.dumps(_gitlab(findings), indent=2, ensure_ascii=False)
+    else:
+        text = "\n".join([*(_text(item, f) for item, f in findings), _summary_line(summary)])
+    if args.output:
+        try:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"schemaop lint: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return 2
+        if args.format != "text":
+            print(_summary_line(summary), file=sys.stderr)
+    else:
+        print(text)
+    return 1 if summary["errors"] else 0
+
+
+# inputs ------------------------------------------------------------------
+
+
+def _load(path: Path) -> list[list[_Item]]:
+    """Groups of migrations; each group is linted as one ordered set."""
+    if path.is_dir():
+        groups = []
+        items = _load_directory(path)
+        if items:
+            groups.append(items)
+        for y in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
+            groups.extend(_load_manifests(y))
+        if not groups:
+            raise InputError(f"{path}: no migrations (V1__name.sql, 1_name.up.sql) or manifests")
+        return groups
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.suffix in (".yaml", ".yml"):
+        return _load_manifests(path)
+    return [[_sql_file(path)]]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError(f"{path}: cannot read: {why}") from exc
+
+
+def _sql_file(path: Path) -> _Item:
+    from schemaop.model import Migration, Version
+
+    text = _read(path)
+    parsed = _parse_migration_name(path.name)
+    version = Version(parsed[1]) if parsed else Version("0")
+    return _Item(
+        Migration(version, path.stem, text, None, _transactional(text), str(path)),
+        str(path),
+    )
+
+
+def _parse_migration_name(name: str) -> tuple[str, str, str] | None:
+    """(kind up|down, version, description) from a migration file name, or None."""
+    from schemaop.model import is_valid_version
+
+    if name.endswith((".up.sql", ".down.sql")):
+        kind = "up" if name.endswith(".up.sql") else "down"
+        stem = name.removesuffix(f".{kind}.sql")
+        version, _, desc = stem.partition("_")
+    elif name.endswith(".sql") and name[:1] in ("V", "U") and "__" in name:
+        kind = "up" if name[0] == "V" else "down"
+        version, _, desc = name[1:].removesuffix(".sql").partition("__")
+    else:
+        return None
+    return (kind, version, desc) if is_valid_version(version) else None
+
+
+def _transactional(text: str) -> bool:
+    """A leading ``-- schemaop:transactional false`` comment marks a directory migration."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("--"):
+            break
+        words = stripped[2:].split()
+        if words[:1] == ["schemaop:transactional"] and words[1:2] == ["false"]:
+            return False
+    return True
+
+
+def _load_directory(path: Path) -> list[_Item]:
+    import importlib
+
+    try:  # written alongside this command; used when present
+        migrations_dir: Any = importlib.import_module("schemaop.migrations_dir")
+    except ModuleNotFoundError:
+        migrations_dir = None
+    loader = getattr(migrations_dir, "load_directory", None) if migrations_dir else None
+    if loader is not None:
+        try:
+            loaded = loader(path)
+        except Exception as exc:  # its own error type; reported, never a traceback
+            raise InputError(f"{path}: {exc}") from exc
+        return [_Item(m, m.source or str(path)) for m in loaded]
+    return _private_directory_loader(path)
+
+
+def _private_directory_loader(path: Path) -> list[_Item]:
+    from schemaop.model import Migration, Version
+
+    ups: dict[str, tuple[Path, str]] = {}
+    downs: dict[str, Path] = {}
+    for f in sorted(path.iterdir()):
+        parsed = _parse_migration_name(f.name) if f.is_file() else None
+        if parsed is None:
+            continue
+        kind, version, desc = parsed
+        if kind == "up":
+            if version in ups:
+                raise InputError(f"{path}: version {version} is defined twice")
+            ups[version] = (f, desc)
+        else:
+            downs[version] = f
+    items = []
+    for version, (f, desc) in ups.items():
+        up = _read(f)
+        down = _read(downs[version]) if version in downs else None
+        items.append(
+            _Item(
+                Migration(Version(version), desc, up, down, _transactional(up), str(f)),
+                str(f),
+            )
+        )
+    return items
+
+
+def _load_manifests(path: Path) -> list[list[_Item]]:
+    import yaml
+
+    from schemaop.model import InvalidVersion, Migration, Version
+
+    text = _read(path)
+    try:
+        docs = list(yaml.safe_load_all(text))
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {exc}") from exc
+    groups: dict[str, list[_Item]] = {}
+    for doc, node in zip(docs, nodes, strict=True):
+        if not isinstance(doc, dict) or doc.get("kind") != "SchemaMigration":
+            continue
+        meta = doc.get("metadata") or {}
+        spec = doc.get("spec") or {}
+        name = meta.get("name", "?") if isinstance(meta, dict) else "?"
+        if not isinstance(spec, dict) or not isinstance(spec.get("up"), str):
+            raise InputError(f"{path}: SchemaMigration {name}: spec.up must be a string")
+        try:
+            version = Version(str(spec.get("version")))
+        except InvalidVersion as exc:
+            raise InputError(f"{path}: SchemaMigration {name}: {exc}") from exc
+        down = spec.get("down")
+        ref = spec.get("schemaVersionRef") or {}
+        group = ref.get("name", "") if isinstance(ref, dict) else ""
+        m = Migration(
+            version,
+            str(spec.get("description", "")),
+            spec["up"],
+            down if isinstance(down, str) else None,
+            spec.get("transactional", True) is not False,
+            f"{path} (SchemaMigration {name})",
+        )
+        groups.setdefault(group, []).append(_Item(m, str(path), _up_line_offset(node)))
+    if not groups:
+        raise InputError(f"{path}: no SchemaMigration documents")
+    return list(groups.values())
+
+
+def _up_line_offset(node: Any) -> int:
+    """Lines before ``spec.up``'s first SQL line in the YAML file (0 when unknown)."""
+    import yaml
+
+    def child(n: Any, key: str) -> Any:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                if getattr(k, "value", None) == key:
+                    return v
+        return None
+
+    up = child(child(node, "spec"), "up")
+    if not isinstance(up, yaml.ScalarNode):
+        return 0
+    # Block scalars (| and >) start on the line after the indicator.
+    return int(up.start_mark.line) + (1 if up.style in ("|", ">") else 0)
+
+
+# output ------------------------------------------------------------------
+
+
+def _summary(
+    files: int, migrations: int, statements: int, findings: Sequence[Finding]
+) -> dict[str, int]:
+    return {
+        "files": files,
+        "migrations": migrations,
+        "statements": statements,
+        "errors": sum(1 for f in findings if f.blocking),
+        "warnings": sum(1 for f in findings if f.severity == "warning" and not f.suppressed),
+        "info": sum(1 for f in findings if f.severity == "info" and not f.suppressed),
+        "suppressed": sum(1 for f in findings if f.suppressed),
+    }
+
+
+def _summary_line(s: dict[str, int]) -> str:
+    return (
+        f"{s['files']} file(s), {s['migrations']} migration(s), {s['statements']} statement(s):"
+        f" {s['errors']} error(s), {s['warnings']} warning(s), {s['info']} info,"
+        f" {s['suppressed']} suppressed"
+    )
+
+
+def _file_line(item: _Item, f: Finding) -> int:
+    return f.line + item.line_offset
+
+
+def _text(item: _Item, f: Finding) -> str:
+    head = f"{item.path}:{_file_line(item, f)}:{f.column}: {f.severity} {f.code} {f.rule}"
+    version = f" [version {f.version}]" if f.version and f.version != "0" else ""
+    lines = [f"{head}{version}: {f.message}"]
+    if f.suppressed:
+        lines.append(f"    allowed: {f.reason}")
+    else:
+        lines.append(f"    hint: {f.hint}")
+    first = f.statement.splitlines()[0] if f.statement else ""
+    if first:
+        more = " ..." if "\n" in f.statement else ""
+        lines.append(f"    | {first}{more}")
+    return "\n".join(lines)
+
+
+def _json(item: _Item, f: Finding) -> dict[str, Any]:
+    out = f.to_dict()
+    out["path"] = item.path
+    out["fileLine"] = _file_line(item, f)
+    return out
+
+
+_GITLAB_SEVERITY = {"error": "major", "warning": "minor", "info": "info"}
+
+
+def _gitlab(findings: Iterable[tuple[_Item, Finding]]) -> list[dict[str, Any]]:
+    """GitLab Code Quality issues; suppressed findings are allowed, so left out."""
+    out = []
+    seen: dict[str, int] = {}
+    for item, f in findings:
+        if f.suppressed:
+            continue
+        severity = "critical" if f.blocking and f.destructive else _GITLAB_SEVERITY[f.severity]
+        # Stable across edits that only move the statement: no line number inside.
+        basis = "\0".join((item.path, f.code, f.version or "", f.target or "", f.statement))
+        n = seen.get(basis, 0)
+        seen[basis] = n + 1
+        fingerprint = hashlib.sha256(f"{basis}\0{n}".encode()).hexdigest()
+        out.append(
+            {
+                "description": f"{f.code} {f.rule}: {f.message}",
+                "check_name": f"schemaop-{f.code}-{f.rule}",
+                "fingerprint": fingerprint,
+                "severity": severity,
+                "location": {"path": item.path, "lines": {"begin": _file_line(item, f)}},
+            }
+        )
+    return out
