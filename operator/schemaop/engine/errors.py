@@ -1,0 +1,252 @@
+"""The engine's errors: a small hierarchy, classified in one place.
+
+Everything the engine raises is an :class:`EngineError`. Each carries what a
+person (and the operator's status) needs: a condition ``reason``, whether a
+retry can help (``retryable``), and, for SQL errors, the ``sqlstate``, server
+``message``, failing ``statement`` and its ``position`` in the migration.
+
+:func:`classify` is the only place that turns a psycopg error into an engine
+error and decides ``retryable``; known SQLSTATEs map to specific classes:
+
+=========  =======================  =========  ===================
+SQLSTATE   class                    retryable  reason
+=========  =======================  =========  ===================
+08*        ConnectionFailed         yes        DatabaseUnreachable
+57P01-03   ConnectionFailed         yes        DatabaseUnreachable
+28P01 28*  AuthenticationFailed     no         DatabaseUnreachable
+3D000      ConnectionFailed         no         DatabaseUnreachable
+55P03      LockTimeout              yes        LockTimeout
+40001      SerializationFailure     yes        MigrationFailed
+40P01      SerializationFailure     yes        MigrationFailed
+57014      StatementTimeout         no         MigrationFailed
+53*        ResourceExhausted        yes        MigrationFailed
+other      MigrationFailed          no         MigrationFailed
+=========  =======================  =========  ===================
+
+The original psycopg error is chained (``raise ... from``) and never printed
+with the connection string: psycopg's messages name host, port and user, never
+the password, and :func:`schemaop.engine.connect.redact` scrubs anything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import psycopg
+
+from schemaop.model.plan import RefusalReason
+
+
+@dataclasses.dataclass(frozen=True)
+class Position:
+    """Where in a migration's SQL an error is: 1-based character offset, line and column."""
+
+    offset: int
+    line: int
+    column: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"offset": self.offset, "line": self.line, "column": self.column}
+
+
+class EngineError(Exception):
+    """Base of every engine error. ``retryable`` is set by the class, see the table above."""
+
+    retryable: bool = False
+    reason: str = "MigrationFailed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        statement: str | None = None,
+        position: Position | None = None,
+        version: str | None = None,
+        detail: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
+        self.statement = statement
+        self.position = position
+        self.version = version
+        self.detail = detail
+        self.hint = hint
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def __str__(self) -> str:
+        out = self.message
+        if self.sqlstate:
+            out = f"{out} (SQLSTATE {self.sqlstate})"
+        if self.version:
+            out = f"migration {self.version}: {out}"
+        return out
+
+    def to_dict(self, limit: int | None = None) -> dict[str, Any]:
+        """JSON-able summary; ``limit`` clips the long texts (termination messages)."""
+
+        def clip(text: str | None) -> str | None:
+            if text is None or limit is None or len(text) <= limit:
+                return text
+            return text[: limit - 3] + "..."
+
+        return {
+            "kind": self.kind,
+            "reason": self.reason,
+            "retryable": self.retryable,
+            "sqlstate": self.sqlstate,
+            "message": clip(self.message),
+            "detail": clip(self.detail),
+            "hint": clip(self.hint),
+            "statement": clip(self.statement),
+            "position": self.position.to_dict() if self.position else None,
+            "version": self.version,
+        }
+
+
+class ConnectionFailed(EngineError):
+    """The database cannot be reached (refused, DNS, shut down, no such database)."""
+
+    retryable = True
+    reason = "DatabaseUnreachable"
+
+
+class AuthenticationFailed(ConnectionFailed):
+    """Wrong password or user, or no pg_hba entry: a Secret needs fixing, retrying won't."""
+
+    retryable = False
+
+
+class LockBusy(EngineError):
+    """Another runner holds the advisory lock for longer than the bounded wait."""
+
+    retryable = True
+    reason = "LockBusy"
+
+
+class LockTimeout(EngineError):
+    """A statement kept hitting lock_timeout (55P03) through every retry."""
+
+    retryable = True
+    reason = "LockTimeout"
+
+
+class SerializationFailure(EngineError):
+    """40001 / 40P01: a concurrent transaction won; running again can succeed."""
+
+    retryable = True
+
+
+class ResourceExhausted(EngineError):
+    """53*: disk full, out of memory, too many connections."""
+
+    retryable = True
+
+
+class StatementTimeout(EngineError):
+    """57014: the statement ran longer than statement_timeout (or was cancelled)."""
+
+    retryable = False
+
+
+class MigrationFailed(EngineError):
+    """The migration's SQL failed: syntax, missing object, constraint violation..."""
+
+    retryable = False
+
+
+class Refused(EngineError):
+    """The runner refused the plan before running anything (stale or unsafe)."""
+
+    retryable = False
+
+    def __init__(self, reason: RefusalReason, message: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.refusal = reason
+        self.reason = reason.value
+
+
+class SnapshotFailed(EngineError):
+    """pg_dump failed or is missing; nothing was applied."""
+
+    retryable = True
+    reason = "SnapshotFailed"
+
+
+_BY_SQLSTATE: dict[str, type[EngineError]] = {
+    "55P03": LockTimeout,
+    "40001": SerializationFailure,
+    "40P01": SerializationFailure,
+    "57014": StatementTimeout,
+    "57P01": ConnectionFailed,
+    "57P02": ConnectionFailed,
+    "57P03": ConnectionFailed,
+    "3D000": ConnectionFailed,
+    "28P01": AuthenticationFailed,
+    "28000": AuthenticationFailed,
+}
+_BY_CLASS: dict[str, type[EngineError]] = {
+    "08": ConnectionFailed,
+    "28": AuthenticationFailed,
+    "53": ResourceExhausted,
+}
+
+
+def error_class(sqlstate: str | None) -> type[EngineError]:
+    """The engine error class for a SQLSTATE (None: a client-side connection failure)."""
+    if sqlstate is None:
+        return ConnectionFailed
+    return _BY_SQLSTATE.get(sqlstate) or _BY_CLASS.get(sqlstate[:2]) or MigrationFailed
+
+
+def classify(
+    exc: BaseException,
+    *,
+    statement: str | None = None,
+    position: Position | None = None,
+    version: str | None = None,
+) -> EngineError:
+    """Turn any error from psycopg into the matching :class:`EngineError`."""
+    if isinstance(exc, EngineError):
+        return exc
+    sqlstate: str | None = None
+    message = str(exc).strip() or type(exc).__name__
+    detail = hint = None
+    if isinstance(exc, psycopg.Error):
+        sqlstate = exc.sqlstate
+        diag = exc.diag
+        if diag.message_primary:
+            message = diag.message_primary
+        detail, hint = diag.message_detail, diag.message_hint
+        if sqlstate is None:
+            # Client-side: connection refused, bad host, auth failure while connecting.
+            low = message.lower()
+            if "password authentication failed" in low or "no password supplied" in low:
+                cls: type[EngineError] = AuthenticationFailed
+            elif isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+                cls = ConnectionFailed
+            else:
+                cls = MigrationFailed
+        else:
+            cls = error_class(sqlstate)
+    elif isinstance(exc, OSError):
+        cls = ConnectionFailed
+    else:
+        cls = MigrationFailed
+    from schemaop.engine.connect import redact
+
+    return cls(
+        redact(message),
+        sqlstate=sqlstate,
+        statement=statement,
+        position=position,
+        version=version,
+        detail=redact(detail) if detail else None,
+        hint=hint,
+    )

@@ -1,0 +1,185 @@
+"""The history schema in the target database: its layout, creation and reading.
+
+Everything lives in one schema (``schemaop`` by default, configurable per plan as
+``historySchema``), created idempotently by the runner under its advisory lock,
+never by the operator, whose access is read-only: :func:`read_state` on a
+database without the schema returns an empty state and creates nothing.
+
+``<schema>.schema_history``: an append-only log, one row per step attempt.
+
+================  ===========  ==================================================
+column            type         meaning
+================  ===========  ==================================================
+id                bigint       identity; the log's order
+version           text         migration version, e.g. ``10.1``
+description       text         migration description
+direction         text         ``up`` (applied) or ``down`` (reverted)
+checksum          text         sha256 of the migration (up, down, transactional)
+status            text         ``applied``: the step committed;
+                               ``failed``: the step failed and left nothing
+                               (written after the rollback);
+                               ``pending``: a non-transactional step started and
+                               has not finished (the database is dirty);
+                               ``repaired``: a pending row resolved by
+                               ``schemaop repair --retry`` (a new row follows)
+applied_at        timestamptz  when the step started
+duration_ms       bigint       how long it took (null while pending)
+applied_by        text         database user that ran it
+plan_hash         text         hash of the plan it was part of (null for the CLI
+                               without a plan file: the hash of the computed plan)
+fingerprint       text         schema fingerprint after the step; recorded on the
+                               last step of a plan (and on a failure row), null on
+                               the others (computing it per step costs time)
+error             jsonb        on failure: sqlstate, message, statement, position
+transactional     boolean      whether the step ran in one transaction
+statements_done   integer      non-transactional steps: statements completed, so
+                               ``repair --retry`` resumes after them
+================  ===========  ==================================================
+
+The applied set is derived from the log (see :mod:`schemaop.model.history`).
+
+``<schema>.snapshots``: rollback points taken before a plan runs.
+
+================  ===========  ==================================================
+id                bigint       identity
+taken_at          timestamptz  when
+kind              text         ``Schema`` (stored here) or ``Full`` (a file)
+version           text         the applied version when it was taken
+fingerprint       text         the schema fingerprint when it was taken
+plan_hash         text         the plan it was taken for
+schemas           text[]       the schemas it covers
+format            text         ``pg_dump-schema-only+gzip`` or ``pg_dump-custom``
+location          text         Full: the dump file's path; Schema: null
+size_bytes        bigint       stored (compressed) size
+content           bytea        Schema: gzip of the pg_dump --schema-only output
+================  ===========  ==================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, cast
+
+import psycopg
+from psycopg import sql
+
+from schemaop.model.history import DatabaseState, HistoryEntry, HistoryStatus, derive_state
+from schemaop.model.version import InvalidVersion, Version
+
+HISTORY_TABLE = "schema_history"
+SNAPSHOTS_TABLE = "snapshots"
+
+Conn = psycopg.Connection[Any]
+
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.schema_history (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version text NOT NULL,
+    description text NOT NULL DEFAULT '',
+    direction text NOT NULL CHECK (direction IN ('up', 'down')),
+    checksum text NOT NULL,
+    status text NOT NULL CHECK (status IN ('applied', 'failed', 'pending', 'repaired')),
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    duration_ms bigint,
+    applied_by text NOT NULL DEFAULT current_user,
+    plan_hash text,
+    fingerprint text,
+    error jsonb,
+    transactional boolean NOT NULL DEFAULT true,
+    statements_done integer NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS schema_history_version_idx ON {schema}.schema_history (version);
+COMMENT ON TABLE {schema}.schema_history IS
+    'schemaop migration history (append-only); see docs/engine.md';
+CREATE TABLE IF NOT EXISTS {schema}.snapshots (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    taken_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    kind text NOT NULL CHECK (kind IN ('Schema', 'Full')),
+    version text,
+    fingerprint text,
+    plan_hash text,
+    schemas text[] NOT NULL DEFAULT '{{}}',
+    format text NOT NULL,
+    location text,
+    size_bytes bigint,
+    content bytea
+);
+COMMENT ON TABLE {schema}.snapshots IS 'schemaop rollback points; see docs/engine.md';
+"""
+
+_COLUMNS = (
+    "id, version, description, direction, checksum, status, applied_at, duration_ms,"
+    " applied_by, plan_hash, fingerprint, error, transactional, statements_done"
+)
+
+
+def history_exists(conn: Conn, schema: str) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname IN ('schema_history', 'snapshots')"
+        " AND c.relkind IN ('r', 'p')",
+        (schema,),
+    ).fetchone()
+    return bool(row and row[0] == 2)
+
+
+def ensure_history(conn: Conn, schema: str) -> bool:
+    """Create the history schema and tables when missing; True when it created them.
+
+    Call it holding the runner's advisory lock (two runners creating at once
+    would race on the catalogs).
+    """
+    if history_exists(conn, schema):
+        return False
+    ddl = sql.SQL(_DDL).format(schema=sql.Identifier(schema))
+    with conn.transaction():
+        conn.execute(ddl)
+    return True
+
+
+def read_history(conn: Conn, schema: str) -> list[HistoryEntry]:
+    query = sql.SQL("SELECT {cols} FROM {schema}.schema_history ORDER BY id").format(
+        cols=sql.SQL(_COLUMNS), schema=sql.Identifier(schema)
+    )
+    return [_entry(r) for r in conn.execute(query).fetchall()]
+
+
+def read_state(conn: Conn, history_schema: str = "schemaop", recent: int = 20) -> DatabaseState:
+    """The database's applied migrations, dirtiness and last fingerprint. Read-only.
+
+    A database where the history schema does not exist yet gives an empty state;
+    nothing is created.
+    """
+    if not history_exists(conn, history_schema):
+        return DatabaseState()
+    return derive_state(read_history(conn, history_schema), recent=recent)
+
+
+def _entry(row: tuple[Any, ...]) -> HistoryEntry:
+    (id_, version, description, direction, checksum, status, applied_at, duration_ms,
+     applied_by, plan_hash, fingerprint, error, transactional, statements_done) = row  # fmt: skip
+    try:
+        v = Version(version)
+    except InvalidVersion as exc:
+        raise ValueError(f"history row {id_} has an invalid version {version!r}") from exc
+    if isinstance(error, str):
+        error = json.loads(error)
+    return HistoryEntry(
+        id=int(id_),
+        version=v,
+        description=str(description),
+        direction="down" if direction == "down" else "up",
+        checksum=str(checksum),
+        status=cast(HistoryStatus, status),
+        applied_at=cast(dt.datetime | None, applied_at),
+        duration_ms=None if duration_ms is None else int(duration_ms),
+        applied_by=str(applied_by),
+        plan_hash=plan_hash,
+        fingerprint=fingerprint,
+        error=error,
+        transactional=bool(transactional),
+        statements_done=int(statements_done),
+    )

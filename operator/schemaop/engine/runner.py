@@ -1,0 +1,761 @@
+"""The runner: applies a plan to a database, exactly once, lock-safe, and reports.
+
+:func:`run_plan` is what ``schemaop job run`` and ``schemaop migrate`` call. In order:
+
+1. connect (``application_name`` = ``schemaop-runner <plan short hash>``);
+2. take the session advisory lock (:mod:`schemaop.engine.lock`), bounded wait;
+3. create the history schema if missing (:mod:`schemaop.engine.history`);
+4. re-read the history under the lock and verify it against the plan: not
+   dirty, applied checksums equal to the plan's ``verify`` map, no unknown
+   applied version (unless ``allowMissing``). Steps another runner already did
+   are skipped (an ``up`` already applied with the same checksum, a ``down``
+   already reverted), so two runners of one plan apply each step exactly once;
+5. take the snapshot the policy asks for;
+6. run the steps, in order:
+
+   - a transactional step is one round trip: a single simple-protocol query
+     ``BEGIN; SET LOCAL lock_timeout ...; <migration>; <history insert>; COMMIT``.
+     The step and its history row commit together or not at all. On the last
+     step the insert also computes the schema fingerprint and sends
+     ``NOTIFY schemaop_schema_changed`` in the same transaction (the fingerprint
+     is recorded on the last step of a plan only: computing it per step would
+     double the cost of small migrations);
+   - a non-transactional step runs statement by statement in autocommit
+     (statements split with pglast), after a ``pending`` history row is
+     committed; the row counts statements done and becomes ``applied`` at the
+     end. Until then the database is dirty and refuses runs; ``schemaop repair``
+     resumes (``--retry``, from the first statement not done) or accepts it
+     (``--mark-applied``);
+   - a statement that hits ``lock_timeout`` (55P03), a deadlock or a
+     serialization failure is retried: the whole transactional step, or the
+     one statement of a non-transactional step, up to ``retries`` tries with
+     jittered exponential backoff;
+   - a failed transactional step is rolled back and a ``failed`` history row
+     (with the error) is written after the rollback, outside it;
+
+7. release the lock, close, and return a :class:`RunResult`.
+
+``run_plan`` never raises for database trouble: the result carries the error
+(an :class:`~schemaop.engine.errors.EngineError`), so the caller can always print
+and store a summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.pq import ExecStatus
+
+from schemaop.engine import history as hist
+from schemaop.engine import lock as advisory
+from schemaop.engine import snapshot as snap
+from schemaop.engine.errors import (
+    EngineError,
+    LockTimeout,
+    Refused,
+    SerializationFailure,
+    classify,
+)
+from schemaop.engine.fingerprint import fingerprint, fingerprint_query
+from schemaop.model.history import DatabaseState, HistoryEntry
+from schemaop.model.plan import Plan, PlanStep, RefusalReason
+from schemaop.model.version import Version
+
+Conn = psycopg.Connection[Any]
+ConnFactory = Callable[[], Conn]
+ProgressFn = Callable[[dict[str, Any]], None]
+
+NOTIFY_CHANNEL = "schemaop_schema_changed"
+TERMINATION_LIMIT = 4096
+_RETRY_BASE_S = 0.1
+_RETRY_CAP_S = 5.0
+
+
+@dataclasses.dataclass
+class StepResult:
+    version: str
+    description: str
+    direction: str
+    transactional: bool
+    status: str = "pending"  # applied | skipped | failed | pending (not reached)
+    duration_ms: int = 0
+    attempts: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "description": self.description,
+            "direction": self.direction,
+            "transactional": self.transactional,
+            "status": self.status,
+            "durationMs": self.duration_ms,
+            "attempts": self.attempts,
+        }
+
+
+@dataclasses.dataclass
+class RunResult:
+    """The JSON summary of a run; ``ok`` false means ``error`` says why."""
+
+    plan_hash: str
+    from_version: str | None
+    to_version: str | None
+    target: str
+    steps: list[StepResult] = dataclasses.field(default_factory=list)
+    snapshots: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    rollback_points: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    fingerprint: str | None = None
+    current_version: str | None = None
+    error: EngineError | None = None
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def applied_count(self) -> int:
+        return sum(1 for s in self.steps if s.status == "applied")
+
+    def to_dict(self, *, clip: int | None = None, steps: bool = True) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "planHash": self.plan_hash,
+            "fromVersion": self.from_version,
+            "toVersion": self.to_version,
+            "target": self.target,
+            "currentVersion": self.current_version,
+            "applied": self.applied_count,
+            "skipped": sum(1 for s in self.steps if s.status == "skipped"),
+            "steps": [s.to_dict() for s in self.steps] if steps else None,
+            "snapshots": self.snapshots,
+            "rollbackPoints": self.rollback_points,
+            "fingerprint": self.fingerprint,
+            "durationMs": self.duration_ms,
+            "error": self.error.to_dict(limit=clip) if self.error else None,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+    def termination_message(self, limit: int = TERMINATION_LIMIT) -> str:
+        """A compact JSON summary under ``limit`` bytes (Kubernetes keeps 4096)."""
+        for clip, with_steps in ((1000, True), (600, False), (200, False), (80, False)):
+            data = self.to_dict(clip=clip, steps=with_steps)
+            if not with_steps:
+                failed = [s.to_dict() for s in self.steps if s.status == "failed"]
+                data["steps"] = failed
+                data["snapshots"] = [
+                    {k: s.get(k) for k in ("id", "kind", "location")} for s in self.snapshots
+                ]
+                data["rollbackPoints"] = data["rollbackPoints"][:5]
+            text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+            if len(text.encode()) < limit:
+                return text
+        minimal = {
+            "ok": self.ok,
+            "planHash": self.plan_hash,
+            "currentVersion": self.current_version,
+            "error": self.error.to_dict(limit=60) if self.error else None,
+        }
+        return json.dumps(minimal, separators=(",", ":"), default=str)[: limit - 1]
+
+
+class _CountingCursor(psycopg.Cursor[Any]):
+    """A cursor that remembers how many results of a multi-statement query succeeded.
+
+    PostgreSQL stops a simple-protocol query string at the first failing
+    statement; the number of results before the error therefore names the
+    failing statement even when the error has no position (a constraint
+    violation, a division by zero). This relies on psycopg checking results in
+    ``_check_results`` (psycopg 3.1 to 3.3); if that changes, ``ok_results``
+    stays -1 and only the error position (when any) locates the statement.
+    """
+
+    ok_results: int = -1
+
+    def _check_results(self, results: list[Any]) -> None:
+        count = 0
+        for res in results:
+            if res.status == ExecStatus.FATAL_ERROR:
+                break
+            count += 1
+        self.ok_results = count
+        super()._check_results(results)
+
+
+@dataclasses.dataclass
+class _Run:
+    conn: Conn
+    plan: Plan
+    on_progress: ProgressFn
+    result: RunResult
+    applied: set[Version]
+    sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def schema(self) -> str:
+        return self.plan.options.history_schema
+
+    def progress(self, event: str, **fields: Any) -> None:
+        # A progress printer must never break a run.
+        with contextlib.suppress(Exception):
+            self.on_progress({"event": event, **fields})
+
+
+def _noop(_: dict[str, Any]) -> None:
+    return None
+
+
+def run_plan(
+    conn_factory: ConnFactory,
+    plan: Plan,
+    on_progress: ProgressFn | None = None,
+    *,
+    resume_dirty: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunResult:
+    """Apply ``plan``; see the module docstring. Never raises for database errors.
+
+    ``resume_dirty`` (``schemaop repair --retry``): when the database is dirty
+    because of the plan's first step, run that step's remaining statements
+    instead of refusing.
+    """
+    started = time.monotonic()
+    result = RunResult(
+        plan_hash=plan.hash,
+        from_version=plan.from_version.text if plan.from_version else None,
+        to_version=plan.to_version.text if plan.to_version else None,
+        target=plan.target,
+        steps=[
+            StepResult(s.version.text, s.description, s.direction, s.transactional)
+            for s in plan.steps
+        ],
+    )
+    conn: Conn | None = None
+    key = advisory.lock_key(plan.options.history_schema)
+    try:
+        conn = conn_factory()
+        conn.autocommit = True
+        app = f"schemaop-runner {plan.short_hash}"
+        conn.execute(sql.SQL("SET application_name = {}").format(sql.Literal(app)))
+        advisory.acquire(conn, key, plan.options.lock_wait_ms / 1000)
+        run = _Run(conn, plan, on_progress or _noop, result, set(), sleep)
+        _run_locked(run, resume_dirty)
+    except EngineError as exc:
+        result.error = exc
+    except psycopg.Error as exc:
+        result.error = classify(exc)
+    finally:
+        if conn is not None:
+            try:
+                if not conn.closed and not conn.broken:
+                    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        conn.rollback()
+                    advisory.unlock(conn, key)
+            except psycopg.Error:
+                pass
+            finally:
+                conn.close()
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result
+
+
+def _run_locked(run: _Run, resume_dirty: bool) -> None:
+    plan, conn = run.plan, run.conn
+    if plan.steps:
+        hist.ensure_history(conn, run.schema)
+    state = hist.read_state(conn, run.schema, recent=0)
+    run.applied = {a.version for a in state.applied}
+    run.result.current_version = _current(run.applied)
+    run.result.fingerprint = state.last_fingerprint
+    resume = _verify(plan, state, resume_dirty)
+    todo = _effective_steps(run, state)
+    if not todo:
+        run.progress("nothing-to-do", currentVersion=run.result.current_version)
+        return
+
+    if plan.options.snapshot != "None":
+        run.progress("snapshot", policy=plan.options.snapshot)
+        ref = snap.take(
+            conn,
+            policy=plan.options.snapshot,
+            schemas=plan.options.schemas,
+            history_schema=run.schema,
+            version=run.result.current_version,
+            fingerprint=fingerprint(conn, plan.options.schemas),
+            plan_hash=plan.hash,
+            snapshot_dir=plan.options.snapshot_dir,
+        )
+        if ref:
+            run.result.snapshots.append(ref)
+
+    last = todo[-1][0]
+    changed = False
+    for index, step in todo:
+        sr = run.result.steps[index]
+        run.progress(
+            "step-start",
+            index=index,
+            total=len(plan.steps),
+            version=step.version.text,
+            direction=step.direction,
+            description=step.description,
+        )
+        t0 = time.monotonic()
+        try:
+            if step.transactional:
+                _transactional(run, step, sr, is_last=index == last)
+            else:
+                pending = resume if resume is not None and index == todo[0][0] else None
+                _non_transactional(run, step, sr, is_last=index == last, resume=pending)
+        except EngineError as exc:
+            sr.status = "failed"
+            sr.duration_ms = int((time.monotonic() - t0) * 1000)
+            if exc.version is None:
+                exc.version = step.version.text
+            run.result.error = exc
+            run.progress("step-failed", version=step.version.text, error=str(exc))
+            _after_failure(run, step, exc, sr, changed)
+            return
+        changed = True
+        sr.status = "applied"
+        sr.duration_ms = int((time.monotonic() - t0) * 1000)
+        if step.direction == "up":
+            run.applied.add(step.version)
+        else:
+            run.applied.discard(step.version)
+        run.result.current_version = _current(run.applied)
+        run.result.rollback_points.extend(dict(a) for a in step.archives)
+        run.progress(
+            "step-done",
+            index=index,
+            total=len(plan.steps),
+            version=step.version.text,
+            direction=step.direction,
+            durationMs=sr.duration_ms,
+        )
+
+
+def _current(applied: set[Version]) -> str | None:
+    return max(applied).text if applied else None
+
+
+def _verify(plan: Plan, state: DatabaseState, resume_dirty: bool) -> HistoryEntry | None:
+    """Check the database against the plan under the lock; returns a step to resume."""
+    resume: HistoryEntry | None = None
+    if state.dirty_step is not None:
+        d = state.dirty_step
+        first = plan.steps[0] if plan.steps else None
+        matches = (
+            first is not None
+            and first.version == d.version
+            and first.direction == d.direction
+            and first.checksum == d.checksum
+        )
+        if not (resume_dirty and matches):
+            raise Refused(
+                RefusalReason.DATABASE_DIRTY,
+                f"the database is dirty: non-transactional {d.direction} step {d.version} "
+                f"did not finish ({d.statements_done} statement(s) done); fix the cause and "
+                f"run 'schemaop repair --retry', or 'schemaop repair --mark-applied "
+                f"{d.version}' if it was completed by hand",
+                version=d.version.text,
+            )
+        resume = d
+    if plan.verify:
+        mismatched = [
+            a.version.text
+            for a in state.applied
+            if a.version.text in plan.verify and plan.verify[a.version.text] != a.checksum
+        ]
+        # Versions are compared by text; "1" and "1.0" are distinct migrations.
+        if mismatched:
+            raise Refused(
+                RefusalReason.CHECKSUM_MISMATCH,
+                f"applied migration(s) {', '.join(mismatched)} differ from the plan's (checksum "
+                "mismatch); the plan is stale or an applied migration was edited",
+                version=mismatched[0],
+            )
+        unknown = [a.version.text for a in state.applied if a.version.text not in plan.verify]
+        if unknown and not plan.options.allow_missing:
+            raise Refused(
+                RefusalReason.MISSING_MIGRATION,
+                f"version(s) {', '.join(unknown)} are applied in the database but unknown to "
+                "the plan; the plan is stale or migrations were removed",
+                version=unknown[0],
+            )
+    return resume
+
+
+def _effective_steps(run: _Run, state: DatabaseState) -> list[tuple[int, PlanStep]]:
+    todo: list[tuple[int, PlanStep]] = []
+    applied = {a.version: a.checksum for a in state.applied}
+    for index, step in enumerate(run.plan.steps):
+        sr = run.result.steps[index]
+        done = applied.get(step.version)
+        if done is not None and step.checksum and done != step.checksum:
+            raise Refused(
+                RefusalReason.CHECKSUM_MISMATCH,
+                f"migration {step.version} is applied with a different checksum than the "
+                "plan's step; the plan is stale or the migration was edited",
+                version=step.version.text,
+            )
+        if (step.direction == "up") == (done is not None):
+            sr.status = "skipped"  # another runner did it already
+            continue
+        todo.append((index, step))
+        # Later steps see the state this one will leave.
+        if step.direction == "up":
+            applied[step.version] = step.checksum
+        else:
+            applied.pop(step.version, None)
+    return todo
+
+
+# --- transactional steps ---------------------------------------------------------
+
+
+def _settings(run: _Run, local: bool) -> list[sql.Composed]:
+    opts = run.plan.options
+    verb = sql.SQL("SET LOCAL" if local else "SET")
+    out: list[sql.Composed] = [
+        sql.SQL("{} lock_timeout = {}").format(verb, sql.Literal(f"{opts.lock_timeout_ms}ms"))
+    ]
+    if opts.statement_timeout_ms is not None:
+        out.append(
+            sql.SQL("{} statement_timeout = {}").format(
+                verb, sql.Literal(f"{opts.statement_timeout_ms}ms")
+            )
+        )
+    return out
+
+
+def _history_insert(
+    run: _Run,
+    step: PlanStep,
+    *,
+    status: str,
+    with_fingerprint: bool,
+    error: dict[str, Any] | None = None,
+    duration_ms: int | None = None,
+    statements_done: int = 0,
+    returning_id: bool = False,
+) -> sql.Composed:
+    """INSERT of one history row; with the fingerprint, also the NOTIFY (one statement)."""
+    duration: sql.Composable = (
+        sql.Literal(duration_ms)
+        if duration_ms is not None
+        else sql.SQL("(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint")
+    )
+    fp: sql.Composable = (
+        sql.SQL("({})").format(fingerprint_query(run.plan.options.schemas))
+        if with_fingerprint
+        else sql.SQL("NULL")
+    )
+    insert = sql.SQL(
+        "INSERT INTO {table} (version, description, direction, checksum, status, applied_at,"
+        " duration_ms, plan_hash, fingerprint, error, transactional, statements_done)"
+        " VALUES ({version}, {description}, {direction}, {checksum}, {status}, now(),"
+        " {duration}, {plan_hash}, {fp}, {error}, {transactional}, {done})"
+    ).format(
+        table=sql.Identifier(run.schema, hist.HISTORY_TABLE),
+        version=sql.Literal(step.version.text),
+        description=sql.Literal(step.description),
+        direction=sql.Literal(step.direction),
+        checksum=sql.Literal(step.checksum),
+        status=sql.Literal(status),
+        duration=duration,
+        plan_hash=sql.Literal(run.plan.hash),
+        fp=fp,
+        error=sql.SQL("NULL") if error is None else sql.Literal(json.dumps(error)),
+        transactional=sql.Literal(step.transactional),
+        done=sql.Literal(statements_done),
+    )
+    if not with_fingerprint:
+        if returning_id:
+            return sql.Composed([insert, sql.SQL(" RETURNING id")])
+        return sql.Composed([insert])
+    return _notify_wrapped(run, insert)
+
+
+def _notify_wrapped(run: _Run, insert: sql.Composable) -> sql.Composed:
+    return sql.SQL(
+        "WITH ins AS ({insert} RETURNING id, fingerprint)"
+        " SELECT pg_catalog.pg_notify({channel}, pg_catalog.json_build_object("
+        "'version', {version}::text, 'fingerprint', fingerprint)::text),"
+        " fingerprint AS schemaop_fingerprint, id AS schemaop_id FROM ins"
+    ).format(
+        insert=insert,
+        channel=sql.Literal(NOTIFY_CHANNEL),
+        version=sql.Literal(run.result.current_version),
+    )
+
+
+def _transactional(run: _Run, step: PlanStep, sr: StepResult, *, is_last: bool) -> None:
+    conn = run.conn
+    # The version after this step, for the NOTIFY payload.
+    after = set(run.applied)
+    if step.direction == "up":
+        after.add(step.version)
+    else:
+        after.discard(step.version)
+    saved = run.result.current_version
+    run.result.current_version = _current(after)
+    try:
+        prefix = sql.Composed(
+            [sql.SQL("BEGIN;\n")]
+            + [sql.Composed([s, sql.SQL(";\n")]) for s in _settings(run, local=True)]
+        ).as_string(conn)
+        suffix_parts: list[sql.Composable] = [sql.SQL("\n;\n")]
+        if is_last:
+            suffix_parts.append(sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp;\n"))
+        suffix_parts.append(_history_insert(run, step, status="applied", with_fingerprint=is_last))
+        suffix_parts.append(sql.SQL(";\nCOMMIT"))
+        suffix = sql.Composed(suffix_parts).as_string(conn)
+    finally:
+        run.result.current_version = saved
+    query = prefix + step.sql + suffix
+    n_prefix = 1 + len(_settings(run, local=True))
+
+    attempt = 0
+    while True:
+        attempt += 1
+        sr.attempts = attempt
+        cur = _CountingCursor(conn)
+        try:
+            cur.execute(query.encode())
+        except psycopg.Error as exc:
+            _rollback_quietly(conn)
+            err = _locate(exc, step.sql, offset_base=len(prefix), cursor=cur, n_prefix=n_prefix)
+            if _retry(run, step, err, attempt):
+                continue
+            raise err from exc
+        if is_last:
+            while True:
+                if cur.description and cur.description[-1].name == "schemaop_id":
+                    row = cur.fetchone()
+                    if row:
+                        run.result.fingerprint = str(row[1])
+                    break
+                if not cur.nextset():
+                    break
+        cur.close()
+        return
+
+
+def _rollback_quietly(conn: Conn) -> None:
+    try:
+        if not conn.broken and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    except psycopg.Error:
+        pass
+
+
+def _retry(run: _Run, step: PlanStep, err: EngineError, attempt: int) -> bool:
+    """Sleep and return True when ``err`` is worth another try of the step."""
+    if not isinstance(err, LockTimeout | SerializationFailure):
+        return False
+    if attempt >= run.plan.options.retries:
+        if isinstance(err, LockTimeout):
+            err.message = (
+                f"{err.message}: gave up after {attempt} tries with lock_timeout "
+                f"{run.plan.options.lock_timeout_ms}ms; a long transaction holds a lock "
+                "this migration needs"
+            )
+        return False
+    delay = min(_RETRY_CAP_S, _RETRY_BASE_S * 2 ** (attempt - 1))
+    delay *= random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not cryptography
+    run.progress(
+        "retry",
+        version=step.version.text,
+        attempt=attempt,
+        sqlstate=err.sqlstate,
+        delayMs=int(delay * 1000),
+    )
+    run.sleep(delay)
+    return True
+
+
+def _locate(
+    exc: psycopg.Error,
+    text: str,
+    *,
+    offset_base: int,
+    cursor: _CountingCursor | None = None,
+    n_prefix: int = 0,
+    statement_offset: int | None = None,
+) -> EngineError:
+    """Classify ``exc`` and find the failing statement and position in ``text``."""
+    from schemaop.engine import sqltext
+
+    err = classify(exc)
+    pos = exc.diag.statement_position
+    offset: int | None = None
+    if pos is not None:
+        try:
+            rel = int(pos) - 1 - offset_base
+        except ValueError:
+            rel = -1
+        if statement_offset is not None:
+            rel += statement_offset
+        if 0 <= rel <= len(text):
+            offset = rel
+    if offset is not None:
+        err.position = sqltext.position(text, offset)
+        st = sqltext.statement_at(text, offset)
+        err.statement = st.text if st else None
+    elif statement_offset is not None:
+        st = sqltext.statement_at(text, statement_offset)
+        err.statement = st.text if st else None
+        if st is not None:
+            err.position = sqltext.position(text, st.start)
+    elif cursor is not None and cursor.ok_results >= n_prefix:
+        st = sqltext.statement_by_index(text, cursor.ok_results - n_prefix)
+        if st is not None:
+            err.statement = st.text
+            err.position = sqltext.position(text, st.start)
+    return err
+
+
+def _after_failure(
+    run: _Run, step: PlanStep, err: EngineError, sr: StepResult, changed: bool
+) -> None:
+    """Record a failed transactional step (outside its rolled-back transaction)."""
+    conn = run.conn
+    if conn.broken or conn.closed or not step.transactional:
+        if changed and not conn.broken and not conn.closed:
+            _notify_after(run)
+        return
+    try:
+        _rollback_quietly(conn)
+        insert = _history_insert(
+            run,
+            step,
+            status="failed",
+            with_fingerprint=changed,
+            error=err.to_dict(limit=2000),
+            duration_ms=sr.duration_ms,
+        )
+        if changed:
+            with conn.transaction():
+                conn.execute("SET LOCAL search_path = pg_catalog, pg_temp")
+                row = conn.execute(insert).fetchone()
+            if row:
+                run.result.fingerprint = str(row[1])
+        else:
+            conn.execute(insert)
+    except psycopg.Error:
+        pass  # the step's own error is what matters; the database may be gone
+
+
+def _notify_after(run: _Run) -> None:
+    try:
+        fp = fingerprint(run.conn, run.plan.options.schemas)
+        run.result.fingerprint = fp
+        payload = json.dumps({"version": run.result.current_version, "fingerprint": fp})
+        run.conn.execute("SELECT pg_catalog.pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload))
+    except psycopg.Error:
+        pass
+
+
+# --- non-transactional steps -----------------------------------------------------
+
+
+def _non_transactional(
+    run: _Run, step: PlanStep, sr: StepResult, *, is_last: bool, resume: HistoryEntry | None
+) -> None:
+    from schemaop.engine import sqltext
+
+    conn = run.conn
+    table = sql.Identifier(run.schema, hist.HISTORY_TABLE)
+    statements = sqltext.split(step.sql)
+    start = 0
+    if resume is not None:
+        start = min(resume.statements_done, len(statements))
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET status = 'repaired' WHERE id = %s AND status = 'pending'"
+            ).format(table),
+            (resume.id,),
+        )
+    row = conn.execute(
+        _history_insert(
+            run,
+            step,
+            status="pending",
+            with_fingerprint=False,
+            statements_done=start,
+            duration_ms=None,
+            returning_id=True,
+        )
+    ).fetchone()
+    assert row is not None
+    row_id = int(row[0])
+    t0 = time.monotonic()
+    for s in _settings(run, local=False):
+        conn.execute(s)
+    try:
+        for i in range(start, len(statements)):
+            st = statements[i]
+            attempt = 0
+            while True:
+                attempt += 1
+                sr.attempts = max(sr.attempts, attempt)
+                try:
+                    conn.execute(st.text.encode())
+                    break
+                except psycopg.Error as exc:
+                    _rollback_quietly(conn)
+                    err = _locate(exc, step.sql, offset_base=0, statement_offset=st.start)
+                    if _retry(run, step, err, attempt):
+                        continue
+                    _mark_pending_error(run, row_id, err, i)
+                    raise err from exc
+            conn.execute(
+                sql.SQL("UPDATE {} SET statements_done = %s WHERE id = %s").format(table),
+                (i + 1, row_id),
+            )
+    finally:
+        if not conn.broken:
+            conn.execute("RESET lock_timeout")
+            conn.execute("RESET statement_timeout")
+    duration = int((time.monotonic() - t0) * 1000)
+    fp = None
+    if is_last:
+        after = set(run.applied)
+        if step.direction == "up":
+            after.add(step.version)
+        else:
+            after.discard(step.version)
+        run.result.current_version = _current(after)
+        fp = fingerprint(conn, run.plan.options.schemas)
+        run.result.fingerprint = fp
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET status = 'applied', duration_ms = %s, fingerprint = %s,"
+            " error = NULL WHERE id = %s"
+        ).format(table),
+        (duration, fp, row_id),
+    )
+    if is_last:
+        payload = json.dumps({"version": run.result.current_version, "fingerprint": fp})
+        conn.execute("SELECT pg_catalog.pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload))
+
+
+def _mark_pending_error(run: _Run, row_id: int, err: EngineError, index: int) -> None:
+    with contextlib.suppress(psycopg.Error):
+        run.conn.execute(
+            sql.SQL("UPDATE {} SET error = %s, statements_done = %s WHERE id = %s").format(
+                sql.Identifier(run.schema, hist.HISTORY_TABLE)
+            ),
+            (json.dumps(err.to_dict(limit=2000)), index, row_id),
+        )

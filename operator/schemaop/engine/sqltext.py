@@ -1,0 +1,85 @@
+"""Migration text: splitting it into statements and mapping error positions.
+
+Splitting uses pglast (PostgreSQL's own scanner and parser, through
+libpg_query), so ``$$``-quoted bodies, quoted identifiers and comments never
+split a statement in the wrong place. pglast is imported lazily: only a
+non-transactional step (run statement by statement) or an error (whose position
+is mapped to a statement) needs it, so ``schemaop migrate`` does not pay for
+it on the happy path.
+
+PostgreSQL reports an error position as a 1-based *character* offset into the
+query string it received. The runner sends a transactional step as one string
+(a prefix of SET commands, the migration, the history insert); it subtracts
+the prefix's length and calls :func:`locate` to name the statement, its line
+and column within the migration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from schemaop.engine.errors import Position
+
+
+@dataclasses.dataclass(frozen=True)
+class Statement:
+    """One statement of a migration: its text and where it starts (0-based offset)."""
+
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+def split(text: str) -> list[Statement]:
+    """The statements of ``text`` in order; comments between statements are dropped.
+
+    Uses the parser; when the text does not parse (the error will come from the
+    server anyway) it falls back to the scanner, which still respects quoting.
+    """
+    import pglast
+    from pglast.parser import ParseError
+
+    try:
+        slices = pglast.split(text, with_parser=True, only_slices=True)
+    except ParseError:
+        slices = pglast.split(text, with_parser=False, only_slices=True)
+    out: list[Statement] = []
+    for i, sl in enumerate(slices):
+        start, end = int(sl.start or 0), int(sl.stop if sl.stop is not None else len(text))
+        out.append(Statement(i, start, end, text[start:end]))
+    return out
+
+
+def line_column(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of the 0-based character ``offset`` in ``text``."""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def position(text: str, offset: int) -> Position:
+    """A :class:`Position` for the 0-based ``offset`` (reported 1-based)."""
+    line, column = line_column(text, offset)
+    return Position(offset=offset + 1, line=line, column=column)
+
+
+def statement_at(text: str, offset: int) -> Statement | None:
+    """The statement containing the 0-based character ``offset`` (or the next one)."""
+    try:
+        statements = split(text)
+    except Exception:  # locating is best effort; the error itself matters
+        return None
+    for st in statements:
+        if offset < st.end:
+            return st
+    return statements[-1] if statements else None
+
+
+def statement_by_index(text: str, index: int) -> Statement | None:
+    try:
+        statements = split(text)
+    except Exception:  # best effort, as above
+        return None
+    return statements[index] if 0 <= index < len(statements) else None

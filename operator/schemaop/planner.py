@@ -1,0 +1,203 @@
+"""The planner: (desired migration set, database history, target) -> plan or refusal.
+
+Pure: no I/O, no psycopg, no kopf. The same function serves the operator (which
+reads the history read-only, plans, gates and hands the plan to a Job) and the
+CLI (``schemaop migrate --dir``). The runner re-checks the plan under its lock
+(:mod:`schemaop.engine.runner`), so a plan made from stale state cannot run.
+
+Rules, in the order they are checked (the first that fails refuses):
+
+1. a dirty database (a non-transactional step failed or was interrupted) refuses:
+   ``DatabaseDirty``; ``schemaop repair`` resolves it;
+2. every applied migration must be in the set with the same checksum:
+   ``ChecksumMismatch`` names the version; an applied version absent from the set
+   refuses with ``MissingMigration`` unless ``allow_missing``;
+3. the target must be ``latest``, a version in the set, or ``0`` (nothing
+   applied): ``UnknownTarget``;
+4. down: every applied version above the target is reverted, newest first, and
+   each needs a down step: ``DownMigrationMissing`` lists those without;
+5. up: every unapplied version up to the target is applied, oldest first; one
+   older than the newest applied version would run out of order and refuses
+   (``InvalidMigrationSet``) unless ``out_of_order``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from schemaop.model.history import DatabaseState
+from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
+from schemaop.model.plan import Plan, PlanStep, RefusalReason, RunOptions
+from schemaop.model.version import LATEST, InvalidVersion, Version
+
+__all__ = ["PlanRefused", "RefusalReason", "plan", "resolve_target"]
+
+# Target meaning "no migration applied" (roll everything back).
+ZERO = Version("0")
+
+
+class PlanRefused(Exception):
+    """No plan: ``reason`` says why (a condition reason), ``message`` what to do."""
+
+    def __init__(
+        self, reason: RefusalReason, message: str, versions: Iterable[Version] = ()
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.versions = tuple(versions)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "reason": self.reason.value,
+            "message": self.message,
+            "versions": [v.text for v in self.versions],
+        }
+
+
+def resolve_target(migrations: MigrationSet, target: Version | str) -> Version | None:
+    """The version a target names; None for "nothing applied"."""
+    if isinstance(target, str):
+        if target == LATEST:
+            return migrations.latest
+        try:
+            target = Version(target)
+        except InvalidVersion as exc:
+            raise PlanRefused(RefusalReason.UNKNOWN_TARGET, str(exc)) from exc
+    if migrations.get(target) is not None:
+        return target
+    if target == ZERO:
+        return None
+    known = ", ".join(m.version.text for m in migrations) or "none"
+    raise PlanRefused(
+        RefusalReason.UNKNOWN_TARGET,
+        f"target version {target} is not in the migration set (versions: {_clip(known)}); "
+        "use 'latest', one of those versions, or 0 to revert everything",
+        [target],
+    )
+
+
+def plan(
+    migrations: MigrationSet | Iterable[Migration],
+    history: DatabaseState,
+    target: Version | str = LATEST,
+    allow_missing: bool = False,
+    *,
+    options: RunOptions | None = None,
+    out_of_order: bool = False,
+) -> Plan:
+    """Compute the plan that brings the database from its history to ``target``.
+
+    Raises :class:`PlanRefused` with a :class:`RefusalReason`; never does I/O.
+    """
+    if not isinstance(migrations, MigrationSet):
+        try:
+            migrations = MigrationSet(migrations)
+        except InvalidMigrationSet as exc:
+            raise PlanRefused(RefusalReason.INVALID_MIGRATION_SET, str(exc)) from exc
+    options = options or RunOptions()
+    if allow_missing and not options.allow_missing:
+        options = dataclasses.replace(options, allow_missing=True)
+
+    if history.dirty_step is not None:
+        d = history.dirty_step
+        raise PlanRefused(
+            RefusalReason.DATABASE_DIRTY,
+            f"the database is dirty: non-transactional {d.direction} step {d.version} "
+            f"({d.description}) did not finish ({d.statements_done} statement(s) done). "
+            "Fix the cause, then run 'schemaop repair --retry' to run its remaining "
+            f"statements, or 'schemaop repair --mark-applied {d.version}' if you completed "
+            "it by hand",
+            [d.version],
+        )
+
+    mismatched = [
+        a.version
+        for a in history.applied
+        if (m := migrations.get(a.version)) is not None and m.checksum != a.checksum
+    ]
+    if mismatched:
+        names = ", ".join(v.text for v in mismatched)
+        raise PlanRefused(
+            RefusalReason.CHECKSUM_MISMATCH,
+            f"applied migration(s) {_clip(names)} changed since they were applied (checksum "
+            "differs); an applied migration must never be edited: restore its text and add "
+            "a new migration instead",
+            mismatched,
+        )
+    missing = [a.version for a in history.applied if migrations.get(a.version) is None]
+    if missing and not options.allow_missing:
+        names = ", ".join(v.text for v in missing)
+        raise PlanRefused(
+            RefusalReason.MISSING_MIGRATION,
+            f"version(s) {_clip(names)} are applied in the database but not in the migration "
+            "set; add them back, or allow missing migrations explicitly",
+            missing,
+        )
+
+    goal = resolve_target(migrations, target)
+    target_text = target if isinstance(target, str) else target.text
+    applied = {a.version for a in history.applied}
+    current = history.current_version
+
+    steps: list[PlanStep] = []
+    # Down: everything applied above the goal, newest first.
+    to_revert = sorted((v for v in applied if goal is None or v > goal), reverse=True)
+    no_down = [v for v in to_revert if not ((m := migrations.get(v)) and m.reversible)]
+    if no_down:
+        names = ", ".join(v.text for v in no_down)
+        raise PlanRefused(
+            RefusalReason.DOWN_MIGRATION_MISSING,
+            f"cannot go down to {goal or 0}: migration(s) {_clip(names)} have no down step; "
+            "add one (as a new resource or file) or choose a higher target",
+            no_down,
+        )
+    for v in to_revert:
+        m = migrations.get(v)
+        assert m is not None and m.down is not None
+        steps.append(_step(m, "down"))
+
+    remaining = applied - set(to_revert)
+    top = max(remaining) if remaining else None
+    pending = [
+        m
+        for m in migrations
+        if m.version not in applied and (goal is not None and m.version <= goal)
+    ]
+    late = [m.version for m in pending if top is not None and m.version < top]
+    if late and not out_of_order:
+        names = ", ".join(v.text for v in late)
+        raise PlanRefused(
+            RefusalReason.INVALID_MIGRATION_SET,
+            f"migration(s) {_clip(names)} are not applied but are older than the applied "
+            f"version {top}; they would run out of order. Give them versions above {top}",
+            late,
+        )
+    steps.extend(_step(m, "up") for m in pending)
+
+    final = remaining | {m.version for m in pending}
+    return Plan(
+        from_version=current,
+        to_version=max(final) if final else None,
+        target=target_text,
+        steps=tuple(steps),
+        options=options,
+        verify={m.version.text: m.checksum for m in migrations},
+    )
+
+
+def _step(m: Migration, direction: str) -> PlanStep:
+    sql = m.up if direction == "up" else (m.down or "")
+    return PlanStep(
+        version=m.version,
+        description=m.description,
+        direction="up" if direction == "up" else "down",
+        sql=sql,
+        transactional=m.transactional,
+        checksum=m.checksum,
+    )
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
