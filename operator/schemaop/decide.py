@@ -1,0 +1,542 @@
+"""What the operator does next for one SchemaVersion: facts in, decision out (pure).
+
+The kopf handlers gather the facts (the resource, its SchemaMigrations, the
+database's history read through a read-only connection, the Jobs it created)
+and call :func:`decide`; it returns the conditions and status fields to write,
+at most one Job to create, and when to look again. All policy lives here, so it
+is unit-tested without a cluster or a database:
+
+gates, in order: paused; the Secret; the database; a running Job; the planner's
+refusals (invalid set, checksum mismatch, missing down step, dirty database);
+the lint policy; manual approval; then the Job for the plan, whose failures are
+retried with capped exponential backoff when the cause is transient and wait
+for a spec change when it is not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from schemaop.kube.builders import ANNOTATION_APPROVED_PLAN, LABEL_ATTEMPT, LABEL_PLAN
+from schemaop.model import conditions as cond
+from schemaop.model.conditions import Condition, Reason
+from schemaop.model.history import DatabaseState
+from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
+from schemaop.model.plan import Plan, RunOptions
+from schemaop.model.version import InvalidVersion, Version
+from schemaop.planner import PlanRefused, plan
+
+# Retry backoff for transient failures: 10 s, 20 s, 40 s ... capped at 5 minutes.
+BACKOFF_BASE = 10.0
+BACKOFF_CAP = 300.0
+# How often a healthy resource is looked at again when nothing triggers it.
+DEFAULT_RESYNC = 300.0
+MAX_STATUS_STEPS = 50
+MAX_HISTORY = 20
+
+
+def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Delay before retry number ``attempt`` (1-based): capped exponential, never zero."""
+    return float(min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+def parse_duration(text: str | None, default: float) -> float:
+    """'500ms', '2s', '5m', '1h30m' -> seconds; the default for None or garbage."""
+    if not text:
+        return default
+    total, number = 0.0, ""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit():
+            number += ch
+            i += 1
+            continue
+        unit = text[i : i + 2] if text[i : i + 2] == "ms" else ch
+        if not number or unit not in units:
+            return default
+        total += int(number) * units[unit]
+        number = ""
+        i += len(unit)
+    return default if number else total
+
+
+@dataclasses.dataclass(frozen=True)
+class JobFacts:
+    """One migration Job the operator created, as read from the API."""
+
+    name: str
+    plan_hash12: str
+    attempt: int
+    active: bool
+    succeeded: bool
+    failed: bool
+    started_at: str | None = None
+    finished_at: str | None = None
+    # The Job's termination message: the engine's JSON summary.
+    summary: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_job(cls, job: Mapping[str, Any], message: str | None) -> JobFacts:
+        meta, status = job["metadata"], job.get("status") or {}
+        labels = meta.get("labels") or {}
+        conds = {c.get("type"): c for c in status.get("conditions") or []}
+        done = [
+            c for t, c in conds.items() if t in ("Complete", "Failed") and c.get("status") == "True"
+        ]
+        summary: Mapping[str, Any] | None = None
+        if message:
+            try:
+                parsed = json.loads(message)
+                summary = parsed if isinstance(parsed, dict) else None
+            except ValueError:
+                summary = {"error": {"message": message[-2000:], "retryable": True}}
+        return cls(
+            name=meta["name"],
+            plan_hash12=labels.get(LABEL_PLAN, ""),
+            attempt=int(labels.get(LABEL_ATTEMPT, "1") or 1),
+            active=not done,
+            succeeded=bool(conds.get("Complete", {}).get("status") == "True"),
+            failed=bool(conds.get("Failed", {}).get("status") == "True"),
+            started_at=status.get("startTime"),
+            finished_at=status.get("completionTime")
+            or (done[0].get("lastTransitionTime") if done else None),
+            summary=summary,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Facts:
+    """Everything :func:`decide` needs, gathered by the handlers."""
+
+    name: str
+    namespace: str
+    generation: int
+    spec: Mapping[str, Any]
+    annotations: Mapping[str, str]
+    migrations: Sequence[Mapping[str, Any]]  # SchemaMigration objects
+    now: dt.datetime
+    status: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    secret_error: str | None = None
+    db_error: Mapping[str, Any] | None = None  # an engine error's to_dict()
+    db_state: DatabaseState | None = None
+    live_fingerprint: str | None = None
+    jobs: Sequence[JobFacts] = ()
+    # Destructive-change policy hook: (plan, migrations, policy) -> (plan, blocking
+    # findings, lint summary). None when lint is not available.
+    apply_policy: (
+        Callable[[Plan, MigrationSet, str], tuple[Plan, list[dict[str, Any]], dict[str, Any]]]
+        | None
+    ) = None
+
+
+@dataclasses.dataclass
+class Decision:
+    conditions: list[Condition]
+    status: dict[str, Any]  # fields to set on status (besides conditions)
+    create_job_for: tuple[Plan, int] | None = None  # (plan, attempt)
+    requeue_after: float = DEFAULT_RESYNC
+    # Per-migration facts for SchemaMigration status: name -> fields.
+    migration_status: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+def to_migrations(objects: Sequence[Mapping[str, Any]]) -> MigrationSet:
+    """SchemaMigration objects -> a validated set (raises InvalidMigrationSet)."""
+    items = []
+    for obj in objects:
+        spec, name = obj.get("spec") or {}, obj["metadata"]["name"]
+        try:
+            version = Version(str(spec.get("version", "")))
+        except InvalidVersion as exc:
+            raise InvalidMigrationSet(f"SchemaMigration {name}: {exc}") from exc
+        items.append(
+            Migration(
+                version=version,
+                description=str(spec.get("description", "")),
+                up=str(spec.get("up", "")),
+                down=spec.get("down"),
+                transactional=bool(spec.get("transactional", True)),
+                source=f"SchemaMigration {name}",
+            )
+        )
+    return MigrationSet(items)
+
+
+def run_options(spec: Mapping[str, Any]) -> RunOptions:
+    snapshot = (spec.get("snapshot") or {}).get("policy", "Schema")
+    statement_timeout = spec.get("statementTimeout")
+    return RunOptions(
+        lock_timeout_ms=int(parse_duration(spec.get("lockTimeout"), 2.0) * 1000),
+        retries=int(spec.get("lockRetries", 5)),
+        statement_timeout_ms=(
+            int(parse_duration(statement_timeout, 0) * 1000) or None if statement_timeout else None
+        ),
+        snapshot=snapshot,
+        snapshot_dir="/var/lib/schemaop/snapshots" if snapshot == "Full" else None,
+        schemas=tuple(spec.get("schemas") or ("public",)),
+        history_schema=str(spec.get("historySchema", "schemaop")),
+        allow_missing=bool(spec.get("allowMissingMigrations", False)),
+    )
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _plan_status(p: Plan, approved: bool, lint: Mapping[str, Any] | None) -> dict[str, Any]:
+    steps = [
+        {
+            "version": s.version.text,
+            "direction": s.direction,
+            "description": s.description,
+            "transactional": s.transactional,
+            "checksum": s.checksum,
+        }
+        for s in p.steps
+    ]
+    out: dict[str, Any] = {
+        "hash": p.hash,
+        "fromVersion": p.from_version.text if p.from_version else "",
+        "toVersion": p.to_version.text if p.to_version else "",
+        "direction": p.direction if p.direction in ("up", "down") else "none",
+        "steps": steps[:MAX_STATUS_STEPS],
+        "approved": approved,
+    }
+    if len(steps) > MAX_STATUS_STEPS:
+        out["truncatedSteps"] = len(steps) - MAX_STATUS_STEPS
+    if lint is not None:
+        out["lint"] = dict(lint)
+    return out
+
+
+def _db_status(state: DatabaseState) -> dict[str, Any]:
+    history = []
+    for entry in state.recent[:MAX_HISTORY]:
+        item: dict[str, Any] = {
+            "version": entry.version.text,
+            "direction": entry.direction,
+            "status": entry.status,
+            "description": entry.description,
+        }
+        if entry.applied_at:
+            item["appliedAt"] = _iso(entry.applied_at)
+        if entry.duration_ms is not None:
+            item["durationSeconds"] = round(entry.duration_ms / 1000.0, 3)
+        if entry.plan_hash:
+            item["planHash"] = entry.plan_hash
+        history.append(item)
+    return {
+        "currentVersion": state.current_version.text if state.current_version else "",
+        "dirty": state.dirty,
+        "schemaHash": state.last_fingerprint or "",
+        "history": history,
+    }
+
+
+def _failure_from(job: JobFacts) -> dict[str, Any]:
+    error = dict((job.summary or {}).get("error") or {})
+    position = error.get("position") or {}
+    failure: dict[str, Any] = {
+        "message": str(error.get("message") or "the migration Job failed without a summary"),
+        "attempts": job.attempt,
+    }
+    for key in ("version", "sqlstate", "statement"):
+        if error.get(key):
+            failure[key] = str(error[key])[:2000]
+    if isinstance(position, Mapping):
+        if position.get("offset") is not None:
+            failure["position"] = int(position["offset"])
+        if position.get("line") is not None:
+            failure["line"] = int(position["line"])
+    return failure
+
+
+def _failure_message(failure: Mapping[str, Any]) -> str:
+    parts = []
+    if failure.get("version"):
+        parts.append(f"migration {failure['version']} failed")
+    else:
+        parts.append("migration failed")
+    if failure.get("sqlstate"):
+        parts.append(f"SQLSTATE {failure['sqlstate']}")
+    text = ", ".join(parts) + f": {failure.get('message', '')}"
+    if failure.get("line"):
+        text += f" (line {failure['line']})"
+    if failure.get("statement"):
+        text += f"; statement: {str(failure['statement'])[:300]}"
+    return text
+
+
+_REFUSAL_REASONS = {r.value: r for r in Reason}
+
+
+def decide(facts: Facts) -> Decision:
+    """The next step for one SchemaVersion (see the module docstring)."""
+    spec = facts.spec
+    drift_interval = parse_duration(spec.get("driftCheckInterval"), DEFAULT_RESYNC)
+    target_text = str(spec.get("targetVersion", "latest"))
+    status: dict[str, Any] = {}
+
+    if spec.get("paused"):
+        return Decision(cond.paused(), status, requeue_after=drift_interval)
+
+    try:
+        migrations = to_migrations(facts.migrations)
+    except InvalidMigrationSet as exc:
+        return Decision(cond.stalled(Reason.INVALID_MIGRATION_SET, str(exc)), status)
+
+    latest = migrations.latest
+    status["targetVersion"] = (
+        (latest.text if latest else "") if target_text == "latest" else target_text
+    )
+    previous_failure = dict(facts.status.get("failure") or {})
+    attempts_so_far = int(previous_failure.get("attempts", 0) or 0)
+
+    if facts.secret_error:
+        delay = backoff(attempts_so_far + 1)
+        status["failure"] = {"message": facts.secret_error, "attempts": attempts_so_far + 1}
+        return Decision(
+            cond.progressing(
+                Reason.SECRET_NOT_FOUND,
+                f"{facts.secret_error}; create it (schemaop watches it and retries, next in "
+                f"{delay:.0f}s)",
+            ),
+            status,
+            requeue_after=delay,
+        )
+
+    if facts.db_error is not None or facts.db_state is None:
+        error = dict(facts.db_error or {"message": "database state unknown", "retryable": True})
+        delay = backoff(attempts_so_far + 1)
+        status["failure"] = {
+            "message": str(error.get("message")),
+            "attempts": attempts_so_far + 1,
+            **({"sqlstate": error["sqlstate"]} if error.get("sqlstate") else {}),
+        }
+        reason = (
+            Reason.AUTHENTICATION_FAILED
+            if error.get("kind") == "AuthenticationFailed" or error.get("sqlstate") == "28P01"
+            else Reason.DATABASE_UNREACHABLE
+        )
+        message = f"{error.get('message')}; retrying in {delay:.0f}s"
+        conditions = (
+            cond.stalled(reason, message)
+            if reason == Reason.AUTHENTICATION_FAILED
+            else cond.progressing(reason, message)
+        )
+        return Decision(conditions, status, requeue_after=delay)
+
+    state = facts.db_state
+    status.update(_db_status(state))
+    applied = {a.version for a in state.applied}
+    migration_status: dict[str, dict[str, Any]] = {}
+    for obj in facts.migrations:
+        version = _version_of(obj)
+        found = migrations.get(version) if version is not None else None
+        if version is None or found is None:
+            continue
+        migration_status[obj["metadata"]["name"]] = {
+            "applied": version in applied,
+            "checksum": found.checksum,
+            "observedGeneration": int(obj["metadata"].get("generation", 1)),
+        }
+
+    # A Job still running for this database: wait for it, whatever the plan now is.
+    running = [j for j in facts.jobs if j.active]
+    if running:
+        job = max(running, key=lambda j: j.attempt)
+        status["lastJob"] = {"name": job.name, "planHash": job.plan_hash12, "result": "Running"}
+        if job.started_at:
+            status["lastJob"]["startedAt"] = job.started_at
+        return Decision(
+            cond.progressing(Reason.MIGRATING, f"Job {job.name} is running"),
+            status,
+            requeue_after=30.0,
+            migration_status=migration_status,
+        )
+
+    options = run_options(spec)
+    try:
+        the_plan = plan(migrations, state, target_text, options=options)
+    except PlanRefused as refusal:
+        reason = _REFUSAL_REASONS.get(refusal.reason.value, Reason.INVALID_MIGRATION_SET)
+        return Decision(
+            cond.stalled(reason, refusal.message),
+            status,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+
+    status["pending"] = len(the_plan.steps)
+    last_job = _last_job_status(facts.jobs)
+    if last_job:
+        status["lastJob"] = last_job
+
+    if not the_plan.steps:
+        status["plan"] = None
+        status["failure"] = None
+        conditions = cond.ready(
+            f"The database is at version {status['currentVersion'] or '0 (empty)'}."
+        )
+        if facts.live_fingerprint and state.last_fingerprint:
+            drifted = facts.live_fingerprint != state.last_fingerprint
+            conditions.append(
+                cond.drift(
+                    drifted,
+                    (
+                        f"The live schema (fingerprint {facts.live_fingerprint[:12]}) differs from "
+                        "the one recorded after the last migration "
+                        f"({state.last_fingerprint[:12]}); "
+                        "someone changed it outside schemaop. schemaop does not change it back: "
+                        "turn the change into a migration, or revert it by hand."
+                    )
+                    if drifted
+                    else None,
+                )
+            )
+        return Decision(
+            conditions, status, requeue_after=drift_interval, migration_status=migration_status
+        )
+
+    # Lint policy gate (and the Backup/Rename rewrite).
+    lint_summary: dict[str, Any] | None = None
+    if facts.apply_policy is not None:
+        policy = str(spec.get("destructive", "Block"))
+        the_plan, blocking, lint_summary = facts.apply_policy(the_plan, migrations, policy)
+        if blocking:
+            status["plan"] = _plan_status(the_plan, False, lint_summary)
+            listing = "; ".join(
+                f"{b.get('version', '?')}: {b.get('code', '')} {b.get('message', '')}"
+                for b in blocking[:5]
+            )
+            return Decision(
+                cond.stalled(
+                    Reason.DESTRUCTIVE_CHANGE,
+                    f"{cond.MESSAGES[Reason.DESTRUCTIVE_CHANGE]} Findings: {listing}",
+                ),
+                status,
+                requeue_after=drift_interval,
+                migration_status=migration_status,
+            )
+
+    approved = spec.get("approval", "Automatic") != "Manual" or (
+        facts.annotations.get(ANNOTATION_APPROVED_PLAN, "").strip()
+        in (the_plan.hash, the_plan.short_hash)
+    )
+    status["plan"] = _plan_status(the_plan, approved, lint_summary)
+    if not approved:
+        return Decision(
+            cond.waiting_for_approval(the_plan.hash),
+            status,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+
+    # The Job for this plan: first attempt, wait for a retry, or stop.
+    mine = sorted(
+        (j for j in facts.jobs if j.plan_hash12 == the_plan.short_hash), key=lambda j: j.attempt
+    )
+    if not mine:
+        status["failure"] = None
+        return Decision(
+            cond.progressing(Reason.MIGRATING, _describe_plan(the_plan)),
+            status,
+            create_job_for=(the_plan, 1),
+            requeue_after=30.0,
+            migration_status=migration_status,
+        )
+    last = mine[-1]
+    failure = (
+        _failure_from(last)
+        if last.failed
+        else {
+            "message": "the migration Job succeeded but the database is not at its target yet",
+            "attempts": last.attempt,
+        }
+    )
+    error = (last.summary or {}).get("error") or {}
+    retryable = bool(error.get("retryable", not last.failed))
+    if not retryable:
+        status["failure"] = failure
+        return Decision(
+            cond.stalled(
+                Reason.MIGRATION_FAILED,
+                _failure_message(failure)
+                + ". The database is unchanged by the failed step. Fix the migration (a new "
+                "SchemaMigration version, or delete and recreate the broken one) to continue.",
+            ),
+            status,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+    delay = backoff(last.attempt)
+    finished = _parse_time(last.finished_at) or facts.now
+    retry_at = finished + dt.timedelta(seconds=delay)
+    failure["retryAt"] = _iso(retry_at)
+    status["failure"] = failure
+    if facts.now < retry_at:
+        return Decision(
+            cond.progressing(
+                Reason.RETRYING,
+                f"{_failure_message(failure)}; attempt {last.attempt + 1} at {failure['retryAt']}",
+            ),
+            status,
+            requeue_after=max(1.0, (retry_at - facts.now).total_seconds()),
+            migration_status=migration_status,
+        )
+    return Decision(
+        cond.progressing(
+            Reason.MIGRATING, _describe_plan(the_plan) + f" (attempt {last.attempt + 1})"
+        ),
+        status,
+        create_job_for=(the_plan, last.attempt + 1),
+        requeue_after=30.0,
+        migration_status=migration_status,
+    )
+
+
+def _version_of(obj: Mapping[str, Any]) -> Version | None:
+    try:
+        return Version(str((obj.get("spec") or {}).get("version", "")))
+    except InvalidVersion:
+        return None
+
+
+def _describe_plan(p: Plan) -> str:
+    frm = p.from_version.text if p.from_version else "0"
+    to = p.to_version.text if p.to_version else "0"
+    return (
+        f"Migrating {p.direction} from {frm} to {to}: {len(p.steps)} step(s), plan {p.short_hash}"
+    )
+
+
+def _last_job_status(jobs: Sequence[JobFacts]) -> dict[str, Any] | None:
+    if not jobs:
+        return None
+    job = max(jobs, key=lambda j: (j.finished_at or j.started_at or "", j.attempt))
+    out: dict[str, Any] = {
+        "name": job.name,
+        "planHash": job.plan_hash12,
+        "result": "Running" if job.active else ("Succeeded" if job.succeeded else "Failed"),
+    }
+    if job.started_at:
+        out["startedAt"] = job.started_at
+    if job.finished_at:
+        out["finishedAt"] = job.finished_at
+    if job.failed:
+        out["message"] = _failure_message(_failure_from(job))[:1000]
+    return out

@@ -1,0 +1,189 @@
+"""The operator's decision function: facts in, conditions, status and actions out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from schemaop.decide import Facts, JobFacts, backoff, decide, parse_duration
+from schemaop.model.conditions import ConditionType, Reason
+from schemaop.model.history import AppliedMigration, DatabaseState
+from schemaop.model.migration import checksum
+from schemaop.model.version import Version
+
+NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+
+
+def _mig(
+    version: str, up: str = "create table t{v} (id int)", down: str | None = "drop table t{v}"
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"m{version}", "generation": 1},
+        "spec": {
+            "version": version,
+            "up": up.format(v=version),
+            "description": f"m{version}",
+            **({"down": down.format(v=version)} if down else {}),
+        },
+    }
+
+
+def _applied(*migs: dict[str, Any]) -> DatabaseState:
+    return DatabaseState(
+        applied=tuple(
+            AppliedMigration(
+                Version(m["spec"]["version"]),
+                m["spec"]["description"],
+                checksum(m["spec"]["up"], m["spec"].get("down")),
+            )
+            for m in migs
+        ),
+        history_exists=True,
+        last_fingerprint="f" * 64,
+    )
+
+
+def _facts(**kw: Any) -> Facts:
+    base: dict[str, Any] = {
+        "name": "db",
+        "namespace": "ns",
+        "generation": 3,
+        "spec": {"connection": {}, "targetVersion": "latest"},
+        "annotations": {},
+        "migrations": [_mig("1"), _mig("2")],
+        "now": NOW,
+        "db_state": DatabaseState(),
+    }
+    base.update(kw)
+    return Facts(**base)
+
+
+def _reason(
+    decision: Any, type_: ConditionType = ConditionType.READY
+) -> tuple[bool | None, Reason]:
+    c = next(c for c in decision.conditions if c.type == type_)
+    return c.status, c.reason
+
+
+def test_empty_database_gets_a_job_for_all_steps() -> None:
+    d = decide(_facts())
+    assert d.create_job_for is not None
+    plan, attempt = d.create_job_for
+    assert attempt == 1 and [s.version.text for s in plan.steps] == ["1", "2"]
+    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.MIGRATING)
+    assert d.status["pending"] == 2 and d.status["targetVersion"] == "2"
+
+
+def test_at_target_is_ready_and_detects_drift() -> None:
+    m1, m2 = _mig("1"), _mig("2")
+    d = decide(_facts(migrations=[m1, m2], db_state=_applied(m1, m2), live_fingerprint="f" * 64))
+    assert _reason(d) == (True, Reason.APPLIED)
+    assert _reason(d, ConditionType.DRIFTED) == (False, Reason.IN_SYNC)
+    d = decide(_facts(migrations=[m1, m2], db_state=_applied(m1, m2), live_fingerprint="e" * 64))
+    assert _reason(d, ConditionType.DRIFTED) == (True, Reason.DRIFTED)
+    assert d.create_job_for is None
+
+
+def test_manual_approval_needs_the_current_hash() -> None:
+    spec = {"connection": {}, "approval": "Manual"}
+    d = decide(_facts(spec=spec))
+    assert d.create_job_for is None
+    assert _reason(d, ConditionType.APPROVAL_PENDING) == (True, Reason.WAITING_FOR_APPROVAL)
+    plan_hash = d.status["plan"]["hash"]
+    stale = decide(_facts(spec=spec, annotations={"schemaop.io/approved-plan": "0" * 64}))
+    assert stale.create_job_for is None
+    ok = decide(_facts(spec=spec, annotations={"schemaop.io/approved-plan": plan_hash}))
+    assert ok.create_job_for is not None
+
+
+def test_rollback_without_down_stalls_before_anything_runs() -> None:
+    m1, m2 = _mig("1"), _mig("2", down=None)
+    d = decide(
+        _facts(
+            spec={"connection": {}, "targetVersion": "1"},
+            migrations=[m1, m2],
+            db_state=_applied(m1, m2),
+        )
+    )
+    assert d.create_job_for is None
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.DOWN_MIGRATION_MISSING)
+
+
+def test_duplicate_versions_are_an_invalid_set() -> None:
+    d = decide(_facts(migrations=[_mig("1"), {**_mig("1"), "metadata": {"name": "other"}}]))
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.INVALID_MIGRATION_SET)
+    assert "defined twice" in next(c.message for c in d.conditions)
+
+
+def _failed_job(plan_hash12: str, attempt: int, retryable: bool) -> JobFacts:
+    summary = {
+        "error": {
+            "sqlstate": "42601" if not retryable else "55P03",
+            "retryable": retryable,
+            "message": 'syntax error at or near "tabel"',
+            "version": "2",
+            "statement": "create tabel x ()",
+            "position": {"offset": 8, "line": 1},
+        }
+    }
+    job = {
+        "metadata": {
+            "name": f"db-x-{attempt}",
+            "labels": {"schemaop.io/plan": plan_hash12, "schemaop.io/attempt": str(attempt)},
+        },
+        "status": {
+            "conditions": [
+                {"type": "Failed", "status": "True", "lastTransitionTime": "2026-11-22T11:59:55Z"}
+            ]
+        },
+    }
+    return JobFacts.from_job(job, json.dumps(summary))
+
+
+def test_permanent_failure_stalls_with_sqlstate_and_statement() -> None:
+    first = decide(_facts())
+    assert first.create_job_for is not None
+    h = first.create_job_for[0].short_hash
+    d = decide(_facts(jobs=[_failed_job(h, 1, retryable=False)]))
+    assert d.create_job_for is None
+    status, reason = _reason(d, ConditionType.STALLED)
+    assert (status, reason) == (True, Reason.MIGRATION_FAILED)
+    message = next(c.message for c in d.conditions)
+    assert "SQLSTATE 42601" in message and "create tabel" in message
+    assert d.status["failure"]["sqlstate"] == "42601"
+
+
+def test_transient_failure_retries_with_capped_backoff() -> None:
+    first = decide(_facts())
+    assert first.create_job_for is not None
+    h = first.create_job_for[0].short_hash
+    waiting = decide(_facts(jobs=[_failed_job(h, 1, retryable=True)]))
+    assert waiting.create_job_for is None
+    assert _reason(waiting, ConditionType.RECONCILING) == (True, Reason.RETRYING)
+    assert 0 < waiting.requeue_after <= backoff(1)
+    later = decide(
+        _facts(jobs=[_failed_job(h, 1, retryable=True)], now=NOW + dt.timedelta(minutes=1))
+    )
+    assert later.create_job_for is not None and later.create_job_for[1] == 2
+    assert backoff(20) == 300.0
+
+
+def test_unreachable_database_and_missing_secret_are_transient() -> None:
+    d = decide(_facts(db_state=None, db_error={"message": "connection refused", "retryable": True}))
+    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.DATABASE_UNREACHABLE)
+    assert d.requeue_after == backoff(1)
+    d = decide(_facts(secret_error="Secret ns/db does not exist"))
+    assert _reason(d) == (False, Reason.SECRET_NOT_FOUND)
+
+
+def test_paused_does_nothing() -> None:
+    d = decide(_facts(spec={"connection": {}, "paused": True}))
+    assert d.create_job_for is None and _reason(d) == (False, Reason.PAUSED)
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("2s", 0) == 2.0
+    assert parse_duration("1h30m", 0) == 5400.0
+    assert parse_duration("500ms", 0) == 0.5
+    assert parse_duration("bogus", 7) == 7
