@@ -54,3 +54,67 @@ SIDECAR_NOTIFICATIONS = Counter(
     "schemaop_sidecar_notifications_total",
     "Notifications received on the schemaop_schema_changed channel.",
 )
+
+# --- operator (schemaop.operator) -----------------------------------------------------
+
+OPERATOR_VERSION_INFO = Gauge(
+    "schemaop_schemaversion_info",
+    "1 for each SchemaVersion, labelled with its current and target version.",
+    ["namespace", "name", "current", "target"],
+)
+OPERATOR_PENDING = Gauge(
+    "schemaop_migrations_pending",
+    "Migration steps between a database's current and target version.",
+    ["namespace", "name"],
+)
+OPERATOR_READY = Gauge(
+    "schemaop_schemaversion_ready",
+    "1 when the SchemaVersion's Ready condition is True, else 0.",
+    ["namespace", "name"],
+)
+OPERATOR_STALLED = Gauge(
+    "schemaop_schemaversion_stalled",
+    "1 when the SchemaVersion is Stalled (needs a person or a spec change), else 0.",
+    ["namespace", "name", "reason"],
+)
+OPERATOR_DRIFTED = Gauge(
+    "schemaop_schema_drifted",
+    "1 when the live schema differs from the one recorded after the last migration.",
+    ["namespace", "name"],
+)
+OPERATOR_JOBS = Counter(
+    "schemaop_migration_jobs_total",
+    "Migration Jobs created by the operator.",
+    ["namespace", "name"],
+)
+OPERATOR_APPLIED = Counter(
+    "schemaop_migrations_applied_total",
+    "Migration steps applied, seen when their Job finished, by direction.",
+    ["namespace", "name", "direction"],
+)
+OPERATOR_FAILED = Counter(
+    "schemaop_migrations_failed_total",
+    "Migration Jobs that failed, by SQLSTATE (empty when not an SQL error).",
+    ["namespace", "name", "sqlstate"],
+)
+OPERATOR_MIGRATION_DURATION = Histogram(
+    "schemaop_migration_duration_seconds",
+    "Duration of one applied migration step, from the database's history table.",
+    ["namespace", "name"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0),
+)
+OPERATOR_RECONCILE_DURATION = Histogram(
+    "schemaop_reconcile_duration_seconds",
+    "Time of one reconciliation of a SchemaVersion.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+OPERATOR_RECONCILE_ERRORS = Counter(
+    "schemaop_reconcile_errors_total",
+    "Reconciliations that ended in an unexpected error (retried), by error type.",
+    ["error"],
+)
+OPERATOR_LINT_FINDINGS = Gauge(
+    "schemaop_lint_findings",
+    "Lint findings in a SchemaVersion's current plan, by severity.",
+    ["namespace", "name", "severity"],
+)
