@@ -186,12 +186,14 @@ def _load_directory(path: Path) -> list[_Item]:
         migrations_dir: Any = importlib.import_module("schemaop.migrations_dir")
     except ModuleNotFoundError:
         migrations_dir = None
-    loader = getattr(migrations_dir, "load_directory", None) if migrations_dir else None
+    loader = getattr(migrations_dir, "load", None) if migrations_dir else None
     if loader is not None:
+        from schemaop.model import InvalidMigrationSet
+
         try:
             loaded = loader(path)
-        except Exception as exc:  # its own error type; reported, never a traceback
-            raise InputError(f"{path}: {exc}") from exc
+        except InvalidMigrationSet as exc:
+            raise InputError(str(exc)) from exc
         return [_Item(m, m.source or str(path)) for m in loaded]
     return _private_directory_loader(path)
 
