@@ -1,0 +1,136 @@
+"""``schemaop operator``: run the Kubernetes operator (kopf).
+
+Scope: ``--namespace`` (repeatable) or ``--all-namespaces``; ``--selector
+k=v,...`` shards SchemaVersions between operator deployments by label; kopf
+peering (``--peering NAME``) keeps exactly one active replica when more than one
+runs. Metrics are served on ``--metrics-port``, liveness on ``--health-port``
+(``/healthz``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable); default: the pod's own",
+    )
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
+    parser.add_argument(
+        "--selector", default="", help="only SchemaVersions with these labels, e.g. shard=a,tier=db"
+    )
+    parser.add_argument(
+        "--peering",
+        default=None,
+        help="kopf peering name for HA (one active replica); default: standalone",
+    )
+    parser.add_argument(
+        "--job-image",
+        default=os.environ.get("SCHEMAOP_JOB_IMAGE", "schemaop:dev"),
+        help="image of the migration Jobs (env SCHEMAOP_JOB_IMAGE)",
+    )
+    parser.add_argument(
+        "--job-service-account",
+        default=os.environ.get("SCHEMAOP_JOB_SERVICE_ACCOUNT") or None,
+        help="ServiceAccount of the migration Jobs (env SCHEMAOP_JOB_SERVICE_ACCOUNT)",
+    )
+    parser.add_argument("--metrics-port", type=int, default=8080)
+    parser.add_argument("--health-port", type=int, default=8081)
+    parser.add_argument("--verbose", "-v", action="store_true")
+
+
+def _selector(text: str) -> dict[str, str]:
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"schemaop operator: bad --selector part {part!r}; use key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _own_namespace() -> str | None:
+    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import sys
+
+    import kopf
+    import kubernetes
+    from prometheus_client import start_http_server
+
+    import schemaop.operator.handlers  # noqa: F401 - registers the handlers
+    from schemaop.kube.api import KubeApi
+    from schemaop.operator.reconcile import OperatorConfig, Reconciler
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    config = OperatorConfig(
+        job_image=args.job_image,
+        job_service_account=args.job_service_account,
+        label_selector=_selector(args.selector),
+    )
+    namespaces = list(args.namespace)
+    if not args.all_namespaces and not namespaces:
+        own = _own_namespace()
+        namespaces = [own] if own else ["default"]
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+
+    @kopf.on.startup()
+    async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> None:
+        settings.posting.enabled = False  # we post our own events, one per transition
+        settings.persistence.finalizer = "schemaop.io/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix="schemaop.io"
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="schemaop.io"
+        )
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.networking.request_timeout = 60
+        memo.config = config
+        memo.triggers = {}
+        memo.seen = {}
+        memo.reconciler = Reconciler(KubeApi(), config)
+
+    start_http_server(args.metrics_port)
+    scope = "all namespaces" if args.all_namespaces else ", ".join(namespaces)
+    print(
+        f"schemaop operator: watching {scope}"
+        f"; metrics on :{args.metrics_port}/metrics, liveness on :{args.health_port}/healthz",
+        file=sys.stderr,
+    )
+    asyncio.run(
+        kopf.operator(
+            clusterwide=bool(args.all_namespaces),
+            namespaces=[] if args.all_namespaces else namespaces,
+            standalone=args.peering is None,
+            peering_name=args.peering or "default",
+            liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
+        )
+    )
+    return 0

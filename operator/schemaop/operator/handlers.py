@@ -1,0 +1,117 @@
+"""kopf handlers: thin. They unpack events and wake the per-SchemaVersion loop.
+
+Each SchemaVersion gets one kopf daemon: a loop that reconciles, then sleeps
+until it is triggered or its requeue delay passes. Everything that can change
+the outcome triggers it: the SchemaVersion itself (spec or annotations), any of
+its SchemaMigrations, its Jobs, and its connection Secret. A burst of events
+coalesces into one reconciliation (the trigger is an ``asyncio.Event``), and an
+error backs off exponentially, so nothing hot-loops. With kopf peering, only
+the active replica runs daemons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from schemaop import metrics
+from schemaop.decide import backoff
+from schemaop.kube.builders import LABEL_SCHEMAVERSION
+from schemaop.operator.reconcile import Reconciler
+
+log = logging.getLogger(__name__)
+GROUP, VERSION = "schemaop.io", "v1alpha1"
+# Coalesce bursts of events (a Helm release applies many objects at once).
+DEBOUNCE_SECONDS = 0.2
+
+
+def _triggers(memo: Any) -> dict[tuple[str, str], asyncio.Event]:
+    triggers: dict[tuple[str, str], asyncio.Event] = memo.triggers
+    return triggers
+
+
+def trigger(memo: Any, namespace: str | None, name: str | None) -> None:
+    if namespace and name:
+        event = _triggers(memo).get((namespace, name))
+        if event is not None:
+            event.set()
+
+
+def _selected(labels: Any, memo: Any, **_: Any) -> bool:
+    """Label-selector sharding: only SchemaVersions whose labels match are ours."""
+    selector: dict[str, str] = dict(memo.config.label_selector)
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+@kopf.daemon(GROUP, VERSION, "schemaversions", when=_selected, cancellation_timeout=2.0)
+async def schemaversion_loop(
+    name: str, namespace: str | None, memo: Any, stopped: Any, **_: Any
+) -> None:
+    reconciler: Reconciler = memo.reconciler
+    if namespace is None:
+        return
+    event = _triggers(memo).setdefault((namespace, name), asyncio.Event())
+    failures = 0
+    try:
+        while not stopped:
+            event.clear()
+            try:
+                delay = await reconciler.reconcile(namespace, name)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                delay = backoff(failures, base=2.0, cap=120.0)
+                metrics.OPERATOR_RECONCILE_ERRORS.labels(type(exc).__name__).inc()
+                log.warning(
+                    "reconciling %s/%s failed (%s: %s); retrying in %.0fs",
+                    namespace,
+                    name,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+            try:
+                await asyncio.wait_for(event.wait(), timeout=delay)
+                await asyncio.sleep(DEBOUNCE_SECONDS)
+            except TimeoutError:
+                pass
+    finally:
+        _triggers(memo).pop((namespace, name), None)
+
+
+@kopf.on.event(GROUP, VERSION, "schemaversions")
+def schemaversion_changed(name: str, namespace: str | None, meta: Any, memo: Any, **_: Any) -> None:
+    # React to spec (generation) and annotation (approval) changes, not to our own status writes.
+    seen: dict[tuple[str | None, str], Any] = memo.seen
+    essence = (meta.get("generation"), dict(meta.get("annotations") or {}))
+    if seen.get((namespace, name)) != essence:
+        seen[(namespace, name)] = essence
+        trigger(memo, namespace, name)
+
+
+@kopf.on.event(GROUP, VERSION, "schemamigrations")
+def schemamigration_changed(namespace: str | None, spec: Any, memo: Any, **_: Any) -> None:
+    ref = (spec or {}).get("schemaVersionRef") or {}
+    trigger(memo, namespace, ref.get("name"))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_SCHEMAVERSION: kopf.PRESENT})
+def job_changed(namespace: str | None, labels: Any, memo: Any, **_: Any) -> None:
+    trigger(memo, namespace, labels.get(LABEL_SCHEMAVERSION))
+
+
+@kopf.on.event("", "v1", "secrets")
+def secret_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    reconciler: Reconciler = memo.reconciler
+    if namespace is None:
+        return
+    for sv in reconciler.secret_index.get((namespace, name), ()):
+        trigger(memo, namespace, sv)
+
+
+@kopf.on.probe(id="reconcilers")
+def probe_reconcilers(memo: Any, **_: Any) -> int:
+    return len(_triggers(memo))

@@ -1,0 +1,360 @@
+"""One reconciliation of a SchemaVersion: gather facts, decide, act, write status.
+
+The I/O sits here and only here in the operator: the Kubernetes API through
+:class:`schemaop.kube.api.KubeApi`, the database through :mod:`schemaop.engine`
+(a short-lived, read-only connection in a worker thread: the operator only ever
+reads history and the schema fingerprint; Jobs do the writing). Decisions are
+made by the pure :func:`schemaop.decide.decide`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from schemaop import metrics
+from schemaop.decide import Decision, Facts, JobFacts, decide
+from schemaop.kube.api import KubeApi, KubeError, SecretNotFound
+from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmap
+from schemaop.model import conditions as cond
+from schemaop.model.conditions import ConditionType
+from schemaop.model.history import DatabaseState
+
+log = logging.getLogger(__name__)
+
+SV_PLURAL = "schemaversions"
+SM_PLURAL = "schemamigrations"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorConfig:
+    """Settings read once at start-up (flags and env), never at import time."""
+
+    job_image: str = "schemaop:dev"
+    job_service_account: str | None = None
+    label_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    db_connect_timeout: int = 5
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def connection_secrets(spec: Mapping[str, Any]) -> list[str]:
+    """Names of the Secrets a SchemaVersion's connection reads."""
+    conn = spec.get("connection") or {}
+    names = []
+    for key in ("urlFrom", "passwordFrom"):
+        ref = (conn.get(key) or {}).get("secretKeyRef") or {}
+        if ref.get("name"):
+            names.append(str(ref["name"]))
+    return names
+
+
+def read_database(
+    conninfo: str, history_schema: str, schemas: list[str], timeout: int
+) -> tuple[DatabaseState, str | None]:
+    """History and live fingerprint over a read-only connection (runs in a thread)."""
+    from schemaop import engine
+
+    conn = engine.connect(conninfo, application_name="schemaop-operator", connect_timeout=timeout)
+    try:
+        conn.execute("SET default_transaction_read_only = on")
+        conn.execute("SET statement_timeout = '30s'")
+        state = engine.read_state(conn, history_schema)
+        fingerprint = engine.fingerprint(conn, schemas) if state.history_exists else None
+        return state, fingerprint
+    finally:
+        conn.close()
+
+
+class Reconciler:
+    def __init__(self, kube: KubeApi, config: OperatorConfig) -> None:
+        self.kube = kube
+        self.config = config
+        # (namespace, secret name) -> SchemaVersion names that read it.
+        self.secret_index: dict[tuple[str, str], set[str]] = {}
+
+    async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> str:
+        import psycopg.conninfo
+
+        conn = spec.get("connection") or {}
+        if "urlFrom" in conn:
+            ref = conn["urlFrom"]["secretKeyRef"]
+            return await self.kube.read_secret_key(namespace, ref["name"], ref["key"])
+        params: dict[str, Any] = {
+            "host": conn.get("host"),
+            "port": conn.get("port", 5432),
+            "dbname": conn.get("dbname"),
+            "user": conn.get("user"),
+        }
+        if conn.get("sslmode"):
+            params["sslmode"] = conn["sslmode"]
+        if "passwordFrom" in conn:
+            ref = conn["passwordFrom"]["secretKeyRef"]
+            params["password"] = await self.kube.read_secret_key(namespace, ref["name"], ref["key"])
+        return psycopg.conninfo.make_conninfo(**params)
+
+    async def _jobs(self, namespace: str, name: str) -> list[JobFacts]:
+        jobs = await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={name}")
+        out = []
+        for job in jobs:
+            status = job.get("status") or {}
+            finished = any(
+                c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                for c in status.get("conditions") or []
+            )
+            message = (
+                await self.kube.job_termination_message(namespace, job["metadata"]["name"])
+                if finished
+                else None
+            )
+            out.append(JobFacts.from_job(job, message))
+        return out
+
+    async def reconcile(self, namespace: str, name: str) -> float:
+        """Reconcile one SchemaVersion; returns seconds until it should be looked at again."""
+        started = time.monotonic()
+        sv = await self.kube.get_custom(SV_PLURAL, namespace, name)
+        if sv is None or sv["metadata"].get("deletionTimestamp"):
+            return 3600.0
+        spec = sv.get("spec") or {}
+        meta = sv["metadata"]
+        for secret in connection_secrets(spec):
+            self.secret_index.setdefault((namespace, secret), set()).add(name)
+        migrations = [
+            m
+            for m in await self.kube.list_custom(SM_PLURAL, namespace)
+            if ((m.get("spec") or {}).get("schemaVersionRef") or {}).get("name") == name
+            and not m["metadata"].get("deletionTimestamp")
+        ]
+        secret_error: str | None = None
+        db_error: dict[str, Any] | None = None
+        state: DatabaseState | None = None
+        fingerprint: str | None = None
+        if not spec.get("paused"):
+            try:
+                conninfo = await self._conninfo(namespace, spec)
+            except SecretNotFound as exc:
+                secret_error = str(exc)
+            else:
+                try:
+                    state, fingerprint = await asyncio.to_thread(
+                        read_database,
+                        conninfo,
+                        str(spec.get("historySchema", "schemaop")),
+                        list(spec.get("schemas") or ["public"]),
+                        self.config.db_connect_timeout,
+                    )
+                except Exception as exc:
+                    db_error = _engine_error(exc)
+        jobs = await self._jobs(namespace, name) if state is not None else []
+        facts = Facts(
+            name=name,
+            namespace=namespace,
+            generation=int(meta.get("generation", 0)),
+            spec=spec,
+            annotations=meta.get("annotations") or {},
+            migrations=migrations,
+            now=_now(),
+            status=sv.get("status") or {},
+            secret_error=secret_error,
+            db_error=db_error,
+            db_state=state,
+            live_fingerprint=fingerprint,
+            jobs=jobs,
+            apply_policy=_policy_hook(),
+        )
+        decision = decide(facts)
+        if decision.create_job_for is not None:
+            await self._start_job(sv, decision)
+        await self._write_status(sv, decision)
+        await self._write_migration_status(namespace, migrations, decision)
+        metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
+        return decision.requeue_after
+
+    async def _start_job(self, sv: Mapping[str, Any], decision: Decision) -> None:
+        assert decision.create_job_for is not None
+        plan, attempt = decision.create_job_for
+        await self.kube.create_if_absent(build_plan_configmap(sv, plan))
+        job = build_job(sv, plan, attempt, self.config.job_image, self.config.job_service_account)
+        created = await self.kube.create_if_absent(job)
+        meta = sv["metadata"]
+        if created:
+            metrics.OPERATOR_JOBS.labels(meta["namespace"], meta["name"]).inc()
+            await self.kube.post_event(
+                sv,
+                "Normal",
+                "MigrationStarted",
+                f"Job {job['metadata']['name']} started: plan {plan.short_hash}, "
+                f"{len(plan.steps)} {plan.direction} step(s)",
+            )
+        decision.status["lastJob"] = {
+            "name": job["metadata"]["name"],
+            "planHash": plan.short_hash,
+            "result": "Running",
+            "startedAt": _iso(_now()),
+        }
+
+    async def _write_status(self, sv: Mapping[str, Any], decision: Decision) -> None:
+        meta = sv["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        now = _iso(_now())
+        before: dict[str, Any] = {}
+
+        def mutate(status: dict[str, Any]) -> dict[str, Any]:
+            before.clear()
+            before.update(status)
+            generation = int(meta.get("generation", 0))
+            for key, value in decision.status.items():
+                if value is None:
+                    status.pop(key, None)
+                else:
+                    status[key] = value
+            status["observedGeneration"] = generation
+            merged = cond.merge(
+                status.get("conditions") or [], decision.conditions, generation, now
+            )
+            # lastTransitionTime must not move when nothing else did: compare first.
+            old_conds = status.get("conditions") or []
+            if _strip_times(old_conds) != _strip_times(merged):
+                status["conditions"] = merged
+            return status
+
+        try:
+            written = await self.kube.update_status(SV_PLURAL, namespace, name, mutate)
+        except KubeError as exc:
+            log.warning("status of %s/%s not written: %s", namespace, name, exc)
+            raise
+        if written is None:
+            return
+        await self._events_and_metrics(written, before)
+
+    async def _events_and_metrics(self, sv: Mapping[str, Any], before: Mapping[str, Any]) -> None:
+        meta, status = sv["metadata"], sv.get("status") or {}
+        ns, name = meta["namespace"], meta["name"]
+        conditions = status.get("conditions") or []
+        old_conditions = before.get("conditions") or []
+        for type_ in (
+            ConditionType.READY,
+            ConditionType.STALLED,
+            ConditionType.DRIFTED,
+            ConditionType.APPROVAL_PENDING,
+        ):
+            new, old = cond.find(conditions, type_), cond.find(old_conditions, type_)
+            if new is None:
+                continue
+            if old is not None and (old.get("status"), old.get("reason")) == (
+                new.get("status"),
+                new.get("reason"),
+            ):
+                continue
+            if new.get("status") != "True" and type_ != ConditionType.READY:
+                continue
+            warning = type_ in (ConditionType.STALLED, ConditionType.DRIFTED) or (
+                type_ == ConditionType.READY
+                and new.get("reason") in ("DatabaseUnreachable", "SecretNotFound", "Retrying")
+            )
+            await self.kube.post_event(
+                sv,
+                "Warning" if warning else "Normal",
+                str(new.get("reason")),
+                str(new.get("message")),
+            )
+        ready = cond.find(conditions, ConditionType.READY)
+        stalled = cond.find(conditions, ConditionType.STALLED)
+        drifted = cond.find(conditions, ConditionType.DRIFTED)
+        metrics.OPERATOR_READY.labels(ns, name).set(
+            1 if ready and ready.get("status") == "True" else 0
+        )
+        metrics.OPERATOR_PENDING.labels(ns, name).set(int(status.get("pending") or 0))
+        metrics.OPERATOR_DRIFTED.labels(ns, name).set(
+            1 if drifted and drifted.get("status") == "True" else 0
+        )
+        if stalled is not None:
+            is_stalled = stalled.get("status") == "True"
+            metrics.OPERATOR_STALLED.labels(ns, name, str(stalled.get("reason"))).set(
+                1 if is_stalled else 0
+            )
+        old_job, new_job = before.get("lastJob") or {}, status.get("lastJob") or {}
+        if new_job.get("result") != old_job.get("result") or new_job.get("name") != old_job.get(
+            "name"
+        ):
+            if new_job.get("result") == "Succeeded":
+                steps = (before.get("plan") or {}).get("steps") or []
+                direction = (before.get("plan") or {}).get("direction") or "up"
+                metrics.OPERATOR_APPLIED.labels(ns, name, direction).inc(len(steps) or 1)
+                await self.kube.post_event(
+                    sv, "Normal", "MigrationSucceeded", f"Job {new_job.get('name')} succeeded"
+                )
+            elif new_job.get("result") == "Failed":
+                failure = status.get("failure") or {}
+                metrics.OPERATOR_FAILED.labels(ns, name, str(failure.get("sqlstate", ""))).inc()
+        metrics.OPERATOR_VERSION_INFO.labels(
+            ns, name, str(status.get("currentVersion", "")), str(status.get("targetVersion", ""))
+        ).set(1)
+        for entry in (status.get("history") or [])[:1]:
+            if (
+                entry not in (before.get("history") or [])
+                and entry.get("durationSeconds") is not None
+            ):
+                metrics.OPERATOR_MIGRATION_DURATION.labels(ns, name).observe(
+                    float(entry["durationSeconds"])
+                )
+        lint = (status.get("plan") or {}).get("lint") or {}
+        for severity in ("errors", "warnings"):
+            metrics.OPERATOR_LINT_FINDINGS.labels(ns, name, severity.rstrip("s")).set(
+                int(lint.get(severity) or 0)
+            )
+
+    async def _write_migration_status(
+        self, namespace: str, migrations: list[dict[str, Any]], decision: Decision
+    ) -> None:
+        for obj in migrations:
+            fields = decision.migration_status.get(obj["metadata"]["name"])
+            if fields is None:
+                continue
+
+            def mutate(
+                status: dict[str, Any], fields: Mapping[str, Any] = fields
+            ) -> dict[str, Any]:
+                was_applied = status.get("applied")
+                status.update(fields)
+                if fields.get("applied") and not was_applied:
+                    status["appliedAt"] = _iso(_now())
+                elif not fields.get("applied"):
+                    status.pop("appliedAt", None)
+                return status
+
+            try:
+                await self.kube.update_status(SM_PLURAL, namespace, obj["metadata"]["name"], mutate)
+            except KubeError as exc:
+                log.warning(
+                    "status of SchemaMigration %s not written: %s", obj["metadata"]["name"], exc
+                )
+
+
+def _strip_times(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conditions]
+
+
+def _engine_error(exc: Exception) -> dict[str, Any]:
+    from schemaop.engine.errors import EngineError
+
+    if isinstance(exc, EngineError):
+        return {**exc.to_dict(limit=1000), "kind": type(exc).__name__}
+    return {"message": f"{type(exc).__name__}: {exc}", "retryable": True}
+
+
+def _policy_hook() -> Any:
+    """The lint gate and destructive-change policy applied to a plan (None: not wired yet)."""
+    return None
