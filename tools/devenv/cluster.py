@@ -1,0 +1,627 @@
+"""A local Kubernetes control plane for tests and `make dev`: etcd, kube-apiserver
+and kube-controller-manager on loopback, plus the local pod runner.
+
+Why: every e2e test and `make dev` needs a real API server (admission, RBAC, CRD
+validation, the real Job controller), but this machine has no container runtime,
+no kubelet and no registry. The binaries are built from the Go module proxy by
+``tools/k8s-testbins/build.sh``; this module wires them together:
+
+- a generated CA, an API server serving certificate (IP SAN 127.0.0.1, so the
+  in-cluster config of pods works), an ECDSA service-account signing key pair;
+- a static token file: ``admin`` (system:masters, written into the kubeconfig),
+  one identity for the controller manager and one for the pod runner;
+- etcd (no fsync: throwaway), kube-apiserver (TLS, token auth, Node+RBAC) and
+  kube-controller-manager (the controllers Jobs, Deployments and namespaces
+  need), each in its own process group, logging to ``<dir>/logs/<name>.log``;
+- the pod runner (:mod:`devenv.podrunner`), which registers a Node and runs the
+  pods bound to it as local processes.
+
+Every port is a free loopback port; nothing listens on another interface. The
+running state is recorded in ``<dir>/cluster.json`` so another process (``make
+dev-down``) can stop it; :func:`stop` leaves no process behind (SIGTERM to each
+process group, SIGKILL after a timeout). Processes started for a test session
+die with the process that started them (``PR_SET_PDEATHSIG``).
+
+    python -m devenv.cluster start DIR   # prints the kubeconfig path
+    python -m devenv.cluster stop DIR
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import ctypes
+import dataclasses
+import json
+import os
+import secrets
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from devenv.util import free_port, log
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO_ROOT / "tools" / "k8s-testbins" / "build.sh"
+SERVICE_CIDR = "10.0.0.0/24"
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+NODE_NAME = "schemaop-local"
+
+# The controllers this project relies on; everything else stays off to keep
+# start-up fast and the logs quiet. (No scheduler: the pod runner binds pods.)
+CONTROLLERS = (
+    "job-controller",
+    "cronjob-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "ttl-after-finished-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "root-ca-certificate-publisher-controller",
+    "pod-garbage-collector-controller",
+    "clusterrole-aggregation-controller",
+)
+
+# Start order; stop goes the other way.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "podrunner")
+
+
+class ClusterError(RuntimeError):
+    """The control plane could not be started (the message says which part and why)."""
+
+
+def testbins() -> Path:
+    """The directory with kube-apiserver, kube-controller-manager, kubectl, etcd and helm.
+
+    ``SCHEMAOP_TESTBINS`` overrides; otherwise build.sh prints it (instantly
+    when cached, after a cold build otherwise).
+    """
+    override = os.environ.get("SCHEMAOP_TESTBINS")
+    if override:
+        return Path(override)
+    out = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], check=False, stdout=subprocess.PIPE, text=True
+    )
+    if out.returncode != 0:
+        raise ClusterError(f"{BUILD_SCRIPT} failed (exit {out.returncode}); see its output above")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+@dataclasses.dataclass
+class Cluster:
+    """A running local control plane (a handle; :meth:`load` re-creates it from disk)."""
+
+    directory: Path
+    bin_dir: Path
+    port: int
+    etcd_port: int
+    node_name: str
+    pids: dict[str, int]
+    _procs: dict[str, subprocess.Popen[bytes]] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / "kubeconfig"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.directory / "pki" / "ca.crt"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def pod_log_dir(self) -> Path:
+        """Container logs: ``<pod_log_dir>/<namespace>/<pod>/<container>.log``."""
+        return self.directory / "podrunner" / "logs"
+
+    def admin_token(self) -> str:
+        return (self.directory / "pki" / "admin.token").read_text().strip()
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            check=check,
+            capture_output=True,
+            text=True,
+        )
+
+    def alive(self) -> bool:
+        return all(_pid_alive(self.pids.get(name, 0)) for name in COMPONENTS) and _ready(
+            self.server, self.ca_file
+        )
+
+    def save(self) -> None:
+        state = {
+            "bin_dir": str(self.bin_dir),
+            "port": self.port,
+            "etcd_port": self.etcd_port,
+            "node_name": self.node_name,
+            "pids": self.pids,
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+        }
+        _write(self.directory / "cluster.json", json.dumps(state, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> Cluster | None:
+        try:
+            state = json.loads((directory / "cluster.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(
+            directory=directory,
+            bin_dir=Path(state["bin_dir"]),
+            port=int(state["port"]),
+            etcd_port=int(state["etcd_port"]),
+            node_name=str(state["node_name"]),
+            pids={k: int(v) for k, v in state["pids"].items()},
+        )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop every component, newest first; nothing is left running."""
+        for name in reversed(COMPONENTS):
+            pid = self.pids.get(name)
+            proc = self._procs.get(name)
+            if pid and (proc is not None or _is_component(pid, name)):
+                _terminate(pid, proc, timeout)
+        self.pids = {}
+        self._procs = {}
+        with contextlib.suppress(FileNotFoundError):
+            (self.directory / "cluster.json").unlink()
+
+
+def start(
+    directory: Path,
+    *,
+    bin_dir: Path | None = None,
+    pod_runner: bool = True,
+    detached: bool = False,
+    node_name: str = NODE_NAME,
+    timeout: float = 90.0,
+) -> Cluster:
+    """Start the control plane (and the pod runner) with its state in ``directory``.
+
+    ``detached``: the processes outlive the caller (``make dev``); otherwise they
+    die with it and are also stopped at interpreter exit. Retries with new ports
+    when a port was taken between choosing and binding it.
+    """
+    bin_dir = bin_dir or testbins()
+    for binary in ("etcd", "kube-apiserver", "kube-controller-manager"):
+        if not (bin_dir / binary).is_file():
+            raise ClusterError(f"{bin_dir / binary} is missing; run tools/k8s-testbins/build.sh")
+    directory = directory.resolve()
+    last: ClusterError | None = None
+    for _attempt in range(3):
+        try:
+            return _start_once(directory, bin_dir, pod_runner, detached, node_name, timeout)
+        except _PortTaken as exc:
+            last = ClusterError(str(exc))
+            log("cluster", f"retrying with new ports: {exc}")
+    assert last is not None
+    raise last
+
+
+def stop(directory: Path, timeout: float = 15.0) -> bool:
+    """Stop the cluster recorded in ``directory``; False if there was none."""
+    cluster = Cluster.load(directory.resolve())
+    if cluster is None:
+        return False
+    cluster.stop(timeout)
+    return True
+
+
+# --- internals -------------------------------------------------------------
+
+
+class _PortTaken(ClusterError):
+    pass
+
+
+def _start_once(
+    directory: Path, bin_dir: Path, pod_runner: bool, detached: bool, node_name: str, timeout: float
+) -> Cluster:
+    t0 = time.monotonic()
+    for sub in ("pki", "logs", "etcd"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    pki = directory / "pki"
+    _make_pki(pki)
+    port, etcd_port, peer_port = free_port(), free_port(), free_port()
+    _write_kubeconfigs(directory, port)
+    cluster = Cluster(
+        directory=directory,
+        bin_dir=bin_dir,
+        port=port,
+        etcd_port=etcd_port,
+        node_name=node_name,
+        pids={},
+    )
+    if not detached:
+        atexit.register(cluster.stop)
+    try:
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        peer_url = f"http://127.0.0.1:{peer_port}"
+        _spawn(
+            cluster,
+            "etcd",
+            [
+                str(bin_dir / "etcd"),
+                "--name=local",
+                f"--data-dir={directory / 'etcd' / 'data'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=local={peer_url}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+            detached,
+        )
+        _spawn(
+            cluster,
+            "kube-apiserver",
+            [
+                str(bin_dir / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                f"--token-auth-file={pki / 'tokens.csv'}",
+                "--authorization-mode=Node,RBAC",
+                f"--service-account-issuer={ISSUER}",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # Loopback addresses are invalid in Endpoints; pods reach the API
+                # server through KUBERNETES_SERVICE_HOST instead.
+                "--endpoint-reconciler-type=none",
+                "--enable-priority-and-fairness=false",
+                "--profiling=false",
+                f"--cert-dir={pki}",
+                "--v=0",
+            ],
+            detached,
+        )
+        _wait(
+            cluster,
+            "kube-apiserver /readyz",
+            lambda: _ready(cluster.server, cluster.ca_file),
+            t0,
+            timeout,
+        )
+        _spawn(
+            cluster,
+            "kube-controller-manager",
+            [
+                str(bin_dir / "kube-controller-manager"),
+                f"--kubeconfig={directory / 'controller-manager.kubeconfig'}",
+                f"--controllers={','.join(CONTROLLERS)}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                "--leader-elect=false",
+                "--secure-port=0",
+                "--concurrent-job-syncs=10",
+                "--v=0",
+            ],
+            detached,
+        )
+        if pod_runner:
+            _spawn(
+                cluster,
+                "podrunner",
+                [
+                    sys.executable,
+                    "-m",
+                    "devenv.podrunner",
+                    "--server",
+                    cluster.server,
+                    "--ca-file",
+                    str(cluster.ca_file),
+                    "--token-file",
+                    str(pki / "podrunner.token"),
+                    "--node-name",
+                    node_name,
+                    "--state-dir",
+                    str(directory / "podrunner"),
+                    "--extra-path",
+                    str(bin_dir),
+                ],
+                detached,
+                env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")},
+            )
+        cluster.save()
+        token = cluster.admin_token()
+        _wait(
+            cluster,
+            "the default ServiceAccount",
+            lambda: _get(cluster, "/api/v1/namespaces/default/serviceaccounts/default", token),
+            t0,
+            timeout,
+        )
+        if pod_runner:
+            _wait(
+                cluster,
+                f"Node {node_name}",
+                lambda: _get(cluster, f"/api/v1/nodes/{node_name}", token),
+                t0,
+                timeout,
+            )
+    except BaseException:
+        cluster.stop()
+        raise
+    log("cluster", f"control plane ready at {cluster.server} in {time.monotonic() - t0:.1f}s")
+    return cluster
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _make_pki(pki: Path) -> None:
+    """CA, API server certificate, service-account keys and tokens (kept across restarts)."""
+    if not (pki / "ca.crt").exists():
+        ec = ("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out")
+        _openssl(*ec, str(pki / "ca.key"))
+        _openssl(
+            "req", "-x509", "-new", "-key", str(pki / "ca.key"), "-subj", "/CN=schemaop-local-ca",
+            "-days", "3650", "-out", str(pki / "ca.crt"),
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        )  # fmt: skip
+        _openssl(*ec, str(pki / "apiserver.key"))
+        _openssl(
+            "req", "-new", "-key", str(pki / "apiserver.key"), "-subj", "/CN=kube-apiserver",
+            "-out", str(pki / "apiserver.csr"),
+        )  # fmt: skip
+        sans = ",".join(
+            [
+                "IP:127.0.0.1",
+                "IP:10.0.0.1",
+                "DNS:localhost",
+                "DNS:kubernetes",
+                "DNS:kubernetes.default",
+                "DNS:kubernetes.default.svc",
+                "DNS:kubernetes.default.svc.cluster.local",
+            ]
+        )
+        (pki / "apiserver.ext").write_text(
+            f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        )
+        _openssl(
+            "x509", "-req", "-in", str(pki / "apiserver.csr"), "-CA", str(pki / "ca.crt"),
+            "-CAkey", str(pki / "ca.key"), "-CAcreateserial", "-days", "3650",
+            "-extfile", str(pki / "apiserver.ext"), "-out", str(pki / "apiserver.crt"),
+        )  # fmt: skip
+        _openssl(*ec, str(pki / "sa.key"))
+        _openssl("pkey", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub"))
+    if not (pki / "tokens.csv").exists():
+        identities = {
+            "admin": ("admin", "system:masters"),
+            "controller-manager": ("system:kube-controller-manager", "system:masters"),
+            "podrunner": ("schemaop:podrunner", "system:masters"),
+        }
+        rows = []
+        for short, (user, group) in identities.items():
+            token = secrets.token_hex(24)
+            _write(pki / f"{short}.token", token + "\n", 0o600)
+            rows.append(f'{token},{user},{user},"{group}"')
+        _write(pki / "tokens.csv", "\n".join(rows) + "\n", 0o600)
+
+
+def _kubeconfig(server: str, ca: bytes, token: str, user: str) -> str:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "schemaop-local",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca).decode(),
+                },
+            }
+        ],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": "schemaop-local",
+                "context": {"cluster": "schemaop-local", "user": user, "namespace": "default"},
+            }
+        ],
+        "current-context": "schemaop-local",
+        "preferences": {},
+    }
+    return str(yaml.safe_dump(config, sort_keys=False))
+
+
+def _write_kubeconfigs(directory: Path, port: int) -> None:
+    pki = directory / "pki"
+    server = f"https://127.0.0.1:{port}"
+    ca = (pki / "ca.crt").read_bytes()
+    for short, filename in (
+        ("admin", "kubeconfig"),
+        ("controller-manager", "controller-manager.kubeconfig"),
+    ):
+        token = (pki / f"{short}.token").read_text().strip()
+        _write(directory / filename, _kubeconfig(server, ca, token, short), 0o600)
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM this child when the process that started it exits."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
+def _spawn(
+    cluster: Cluster,
+    name: str,
+    argv: list[str],
+    detached: bool,
+    env: dict[str, str] | None = None,
+) -> None:
+    logfile = cluster.log_dir / f"{name}.log"
+    with logfile.open("ab") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=None if detached else _die_with_parent,  # noqa: PLW1509 - prctl only
+            env=env,
+            cwd=cluster.directory,
+        )
+    cluster.pids[name] = proc.pid
+    cluster._procs[name] = proc
+
+
+def _wait(
+    cluster: Cluster, what: str, check: Callable[[], bool], t0: float, timeout: float
+) -> None:
+    while True:
+        for name, proc in cluster._procs.items():
+            if proc.poll() is not None:
+                tail = _tail(cluster.log_dir / f"{name}.log")
+                message = f"{name} exited with {proc.returncode} while waiting for {what}:\n{tail}"
+                if "address already in use" in tail:
+                    raise _PortTaken(message)
+                raise ClusterError(message)
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        if time.monotonic() - t0 > timeout:
+            raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _ssl_context(ca_file: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca_file))
+
+
+def _ready(server: str, ca_file: Path) -> bool:
+    try:
+        with urllib.request.urlopen(
+            f"{server}/readyz", context=_ssl_context(ca_file), timeout=2
+        ) as resp:
+            return bool(resp.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _get(cluster: Cluster, path: str, token: str) -> bool:
+    request = urllib.request.Request(
+        cluster.server + path, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(
+            request, context=_ssl_context(cluster.ca_file), timeout=2
+        ) as resp:
+            return bool(resp.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if ``pid`` runs (not a zombie) and is one of ours."""
+    if pid <= 0:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _is_component(pid: int, name: str) -> bool:
+    """Guard against a recycled pid: the process must still be that component."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    needle = b"devenv.podrunner" if name == "podrunner" else name.encode()
+    return needle in cmdline and _pid_alive(pid)
+
+
+def _terminate(pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM the process group led by ``pid``; SIGKILL it after ``timeout``."""
+    if proc is None and not _pid_alive(pid):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None:
+            if proc.poll() is not None:
+                break
+        elif not _pid_alive(pid):
+            break
+        time.sleep(0.05)
+    # The leader may be gone while others in its group still run: kill the group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in {"start", "stop"}:
+        print("usage: python -m devenv.cluster start|stop DIR", file=sys.stderr)
+        return 2
+    directory = Path(argv[1])
+    try:
+        if argv[0] == "start":
+            print(start(directory, detached=True).kubeconfig)
+        else:
+            stop(directory)
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
