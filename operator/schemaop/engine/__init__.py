@@ -6,7 +6,7 @@ these names. Layout of the history schema: :mod:`schemaop.engine.history`;
 advisory lock key: :mod:`schemaop.engine.lock`; docs/engine.md has both.
 """
 
-from schemaop.engine.connect import APPLICATION_NAME, connect, describe, redact
+from schemaop.engine.connect import APPLICATION_NAME, Conn, connect, describe, redact
 from schemaop.engine.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_LOCK_KEY",
     "NOTIFY_CHANNEL",
     "AuthenticationFailed",
+    "Conn",
     "ConnectionFailed",
     "EngineError",
     "LockBusy",

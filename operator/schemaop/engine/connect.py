@@ -22,12 +22,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import psycopg
 
 from schemaop.engine.errors import ConnectionFailed, classify
 
 APPLICATION_NAME = "schemaop-runner"
+
+# The connection type every engine function takes (tuple rows, autocommit).
+Conn = psycopg.Connection[Any]
 _CONNECT_TIMEOUT = "10"
 
 _secrets: set[str] = set()
@@ -79,7 +83,7 @@ def connect(
     *,
     autocommit: bool = True,
     connect_timeout: int | None = None,
-) -> psycopg.Connection[tuple[object, ...]]:
+) -> Conn:
     """Open a connection (autocommit) with ``application_name`` set.
 
     Raises :class:`~schemaop.engine.errors.ConnectionFailed` (or its subclass

@@ -1,0 +1,83 @@
+"""``schemaop job run --plan FILE``: what a migration Job runs.
+
+Runs the plan with the database from the environment (``DATABASE_URL`` or
+libpq's ``PG*`` variables, set from Secrets by the Job), prints the JSON result
+on stdout, and writes a compact summary (under 4096 bytes, Kubernetes' limit
+for termination messages) to ``--termination-log`` (default
+``/dev/termination-log`` when it is writable), which the operator reads from
+the Pod's status. Exit 0 on success (also when nothing was left to do), 1 when
+the run failed, 2 for a bad plan file, 3 when the plan was refused (stale plan,
+dirty database); the summary carries the error (reason, sqlstate, message,
+statement, position, version) in every failing case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    run_p = sub.add_parser("run", help="run a plan file")
+    run_p.add_argument("--plan", required=True, metavar="FILE", help="plan file (JSON)")
+    run_p.add_argument(
+        "--termination-log",
+        metavar="PATH",
+        default=None,
+        help=f"where to write the summary (default {DEFAULT_TERMINATION_LOG} when writable)",
+    )
+    run_p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+
+
+def _termination_path(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    path = DEFAULT_TERMINATION_LOG
+    if os.path.exists(path) and os.access(path, os.W_OK):
+        return path
+    return None
+
+
+def _write(path: str | None, text: str) -> None:
+    if not path:
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        print(f"schemaop: cannot write termination log {path}: {exc.strerror}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from schemaop import engine
+    from schemaop.engine import clisupport as cs
+    from schemaop.model import InvalidPlan
+
+    term = _termination_path(args.termination_log)
+    try:
+        plan = cs.read_plan_file(args.plan)
+    except InvalidPlan as exc:
+        summary = {
+            "ok": False,
+            "error": {"kind": "InvalidPlan", "reason": "InvalidPlan", "message": str(exc)},
+        }
+        _write(term, json.dumps(summary)[:4000])
+        print(json.dumps(summary))
+        print(f"schemaop: error: {exc}", file=sys.stderr)
+        return cs.EXIT_USAGE
+
+    def connect() -> engine.Conn:
+        return engine.connect(None, f"schemaop-job {plan.short_hash}")
+
+    result = engine.run_plan(connect, plan, cs.Progress(quiet=args.quiet))
+    print(result.to_json())
+    _write(term, result.termination_message())
+    if result.error is not None:
+        print(cs.describe_error(result.error), file=sys.stderr)
+        return cs.EXIT_REFUSED if isinstance(result.error, engine.Refused) else cs.EXIT_FAILED
+    return cs.EXIT_OK

@@ -1,0 +1,130 @@
+"""``schemaop migrate``: apply migrations from a directory or a plan file.
+
+``--dir DIR``: read the directory, read the database's history, plan up to
+``--to`` (default ``latest``) and run the plan. ``--plan FILE``: run a plan file
+made by ``schemaop plan --output json`` (or by the operator) as it is.
+The database comes from ``--database-url``, ``$DATABASE_URL`` or libpq's
+``PG*`` variables. Start-up matters (every Job runs it): this module imports
+only the engine, never kopf, the Kubernetes client or aiohttp; pglast is
+loaded only for non-transactional steps and error positions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from schemaop.engine import EngineError
+    from schemaop.model import DatabaseState, MigrationSet
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from schemaop.engine import clisupport as cs
+
+    cs.add_source_arguments(parser)
+    parser.add_argument("--to", metavar="VERSION", default=None, help="target (default latest)")
+    cs.add_db_arguments(parser)
+    cs.add_planning_arguments(parser)
+    cs.add_run_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    return execute(args, target=args.to or "latest", rollback=False)
+
+
+def execute(args: argparse.Namespace, *, target: str, rollback: bool) -> int:
+    """Plan (from --dir) or read (--plan) and run; shared with ``schemaop rollback``."""
+    from schemaop import engine, planner
+    from schemaop.engine import clisupport as cs
+    from schemaop.model import InvalidMigrationSet, InvalidPlan
+
+    out = args.output
+    try:
+        options = cs.options_from_args(args)
+    except InvalidPlan as exc:
+        return cs.fail(str(exc), output=out)
+
+    def connect() -> engine.Conn:
+        return engine.connect(args.database_url)
+
+    if getattr(args, "plan", None):
+        if args.to:
+            return cs.fail("--to cannot be used with --plan (the plan has its target)", output=out)
+        try:
+            the_plan = cs.read_plan_file(args.plan)
+        except InvalidPlan as exc:
+            return cs.fail(str(exc), output=out)
+    else:
+        from schemaop import migrations_dir
+
+        try:
+            migrations = migrations_dir.load(args.dir)
+        except InvalidMigrationSet as exc:
+            return cs.fail(str(exc), output=out)
+        try:
+            with connect() as conn:
+                state = engine.read_state(conn, options.history_schema)
+        except engine.EngineError as exc:
+            return _report_error(exc, out)
+        try:
+            if rollback:
+                _check_rollback_target(migrations, state, target)
+            the_plan = planner.plan(
+                migrations,
+                state,
+                target,
+                options=options,
+                out_of_order=args.out_of_order,
+            )
+        except planner.PlanRefused as exc:
+            return cs.fail(exc.message, cs.EXIT_REFUSED, output=out, reason=exc.reason.value)
+
+    progress = cs.Progress(quiet=args.quiet or out == "json")
+    result = engine.run_plan(connect, the_plan, progress)
+    if out == "json":
+        print(json.dumps(result.to_dict(), default=str))
+    if result.error is not None:
+        if out != "json":
+            print(cs.describe_error(result.error), file=sys.stderr)
+        return cs.EXIT_REFUSED if isinstance(result.error, engine.Refused) else cs.EXIT_FAILED
+    if out != "json":
+        applied = [s for s in result.steps if s.status == "applied"]
+        if not applied:
+            print(f"nothing to do: the database is at {result.current_version or 'no version'}")
+        else:
+            seconds = result.duration_ms / 1000
+            print(
+                f"applied {len(applied)} step(s) in {seconds:.2f}s: "
+                f"{result.from_version or 'empty'} -> {result.current_version or 'empty'}"
+                + (f"; fingerprint {result.fingerprint[:12]}" if result.fingerprint else "")
+            )
+            for ref in result.snapshots:
+                print(f"snapshot {ref['kind']} #{ref['id']}: {ref['location']}")
+    return cs.EXIT_OK
+
+
+def _check_rollback_target(migrations: MigrationSet, state: DatabaseState, target: str) -> None:
+    from schemaop import planner
+
+    goal = planner.resolve_target(migrations, target)
+    current = state.current_version
+    if current is not None and goal is not None and goal > current:
+        raise planner.PlanRefused(
+            planner.RefusalReason.UNKNOWN_TARGET,
+            f"rollback target {goal} is above the current version {current}; "
+            "use 'schemaop migrate --to' to go up",
+            [goal],
+        )
+
+
+def _report_error(exc: EngineError, out: str) -> int:
+    from schemaop.engine import clisupport as cs
+
+    if out == "json":
+        print(json.dumps({"ok": False, "error": exc.to_dict()}, default=str))
+    else:
+        print(cs.describe_error(exc), file=sys.stderr)
+    return cs.EXIT_FAILED

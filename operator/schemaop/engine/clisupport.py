@@ -1,0 +1,192 @@
+"""What the engine's CLI commands share: options, progress lines, output, exit codes.
+
+Used by ``schemaop migrate``, ``plan``, ``status``, ``rollback``, ``repair`` and
+``job run`` (modules in :mod:`schemaop.commands`). Exit codes:
+
+== =======================================================================
+0  success (also: nothing to do)
+1  the run failed (SQL error, lock busy, snapshot failed, database unreachable)
+2  bad input (options, unreadable directory or plan file)
+3  refused before anything ran (dirty database, checksum mismatch, missing
+   migration or down step, unknown target)
+== =======================================================================
+
+Nothing printed here ever contains the password or the full connection string:
+every message goes through :func:`schemaop.engine.connect.redact`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from typing import Any, TextIO
+
+from schemaop.engine.connect import redact
+from schemaop.engine.errors import EngineError
+from schemaop.model.plan import SNAPSHOT_POLICIES, InvalidPlan, Plan, RunOptions
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+
+_DURATION_RE = re.compile(r"^\s*(?P<n>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|s|m)?\s*$")
+
+
+def duration_ms(text: str) -> int:
+    """``2s``, ``500ms``, ``1.5s``, ``1m`` or a bare number of milliseconds."""
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 500ms, 2s or 1m")
+    factor = {"ms": 1, "s": 1000, "m": 60_000, None: 1}[m.group("unit")]
+    return int(float(m.group("n")) * factor)
+
+
+def add_db_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="postgresql://user@host:port/dbname (default: $DATABASE_URL, then libpq's PG* "
+        "variables). Prefer PGPASSWORD or ~/.pgpass to a password in the URL",
+    )
+    parser.add_argument(
+        "--history-schema",
+        default="schemaop",
+        help="schema of schemaop's history and snapshot tables (default: schemaop)",
+    )
+    parser.add_argument("--output", choices=["text", "json"], default="text")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, plan_file: bool = True) -> None:
+    src = parser.add_mutually_exclusive_group(required=not plan_file)
+    src.add_argument("--dir", metavar="DIR", help="directory of migration files (docs/engine.md)")
+    if plan_file:
+        src.add_argument("--plan", metavar="FILE", help="a plan file (from 'schemaop plan')")
+
+
+def add_planning_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--schemas",
+        default="public",
+        help="comma-separated managed schemas (fingerprint, snapshots; default: public)",
+    )
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="tolerate applied versions that are not in the directory",
+    )
+    parser.add_argument(
+        "--out-of-order",
+        action="store_true",
+        help="apply pending migrations older than the newest applied one",
+    )
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-timeout",
+        type=duration_ms,
+        default=2000,
+        help="lock_timeout of every statement (default 2s)",
+    )
+    parser.add_argument("--retries", type=int, default=5, help="tries on lock timeout (default 5)")
+    parser.add_argument(
+        "--statement-timeout", type=duration_ms, default=None, help="statement_timeout (off)"
+    )
+    parser.add_argument(
+        "--lock-wait",
+        type=duration_ms,
+        default=60_000,
+        help="how long to wait for another runner's lock (default 60s)",
+    )
+    parser.add_argument("--snapshot", choices=SNAPSHOT_POLICIES, default="None")
+    parser.add_argument("--snapshot-dir", help="directory for --snapshot Full dumps")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+
+
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    schemas = tuple(s.strip() for s in getattr(args, "schemas", "public").split(",") if s.strip())
+    return RunOptions(
+        lock_timeout_ms=getattr(args, "lock_timeout", 2000),
+        retries=getattr(args, "retries", 5),
+        statement_timeout_ms=getattr(args, "statement_timeout", None),
+        lock_wait_ms=getattr(args, "lock_wait", 60_000),
+        snapshot=getattr(args, "snapshot", "None"),
+        snapshot_dir=getattr(args, "snapshot_dir", None),
+        schemas=schemas or ("public",),
+        history_schema=args.history_schema,
+        allow_missing=getattr(args, "allow_missing", False),
+    )
+
+
+def read_plan_file(path: str) -> Plan:
+    try:
+        with open(path, "rb") as fh:
+            return Plan.from_json(fh.read())
+    except OSError as exc:
+        raise InvalidPlan(f"cannot read plan file {path}: {exc.strerror}") from exc
+
+
+def fail(message: str, code: int = EXIT_USAGE, *, output: str = "text", **extra: Any) -> int:
+    """Print an error (stderr; and a JSON object on stdout with --output json)."""
+    text = redact(message)
+    if output == "json":
+        print(json.dumps({"ok": False, "error": {"message": text, **extra}}, default=str))
+    print(f"schemaop: error: {text}", file=sys.stderr)
+    return code
+
+
+def describe_error(err: EngineError) -> str:
+    lines = [f"error: {redact(str(err))}"]
+    if err.detail:
+        lines.append(f"  detail: {redact(err.detail)}")
+    if err.hint:
+        lines.append(f"  hint: {err.hint}")
+    if err.statement:
+        stmt = err.statement if len(err.statement) < 400 else err.statement[:397] + "..."
+        lines.append("  statement: " + stmt.replace("\n", "\n             "))
+    if err.position:
+        lines.append(f"  at line {err.position.line}, column {err.position.column}")
+    return "\n".join(lines)
+
+
+class Progress:
+    """Progress lines on stderr: every retry and failure; steps at most once a second.
+
+    Short runs print nothing but the final summary; a long one prints where it
+    is every second, so a Job's log shows it is alive.
+    """
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self.last = self.started
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        kind = event.get("event")
+        now = time.monotonic()
+        if kind == "retry":
+            self._print(
+                f"retry: {event['version']} hit SQLSTATE {event['sqlstate']}, try "
+                f"{event['attempt'] + 1} in {event['delayMs']}ms"
+            )
+        elif kind == "step-failed":
+            self._print(f"failed: {event['version']}")
+        elif kind == "snapshot":
+            self._print(f"snapshot: taking a {event['policy']} snapshot")
+        elif kind == "step-start" and now - self.last >= 1.0:
+            self.last = now
+            self._print(
+                f"[{event['index'] + 1}/{event['total']}] {event['direction']} "
+                f"{event['version']} {event['description']} "
+                f"({now - self.started:.1f}s)"
+            )
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)

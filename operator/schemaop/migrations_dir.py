@@ -1,0 +1,148 @@
+"""Loading a directory of SQL migration files into a :class:`MigrationSet`.
+
+Two layouts are understood (they may not be mixed for one version):
+
+- Flyway-like: ``V<version>__<description>.sql`` (up) with an optional
+  ``U<version>__<description>.sql`` (down, "undo");
+- up/down pairs: ``<version>_<description>.up.sql`` with an optional
+  ``<version>_<description>.down.sql``.
+
+``<version>`` is dot-separated non-negative integers (``3``, ``10.1``,
+``2026.11.22.1``); Flyway's underscore separator is accepted in ``V``/``U``
+names (``V1_2__x.sql`` is version ``1.2``), and leading zeros are padding
+(``000001_init.up.sql`` is version ``1``). The description is the rest of the name
+with underscores read as spaces. Other ``.sql`` files are an error (a typo
+would otherwise silently skip a migration); files that do not end in ``.sql``
+are ignored. Subdirectories are not read.
+
+Directives: a comment among the file's first lines (before any SQL)::
+
+    -- schemaop:transactional false
+
+marks the migration non-transactional (CREATE INDEX CONCURRENTLY, ALTER TYPE
+... ADD VALUE on old servers, VACUUM): it then runs statement by statement
+outside a transaction. ``-- schemaop:no-transaction`` means the same. Put it in
+the up file; it applies to both directions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
+from schemaop.model.version import InvalidVersion, Version
+
+_VERSION: Final = r"(?P<version>[0-9]+(?:[._][0-9]+)*)"
+_FLYWAY_RE: Final = re.compile(rf"^(?P<kind>[VU]){_VERSION}__(?P<desc>.*)\.sql$")
+_UPDOWN_RE: Final = re.compile(
+    r"^(?P<version>[0-9]+(?:\.[0-9]+)*)_(?P<desc>.*?)\.(?P<kind>up|down)\.sql$"
+)
+_DIRECTIVE_RE: Final = re.compile(
+    r"^--\s*schemaop\s*:\s*(?:(?P<tx>transactional)\s*[:=]?\s*(?P<value>true|false|yes|no|on|off)"
+    r"|(?P<notx>no-transaction|non-transactional))\s*$",
+    re.IGNORECASE,
+)
+_FALSE: Final = {"false", "no", "off"}
+
+
+@dataclass
+class _Pair:
+    version: Version
+    description: str
+    up: Path | None = None
+    down: Path | None = None
+
+
+def transactional_directive(text: str) -> bool | None:
+    """The ``-- schemaop:transactional`` directive in the leading comments, if any."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        m = _DIRECTIVE_RE.match(line)
+        if m:
+            if m.group("notx"):
+                return False
+            return m.group("value").lower() not in _FALSE
+    return None
+
+
+def parse_name(name: str) -> tuple[Version, str, str] | None:
+    """(version, description, "up"|"down") for a migration file name; None if not one."""
+    m = _FLYWAY_RE.match(name)
+    if m:
+        kind = "up" if m.group("kind") == "V" else "down"
+    else:
+        m = _UPDOWN_RE.match(name)
+        if not m:
+            return None
+        kind = m.group("kind")
+    # Leading zeros are padding in file names (000001_x.up.sql is version 1).
+    text = ".".join(str(int(p)) for p in re.split(r"[._]", m.group("version")))
+    try:
+        version = Version(text)
+    except InvalidVersion as exc:
+        raise InvalidMigrationSet(f"{name}: {exc}") from exc
+    return version, m.group("desc").replace("_", " ").strip(), kind
+
+
+def load(directory: str | Path) -> MigrationSet:
+    """Read every migration in ``directory``; raises InvalidMigrationSet with the file name."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise InvalidMigrationSet(f"{root} is not a directory")
+    pairs: dict[Version, _Pair] = {}
+    for path in sorted(root.iterdir()):
+        if not path.is_file() or not path.name.endswith(".sql"):
+            continue
+        parsed = parse_name(path.name)
+        if parsed is None:
+            raise InvalidMigrationSet(
+                f"{path}: not a migration file name; use V<version>__<description>.sql, "
+                "U<version>__<description>.sql, or <version>_<description>.up.sql / .down.sql"
+            )
+        version, description, kind = parsed
+        pair = pairs.setdefault(version, _Pair(version, description))
+        existing = pair.up if kind == "up" else pair.down
+        if existing is not None:
+            raise InvalidMigrationSet(
+                f"version {version} has two {kind} files: {existing.name} and {path.name}"
+            )
+        if kind == "up":
+            pair.up = path
+            pair.description = description
+        else:
+            pair.down = path
+    migrations = []
+    for pair in pairs.values():
+        if pair.up is None:
+            assert pair.down is not None
+            raise InvalidMigrationSet(f"{pair.down}: a down file without its up file")
+        up = _read(pair.up)
+        down = _read(pair.down) if pair.down is not None else None
+        directive = transactional_directive(up)
+        migrations.append(
+            Migration(
+                version=pair.version,
+                description=pair.description,
+                up=up,
+                down=down,
+                transactional=directive is not False,
+                source=str(pair.up),
+            )
+        )
+    return MigrationSet(migrations)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMigrationSet(f"{path}: not UTF-8 text ({exc})") from exc
+    except OSError as exc:
+        raise InvalidMigrationSet(f"{path}: cannot read ({exc.strerror})") from exc
