@@ -1,0 +1,708 @@
+"""The destructive-change policy: refuse a migration, or rewrite it so the data survives.
+
+Pure: a migration (and its lint result) in, a :class:`Refusal` or a
+:class:`Rewrite` out. Nothing here connects to a database; the rewritten SQL
+runs in the engine like any other step, in the step's own transaction.
+
+Policies (``SchemaVersion.spec.destructive``):
+
+``Block`` (default)
+    Destructive findings (data-loss rules, severity error) that no
+    ``-- schemaop:allow`` comment allows refuse the migration; the operator
+    stalls the plan with reason ``DestructiveChange``.
+``Backup``
+    Before each ``DROP TABLE`` / ``DROP COLUMN`` the data is copied into schema
+    ``schemaop_archive`` (``v3__users``, ``v3__users__email``); the step's
+    ``archives`` metadata names each copy so the engine lists it as a rollback
+    point. The down step, after the migration's own down SQL recreates the
+    structure (or, when it does not, creating it from the archive), restores
+    the rows (tables) or the values by primary key (columns), sets owned
+    sequences past the restored values, and drops the archive.
+``Rename``
+    ``DROP TABLE`` / ``DROP COLUMN`` become a rename to a tombstone that records
+    the version (``users__schemaop_dropped_v3``), registered in
+    ``schemaop_archive.tombstones`` for ``schemaop purge --older-than``. The
+    down step renames it back in place of the down SQL that recreated it.
+``Allow``
+    Runs the SQL as written.
+
+Other destructive findings (TRUNCATE, DELETE without WHERE, DROP SCHEMA, ...)
+cannot be kept by a rename or a copy, so ``Backup`` and ``Rename`` refuse them
+like ``Block`` unless they are allowed explicitly. Drops that carry an explicit
+allowance run as written under every policy: the author asked for them.
+
+Primary keys and column types are looked up in the catalog when the step runs
+(inside ``DO`` blocks), not taken from what lint inferred from the migration
+set: the catalog is the only authority on a table that production has held
+for months, and this keeps the rewrite correct for tables lint never saw
+created. A table without a primary key makes a column ``Backup`` fail with a
+clear message before anything is dropped (a transactional step then leaves
+no trace). Identifiers are quoted by psycopg.sql, or by PostgreSQL's
+``format('%I')`` inside the blocks, never pasted into SQL text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from psycopg import sql
+
+from schemaop.lint.core import LintResult, Statement, lint_migration, parse_statements
+from schemaop.lint.findings import Finding
+from schemaop.lint.rules import kind, qualified_key, range_key, strings
+from schemaop.model import Migration
+
+ARCHIVE_SCHEMA: Final = "schemaop_archive"
+TOMBSTONES_TABLE: Final = "tombstones"
+TOMBSTONE_MARK: Final = "__schemaop_dropped_v"
+_MAX_IDENT: Final = 63
+_DOLLAR: Final = "$schemaop$"
+
+
+class Policy(enum.StrEnum):
+    BLOCK = "Block"
+    BACKUP = "Backup"
+    RENAME = "Rename"
+    ALLOW = "Allow"
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """The migration must not run under this policy. ``reason`` is a condition reason."""
+
+    version: str
+    policy: Policy
+    findings: tuple[Finding, ...]
+    reason: str = "DestructiveChange"
+
+    @property
+    def message(self) -> str:
+        listed = "; ".join(f"{f.code} {f.message} (line {f.line})" for f in self.findings[:10]) + (
+            "; ..." if len(self.findings) > 10 else ""
+        )
+        how = (
+            "set the destructive policy to Backup, Rename or Allow, or"
+            if self.policy is Policy.BLOCK
+            else f"the {self.policy} policy cannot keep this data;"
+        )
+        return (
+            f"migration {self.version} makes destructive changes: {listed}."
+            f" To proceed, {how} add '-- schemaop:allow CODE reason' above the statement"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Rewrite:
+    """The SQL to run instead of the migration's, and what it archives.
+
+    ``archives`` go into ``PlanStep.archives`` (camelCase JSON objects):
+    ``{"kind": "archive"|"tombstone", "policy", "version", "object":
+    "table"|"column", "table", "column"?, "archive"?, "tombstone"?}``.
+    """
+
+    up: str
+    down: str | None
+    archives: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.archives)
+
+
+def apply_policy(
+    migration: Migration,
+    policy: Policy | str,
+    lint: LintResult | None = None,
+) -> Rewrite | Refusal:
+    """Apply ``policy`` to ``migration``; ``lint`` is its result from ``lint_set``.
+
+    Pass the result of linting the whole set so tables created earlier in the
+    set are not treated as existing; without it, the migration is linted alone.
+    """
+    policy = Policy(policy)
+    result = lint if lint is not None else lint_migration(migration)
+    unchanged = Rewrite(migration.up, migration.down)
+    if policy is Policy.ALLOW or not result.statements:
+        return unchanged
+    blocking = [f for f in result.findings if f.destructive and f.blocking]
+    if policy is Policy.BLOCK:
+        return Refusal(migration.version.text, policy, tuple(blocking)) if blocking else unchanged
+    handled = [f for f in blocking if f.code in ("SO101", "SO102")]
+    rest = [f for f in blocking if f.code not in ("SO101", "SO102")]
+    if rest:
+        return Refusal(migration.version.text, policy, tuple(rest))
+    if not handled:
+        return unchanged
+    return _Rewriter(migration, policy, result).rewrite(handled)
+
+
+# names ---------------------------------------------------------------------
+
+
+def _version_tag(version: str) -> str:
+    return version.replace(".", "_")
+
+
+def _fit(name: str) -> str:
+    """Shorten ``name`` to PostgreSQL's 63-byte identifier limit, keeping it unique."""
+    if len(name.encode()) <= _MAX_IDENT:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    head = name.encode()[: _MAX_IDENT - 9].decode("utf-8", "ignore")
+    return f"{head}_{digest}"
+
+
+def tombstone_name(name: str, version: str) -> str:
+    """``users`` dropped by version 3 -> ``users__schemaop_dropped_v3``."""
+    tag = f"{TOMBSTONE_MARK}{_version_tag(version)}"
+    if len((name + tag).encode()) <= _MAX_IDENT:
+        return name + tag
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    room = _MAX_IDENT - len(tag.encode()) - 7
+    return f"{name.encode()[:room].decode('utf-8', 'ignore')}_{digest}{tag}"
+
+
+def archive_name(version: str, table: str, column: str | None = None) -> str:
+    """``v3__users`` for a table, ``v3__users__email`` for a column."""
+    parts = [f"v{_version_tag(version)}", table, *([column] if column else [])]
+    return _fit("__".join(parts))
+
+
+# SQL pieces ------------------------------------------------------------------
+
+
+def _q(composable: sql.Composable) -> str:
+    return composable.as_string(None)
+
+
+def _ident(names: Sequence[str]) -> sql.Identifier:
+    return sql.Identifier(*names)
+
+
+def _do(body: sql.Composable) -> str:
+    text = _q(body)
+    if _DOLLAR in text:  # only through a hostile identifier; fall back to a quoted literal
+        return _q(sql.SQL("DO {}").format(sql.Literal(text)))
+    return f"DO {_DOLLAR}\n{text}\n{_DOLLAR}"
+
+
+_REGISTRY_DDL: Final = sql.SQL(
+    "CREATE SCHEMA IF NOT EXISTS {schema};\n"
+    "CREATE TABLE IF NOT EXISTS {schema}.{table} (\n"
+    "    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+    "    kind text NOT NULL CHECK (kind IN ('table', 'column')),\n"
+    "    schema_name text NOT NULL,\n"
+    "    table_name text NOT NULL,\n"
+    "    column_name text,\n"
+    "    original text NOT NULL,\n"
+    "    version text NOT NULL,\n"
+    "    dropped_at timestamptz NOT NULL DEFAULT now()\n"
+    ")"
+)
+
+
+def registry_ddl() -> str:
+    """DDL of the tombstone registry (idempotent)."""
+    return _q(
+        _REGISTRY_DDL.format(
+            schema=sql.Identifier(ARCHIVE_SCHEMA), table=sql.Identifier(TOMBSTONES_TABLE)
+        )
+    )
+
+
+_BACKUP_TABLE: Final = sql.SQL(
+    "DECLARE\n"
+    "    rel regclass := to_regclass({rel});\n"
+    "BEGIN\n"
+    "    IF rel IS NULL THEN\n"
+    "        RETURN;  -- nothing to keep; the DROP decides whether that is an error\n"
+    "    END IF;\n"
+    "    EXECUTE format('CREATE TABLE %I.%I AS TABLE %s', {schema}, {archive}, rel);\n"
+    "END"
+)
+
+_BACKUP_COLUMN: Final = sql.SQL(
+    "DECLARE\n"
+    "    rel regclass := to_regclass({rel});\n"
+    "    pk text[];\n"
+    "BEGIN\n"
+    "    IF rel IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute\n"
+    "            WHERE attrelid = rel AND attname = {column} AND attnum > 0 AND NOT attisdropped)\n"
+    "    THEN\n"
+    "        RETURN;  -- nothing to keep; the DROP decides whether that is an error\n"
+    "    END IF;\n"
+    "    SELECT array_agg(a.attname::text ORDER BY k.ord) INTO pk\n"
+    "      FROM pg_catalog.pg_index i\n"
+    "      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)\n"
+    "      JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum\n"
+    "     WHERE i.indrelid = rel AND i.indisprimary;\n"
+    "    IF pk IS NULL OR {column} = ANY (pk) THEN\n"
+    "        RAISE EXCEPTION 'schemaop Backup policy: % has no primary key without column %,'\n"
+    "            ' so its values cannot be restored by key', rel, {column}\n"
+    "            USING HINT = 'add a primary key, use the Rename policy, or allow the drop';\n"
+    "    END IF;\n"
+    "    EXECUTE format('CREATE TABLE %I.%I AS SELECT %s, %I FROM %s',\n"
+    "        {schema}, {archive},\n"
+    "        (SELECT string_agg(format('%I', c), ', ') FROM unnest(pk) AS c), {column}, rel);\n"
+    "    EXECUTE format('ALTER TABLE %I.%I ADD PRIMARY KEY (%s)', {schema}, {archive},\n"
+    "        (SELECT string_agg(format('%I', c), ', ') FROM unnest(pk) AS c));\n"
+    "END"
+)
+
+_RESTORE_TABLE: Final = sql.SQL(
+    "DECLARE\n"
+    "    rel regclass := to_regclass({rel});\n"
+    "    arch regclass := to_regclass(format('%I.%I', {schema}, {archive}));\n"
+    "    cols text;\n"
+    "    r record;\n"
+    "BEGIN\n"
+    "    IF arch IS NULL THEN\n"
+    "        RAISE EXCEPTION 'schemaop: archive %.% is missing; cannot restore %',\n"
+    "            {schema}, {archive}, {rel};\n"
+    "    END IF;\n"
+    "    IF rel IS NULL THEN  -- the down SQL did not recreate it: rebuild from the archive\n"
+    "        EXECUTE format('CREATE TABLE %s (LIKE %s)', {rel_sql}, arch);\n"
+    "        rel := to_regclass({rel});\n"
+    "    END IF;\n"
+    "    SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO cols\n"
+    "      FROM pg_catalog.pg_attribute a\n"
+    "     WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''\n"
+    "       AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b WHERE b.attrelid = arch\n"
+    "                   AND b.attname = a.attname AND b.attnum > 0 AND NOT b.attisdropped);\n"
+    "    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s'\n"
+    "        ' ON CONFLICT DO NOTHING', rel, cols, cols, arch);\n"
+    "    FOR r IN SELECT a.attname, pg_get_serial_sequence(rel::text, a.attname) AS seq\n"
+    "               FROM pg_catalog.pg_attribute a\n"
+    "              WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped\n"
+    "                AND pg_get_serial_sequence(rel::text, a.attname) IS NOT NULL LOOP\n"
+    "        EXECUTE format('SELECT setval(%L, m, true) FROM (SELECT max(%I) AS m FROM %s) s'\n"
+    "            ' WHERE m IS NOT NULL', r.seq, r.attname, rel);\n"
+    "    END LOOP;\n"
+    "    EXECUTE format('DROP TABLE %s', arch);\n"
+    "END"
+)
+
+_RESTORE_COLUMN: Final = sql.SQL(
+    "DECLARE\n"
+    "    rel regclass := to_regclass({rel});\n"
+    "    arch regclass := to_regclass(format('%I.%I', {schema}, {archive}));\n"
+    "    cond text;\n"
+    "BEGIN\n"
+    "    IF arch IS NULL OR rel IS NULL THEN\n"
+    "        RAISE EXCEPTION 'schemaop: cannot restore %.% from archive %.%: missing',\n"
+    "            {rel}, {column}, {schema}, {archive};\n"
+    "    END IF;\n"
+    "    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute\n"
+    "            WHERE attrelid = rel AND attname = {column} AND attnum > 0 AND NOT attisdropped)\n"
+    "    THEN  -- the down SQL did not re-add it: add it with the archived type\n"
+    "        EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', rel, {column},\n"
+    "            (SELECT format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute\n"
+    "              WHERE attrelid = arch AND attname = {column}));\n"
+    "    END IF;\n"
+    "    SELECT string_agg(format('t.%1$I = a.%1$I', attname), ' AND ') INTO cond\n"
+    "      FROM pg_catalog.pg_attribute\n"
+    "     WHERE attrelid = arch AND attnum > 0 AND NOT attisdropped AND attname <> {column};\n"
+    "    EXECUTE format('UPDATE %s AS t SET %I = a.%I FROM %s AS a WHERE %s',\n"
+    "        rel, {column}, {column}, arch, cond);\n"
+    "    EXECUTE format('DROP TABLE %s', arch);\n"
+    "END"
+)
+
+
+def _register(
+    kind_: str, tomb_rel: Sequence[str], original: str, column: str | None, version: str
+) -> str:
+    """INSERT into the tombstone registry; the schema is resolved from the catalog."""
+    return _q(
+        sql.SQL(
+            "INSERT INTO {schema}.{table}"
+            " (kind, schema_name, table_name, column_name, original, version)\n"
+            "SELECT {kind}, n.nspname, c.relname, {column}, {original}, {version}\n"
+            "  FROM pg_catalog.pg_class c\n"
+            "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+            " WHERE c.oid = {rel}::regclass"
+        ).format(
+            schema=sql.Identifier(ARCHIVE_SCHEMA),
+            table=sql.Identifier(TOMBSTONES_TABLE),
+            kind=sql.Literal(kind_),
+            column=sql.Literal(column),
+            original=sql.Literal(original),
+            version=sql.Literal(version),
+            rel=sql.Literal(_q(_ident(tomb_rel))),
+        )
+    )
+
+
+def _unregister(rel: Sequence[str], kind_: str, original: str, version: str) -> str:
+    """DELETE the registry row of a tombstone that was renamed back to ``rel``."""
+    return _q(
+        sql.SQL(
+            "DELETE FROM {schema}.{table}\n"
+            " WHERE version = {version} AND kind = {kind} AND original = {original}\n"
+            "   AND schema_name = (SELECT n.nspname FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.oid = {rel}::regclass)"
+        ).format(
+            schema=sql.Identifier(ARCHIVE_SCHEMA),
+            table=sql.Identifier(TOMBSTONES_TABLE),
+            version=sql.Literal(version),
+            kind=sql.Literal(kind_),
+            original=sql.Literal(original),
+            rel=sql.Literal(_q(_ident(rel))),
+        )
+    )
+
+
+# the rewrite -----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Drop:
+    names: tuple[str, ...]  # the table as written: (name,) or (schema, name)
+    column: str | None
+    missing_ok: bool
+    statement: int
+
+
+@dataclasses.dataclass
+class _Edit:
+    """Text replacing statement ``index`` (``None``: keep it) and text to put before it."""
+
+    before: list[str] = dataclasses.field(default_factory=list)
+    replace: str | None = None
+    after: list[str] = dataclasses.field(default_factory=list)
+
+
+class _Rewriter:
+    def __init__(self, migration: Migration, policy: Policy, lint: LintResult) -> None:
+        self.m = migration
+        self.version = migration.version.text
+        self.policy = policy
+        self.lint = lint
+
+    def rewrite(self, handled: Sequence[Finding]) -> Rewrite:
+        targets = {(f.statement_index, f.target) for f in handled}
+        drops: list[_Drop] = []
+        edits: dict[int, _Edit] = {}
+        for st in self.lint.statements:
+            found = self._drops_in(st, targets)
+            if not found:
+                continue
+            drops.extend(found)
+            edits[st.index] = self._edit_up(st, found)
+        up = _apply_edits(self.m.up, self.lint.statements, edits)
+        if self.policy is Policy.RENAME:
+            up = registry_ddl() + ";\n" + up
+        elif self.policy is Policy.BACKUP:
+            up = (
+                _q(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(ARCHIVE_SCHEMA)))
+                + ";\n"
+                + up
+            )
+        down = self._down(drops)
+        return Rewrite(up, down, tuple(self._archive(d) for d in drops))
+
+    def _drops_in(self, st: Statement, targets: set[tuple[int, str | None]]) -> list[_Drop]:
+        k, v = kind(st.tree)
+        out: list[_Drop] = []
+        if k == "DropStmt" and v.get("removeType") == "OBJECT_TABLE":
+            for obj in v.get("objects") or ():
+                names = tuple(strings(kind(obj)[1].get("items")))
+                if names and (st.index, qualified_key(list(names))) in targets:
+                    out.append(_Drop(names, None, bool(v.get("missing_ok")), st.index))
+        elif k == "AlterTableStmt":
+            rel = v["relation"]
+            names = (
+                (rel["schemaname"], rel["relname"]) if rel.get("schemaname") else (rel["relname"],)
+            )
+            for cmd in v.get("cmds") or ():
+                c = kind(cmd)[1]
+                if (
+                    c.get("subtype") == "AT_DropColumn"
+                    and (
+                        st.index,
+                        f"{range_key(rel)}.{c.get('name')}",
+                    )
+                    in targets
+                ):
+                    missing = bool(c.get("missing_ok") or v.get("missing_ok"))
+                    out.append(_Drop(names, c["name"], missing, st.index))
+        return out
+
+    # up ----------------------------------------------------------------------
+
+    def _edit_up(self, st: Statement, drops: list[_Drop]) -> _Edit:
+        edit = _Edit()
+        if self.policy is Policy.BACKUP:
+            edit.before = [self._backup(d) for d in drops]
+            return edit
+        renames = [self._rename(d) for d in drops]
+        remainder = _remainder(st.text(self.m.up), drops)
+        edit.replace = ";\n".join([*renames, *([remainder] if remainder else [])])
+        return edit
+
+    def _backup(self, d: _Drop) -> str:
+        rel = sql.Literal(_q(_ident(d.names)))
+        common = {
+            "rel": rel,
+            "schema": sql.Literal(ARCHIVE_SCHEMA),
+            "archive": sql.Literal(archive_name(self.version, self._table_label(d), d.column)),
+        }
+        if d.column is None:
+            return _do(_BACKUP_TABLE.format(**common))
+        return _do(_BACKUP_COLUMN.format(column=sql.Literal(d.column), **common))
+
+    def _rename(self, d: _Drop) -> str:
+        if_exists = sql.SQL(" IF EXISTS") if d.missing_ok else sql.SQL("")
+        if d.column is None:
+            tomb = tombstone_name(d.names[-1], self.version)
+            stmt = _q(
+                sql.SQL("ALTER TABLE{} {} RENAME TO {}").format(
+                    if_exists, _ident(d.names), sql.Identifier(tomb)
+                )
+            )
+            reg = _register("table", (*d.names[:-1], tomb), d.names[-1], None, self.version)
+        else:
+            tomb = tombstone_name(d.column, self.version)
+            stmt = _q(
+                sql.SQL("ALTER TABLE{} {} RENAME COLUMN {} TO {}").format(
+                    if_exists, _ident(d.names), sql.Identifier(d.column), sql.Identifier(tomb)
+                )
+            )
+            reg = _register("column", d.names, d.column, tomb, self.version)
+        if d.missing_ok:
+            # Conditional: wrap both in a block that checks the object exists.
+            return _do(
+                sql.SQL(
+                    "BEGIN\n"
+                    "    IF {check} THEN\n"
+                    "        EXECUTE {stmt};\n"
+                    "        EXECUTE {reg};\n"
+                    "    END IF;\n"
+                    "END"
+                ).format(
+                    check=self._exists_check(d),
+                    stmt=sql.Literal(stmt),
+                    reg=sql.Literal(reg),
+                )
+            )
+        return f"{stmt};\n{reg}"
+
+    def _exists_check(self, d: _Drop) -> sql.Composable:
+        rel = sql.Literal(_q(_ident(d.names)))
+        if d.column is None:
+            return sql.SQL("to_regclass({}) IS NOT NULL").format(rel)
+        return sql.SQL(
+            "EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass({})"
+            " AND attname = {} AND attnum > 0 AND NOT attisdropped)"
+        ).format(rel, sql.Literal(d.column))
+
+    def _table_label(self, d: _Drop) -> str:
+        if len(d.names) == 2 and d.names[0] != "public":
+            return f"{d.names[0]}.{d.names[1]}"
+        return d.names[-1]
+
+    def _archive(self, d: _Drop) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": "archive" if self.policy is Policy.BACKUP else "tombstone",
+            "policy": self.policy.value,
+            "version": self.version,
+            "object": "table" if d.column is None else "column",
+            "table": ".".join(d.names),
+        }
+        if d.column is not None:
+            out["column"] = d.column
+        if self.policy is Policy.BACKUP:
+            name = archive_name(self.version, self._table_label(d), d.column)
+            out["archive"] = f"{ARCHIVE_SCHEMA}.{name}"
+            known = self.lint.tables_before.get(qualified_key(list(d.names)))
+            if known is not None and known.primary_key:
+                out["primaryKey"] = list(known.primary_key)
+        else:
+            out["tombstone"] = tombstone_name(d.column or d.names[-1], self.version)
+        return out
+
+    # down --------------------------------------------------------------------
+
+    def _undo(self, d: _Drop) -> str:
+        if self.policy is Policy.BACKUP:
+            common = {
+                "rel": sql.Literal(_q(_ident(d.names))),
+                "schema": sql.Literal(ARCHIVE_SCHEMA),
+                "archive": sql.Literal(archive_name(self.version, self._table_label(d), d.column)),
+            }
+            if d.column is None:
+                return _do(
+                    _RESTORE_TABLE.format(rel_sql=sql.Literal(_q(_ident(d.names))), **common)
+                )
+            return _do(_RESTORE_COLUMN.format(column=sql.Literal(d.column), **common))
+        if d.column is None:
+            tomb = (*d.names[:-1], tombstone_name(d.names[-1], self.version))
+            back = sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                _ident(tomb), sql.Identifier(d.names[-1])
+            )
+            unregister = _unregister(d.names, "table", d.names[-1], self.version)
+        else:
+            tomb_col = tombstone_name(d.column, self.version)
+            back = sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
+                _ident(d.names), sql.Identifier(tomb_col), sql.Identifier(d.column)
+            )
+            unregister = _unregister(d.names, "column", d.column, self.version)
+        if d.missing_ok:
+            check = (
+                sql.SQL("to_regclass({}) IS NOT NULL").format(sql.Literal(_q(_ident(tomb))))
+                if d.column is None
+                else sql.SQL(
+                    "EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid ="
+                    " to_regclass({}) AND attname = {} AND NOT attisdropped)"
+                ).format(sql.Literal(_q(_ident(d.names))), sql.Literal(tomb_col))
+            )
+            return _do(
+                sql.SQL(
+                    "BEGIN\n    IF {} THEN\n        EXECUTE {};\n        EXECUTE {};\n"
+                    "    END IF;\nEND"
+                ).format(check, sql.Literal(_q(back)), sql.Literal(unregister))
+            )
+        return f"{_q(back)};\n{unregister}"
+
+    def _down(self, drops: list[_Drop]) -> str:
+        """The migration's down SQL with each drop undone where its object is recreated."""
+        undo = {id(d): self._undo(d) for d in drops}
+        text = self.m.down if self.m.down is not None and self.m.down.strip() else ""
+        try:
+            statements = parse_statements(text) if text else ()
+        except Exception:  # an unparseable down: keep it and append (lint reports it)
+            statements = ()
+        edits: dict[int, _Edit] = {}
+        placed: set[int] = set()
+        for st in statements:
+            for d in drops:
+                if id(d) in placed or not _recreates(st, d):
+                    continue
+                placed.add(id(d))
+                edit = edits.setdefault(st.index, _Edit())
+                if self.policy is Policy.BACKUP:
+                    edit.after.append(undo[id(d)])
+                else:
+                    remainder = _without_recreate(st.text(text), d)
+                    edit.replace = ";\n".join(
+                        [*([edit.replace] if edit.replace else []), undo[id(d)]]
+                        + ([remainder] if remainder else [])
+                    )
+            if self.policy is Policy.RENAME and _indexes_renamed_table(st, drops, placed):
+                edits.setdefault(st.index, _Edit()).replace = ""
+        out = _apply_edits(text, statements, edits) if text else ""
+        # Drops the down SQL does not recreate: undone at the end, last drop first.
+        rest = [undo[id(d)] for d in reversed(drops) if id(d) not in placed]
+        if rest:
+            out = (out.rstrip() + "\n" if out.strip() else "") + ";\n".join(rest) + ";\n"
+        return out
+
+
+def _recreates(st: Statement, d: _Drop) -> bool:
+    k, v = kind(st.tree)
+    key = qualified_key(list(d.names))
+    if d.column is None:
+        if k == "CreateStmt":
+            return range_key(v["relation"]) == key
+        if k == "CreateTableAsStmt":
+            return range_key(v["into"]["rel"]) == key
+        return False
+    if k != "AlterTableStmt" or range_key(v["relation"]) != key:
+        return False
+    for cmd in v.get("cmds") or ():
+        c = kind(cmd)[1]
+        if (
+            c.get("subtype") == "AT_AddColumn"
+            and c.get("def", {}).get("ColumnDef", {}).get("colname") == d.column
+        ):
+            return True
+    return False
+
+
+def _indexes_renamed_table(st: Statement, drops: Sequence[_Drop], placed: set[int]) -> bool:
+    """A down's CREATE INDEX on a table that the rename-back restores with its indexes."""
+    k, v = kind(st.tree)
+    if k != "IndexStmt":
+        return False
+    key = range_key(v["relation"])
+    return any(
+        d.column is None and id(d) in placed and qualified_key(list(d.names)) == key for d in drops
+    )
+
+
+def _without_recreate(text: str, d: _Drop) -> str:
+    """The statement without the part that recreates ``d`` ("" when nothing is left)."""
+    if d.column is None:
+        return ""
+    import pglast
+    from pglast.stream import RawStream
+
+    (raw,) = pglast.parse_sql(text)
+    stmt: Any = raw.stmt
+    stmt.cmds = tuple(
+        c
+        for c in stmt.cmds
+        if not (
+            c.subtype == pglast.enums.AlterTableType.AT_AddColumn and c.def_.colname == d.column
+        )
+    )
+    return str(RawStream()(stmt)) if stmt.cmds else ""
+
+
+def _remainder(text: str, drops: Sequence[_Drop]) -> str:
+    """What is left of a DROP TABLE / ALTER TABLE once the rewritten drops are taken out."""
+    import pglast
+    from pglast.stream import RawStream
+
+    (raw,) = pglast.parse_sql(text)
+    stmt: Any = raw.stmt
+    if type(stmt).__name__ == "DropStmt":
+        gone = {d.names for d in drops if d.column is None}
+        stmt.objects = tuple(o for o in stmt.objects if tuple(s.sval for s in o) not in gone)
+        return str(RawStream()(stmt)) if stmt.objects else ""
+    gone_cols = {d.column for d in drops if d.column is not None}
+    stmt.cmds = tuple(
+        c
+        for c in stmt.cmds
+        if not (c.subtype == pglast.enums.AlterTableType.AT_DropColumn and c.name in gone_cols)
+    )
+    return str(RawStream()(stmt)) if stmt.cmds else ""
+
+
+def _apply_edits(text: str, statements: Sequence[Statement], edits: Mapping[int, _Edit]) -> str:
+    """``text`` with statements replaced or surrounded, keeping everything else as written."""
+    out: list[str] = []
+    pos = 0
+    for st in statements:
+        edit = edits.get(st.index)
+        if edit is None:
+            continue
+        out.append(text[pos : st.start])
+        for b in edit.before:
+            out.append(b + ";\n")
+        if edit.replace == "":
+            # Removed: skip the statement and its semicolon.
+            pos = _after_semicolon(text, st.end)
+            continue
+        out.append(text[st.start : st.end] if edit.replace is None else edit.replace)
+        pos = st.end
+        if edit.after:
+            semi = _after_semicolon(text, pos)
+            out.append(text[pos:semi])
+            out.append("\n" + ";\n".join(edit.after) + ";")
+            pos = semi
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _after_semicolon(text: str, pos: int) -> int:
+    """Offset just past the ``;`` ending the statement at ``pos`` (or ``pos``)."""
+    i = pos
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i + 1 if i < len(text) and text[i] == ";" else pos
