@@ -1,0 +1,74 @@
+"""``schemaop sidecar``: serve the database's active schema over HTTP.
+
+Configuration comes from flags and environment variables, read once here (see
+:mod:`schemaop.sidecar.config` for the table of names); aiohttp and psycopg are
+imported only when the command runs. Exits 2 on a configuration error, with a
+message and no traceback; SIGTERM and SIGINT stop it cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Serve the active schema, a JSON Schema per table and live change events over "
+        "HTTP. The database URL comes from SCHEMAOP_DATABASE_URL (or libpq's PG* "
+        "variables, or --database-url-file); connect with a read-only role."
+    )
+    add = parser.add_argument
+    add("--database-url-file", metavar="PATH", help="read the database URL from this file")
+    add("--schemas", help="comma-separated managed schemas [SCHEMAOP_SCHEMAS; public]")
+    add("--history-schema", help="schema of schemaop's history table [schemaop]")
+    add("--host", help="address to listen on [SCHEMAOP_SIDECAR_HOST; 0.0.0.0]")
+    add("--port", type=int, help="port to listen on [SCHEMAOP_SIDECAR_PORT; 8080]")
+    add("--poll-interval", type=float, help="seconds between fallback polls [30]")
+    add("--rate-limit", type=float, help="requests per second per client, 0 = off [20]")
+    add("--rate-burst", type=int, help="bucket size of the rate limit [40]")
+    add("--token-file", metavar="PATH", help="require this bearer token on /api/ [none]")
+    add("--cors-origins", help="comma-separated allowed origins, or * [none]")
+    add("--access-log", action="store_true", default=None, help="log every request")
+    add("--log-level", choices=["debug", "info", "warning", "error"], help="[info]")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import os
+    import signal
+    import sys
+
+    from schemaop.sidecar.config import ConfigError, load_config
+
+    try:
+        config = load_config(vars(args), os.environ)
+    except ConfigError as exc:
+        print(f"schemaop sidecar: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # psycopg logs connection failures with the connection string's host; keep it quiet.
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
+
+    from schemaop.sidecar.app import serve
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await serve(config, stop)
+        except OSError as exc:
+            print(
+                f"schemaop sidecar: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+
+    return asyncio.run(main())

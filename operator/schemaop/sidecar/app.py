@@ -1,0 +1,428 @@
+"""The sidecar's HTTP application (aiohttp): routes, middlewares, start-up.
+
+Every answer is JSON (errors too: ``{"error": {"code", "message"}}``) except
+the event stream, ``/metrics`` and the explorer's static files. The API is
+described by ``openapi.json`` beside this module (also at
+``schemas/openapi/sidecar.json``), served at ``/openapi.json``.
+
+Middlewares, outermost first: request metrics; JSON errors; CORS (and
+preflight); per-client rate limit (not on probes or metrics); bearer-token auth
+(on ``/api/`` only, when a token is configured). Schema answers carry an
+``ETag`` derived from the schema fingerprint and answer ``If-None-Match`` with
+304; when the database cannot be read they still answer 200 from the last good
+snapshot with ``"stale": true`` and the header ``X-Schemaop-Stale: true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from schemaop import __version__, metrics
+from schemaop.sidecar.cache import DatabaseLoader, SchemaCache, Snapshot, read_only_conninfo
+from schemaop.sidecar.config import SidecarConfig
+from schemaop.sidecar.ratelimit import RateLimiter
+
+__all__ = ["CACHE_KEY", "build_app", "package_file", "serve"]
+
+log = logging.getLogger("schemaop.sidecar")
+
+CACHE_KEY: web.AppKey[SchemaCache] = web.AppKey("cache", SchemaCache)
+CONFIG_KEY: web.AppKey[SidecarConfig] = web.AppKey("config", SidecarConfig)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_JSON = "application/json"
+_UNPROTECTED = ("/healthz", "/readyz", "/metrics")
+_KEEPALIVE_SECONDS = 15.0
+
+
+def package_file(name: str) -> Path:
+    """A file shipped in this package (``openapi.json``, ``static/...``)."""
+    return Path(str(resources.files("schemaop.sidecar").joinpath(name)))
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
+
+
+# --- middlewares ----------------------------------------------------------------------
+
+
+def _route_name(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource
+    if resource is None or request.match_info.http_exception is not None:
+        return "unmatched"
+    return resource.canonical
+
+
+@web.middleware
+async def _metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    route = _route_name(request)
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        metrics.SIDECAR_REQUESTS.labels(route, request.method, str(status)).inc()
+        if route != "/api/v1/events":
+            metrics.SIDECAR_REQUEST_DURATION.labels(route).observe(time.perf_counter() - started)
+
+
+@web.middleware
+async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow"}}
+        return _error(exc.status, code, exc.reason, **headers)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unexpected error answering %s %s", request.method, request.path)
+        return _error(500, "internal", "internal error; see the sidecar's log")
+
+
+def _cors_middleware(origins: tuple[str, ...]) -> Any:
+    any_origin = "*" in origins
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and (any_origin or origin in origins)
+        if request.method == "OPTIONS" and allowed:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, If-None-Match, Last-Event-ID, Content-Type"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if allowed:
+            response.headers["Access-Control-Allow-Origin"] = "*" if any_origin else str(origin)
+            response.headers["Access-Control-Expose-Headers"] = (
+                "ETag, Retry-After, X-Schemaop-Stale"
+            )
+            if not any_origin:
+                response.headers["Vary"] = "Origin"
+        return response
+
+    return cors
+
+
+def _rate_limit_middleware(limiter: RateLimiter) -> Any:
+    @web.middleware
+    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in _UNPROTECTED:
+            return await handler(request)
+        wait = limiter.take(request.remote or "unknown", time.monotonic())
+        if wait > 0:
+            metrics.SIDECAR_RATE_LIMITED.inc()
+            retry = str(RateLimiter.retry_after(wait))
+            return _error(
+                429,
+                "rate_limited",
+                f"too many requests; retry in {retry}s",
+                **{"Retry-After": retry},
+            )
+        return await handler(request)
+
+    return rate_limit
+
+
+def _auth_middleware(token: str) -> Any:
+    expected = token.encode()
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/") or request.method == "OPTIONS":
+            return await handler(request)
+        presented = ""
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer ":
+            presented = header[7:].strip()
+        elif request.path == "/api/v1/events":
+            # EventSource cannot send headers: the stream also takes ?access_token=.
+            presented = request.query.get("access_token", "")
+        if not presented or not hmac.compare_digest(presented.encode(), expected):
+            return _error(
+                401,
+                "unauthorized",
+                "a valid bearer token is required",
+                **{"WWW-Authenticate": 'Bearer realm="schemaop-sidecar"'},
+            )
+        return await handler(request)
+
+    return auth
+
+
+# --- handlers -----------------------------------------------------------------------------
+
+
+def _not_modified(request: web.Request, etag: str) -> bool:
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag in tags
+
+
+def _cached(request: web.Request) -> tuple[Snapshot, bool] | web.Response:
+    cache = request.app[CACHE_KEY]
+    snapshot = cache.snapshot
+    if snapshot is None:
+        return _error(
+            503,
+            "unavailable",
+            "the schema has not been read yet; the database may be unreachable",
+            **{"Retry-After": "1"},
+        )
+    return snapshot, cache.stale
+
+
+def _json(request: web.Request, snapshot: Snapshot, stale: bool, body: bytes) -> web.Response:
+    headers = {"ETag": snapshot.etag, "Cache-Control": "no-cache"}
+    if stale:
+        headers["X-Schemaop-Stale"] = "true"
+    if _not_modified(request, snapshot.etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type=_JSON, headers=headers)
+
+
+async def _schema(request: web.Request) -> web.Response:
+    cached = _cached(request)
+    if isinstance(cached, web.Response):
+        return cached
+    snapshot, stale = cached
+    response = _json(request, snapshot, stale, b"")
+    if response.status == 304:
+        return response
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        response.body = snapshot.document_gzip(stale)
+        response.headers["Content-Encoding"] = "gzip"
+        response.headers["Vary"] = "Accept-Encoding"
+    else:
+        response.body = snapshot.document(stale)
+    return response
+
+
+async def _table(request: web.Request) -> web.Response:
+    cached = _cached(request)
+    if isinstance(cached, web.Response):
+        return cached
+    snapshot, stale = cached
+    schema, name = request.match_info["schema"], request.match_info["table"]
+    body = snapshot.table_body(schema, name, stale)
+    if body is None:
+        return _error(404, "not_found", f"no table or view {schema!r}.{name!r} in the schema")
+    return _json(request, snapshot, stale, body)
+
+
+async def _jsonschema(request: web.Request) -> web.Response:
+    cached = _cached(request)
+    if isinstance(cached, web.Response):
+        return cached
+    snapshot, stale = cached
+    schema, name = request.match_info["schema"], request.match_info["table"]
+    body = snapshot.jsonschema_body(schema, name)
+    if body is None:
+        return _error(404, "not_found", f"no table or view {schema!r}.{name!r} in the schema")
+    return _json(request, snapshot, stale, body)
+
+
+async def _version(request: web.Request) -> web.Response:
+    cached = _cached(request)
+    if isinstance(cached, web.Response):
+        return cached
+    snapshot, stale = cached
+    return _json(request, snapshot, stale, snapshot.version_body(stale))
+
+
+def _sse(event: str, payload: dict[str, Any], event_id: str | None = None) -> bytes:
+    lines = [f"event: {event}"]
+    if event_id:
+        lines.append(f"id: {event_id}")
+    lines.append("data: " + json.dumps(payload, separators=(",", ":")))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    cache = request.app[CACHE_KEY]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    queue = cache.subscribe()
+    try:
+        await response.write(b"retry: 2000\n\n")
+        snapshot = cache.snapshot
+        if snapshot is not None:
+            payload = {**snapshot.event(), "stale": cache.stale}
+            await response.write(_sse("hello", payload, snapshot.etag.strip('"')))
+            last = request.headers.get("Last-Event-ID")
+            if last and last != snapshot.etag.strip('"'):
+                # The client missed a change while it was away.
+                await response.write(
+                    _sse("schema-changed", snapshot.event(), snapshot.etag.strip('"'))
+                )
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), _KEEPALIVE_SECONDS)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if item is None:
+                break
+            kind, payload = item
+            event_id = str(payload.get("etag", "")).strip('"') or None
+            await response.write(_sse(kind, payload, event_id))
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        cache.unsubscribe(queue)
+    return response
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    cache = request.app[CACHE_KEY]
+    body: dict[str, Any] = {
+        "ready": cache.ready,
+        "stale": cache.stale,
+        "hasSchema": cache.snapshot is not None,
+        "listening": cache.listening,
+        "lastRefresh": cache.last_refresh,
+        "reason": cache.last_error,
+    }
+    return web.json_response(body, status=200 if cache.ready else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def _file_handler(path: Path, content_type: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=path.read_bytes(),
+            headers={"Content-Type": content_type, "Cache-Control": "no-cache"},
+        )
+
+    return handler
+
+
+# --- assembly -----------------------------------------------------------------------------
+
+
+def build_app(config: SidecarConfig, cache: SchemaCache) -> web.Application:
+    """The aiohttp application; the caller starts and stops ``cache``."""
+    middlewares: list[Any] = [_metrics_middleware, _error_middleware]
+    if config.cors_origins:
+        middlewares.append(_cors_middleware(config.cors_origins))
+    if config.rate_limit > 0:
+        middlewares.append(
+            _rate_limit_middleware(RateLimiter(config.rate_limit, config.rate_burst))
+        )
+    if config.token:
+        middlewares.append(_auth_middleware(config.token))
+    app = web.Application(middlewares=middlewares)
+    app[CACHE_KEY] = cache
+    app[CONFIG_KEY] = config
+    static = package_file("static")
+    app.router.add_get("/", _file_handler(static / "index.html", "text/html; charset=utf-8"))
+    app.router.add_static("/static/", static, follow_symlinks=False)
+    app.router.add_get(
+        "/openapi.json", _file_handler(package_file("openapi.json"), "application/json")
+    )
+    app.router.add_get("/api/v1/schema", _schema)
+    app.router.add_get("/api/v1/schema/tables/{schema}/{table}", _table)
+    app.router.add_get("/api/v1/jsonschema/{schema}/{table}", _jsonschema)
+    app.router.add_get("/api/v1/version", _version)
+    app.router.add_get("/api/v1/events", _events)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+
+    async def close_streams(app: web.Application) -> None:
+        cache.close_streams()
+
+    app.on_shutdown.append(close_streams)
+    return app
+
+
+def make_cache(config: SidecarConfig) -> SchemaCache:
+    """A cache reading the configured database with a read-only session."""
+    conninfo = read_only_conninfo(config.database_url)
+    loader = DatabaseLoader(conninfo, config.schemas, config.history_schema)
+    return SchemaCache(
+        loader.load,
+        conninfo,
+        poll_interval=config.poll_interval,
+        retry_interval=config.retry_interval,
+        close=loader.close,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(
+    config: SidecarConfig, cache: SchemaCache | None = None
+) -> AsyncIterator[tuple[web.AppRunner, int]]:
+    """Run the sidecar until the block exits; yields the runner and the bound port."""
+    cache = cache or make_cache(config)
+    app = build_app(config, cache)
+    runner = web.AppRunner(
+        app,
+        access_log=log if config.access_log else None,
+        handle_signals=False,
+        shutdown_timeout=1.0,
+    )
+    await runner.setup()
+    await cache.start()
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+        yield runner, int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+        await cache.stop()
+
+
+async def serve(config: SidecarConfig, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set (SIGTERM/SIGINT in the command)."""
+    async with running(config) as (_, port):
+        log.info(
+            "schema sidecar listening on %s:%d for schemas %s",
+            config.host,
+            port,
+            ", ".join(config.schemas),
+        )
+        await stop.wait()
+        log.info("shutting down")

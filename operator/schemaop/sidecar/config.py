@@ -1,0 +1,157 @@
+"""The sidecar's configuration: flags over environment variables over defaults.
+
+Read exactly once, at start-up, by :func:`load_config` (never at import time),
+then passed around as a frozen :class:`SidecarConfig`. Secrets (the database
+URL, the bearer token) come from the environment or from files, never from
+flags, so they never show in ``ps``; ``repr`` of the config hides them.
+
+=================================  ========================  ====================
+environment variable               flag                      default
+=================================  ========================  ====================
+``SCHEMAOP_DATABASE_URL``          ``--database-url-file``   libpq ``PG*`` vars
+``SCHEMAOP_SCHEMAS``               ``--schemas``             ``public``
+``SCHEMAOP_HISTORY_SCHEMA``        ``--history-schema``      ``schemaop``
+``SCHEMAOP_SIDECAR_HOST``          ``--host``                ``0.0.0.0``
+``SCHEMAOP_SIDECAR_PORT``          ``--port``                ``8080``
+``SCHEMAOP_SIDECAR_POLL_INTERVAL`` ``--poll-interval``       ``30`` (seconds)
+``SCHEMAOP_SIDECAR_RATE_LIMIT``    ``--rate-limit``          ``20`` (req/s; 0 off)
+``SCHEMAOP_SIDECAR_RATE_BURST``    ``--rate-burst``          ``40``
+``SCHEMAOP_SIDECAR_TOKEN``         ``--token-file``          none (no auth)
+``SCHEMAOP_SIDECAR_CORS_ORIGINS``  ``--cors-origins``        none (no CORS)
+``SCHEMAOP_SIDECAR_ACCESS_LOG``    ``--access-log``          off
+``SCHEMAOP_LOG_LEVEL``             ``--log-level``           ``info``
+=================================  ========================  ====================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "SidecarConfig", "load_config"]
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message says which and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SidecarConfig:
+    """Everything the sidecar needs, resolved and validated."""
+
+    database_url: str = dataclasses.field(default="", repr=False)
+    schemas: tuple[str, ...] = ("public",)
+    history_schema: str = "schemaop"
+    host: str = "0.0.0.0"  # noqa: S104 - a sidecar listens on the pod's address
+    port: int = 8080
+    poll_interval: float = 30.0
+    retry_interval: float = 1.0
+    rate_limit: float = 20.0
+    rate_burst: int = 40
+    token: str | None = dataclasses.field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    access_log: bool = False
+    log_level: str = "info"
+
+
+def load_config(flags: Mapping[str, Any], environ: Mapping[str, str]) -> SidecarConfig:
+    """Resolve flags (None = not given) over ``environ`` over defaults."""
+
+    def pick(flag: str, env: str) -> Any:
+        value = flags.get(flag)
+        if value is not None:
+            return value
+        return environ.get(env) or None
+
+    database_url = environ.get("SCHEMAOP_DATABASE_URL", "")
+    if flags.get("database_url_file"):
+        database_url = _read_secret(flags["database_url_file"], "--database-url-file")
+    token = environ.get("SCHEMAOP_SIDECAR_TOKEN") or None
+    if flags.get("token_file"):
+        token = _read_secret(flags["token_file"], "--token-file")
+
+    defaults = SidecarConfig()
+    schemas = _names(pick("schemas", "SCHEMAOP_SCHEMAS"), "schemas") or defaults.schemas
+    history = pick("history_schema", "SCHEMAOP_HISTORY_SCHEMA") or defaults.history_schema
+    if history in schemas:
+        raise ConfigError(f"schemas: the history schema {history!r} cannot be a managed schema")
+    log_level = str(pick("log_level", "SCHEMAOP_LOG_LEVEL") or defaults.log_level).lower()
+    if log_level not in _LOG_LEVELS:
+        raise ConfigError(f"log level: {log_level!r} is not one of {', '.join(_LOG_LEVELS)}")
+    port = _number(pick("port", "SCHEMAOP_SIDECAR_PORT"), "port", int, defaults.port)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port: {port} is not between 0 and 65535")
+    poll = _number(
+        pick("poll_interval", "SCHEMAOP_SIDECAR_POLL_INTERVAL"),
+        "poll interval",
+        float,
+        defaults.poll_interval,
+    )
+    if poll <= 0:
+        raise ConfigError("poll interval: must be more than 0 seconds")
+    rate = _number(
+        pick("rate_limit", "SCHEMAOP_SIDECAR_RATE_LIMIT"), "rate limit", float, defaults.rate_limit
+    )
+    burst = _number(
+        pick("rate_burst", "SCHEMAOP_SIDECAR_RATE_BURST"), "rate burst", int, defaults.rate_burst
+    )
+    if rate < 0 or burst < 1:
+        raise ConfigError("rate limit: the rate must be >= 0 (0 turns it off), the burst >= 1")
+    return SidecarConfig(
+        database_url=database_url,
+        schemas=schemas,
+        history_schema=history,
+        host=str(pick("host", "SCHEMAOP_SIDECAR_HOST") or defaults.host),
+        port=port,
+        poll_interval=poll,
+        rate_limit=rate,
+        rate_burst=burst,
+        token=token,
+        cors_origins=_names(pick("cors_origins", "SCHEMAOP_SIDECAR_CORS_ORIGINS"), "cors"),
+        access_log=_flag(pick("access_log", "SCHEMAOP_SIDECAR_ACCESS_LOG")),
+        log_level=log_level,
+    )
+
+
+def _read_secret(path: str, what: str) -> str:
+    try:
+        value = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"{what}: {path} is empty")
+    return value
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    names = tuple(dict.fromkeys(s.strip() for s in items if str(s).strip()))
+    for name in names:
+        if "\x00" in name:
+            raise ConfigError(f"{what}: a name contains a NUL character")
+    return names
+
+
+def _number(value: Any, what: str, kind: type[Any], default: Any) -> Any:
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: {value!r} is not a number") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ConfigError(f"{what}: {value!r} is not a finite number")
+    return number
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in {"1", "true", "yes", "on"}
