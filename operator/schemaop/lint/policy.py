@@ -46,7 +46,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from psycopg import sql
@@ -55,6 +55,7 @@ from schemaop.lint.core import LintResult, Statement, lint_migration, parse_stat
 from schemaop.lint.findings import Finding
 from schemaop.lint.rules import kind, qualified_key, range_key, strings
 from schemaop.model import Migration
+from schemaop.model.plan import Plan
 
 ARCHIVE_SCHEMA: Final = "schemaop_archive"
 TOMBSTONES_TABLE: Final = "tombstones"
@@ -260,9 +261,10 @@ _RESTORE_TABLE: Final = sql.SQL(
     "    cols text;\n"
     "    r record;\n"
     "BEGIN\n"
-    "    IF arch IS NULL THEN\n"
-    "        RAISE EXCEPTION 'schemaop: archive %.% is missing; cannot restore %',\n"
+    "    IF arch IS NULL THEN  -- nothing archived (the up step ran under another policy)\n"
+    "        RAISE NOTICE 'schemaop: no archive %.% to restore % from',\n"
     "            {schema}, {archive}, {rel};\n"
+    "        RETURN;\n"
     "    END IF;\n"
     "    IF rel IS NULL THEN  -- the down SQL did not recreate it: rebuild from the archive\n"
     "        EXECUTE format('CREATE TABLE %s (LIKE %s)', {rel_sql}, arch);\n"
@@ -292,9 +294,14 @@ _RESTORE_COLUMN: Final = sql.SQL(
     "    arch regclass := to_regclass(format('%I.%I', {schema}, {archive}));\n"
     "    cond text;\n"
     "BEGIN\n"
-    "    IF arch IS NULL OR rel IS NULL THEN\n"
-    "        RAISE EXCEPTION 'schemaop: cannot restore %.% from archive %.%: missing',\n"
-    "            {rel}, {column}, {schema}, {archive};\n"
+    "    IF arch IS NULL THEN  -- nothing archived (the up step ran under another policy)\n"
+    "        RAISE NOTICE 'schemaop: no archive %.% to restore %.% from',\n"
+    "            {schema}, {archive}, {rel}, {column};\n"
+    "        RETURN;\n"
+    "    END IF;\n"
+    "    IF rel IS NULL THEN\n"
+    "        RAISE EXCEPTION 'schemaop: cannot restore column % of %: the table does not exist',\n"
+    "            {column}, {rel};\n"
     "    END IF;\n"
     "    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute\n"
     "            WHERE attrelid = rel AND attname = {column} AND attnum > 0 AND NOT attisdropped)\n"
@@ -528,50 +535,63 @@ class _Rewriter:
 
     # down --------------------------------------------------------------------
 
-    def _undo(self, d: _Drop) -> str:
+    def _undo(self, d: _Drop, recreate: str | None = None) -> str:
+        """SQL undoing drop ``d``; ``recreate`` is the down SQL that would recreate it.
+
+        Every undo checks what the up step actually left (an archive, a
+        tombstone) before using it, so a down step still works when its up step
+        ran under another policy, or the object was never there (IF EXISTS).
+        """
         if self.policy is Policy.BACKUP:
             common = {
                 "rel": sql.Literal(_q(_ident(d.names))),
                 "schema": sql.Literal(ARCHIVE_SCHEMA),
                 "archive": sql.Literal(archive_name(self.version, self._table_label(d), d.column)),
             }
-            if d.column is None:
-                return _do(
-                    _RESTORE_TABLE.format(rel_sql=sql.Literal(_q(_ident(d.names))), **common)
-                )
-            return _do(_RESTORE_COLUMN.format(column=sql.Literal(d.column), **common))
+            restore = (
+                _RESTORE_TABLE.format(rel_sql=sql.Literal(_q(_ident(d.names))), **common)
+                if d.column is None
+                else _RESTORE_COLUMN.format(column=sql.Literal(d.column), **common)
+            )
+            return _do(restore)
         if d.column is None:
             tomb = (*d.names[:-1], tombstone_name(d.names[-1], self.version))
             back = sql.SQL("ALTER TABLE {} RENAME TO {}").format(
                 _ident(tomb), sql.Identifier(d.names[-1])
             )
+            check = sql.SQL("to_regclass({}) IS NOT NULL").format(sql.Literal(_q(_ident(tomb))))
             unregister = _unregister(d.names, "table", d.names[-1], self.version)
         else:
             tomb_col = tombstone_name(d.column, self.version)
             back = sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
                 _ident(d.names), sql.Identifier(tomb_col), sql.Identifier(d.column)
             )
+            check = sql.SQL(
+                "EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid ="
+                " to_regclass({}) AND attname = {} AND attnum > 0 AND NOT attisdropped)"
+            ).format(sql.Literal(_q(_ident(d.names))), sql.Literal(tomb_col))
             unregister = _unregister(d.names, "column", d.column, self.version)
-        if d.missing_ok:
-            check = (
-                sql.SQL("to_regclass({}) IS NOT NULL").format(sql.Literal(_q(_ident(tomb))))
-                if d.column is None
-                else sql.SQL(
-                    "EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid ="
-                    " to_regclass({}) AND attname = {} AND NOT attisdropped)"
-                ).format(sql.Literal(_q(_ident(d.names))), sql.Literal(tomb_col))
+        otherwise = (
+            sql.SQL(
+                "    ELSE  -- no tombstone: recreate it as the down SQL says\n        EXECUTE {};\n"
+            ).format(sql.Literal(recreate))
+            if recreate
+            else sql.SQL("")
+        )
+        return _do(
+            sql.SQL(
+                "BEGIN\n    IF {check} THEN\n        EXECUTE {back};\n"
+                "        EXECUTE {unregister};\n{otherwise}    END IF;\nEND"
+            ).format(
+                check=check,
+                back=sql.Literal(_q(back)),
+                unregister=sql.Literal(unregister),
+                otherwise=otherwise,
             )
-            return _do(
-                sql.SQL(
-                    "BEGIN\n    IF {} THEN\n        EXECUTE {};\n        EXECUTE {};\n"
-                    "    END IF;\nEND"
-                ).format(check, sql.Literal(_q(back)), sql.Literal(unregister))
-            )
-        return f"{_q(back)};\n{unregister}"
+        )
 
     def _down(self, drops: list[_Drop]) -> str:
         """The migration's down SQL with each drop undone where its object is recreated."""
-        undo = {id(d): self._undo(d) for d in drops}
         text = self.m.down if self.m.down is not None and self.m.down.strip() else ""
         try:
             statements = parse_statements(text) if text else ()
@@ -586,18 +606,19 @@ class _Rewriter:
                 placed.add(id(d))
                 edit = edits.setdefault(st.index, _Edit())
                 if self.policy is Policy.BACKUP:
-                    edit.after.append(undo[id(d)])
+                    edit.after.append(self._undo(d))
                 else:
-                    remainder = _without_recreate(st.text(text), d)
+                    recreate, remainder = _split_recreate(st.text(text), d)
                     edit.replace = ";\n".join(
-                        [*([edit.replace] if edit.replace else []), undo[id(d)]]
+                        [*([edit.replace] if edit.replace else []), self._undo(d, recreate)]
                         + ([remainder] if remainder else [])
                     )
             if self.policy is Policy.RENAME and _indexes_renamed_table(st, drops, placed):
-                edits.setdefault(st.index, _Edit()).replace = ""
+                # The renamed-back table has its indexes already.
+                edits.setdefault(st.index, _Edit()).replace = _if_not_exists(st.text(text))
         out = _apply_edits(text, statements, edits) if text else ""
         # Drops the down SQL does not recreate: undone at the end, last drop first.
-        rest = [undo[id(d)] for d in reversed(drops) if id(d) not in placed]
+        rest = [self._undo(d) for d in reversed(drops) if id(d) not in placed]
         if rest:
             out = (out.rstrip() + "\n" if out.strip() else "") + ";\n".join(rest) + ";\n"
         return out
@@ -635,23 +656,35 @@ def _indexes_renamed_table(st: Statement, drops: Sequence[_Drop], placed: set[in
     )
 
 
-def _without_recreate(text: str, d: _Drop) -> str:
-    """The statement without the part that recreates ``d`` ("" when nothing is left)."""
+def _split_recreate(text: str, d: _Drop) -> tuple[str, str]:
+    """(SQL recreating ``d``, the rest of the statement or ""), both deparsed."""
+    import pglast
+    from pglast.stream import RawStream
+
     if d.column is None:
-        return ""
+        return text, ""
+    (raw,) = pglast.parse_sql(text)
+    stmt: Any = raw.stmt
+    add = pglast.enums.AlterTableType.AT_AddColumn
+    mine = tuple(c for c in stmt.cmds if c.subtype == add and c.def_.colname == d.column)
+    others = tuple(c for c in stmt.cmds if c not in mine)
+    stmt.cmds = mine
+    recreate = str(RawStream()(stmt))
+    stmt.cmds = others
+    return recreate, (str(RawStream()(stmt)) if others else "")
+
+
+def _if_not_exists(text: str) -> str:
+    """A named CREATE INDEX made idempotent (IF NOT EXISTS)."""
     import pglast
     from pglast.stream import RawStream
 
     (raw,) = pglast.parse_sql(text)
     stmt: Any = raw.stmt
-    stmt.cmds = tuple(
-        c
-        for c in stmt.cmds
-        if not (
-            c.subtype == pglast.enums.AlterTableType.AT_AddColumn and c.def_.colname == d.column
-        )
-    )
-    return str(RawStream()(stmt)) if stmt.cmds else ""
+    if not stmt.idxname:
+        return text
+    stmt.if_not_exists = True
+    return str(RawStream()(stmt))
 
 
 def _remainder(text: str, drops: Sequence[_Drop]) -> str:
@@ -706,3 +739,45 @@ def _after_semicolon(text: str, pos: int) -> int:
     while i < len(text) and text[i] in " \t\r\n":
         i += 1
     return i + 1 if i < len(text) and text[i] == ";" else pos
+
+
+def apply_to_plan(
+    plan: Plan,
+    migrations: Iterable[Migration],
+    policy: Policy | str,
+    *,
+    lint_results: Sequence[LintResult] | None = None,
+) -> Plan | Refusal:
+    """The plan with every step's SQL run through ``policy``, or the first refusal.
+
+    Up steps get the rewritten up SQL and the ``archives`` metadata; down steps
+    get the rewritten down SQL (which checks for the archive or tombstone
+    before using it). ``lint_results`` is ``lint_set(migrations,
+    applied_through=plan.from_version)``, computed here when not given. The
+    plan's hash covers the rewritten SQL, so an approval approves what runs.
+    """
+    from schemaop.lint.core import lint_set
+
+    ms = {m.version: m for m in migrations}
+    results = (
+        lint_results
+        if lint_results is not None
+        else lint_set(ms.values(), applied_through=plan.from_version)
+    )
+    by_version = {r.version: r for r in results}
+    steps = []
+    for step in plan.steps:
+        m = ms.get(step.version)
+        if m is None:
+            steps.append(step)
+            continue
+        outcome = apply_policy(m, policy, by_version.get(m.version.text))
+        if isinstance(outcome, Refusal):
+            if step.direction == "up":
+                return outcome
+            steps.append(step)
+        elif step.direction == "up":
+            steps.append(dataclasses.replace(step, sql=outcome.up, archives=outcome.archives))
+        else:
+            steps.append(dataclasses.replace(step, sql=outcome.down or step.sql))
+    return dataclasses.replace(plan, steps=tuple(steps))
