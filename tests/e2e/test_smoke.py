@@ -118,7 +118,7 @@ def test_crd_is_applied_and_served(kube: Any, namespace: str) -> None:
 
 
 def test_job_running_schemaop_version_completes(
-    kube: Any, namespace: str, wait_job: Any, pod_log: Any
+    kube: Any, cluster: Any, namespace: str, wait_job: Any, pod_log: Any
 ) -> None:
     client.BatchV1Api(kube).create_namespaced_job(namespace, _job("version", {"args": ["version"]}))
     assert wait_job(namespace, "version") == "Complete"
@@ -126,6 +126,9 @@ def test_job_running_schemaop_version_completes(
     assert pod.status.phase == "Succeeded"
     assert pod.status.container_statuses[0].state.terminated.exit_code == 0
     assert pod_log(namespace, pod.metadata.name).strip() == f"schemaop {schemaop.__version__}"
+    # `kubectl logs` works too: the API server asks the pod runner's kubelet endpoint.
+    logs = cluster.kubectl("logs", "-n", namespace, "job/version").stdout
+    assert logs.strip() == f"schemaop {schemaop.__version__}"
 
 
 def test_failing_job_is_failed_after_backoff_limit(

@@ -294,6 +294,11 @@ def _start_once(
                 f"--service-account-key-file={pki / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # `kubectl logs` goes through the pod runner's kubelet endpoint.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
                 # Loopback addresses are invalid in Endpoints; pods reach the API
                 # server through KUBERNETES_SERVICE_HOST instead.
                 "--endpoint-reconciler-type=none",
@@ -347,6 +352,10 @@ def _start_once(
                     str(directory / "podrunner"),
                     "--extra-path",
                     str(bin_dir),
+                    "--serving-cert",
+                    str(pki / "podrunner-serving.crt"),
+                    "--serving-key",
+                    str(pki / "podrunner-serving.key"),
                 ],
                 detached,
                 env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")},
@@ -387,43 +396,57 @@ def _openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
+_EC = ("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out")
+_API_SANS = (
+    "IP:127.0.0.1",
+    "IP:10.0.0.1",
+    "DNS:localhost",
+    "DNS:kubernetes",
+    "DNS:kubernetes.default",
+    "DNS:kubernetes.default.svc",
+    "DNS:kubernetes.default.svc.cluster.local",
+)
+
+
+def _issue(pki: Path, name: str, subject: str, usage: str, sans: tuple[str, ...] = ()) -> None:
+    """``<name>.key`` and ``<name>.crt`` signed by the local CA (ECDSA P-256, fast)."""
+    if (pki / f"{name}.crt").exists():
+        return
+    _openssl(*_EC, str(pki / f"{name}.key"))
+    _openssl("req", "-new", "-key", str(pki / f"{name}.key"), "-subj", subject,
+             "-out", str(pki / f"{name}.csr"))  # fmt: skip
+    ext = f"extendedKeyUsage={usage}\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+    if sans:
+        ext = f"subjectAltName={','.join(sans)}\n" + ext
+    (pki / f"{name}.ext").write_text(ext)
+    _openssl(
+        "x509", "-req", "-in", str(pki / f"{name}.csr"), "-CA", str(pki / "ca.crt"),
+        "-CAkey", str(pki / "ca.key"), "-CAcreateserial", "-days", "3650",
+        "-extfile", str(pki / f"{name}.ext"), "-out", str(pki / f"{name}.crt"),
+    )  # fmt: skip
+
+
 def _make_pki(pki: Path) -> None:
-    """CA, API server certificate, service-account keys and tokens (kept across restarts)."""
+    """CA, serving and client certificates, service-account keys and tokens.
+
+    Kept across restarts of the same directory, so `make dev` keeps working
+    kubeconfigs and service-account tokens after `make dev-down`.
+    """
     if not (pki / "ca.crt").exists():
-        ec = ("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out")
-        _openssl(*ec, str(pki / "ca.key"))
+        _openssl(*_EC, str(pki / "ca.key"))
         _openssl(
             "req", "-x509", "-new", "-key", str(pki / "ca.key"), "-subj", "/CN=schemaop-local-ca",
             "-days", "3650", "-out", str(pki / "ca.crt"),
             "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
         )  # fmt: skip
-        _openssl(*ec, str(pki / "apiserver.key"))
-        _openssl(
-            "req", "-new", "-key", str(pki / "apiserver.key"), "-subj", "/CN=kube-apiserver",
-            "-out", str(pki / "apiserver.csr"),
-        )  # fmt: skip
-        sans = ",".join(
-            [
-                "IP:127.0.0.1",
-                "IP:10.0.0.1",
-                "DNS:localhost",
-                "DNS:kubernetes",
-                "DNS:kubernetes.default",
-                "DNS:kubernetes.default.svc",
-                "DNS:kubernetes.default.svc.cluster.local",
-            ]
-        )
-        (pki / "apiserver.ext").write_text(
-            f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n"
-            "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        )
-        _openssl(
-            "x509", "-req", "-in", str(pki / "apiserver.csr"), "-CA", str(pki / "ca.crt"),
-            "-CAkey", str(pki / "ca.key"), "-CAcreateserial", "-days", "3650",
-            "-extfile", str(pki / "apiserver.ext"), "-out", str(pki / "apiserver.crt"),
-        )  # fmt: skip
-        _openssl(*ec, str(pki / "sa.key"))
+    _issue(pki, "apiserver", "/CN=kube-apiserver", "serverAuth", _API_SANS)
+    # The pod runner's kubelet endpoint (`kubectl logs`), and the API server's
+    # client certificate for it.
+    _issue(pki, "podrunner-serving", "/CN=schemaop-local", "serverAuth", ("IP:127.0.0.1",))
+    _issue(pki, "apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver", "clientAuth")
+    if not (pki / "sa.key").exists():
+        _openssl(*_EC, str(pki / "sa.key"))
         _openssl("pkey", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub"))
     if not (pki / "tokens.csv").exists():
         identities = {

@@ -41,12 +41,14 @@ import contextlib
 import ctypes
 import dataclasses
 import datetime
+import http.server
 import json
 import os
 import re
 import shlex
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -993,7 +995,7 @@ class PodWorker(threading.Thread):
                 data = b"\n".join(tail.splitlines()[-80:])
             except OSError:
                 data = b""
-        return data.decode(errors="replace")
+        return str(data.decode(errors="replace"))
 
     def _compute_phase(self) -> None:
         if self.phase == "Failed":
@@ -1102,7 +1104,92 @@ class PodWorker(threading.Thread):
             self._push_status()
 
 
+# --- the kubelet log endpoint --------------------------------------------------
+
+
+class _LogHandler(http.server.BaseHTTPRequestHandler):
+    """``GET /containerLogs/<namespace>/<pod>/<container>``: what the API server asks
+    a kubelet for ``kubectl logs`` (``follow``, ``tailLines``, ``limitBytes``)."""
+
+    server: LogServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        parts = url.path.strip("/").split("/")
+        if (
+            len(parts) != 4
+            or parts[0] != "containerLogs"
+            or any(p in ("", ".", "..") for p in parts)
+        ):
+            self.send_error(404, "the local pod runner serves only /containerLogs/NS/POD/CONTAINER")
+            return
+        _, namespace, pod, container = parts
+        query = urllib.parse.parse_qs(url.query)
+        follow = query.get("follow", ["false"])[0] == "true"
+        try:
+            tail = int(query["tailLines"][0]) if "tailLines" in query else None
+            limit = int(query["limitBytes"][0]) if "limitBytes" in query else None
+        except ValueError:
+            self.send_error(400, "tailLines and limitBytes must be integers")
+            return
+        runner = self.server.runner
+        path = runner.state_dir / "logs" / namespace / pod / f"{container}.log"
+        if not path.is_file():
+            self.send_error(404, f'container "{container}" in pod "{pod}" has no log (yet)')
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        with path.open("rb") as f:
+            data = f.read()
+            if tail is not None:
+                data = b"".join(data.splitlines(keepends=True)[-tail:]) if tail > 0 else b""
+            if limit is not None:
+                data = data[:limit]
+            self.wfile.write(data)
+            self.wfile.flush()
+            if limit is not None:
+                return
+            while follow and runner.container_running(namespace, pod, container):
+                chunk = f.read()
+                if chunk:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                else:
+                    time.sleep(0.2)
+            if follow:
+                self.wfile.write(f.read())
+
+
+class LogServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, runner: Runner, cert: str, key: str, client_ca: str) -> None:
+        super().__init__(("127.0.0.1", 0), _LogHandler)
+        self.runner = runner
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.load_verify_locations(client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED  # only the API server's client certificate
+        # The handshake happens in the handler's thread, not in the accept loop.
+        self.socket = context.wrap_socket(
+            self.socket, server_side=True, do_handshake_on_connect=False
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
 # --- the runner --------------------------------------------------------------
+
+
+def _was_running(status: JSON) -> bool:
+    statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+    return any("running" in (cs.get("state") or {}) for cs in statuses)
 
 
 class Runner:
@@ -1117,6 +1204,15 @@ class Runner:
         self.workers: dict[str, PodWorker] = {}
         self.stop = threading.Event()
         self.isolation = probe_isolation()
+        self.kubelet_port = 0  # set when the log endpoint runs
+
+    def container_running(self, namespace: str, pod: str, container: str) -> bool:
+        for worker in list(self.workers.values()):
+            if worker.namespace == namespace and worker.pod_name == pod:
+                return any(
+                    c.running for c in worker.inits + worker.containers if c.name == container
+                )
+        return False
 
     def register_node(self) -> None:
         cpu = str(os.cpu_count() or 1)
@@ -1165,6 +1261,7 @@ class Runner:
                     "capacity": capacity,
                     "allocatable": capacity,
                     "conditions": conditions,
+                    "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
                     "addresses": [
                         {"type": "InternalIP", "address": "127.0.0.1"},
                         {"type": "Hostname", "address": self.node_name},
@@ -1258,12 +1355,53 @@ class Runner:
         if worker is not None:
             worker.update(pod)
             return
-        phase = (pod.get("status") or {}).get("phase")
-        if phase in ("Succeeded", "Failed"):
+        status = pod.get("status") or {}
+        if status.get("phase") in ("Succeeded", "Failed"):
             return  # finished before this runner started
+        if spec.get("restartPolicy") == "Never" and _was_running(status):
+            self._fail_orphan(pod)  # its process died with a previous runner
+            return
         worker = PodWorker(self, pod)
         self.workers[uid] = worker
         worker.start()
+
+    def _fail_orphan(self, pod: JSON) -> None:
+        """A pod that ran under a previous runner process: what a kubelet reports
+        after a node restart for a ``restartPolicy: Never`` pod."""
+        meta = _meta(pod)
+        message = "the local pod runner restarted while this container was running"
+        statuses = []
+        for old in (pod.get("status") or {}).get("containerStatuses") or []:
+            cs = old
+            if "running" in (old.get("state") or {}):
+                cs = {
+                    **old,
+                    "ready": False,
+                    "started": False,
+                    "state": {
+                        "terminated": {
+                            "exitCode": 137,
+                            "reason": "Error",
+                            "message": message,
+                            "startedAt": old["state"]["running"].get("startedAt"),
+                            "finishedAt": now(),
+                        }
+                    },
+                }
+            statuses.append(cs)
+        with contextlib.suppress(ApiError, urllib3.exceptions.HTTPError):
+            self.api.merge_patch(
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+                {
+                    "status": {
+                        "phase": "Failed",
+                        "reason": "NodeRestarted",
+                        "message": message,
+                        "containerStatuses": statuses,
+                    }
+                },
+            )
+        log(f"{meta['namespace']}/{meta['name']}: failed: {message}")
 
     def _bind(self, pod: JSON) -> None:
         meta = _meta(pod)
@@ -1325,6 +1463,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--extra-path", action="append", default=[])
     parser.add_argument("--venv-bin", type=Path, default=Path(sys.executable).parent)
+    parser.add_argument("--serving-cert", help="TLS certificate for the kubelet log endpoint")
+    parser.add_argument("--serving-key")
     args = parser.parse_args(argv)
     token = Path(args.token_file).read_text().strip()
     api = Api(args.server, args.ca_file, token)
@@ -1334,6 +1474,10 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         runner.stop.set()
 
+    if args.serving_cert and args.serving_key:
+        logs = LogServer(runner, args.serving_cert, args.serving_key, args.ca_file)
+        runner.kubelet_port = logs.port
+        threading.Thread(target=logs.serve_forever, name="logs", daemon=True).start()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     watcher = threading.Thread(target=runner.run, name="watch", daemon=True)
