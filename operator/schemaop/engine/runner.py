@@ -246,7 +246,12 @@ def run_plan(
         conn = conn_factory()
         conn.autocommit = True
         app = f"schemaop-runner {plan.short_hash}"
-        conn.execute(sql.SQL("SET application_name = {}").format(sql.Literal(app)))
+        setup = [sql.SQL("SET application_name = {}").format(sql.Literal(app))]
+        if conn.info.server_version >= 140000:
+            # A killed runner's backend notices within a second, even mid-statement,
+            # and rolls back and drops the lock instead of running on for minutes.
+            setup.append(sql.SQL("SET client_connection_check_interval = '1s'"))
+        conn.execute(sql.SQL("; ").join(setup))
         advisory.acquire(conn, key, plan.options.lock_wait_ms / 1000)
         run = _Run(conn, plan, on_progress or _noop, result, set(), sleep)
         _run_locked(run, resume_dirty)

@@ -40,6 +40,26 @@ from schemaop.engine.errors import SnapshotFailed
 Conn = psycopg.Connection[Any]
 
 
+_DUMP_OPTIONS = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslcrl",
+        "connect_timeout",
+        "options",
+        "target_session_attrs",
+        "service",
+    }
+)
+
+
 def find_pg_dump() -> str:
     explicit = os.environ.get("SCHEMAOP_PG_DUMP")
     if explicit:
@@ -61,8 +81,9 @@ def find_pg_dump() -> str:
 
 
 def _dump_env_and_dsn(conn: Conn) -> tuple[dict[str, str], str]:
-    params = dict(conn.info.get_parameters())
-    params.pop("password", None)
+    # Only options every libpq knows: psycopg's bundled libpq may be newer than
+    # the pg_dump on the machine, which rejects options it does not know.
+    params = {k: v for k, v in conn.info.get_parameters().items() if k in _DUMP_OPTIONS}
     env = dict(os.environ)
     if conn.info.password:
         env["PGPASSWORD"] = conn.info.password

@@ -35,7 +35,8 @@ def split(text: str) -> list[Statement]:
     """The statements of ``text`` in order; comments between statements are dropped.
 
     Uses the parser; when the text does not parse (the error will come from the
-    server anyway) it falls back to the scanner, which still respects quoting.
+    server anyway) it splits on the scanner's top-level semicolons, which still
+    respects quoting and comments.
     """
     import pglast
     from pglast.parser import ParseError
@@ -43,11 +44,33 @@ def split(text: str) -> list[Statement]:
     try:
         slices = pglast.split(text, with_parser=True, only_slices=True)
     except ParseError:
-        slices = pglast.split(text, with_parser=False, only_slices=True)
+        return _scan_split(text)
     out: list[Statement] = []
     for i, sl in enumerate(slices):
         start, end = int(sl.start or 0), int(sl.stop if sl.stop is not None else len(text))
         out.append(Statement(i, start, end, text[start:end]))
+    return out
+
+
+def _scan_split(text: str) -> list[Statement]:
+    from pglast.parser import scan
+
+    out: list[Statement] = []
+    start: int | None = None
+    end = 0
+    for token in scan(text):
+        if token.name in ("SQL_COMMENT", "C_COMMENT"):
+            continue
+        if token.name == "ASCII_59":  # ';'
+            if start is not None:
+                out.append(Statement(len(out), start, end, text[start:end]))
+            start = None
+            continue
+        if start is None:
+            start = token.start
+        end = token.end + 1
+    if start is not None:
+        out.append(Statement(len(out), start, end, text[start:end]))
     return out
 
 

@@ -1,0 +1,108 @@
+"""Engine pieces that need no database: statement splitting, positions, errors, redaction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from schemaop.engine import clisupport, redact
+from schemaop.engine.connect import describe, remember_secret
+from schemaop.engine.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    LockTimeout,
+    MigrationFailed,
+    Position,
+    SerializationFailure,
+    StatementTimeout,
+    error_class,
+)
+from schemaop.engine.lock import DEFAULT_LOCK_KEY, lock_key
+from schemaop.engine.runner import RunResult, StepResult
+from schemaop.engine.sqltext import line_column, split, statement_at
+
+
+def test_split_respects_dollar_quotes_and_comments() -> None:
+    text = (
+        "-- leading comment; with a semicolon\n"
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;\n"
+        "/* block; comment */ SELECT 'a;b';\n"
+        "SELECT 2"
+    )
+    parts = [s.text for s in split(text)]
+    assert len(parts) == 3
+    assert parts[0].startswith("CREATE FUNCTION") and parts[0].endswith("END $$")
+    assert parts[1].endswith("SELECT 'a;b'") and parts[2] == "SELECT 2"
+
+
+def test_split_falls_back_to_the_scanner_on_syntax_errors() -> None:
+    assert [s.text for s in split("SELEC 1; SELECT 2")] == ["SELEC 1", "SELECT 2"]
+
+
+def test_line_column_and_statement_at() -> None:
+    text = "SELECT 1;\nSELECT é,\n  nope;"
+    offset = text.index("nope")
+    assert line_column(text, offset) == (3, 3)
+    st = statement_at(text, offset)
+    assert st is not None and st.index == 1 and st.text.startswith("SELECT é")
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "cls", "retryable"),
+    [
+        ("55P03", LockTimeout, True),
+        ("40001", SerializationFailure, True),
+        ("40P01", SerializationFailure, True),
+        ("57014", StatementTimeout, False),
+        ("08006", ConnectionFailed, True),
+        ("28P01", AuthenticationFailed, False),
+        ("42601", MigrationFailed, False),
+        (None, ConnectionFailed, True),
+    ],
+)
+def test_sqlstate_classes(sqlstate: str | None, cls: type, retryable: bool) -> None:
+    assert error_class(sqlstate) is cls
+    assert cls.retryable is retryable
+
+
+def test_redaction() -> None:
+    assert "hunter2" not in redact("postgresql://app:hunter2@db:5432/x failed")
+    assert "s3cr3t" not in redact("host=db password=s3cr3t dbname=x")
+    assert "s3 cr'et" not in redact("host=db password='s3 cr\\'et' dbname=x")
+    remember_secret("correct-horse")
+    assert redact("oops correct-horse leaked") == "oops *** leaked"
+    assert describe("postgresql://app:pw@db:6432/shop") == "app@db:6432/shop"
+
+
+def test_lock_key_is_documented_and_per_schema() -> None:
+    assert lock_key("schemaop") == DEFAULT_LOCK_KEY
+    assert lock_key("other") != DEFAULT_LOCK_KEY
+    assert -(2**63) <= DEFAULT_LOCK_KEY < 2**63
+
+
+def test_termination_message_fits_kubernetes_limit() -> None:
+    result = RunResult(plan_hash="a" * 64, from_version=None, to_version="999", target="latest")
+    result.steps = [
+        StepResult(str(i), "x" * 200, "up", True, status="applied") for i in range(1, 1000)
+    ]
+    result.steps[-1].status = "failed"
+    result.error = MigrationFailed(
+        "m" * 5000,
+        sqlstate="42601",
+        statement="SELECT " + "y" * 10000,
+        position=Position(10, 1, 10),
+        version="999",
+    )
+    text = result.termination_message()
+    assert len(text.encode()) < 4096
+    data = json.loads(text)
+    assert data["error"]["sqlstate"] == "42601" and data["error"]["version"] == "999"
+    assert data["error"]["position"] == {"offset": 10, "line": 1, "column": 10}
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"), [("2s", 2000), ("500ms", 500), ("1.5s", 1500), ("250", 250), ("1m", 60000)]
+)
+def test_durations(text: str, ms: int) -> None:
+    assert clisupport.duration_ms(text) == ms
