@@ -228,7 +228,8 @@ def test_fingerprint_sees_every_kind_of_change(database: str) -> None:
         "CREATE INDEX users_name ON users (name)",
         "CREATE OR REPLACE VIEW user_names AS SELECT id, name, 1 AS one FROM users",
         "ALTER SEQUENCE tickets INCREMENT 2",
-        "CREATE TRIGGER t BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()",
+        "CREATE TRIGGER t BEFORE UPDATE ON users FOR EACH ROW"
+        " EXECUTE FUNCTION suppress_redundant_updates_trigger()",
         "CREATE DOMAIN posint AS int CHECK (VALUE > 0)",
         "ALTER TABLE users RENAME COLUMN email TO mail",
     ]
@@ -326,7 +327,8 @@ def test_failing_non_transactional_step_leaves_dirty_and_repair_retry_resumes(
     assert not state.dirty and state.current_version == Version("2")
     statuses = rows(
         database,
-        "SELECT status, statements_done FROM schemaop.schema_history WHERE version = '2' ORDER BY id",
+        "SELECT status, statements_done FROM schemaop.schema_history"
+        " WHERE version = '2' ORDER BY id",
     )
     assert statuses == [("repaired", 1), ("applied", 2)]
 

@@ -111,10 +111,10 @@ def _check_rollback_target(migrations: MigrationSet, state: DatabaseState, targe
 
     goal = planner.resolve_target(migrations, target)
     current = state.current_version
-    if current is not None and goal is not None and goal > current:
+    if goal is not None and (current is None or goal > current):
         raise planner.PlanRefused(
             planner.RefusalReason.UNKNOWN_TARGET,
-            f"rollback target {goal} is above the current version {current}; "
+            f"rollback target {goal} is above the current version {current or 'none'}; "
             "use 'schemaop migrate --to' to go up",
             [goal],
         )
