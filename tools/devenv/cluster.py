@@ -185,6 +185,7 @@ class Cluster:
                 _terminate(pid, proc, timeout)
         self.pids = {}
         self._procs = {}
+        _kill_leftover_containers(self.directory / "podrunner" / "running")
         with contextlib.suppress(FileNotFoundError):
             (self.directory / "cluster.json").unlink()
 
@@ -606,6 +607,19 @@ def _is_component(pid: int, name: str) -> bool:
         return False
     needle = b"devenv.podrunner" if name == "podrunner" else name.encode()
     return needle in cmdline and _pid_alive(pid)
+
+
+def _kill_leftover_containers(running: Path) -> None:
+    """Container process groups a runner could not stop (it was SIGKILLed, say).
+
+    Each file is named after a container's pid, which led its own session and
+    process group; the group may outlive its leader (``sh -c`` children)."""
+    if not running.is_dir():
+        return
+    for entry in running.iterdir():
+        with contextlib.suppress(ValueError, OSError):
+            os.killpg(int(entry.name), signal.SIGKILL)
+        entry.unlink(missing_ok=True)
 
 
 def _terminate(pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:

@@ -924,6 +924,9 @@ class PodWorker(threading.Thread):
                 c.backoff = min(c.backoff * 2, RESTART_BACKOFF_MAX)
                 return
         c.proc = proc
+        # Recorded so that `devenv.cluster.stop` can kill what a killed runner left.
+        (self.runner.state_dir / "running").mkdir(exist_ok=True)
+        (self.runner.state_dir / "running" / str(proc.pid)).touch()
         c.started_at = now()
         c.started_mono = time.monotonic()
         c.state = {"running": {"startedAt": c.started_at}}
@@ -933,6 +936,11 @@ class PodWorker(threading.Thread):
         log(f"{self.key}: started {c.name} (pid {proc.pid}): {shown[:200]}")
 
     def _waiter(self, proc: subprocess.Popen[bytes]) -> None:
+        # A container ends with its main process: once that exited (still a
+        # zombie, so its pid cannot be reused yet), kill what it left behind.
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         self.wake.set()
 
@@ -942,6 +950,8 @@ class PodWorker(threading.Thread):
             return
         code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
         c.proc = None
+        with contextlib.suppress(FileNotFoundError):
+            (self.runner.state_dir / "running" / str(proc.pid)).unlink()
         c.exit_code = code
         message = self._termination_message(c, code)
         terminated: JSON = {
