@@ -560,7 +560,15 @@ def mount_script(
     bound: list[Path] = []
     lines = ["set -e"]
     binds: list[str] = []
-    for mount in sorted(mounts, key=lambda m: len(m.target.parts)):
+    sources = [Path(os.path.realpath(m.source)) for m in mounts]
+
+    def order(m: Mount) -> tuple[bool, int]:
+        # A mount over a directory that holds mount sources (an emptyDir at /tmp
+        # while the runner's state lives under /tmp) would hide them: bind it last.
+        target = Path(os.path.realpath(m.target))
+        return (any(_under(src, target) for src in sources), len(m.target.parts))
+
+    for mount in sorted(mounts, key=order):
         target = Path(os.path.realpath(mount.target))
         if not target.exists() and not any(_under(target, b) for b in bound):
             ancestor = target.parent
