@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.verbose:
         logging.getLogger("kubernetes").setLevel(logging.WARNING)
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     config = OperatorConfig(
         job_image=args.job_image,
         job_service_account=args.job_service_account,
@@ -128,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
         kopf.operator(
             clusterwide=bool(args.all_namespaces),
             namespaces=[] if args.all_namespaces else namespaces,
+            # Peering needs kopf's KopfPeering CRDs (the Helm chart installs them).
             standalone=args.peering is None,
-            peering_name=args.peering or "default",
+            peering_name=args.peering,
             liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
         )
     )

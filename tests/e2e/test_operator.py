@@ -1,0 +1,448 @@
+"""The operator end to end: real API server, real Job controller, real PostgreSQL.
+
+Each test gets a namespace, a fresh database and its own operator process
+(`schemaop operator -n NAMESPACE`); the migration Jobs run `schemaop job run`
+through the local pod runner.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from devenv import cluster as devcluster
+from devenv import pg as devpg
+from devenv.util import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+GROUP, VERSION = "schemaop.io", "v1alpha1"
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: devcluster.Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/schemaversions.schemaop.io",
+        "crd/schemamigrations.schemaop.io",
+    )
+
+
+class Operator:
+    """A `schemaop operator` process watching one namespace."""
+
+    def __init__(self, namespace: str, log_path: Path) -> None:
+        self.namespace = namespace
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "schemaop",
+                    "operator",
+                    "-n",
+                    self.namespace,
+                    "--job-image",
+                    "schemaop:dev",
+                    "--metrics-port",
+                    str(free_port()),
+                    "--health-port",
+                    str(free_port()),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
+    op = Operator(namespace, tmp_path / "operator.log")
+    op.start()
+    yield op
+    op.stop()
+    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+
+
+class Env:
+    """The test's namespace, database and API helpers."""
+
+    def __init__(self, kube: Any, namespace: str, dsn: str) -> None:
+        self.ns = namespace
+        self.dsn = dsn
+        self.custom = client.CustomObjectsApi(kube)
+        self.core = client.CoreV1Api(kube)
+        self.batch = client.BatchV1Api(kube)
+
+    def secret(self, name: str = "db", url: str | None = None) -> None:
+        body = {
+            "metadata": {"name": name},
+            "data": {"url": base64.b64encode((url or self.dsn).encode()).decode()},
+        }
+        try:
+            self.core.create_namespaced_secret(self.ns, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            self.core.replace_namespaced_secret(name, self.ns, body)
+
+    def schemaversion(self, name: str = "db", **spec: Any) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SchemaVersion",
+            "metadata": {"name": name},
+            "spec": {
+                "connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
+                "snapshot": {"policy": "None"},
+                "lockTimeout": "1s",
+                **spec,
+            },
+        }
+        return dict(
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.ns, "schemaversions", body
+            )
+        )
+
+    def patch_sv(self, body: dict[str, Any], name: str = "db") -> None:
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.ns, "schemaversions", name, body
+        )
+
+    def migration(
+        self,
+        version: str,
+        up: str,
+        down: str | None = None,
+        db: str = "db",
+        name: str | None = None,
+        **spec: Any,
+    ) -> None:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SchemaMigration",
+            "metadata": {"name": name or f"{db}-v{version.replace('.', '-')}"},
+            "spec": {
+                "schemaVersionRef": {"name": db},
+                "version": version,
+                "up": up,
+                "description": f"migration {version}",
+                **({"down": down} if down is not None else {}),
+                **spec,
+            },
+        }
+        self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.ns, "schemamigrations", body
+        )
+
+    def delete_migration(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(
+            GROUP, VERSION, self.ns, "schemamigrations", name
+        )
+
+    def sv(self, name: str = "db") -> dict[str, Any]:
+        return dict(
+            self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.ns, "schemaversions", name
+            )
+        )
+
+    def condition(self, type_: str, name: str = "db") -> dict[str, Any]:
+        for c in (self.sv(name).get("status") or {}).get("conditions") or []:
+            if c["type"] == type_:
+                return dict(c)
+        return {}
+
+    def wait(
+        self, what: str, check: Callable[[], Any], timeout: float = 90.0, op: Operator | None = None
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = check()
+            if result:
+                return result
+            time.sleep(0.3)
+        status = json.dumps((self.sv().get("status") or {}), indent=1)[:3000]
+        tail = "\n".join(op.log().splitlines()[-40:]) if op else ""
+        raise AssertionError(f"timed out waiting for {what}; status: {status}\n{tail}")
+
+    def wait_ready(
+        self, version: str, op: Operator | None = None, timeout: float = 90.0
+    ) -> dict[str, Any]:
+        def check() -> Any:
+            sv = self.sv()
+            status = sv.get("status") or {}
+            ready = [c for c in status.get("conditions") or [] if c["type"] == "Ready"]
+            ok = (
+                ready
+                and ready[0]["status"] == "True"
+                and status.get("currentVersion") == version
+                and status.get("observedGeneration") == sv["metadata"]["generation"]
+            )
+            return sv if ok else None
+
+        return dict(self.wait(f"Ready at {version}", check, timeout, op))
+
+    def wait_reason(
+        self,
+        type_: str,
+        status: str,
+        reason: str,
+        op: Operator | None = None,
+        timeout: float = 90.0,
+    ) -> dict[str, Any]:
+        def check() -> Any:
+            c = self.condition(type_)
+            return c if c.get("status") == status and c.get("reason") == reason else None
+
+        return dict(self.wait(f"{type_}={status} ({reason})", check, timeout, op))
+
+    def jobs(self) -> list[Any]:
+        return list(
+            self.batch.list_namespaced_job(
+                self.ns, label_selector="schemaop.io/schemaversion=db"
+            ).items
+        )
+
+    def tables(self) -> set[str]:
+        with psycopg.connect(self.dsn) as conn:
+            rows = conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'public'"
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def events(self) -> list[Any]:
+        return list(self.core.list_namespaced_event(self.ns).items)
+
+
+@pytest.fixture
+def env(kube: Any, namespace: str, database: str) -> Env:
+    return Env(kube, namespace, database)
+
+
+def test_apply_then_ready_at_latest_then_a_new_migration(env: Env, operator: Operator) -> None:
+    env.secret()
+    env.migration(
+        "1",
+        "create table customers (id bigint primary key, email text not null)",
+        "drop table customers",
+    )
+    env.migration(
+        "2",
+        "create table orders (id bigint primary key, customer_id bigint references customers)",
+        "drop table orders",
+    )
+    env.schemaversion()
+    sv = env.wait_ready("2", operator)
+    assert sv["status"]["targetVersion"] == "2"
+    assert sv["status"]["pending"] == 0
+    assert {"customers", "orders"} <= env.tables()
+    assert [h["version"] for h in sv["status"]["history"]][:2] == ["2", "1"]
+    assert sv["status"]["schemaHash"]
+    m1 = env.custom.get_namespaced_custom_object(
+        GROUP, VERSION, env.ns, "schemamigrations", "db-v1"
+    )
+    assert m1["status"]["applied"] is True and len(m1["status"]["checksum"]) == 64
+
+    env.migration(
+        "3", "alter table orders add column note text", "alter table orders drop column note"
+    )
+    env.wait_ready("3", operator)
+    assert len(env.jobs()) == 2
+    reasons = {e.reason for e in env.events()}
+    assert {"MigrationStarted", "Applied"} <= reasons
+
+
+def test_manual_approval_runs_only_the_approved_hash(env: Env, operator: Operator) -> None:
+    env.secret()
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.schemaversion(approval="Manual")
+    pending = env.wait_reason("ApprovalPending", "True", "WaitingForApproval", operator)
+    plan_hash = env.sv()["status"]["plan"]["hash"]
+    assert plan_hash in pending["message"]
+    env.patch_sv({"metadata": {"annotations": {"schemaop.io/approved-plan": "0" * 64}}})
+    time.sleep(3)
+    assert env.jobs() == [] and "a" not in env.tables()
+    env.patch_sv({"metadata": {"annotations": {"schemaop.io/approved-plan": plan_hash}}})
+    env.wait_ready("1", operator)
+    assert "a" in env.tables()
+    assert env.condition("ApprovalPending")["status"] == "False"
+
+
+def test_rollback_by_lowering_the_target(env: Env, operator: Operator) -> None:
+    env.secret()
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.migration("2", "create table b (id int)", "drop table b")
+    env.migration("3", "create table c (id int)")  # no down step
+    env.schemaversion(targetVersion="2")
+    env.wait_ready("2", operator)
+    env.patch_sv({"spec": {"targetVersion": "1"}})
+    env.wait_ready("1", operator)
+    assert env.tables() == {"a"}
+    env.patch_sv({"spec": {"targetVersion": "3"}})
+    env.wait_ready("3", operator)
+    env.patch_sv({"spec": {"targetVersion": "1"}})
+    stalled = env.wait_reason("Stalled", "True", "DownMigrationMissing", operator)
+    assert "3" in stalled["message"]
+    assert env.tables() == {"a", "b", "c"}
+
+
+def test_failing_sql_stalls_with_the_error_and_a_fixed_set_recovers(
+    env: Env, operator: Operator
+) -> None:
+    env.secret()
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.migration(
+        "2",
+        "create table b (id int);\ninsert into b values (1);\ncreate tabel c (id int);",
+        name="broken",
+    )
+    env.schemaversion()
+    stalled = env.wait_reason("Stalled", "True", "MigrationFailed", operator)
+    assert "42601" in stalled["message"] and "tabel" in stalled["message"]
+    failure = env.sv()["status"]["failure"]
+    assert failure["sqlstate"] == "42601" and failure["version"] == "2"
+    assert env.tables() == {"a"}  # nothing of the failed step remains
+    time.sleep(2)
+    assert (
+        len(env.jobs()) == 2
+    )  # no retry of a permanent failure (one Job for v1+v2 plan)... see below
+    env.delete_migration("broken")
+    env.migration(
+        "2",
+        "create table b (id int);\ninsert into b values (1);\ncreate table c (id int);",
+        name="fixed",
+    )
+    env.wait_ready("2", operator)
+    assert env.tables() == {"a", "b", "c"}
+
+
+def test_malformed_resources_are_refused_by_the_api_server(env: Env, crds: None) -> None:
+    with pytest.raises(ApiException) as err:
+        env.migration("01", "select 1")
+    assert err.value.status == 422
+    assert "dot-separated non-negative integers" in err.value.body
+    env.migration("1", "select 1", name="m")
+    with pytest.raises(ApiException) as err:
+        env.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, env.ns, "schemamigrations", "m", {"spec": {"up": "select 2"}}
+        )
+    assert "immutable" in err.value.body
+    with pytest.raises(ApiException) as err:
+        env.schemaversion(approval="Sometimes")
+    assert err.value.status == 422 and "approval" in err.value.body
+
+
+def test_drift_and_no_secret_in_status_events_or_plan(env: Env, operator: Operator) -> None:
+    password_dsn = env.dsn
+    env.secret()
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.schemaversion(driftCheckInterval="2s")
+    env.wait_ready("1", operator)
+    assert env.condition("Drifted")["status"] == "False"
+    with psycopg.connect(env.dsn, autocommit=True) as conn:
+        conn.execute("alter table a add column sneaky text")
+    drifted = env.wait_reason("Drifted", "True", "Drifted", operator, timeout=30)
+    assert "outside schemaop" in drifted["message"]
+    assert "a" in env.tables() and env.condition("Ready")["status"] == "True"
+    # Nothing secret anywhere the operator writes.
+    blobs = [json.dumps(env.sv()), *(str(e.message) for e in env.events())]
+    blobs += [json.dumps(cm.data) for cm in env.core.list_namespaced_config_map(env.ns).items]
+    blobs += [json.dumps(client.ApiClient().sanitize_for_serialization(j)) for j in env.jobs()]
+    for blob in blobs:
+        assert password_dsn not in blob and "postgresql://" not in blob
+
+
+def test_secret_missing_then_created_recovers(env: Env, operator: Operator) -> None:
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.schemaversion()
+    env.wait_reason("Ready", "False", "SecretNotFound", operator)
+    env.secret()
+    env.wait_ready("1", operator, timeout=60)
+
+
+def test_operator_killed_while_its_job_runs_converges_with_one_job(
+    env: Env, operator: Operator
+) -> None:
+    env.secret()
+    env.migration("1", "select pg_sleep(4); create table a (id int)", "drop table a")
+    env.schemaversion()
+    env.wait("a running Job", lambda: env.jobs(), 60, operator)
+    operator.kill()
+    time.sleep(1)
+    operator.start()
+    env.wait_ready("1", operator)
+    assert len(env.jobs()) == 1
+
+
+def test_database_down_for_a_while_recovers_without_help(
+    env: Env, operator: Operator, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    server = devpg.start(tmp_path_factory.mktemp("pg-outage"))
+    try:
+        dsn = server.create_database("outage")
+        env.secret(url=dsn)
+        env.dsn = dsn
+        env.migration("1", "create table a (id int)", "drop table a")
+        env.schemaversion()
+        env.wait_ready("1", operator)
+        server.stop()
+        env.migration("2", "create table b (id int)", "drop table b")
+        env.wait_reason("Ready", "False", "DatabaseUnreachable", operator, timeout=60)
+        time.sleep(5)
+        server.start()
+        env.wait_ready("2", operator, timeout=120)
+    finally:
+        server.stop(mode="immediate")
+
+
+def test_rotated_secret_is_picked_up(
+    env: Env, operator: Operator, postgres: devpg.Postgres
+) -> None:
+    postgres.psql(
+        "DO $$ BEGIN CREATE ROLE rotate_me LOGIN PASSWORD 'first'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    dbname = env.dsn.rsplit("/", 1)[1]
+    postgres.psql(f'GRANT ALL ON DATABASE "{dbname}" TO rotate_me')
+    postgres.psql("GRANT ALL ON SCHEMA public TO rotate_me", dbname=dbname)
+    env.secret(url=postgres.dsn(dbname, user="rotate_me", password="first"))
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.schemaversion()
+    env.wait_ready("1", operator)
+    postgres.psql("ALTER ROLE rotate_me PASSWORD 'second'")
+    env.migration("2", "create table b (id int)", "drop table b")
+    env.wait_reason("Stalled", "True", "AuthenticationFailed", operator, timeout=60)
+    env.secret(url=postgres.dsn(dbname, user="rotate_me", password="second"))
+    env.wait_ready("2", operator, timeout=60)
