@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True, slots=True)
 class Column:
     type: str | None  # normalized type text, e.g. "varchar(20)", None when unknown
     new: bool  # added in the pending part of the set
@@ -34,7 +34,7 @@ class Table:
         return Table(
             self.key,
             self.new,
-            {k: dataclasses.replace(c) for k, c in self.columns.items()},
+            dict(self.columns),  # columns are immutable: a shallow copy is a copy
             self.primary_key,
         )
 
@@ -50,24 +50,38 @@ class Catalog:
         self.tables: dict[str, Table] = {}
         self.new_schemas: set[str] = set()
         self.new_types: set[str] = set()
+        # Tables as they were before the current migration, recorded on first touch
+        # (copying the whole catalog per migration would make a set quadratic).
+        self._before: dict[str, Table | None] = {}
+
+    def begin(self) -> None:
+        """Start recording what the next migration touches (see :meth:`touched_before`)."""
+        self._before = {}
+
+    def touched_before(self) -> dict[str, Table]:
+        """The tables the migration looked at or changed, as they were before it."""
+        return {k: t for k, t in self._before.items() if t is not None}
+
+    def _remember(self, key: str) -> None:
+        if key not in self._before:
+            t = self.tables.get(key)
+            self._before[key] = t.copy() if t is not None else None
 
     def settle(self) -> None:
         """Everything created so far is now in the database (an applied migration ended)."""
         for t in self.tables.values():
             t.new = False
-            for c in t.columns.values():
-                c.new = False
+            t.columns = {n: Column(c.type, False) for n, c in t.columns.items()}
         self.new_schemas.clear()
         self.new_types.clear()
 
-    def snapshot(self) -> dict[str, Table]:
-        return {k: t.copy() for k, t in self.tables.items()}
-
     def is_new_table(self, key: str) -> bool:
+        self._remember(key)
         t = self.tables.get(key)
         return t is not None and t.new
 
     def is_new_column(self, key: str, column: str) -> bool:
+        self._remember(key)
         t = self.tables.get(key)
         if t is None:
             return False
@@ -77,6 +91,7 @@ class Catalog:
         return c is not None and c.new
 
     def column_type(self, key: str, column: str) -> str | None:
+        self._remember(key)
         t = self.tables.get(key)
         c = t.columns.get(column) if t is not None else None
         return c.type if c is not None else None
@@ -87,13 +102,17 @@ class Catalog:
         columns: dict[str, str | None] | None = None,
         primary_key: tuple[str, ...] | None = None,
     ) -> None:
+        self._remember(key)
         cols = {n: Column(t, True) for n, t in (columns or {}).items()}
         self.tables[key] = Table(key, True, cols, primary_key)
 
     def drop_table(self, key: str) -> None:
+        self._remember(key)
         self.tables.pop(key, None)
 
     def rename_table(self, old: str, new: str) -> None:
+        self._remember(old)
+        self._remember(new)
         t = self.tables.pop(old, None)
         if t is None:
             # An existing table we knew nothing about: it keeps being existing.
@@ -102,6 +121,7 @@ class Catalog:
         self.tables[new] = t
 
     def _table(self, key: str) -> Table:
+        self._remember(key)
         t = self.tables.get(key)
         if t is None:
             t = self.tables[key] = Table(key, False)
@@ -114,6 +134,7 @@ class Catalog:
             t.primary_key = (column,)
 
     def drop_column(self, key: str, column: str) -> None:
+        self._remember(key)
         t = self.tables.get(key)
         if t is not None:
             t.columns.pop(column, None)
@@ -130,10 +151,11 @@ class Catalog:
     def set_column_type(self, key: str, column: str, type_: str | None) -> None:
         t = self._table(key)
         c = t.columns.get(column)
-        if c is None:
-            t.columns[column] = Column(type_, False)
-        else:
-            c.type = type_
+        t.columns[column] = Column(type_, c.new if c is not None else False)
 
     def set_primary_key(self, key: str, columns: tuple[str, ...]) -> None:
         self._table(key).primary_key = columns
+
+    def known(self, key: str) -> bool:
+        self._remember(key)
+        return key in self.tables

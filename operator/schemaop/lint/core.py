@@ -293,7 +293,7 @@ def _lint_text(
     source: str,
 ) -> LintResult:
     base: dict[str, Any] = {"version": version, "source": source}
-    before = catalog.snapshot() if catalog.tables else {}
+    catalog.begin()
     pos = _Positions(sql)
     try:
         statements = parse_statements(sql)
@@ -310,7 +310,7 @@ def _lint_text(
             index=-1,
             base=base,
         )
-        return LintResult(sql, (finding,), (), version, source, transactional, before)
+        return LintResult(sql, (finding,), (), version, source, transactional, {})
 
     checker = Checker(catalog, transactional)
     raw: list[tuple[Statement, Hit]] = []
@@ -335,6 +335,7 @@ def _lint_text(
                 break
         findings.append(f)
     findings.sort(key=lambda f: (f.offset, f.code))
+    before = catalog.touched_before()
     return LintResult(sql, tuple(findings), statements, version, source, transactional, before)
 
 
