@@ -48,7 +48,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[devpg.Postgre
     try:
         yield server
     finally:
-        server.stop(mode="immediate")
+        server.destroy()
 
 
 @pytest.fixture

@@ -425,7 +425,7 @@ def test_database_down_for_a_while_recovers_without_help(
         server.start()
         env.wait_ready("2", operator, timeout=120)
     finally:
-        server.stop(mode="immediate")
+        server.destroy()
 
 
 def test_rotated_secret_is_picked_up(

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from devenv.util import free_port, log
@@ -143,6 +144,16 @@ class Postgres:
     def start(self) -> None:
         _pg_ctl_start(self.bindir, self.datadir, self.port)
 
+    def destroy(self) -> None:
+        """Stop the server and remove its data directory."""
+        self.stop(mode="immediate")
+        shutil.rmtree(
+            self.datadir.parent
+            if self.datadir.parent.name.startswith("schemaop-pg-")
+            else self.datadir,
+            ignore_errors=True,
+        )
+
     def as_json(self) -> str:
         return json.dumps(
             {
@@ -195,13 +206,20 @@ def start(basedir: Path, max_connections: int = 300) -> Postgres:
     basedir.mkdir(parents=True, exist_ok=True)
     datadir = basedir / "data"
     if os.geteuid() == 0:
-        # The server runs as the postgres OS user: it must reach its directory
-        # (pytest's temp root, for one, is private to root).
-        shutil.chown(basedir, "postgres", "postgres")
-        for parent in basedir.parents:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                parent.chmod(mode | 0o001)
+        # The server runs as the postgres OS user and must reach its directory.
+        # pytest's temp root is private to root and pytest resets its mode at
+        # every session start (another pytest run would cut a running server
+        # off), so as root the cluster lives in a directory of its own under
+        # /tmp, linked from ``basedir``; ``destroy()`` removes it.
+        link = basedir / "data"
+        if link.is_symlink():
+            datadir = Path(os.readlink(link))
+        else:
+            real = Path(tempfile.mkdtemp(prefix="schemaop-pg-"))
+            real.chmod(0o755)
+            shutil.chown(real, "postgres", "postgres")
+            datadir = real / "data"
+            link.symlink_to(datadir)
     if not (datadir / "PG_VERSION").exists():
         subprocess.run(
             [
