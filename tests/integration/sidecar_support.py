@@ -85,11 +85,11 @@ def read_only_dsn(dsn: str) -> str:
         )
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS schemaop"))
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA schemaop TO {}").format(sql.Identifier(role)))
-        conn.execute(
-            sql.SQL(
-                "ALTER DEFAULT PRIVILEGES IN SCHEMA schemaop GRANT SELECT ON TABLES TO {}"
-            ).format(sql.Identifier(role))
-        )
+        for grant in (
+            "GRANT SELECT ON ALL TABLES IN SCHEMA schemaop TO {}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA schemaop GRANT SELECT ON TABLES TO {}",
+        ):
+            conn.execute(sql.SQL(grant).format(sql.Identifier(role)))
     host = parts.hostname
     return f"postgresql://{role}:{password}@{host}:{parts.port}/{dbname}"
 

@@ -163,6 +163,7 @@ class DatabaseLoader:
         self.schemas = list(schemas)
         self.history_schema = history_schema
         self._conn: psycopg.Connection[Any] | None = None
+        self._warned = False
 
     def load(self) -> Snapshot:
         try:
@@ -197,15 +198,29 @@ class DatabaseLoader:
         from schemaop.engine.fingerprint import fingerprint
         from schemaop.engine.history import read_state
 
-        state = read_state(conn, self.history_schema)
-        version = state.current_version.text if state.current_version else None
         try:
-            live = fingerprint(conn, self.schemas)
+            with conn.transaction():  # a savepoint: a refused read must not end the snapshot
+                state = read_state(conn, self.history_schema)
+        except psycopg.errors.InsufficientPrivilege:
+            if not self._warned:
+                log.warning(
+                    "cannot read %s.schema_history (GRANT SELECT on it to this role); "
+                    "serving the schema without a version",
+                    self.history_schema,
+                )
+                self._warned = True
+            version, dirty = None, False
+        else:
+            version = state.current_version.text if state.current_version else None
+            dirty = state.dirty
+        try:
+            with conn.transaction():
+                live = fingerprint(conn, self.schemas)
         except psycopg.errors.InsufficientPrivilege:
             # pg_get_functiondef needs nothing special, but a locked-down role may
             # still miss something: fall back to a hash of what we serve.
             live = content_fingerprint(schemas)
-        return version, live, state.dirty
+        return version, live, dirty
 
 
 Loader = Callable[[], Snapshot]
