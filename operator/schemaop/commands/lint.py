@@ -166,7 +166,10 @@ def _parse_migration_name(name: str) -> tuple[str, str, str] | None:
 
 
 def _transactional(text: str) -> bool:
-    """A leading ``-- schemaop:transactional false`` comment marks a directory migration."""
+    """The ``-- schemaop:transactional false`` directive among the leading comments."""
+    directive = getattr(_migrations_dir(), "transactional_directive", None)
+    if directive is not None:
+        return directive(text) is not False
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped:
@@ -179,13 +182,18 @@ def _transactional(text: str) -> bool:
     return True
 
 
-def _load_directory(path: Path) -> list[_Item]:
+def _migrations_dir() -> Any:
+    """``schemaop.migrations_dir`` (the directory loader), or None in builds without it."""
     import importlib
 
-    try:  # written alongside this command; used when present
-        migrations_dir: Any = importlib.import_module("schemaop.migrations_dir")
+    try:
+        return importlib.import_module("schemaop.migrations_dir")
     except ModuleNotFoundError:
-        migrations_dir = None
+        return None
+
+
+def _load_directory(path: Path) -> list[_Item]:
+    migrations_dir = _migrations_dir()
     loader = getattr(migrations_dir, "load", None) if migrations_dir else None
     if loader is not None:
         from schemaop.model import InvalidMigrationSet
