@@ -216,3 +216,72 @@ def test_docs_list_every_rule() -> None:
     text = DOCS.read_text()
     documented = set(re.findall(r"^\| (SO\d{3}) \| `([a-z-]+)`", text, re.MULTILINE))
     assert documented == {(r.code, r.name) for r in RULES.values()}
+
+
+def _plan_for(ms: list[Migration], applied: str | None = None) -> Plan:
+    steps = tuple(
+        PlanStep(m.version, m.description, "up", m.up, m.transactional, m.checksum)
+        for m in ms
+        if applied is None or m.version > Version(applied)
+    )
+    return Plan(Version(applied) if applied else None, ms[-1].version, "latest", steps)
+
+
+def test_plan_hook_blocks_with_findings_for_status() -> None:
+    from schemaop.lint.policy import plan_hook
+
+    ms = [
+        _m("CREATE TABLE t (id int PRIMARY KEY, x text);", version="1"),
+        _m("ALTER TABLE t DROP COLUMN x; CREATE INDEX ON accounts (a);", version="2"),
+    ]
+    plan = _plan_for(ms, applied="1")
+    same, blocking, summary = plan_hook(plan, ms, "Block")
+    assert same is plan
+    assert [(b["code"], b["version"]) for b in blocking] == [("SO102", "2")]
+    assert summary["errors"] == 1 and summary["warnings"] == 1
+    assert [f["code"] for f in summary["findings"]] == ["SO102", "SO301"]
+
+    rewritten, blocking, _ = plan_hook(plan, ms, "Rename")
+    assert blocking == []
+    assert "x__schemaop_dropped_v2" in rewritten.steps[0].sql
+    assert rewritten.steps[0].archives
+
+    # Both from scratch: t is created in the same plan, nothing is destructive.
+    fresh = _plan_for(ms)
+    kept, blocking, summary = plan_hook(fresh, ms, "Block")
+    assert kept == fresh and blocking == [] and summary["errors"] == 0
+
+
+def test_status_shape_fits_the_crd_schema() -> None:
+    import json
+
+    import jsonschema
+
+    from schemaop.lint import lint_sql, lint_status
+
+    root = Path(__file__).resolve().parents[2] / "schemas" / "schemamigration.json"
+    schema = json.loads(root.read_text())
+    lint_schema = _find(schema, "lint")
+    assert lint_schema is not None
+    long = "UPDATE t SET a = '" + "x" * 3000 + "';\n"
+    sql = long + "".join(f"DROP TABLE t{i};\n" for i in range(60))
+    status = lint_status(lint_sql(sql).findings)
+    jsonschema.validate(status, lint_schema)
+    assert len(status["findings"]) == 50 and status["errors"] == 61
+    assert len(status["findings"][0]["statement"]) == 1024
+
+
+def _find(node: object, key: str) -> dict[str, object] | None:
+    if isinstance(node, dict):
+        if key in node and isinstance(node[key], dict) and "properties" in node[key]:
+            return node[key]
+        for v in node.values():
+            found = _find(v, key)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for v in node:
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None

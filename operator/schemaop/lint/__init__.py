@@ -16,6 +16,7 @@ from schemaop.lint.core import (
     lint_sql,
 )
 from schemaop.lint.findings import RULES, Category, Finding, Rule, Severity
+from schemaop.lint.status import finding_status, lint_status
 
 __all__ = [
     "ALLOW_MARKER",
@@ -29,8 +30,10 @@ __all__ = [
     "Severity",
     "Statement",
     "Table",
+    "finding_status",
     "lint_migration",
     "lint_set",
     "lint_sql",
+    "lint_status",
     "table_key",
 ]
