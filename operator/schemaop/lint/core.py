@@ -95,6 +95,9 @@ class _Positions:
         i = bisect.bisect_right(self._starts, offset) - 1
         return i + 1, offset - self._starts[i] + 1
 
+    def line_start(self, line: int) -> int:
+        return self._starts[line - 1]
+
     def line(self, offset: int) -> int:
         return bisect.bisect_right(self._starts, offset)
 
@@ -296,12 +299,19 @@ def _lint_text(
     catalog.begin()
     pos = _Positions(sql)
     try:
+        if "\x00" in sql:
+            # libpg_query reads a C string: everything after a NUL would go unseen.
+            raise pgparser.ParseError(
+                "the SQL contains a NUL character, which PostgreSQL rejects", sql.index("\x00")
+            )
         statements = parse_statements(sql)
     except pgparser.ParseError as exc:
-        cursor = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+        cursor = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+        if cursor is None:  # "at end of input"
+            cursor = max(0, len(sql.rstrip()) - 1)
         cursor = max(0, min(cursor, len(sql)))
         line, col = pos.line_col(cursor)
-        text = sql[pos._starts[line - 1] :].split("\n", 1)[0].strip()
+        text = sql[pos.line_start(line) :].split("\n", 1)[0].strip()
         finding = _finding(
             "SO001",
             str(exc.args[0]),
