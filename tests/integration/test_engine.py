@@ -382,3 +382,33 @@ def test_history_schema_is_configurable(database: str) -> None:
     with engine.connect(database) as conn:
         assert engine.read_state(conn, "My History").current_version == Version("1")
         assert not engine.read_state(conn).history_exists
+
+
+@pytest.mark.parametrize(
+    ("bad_sql", "sqlstate", "line", "statement"),
+    [
+        ("SELECT 1;\nSELEC 2;", "42601", 2, "SELEC 2"),  # parse error: the server runs nothing
+        ("SELECT 1;\nSELECT nope FROM t1;", "42703", 2, "SELECT nope FROM t1"),  # analysis
+        ("INSERT INTO t1 VALUES (1);\nINSERT INTO t1 VALUES (1);", "23505", 2,
+         "INSERT INTO t1 VALUES (1)"),  # run time, no position
+    ],
+)  # fmt: skip
+def test_failure_in_the_middle_of_a_batch(
+    database: str, bad_sql: str, sqlstate: str, line: int, statement: str
+) -> None:
+    migs = [mig(str(i), f"CREATE TABLE t{i} (a int PRIMARY KEY);") for i in range(1, 4)]
+    migs += [mig("4", bad_sql), mig("5", "CREATE TABLE t5 (a int);")]
+    result = migrate(database, migs)
+    assert [s.status for s in result.steps] == ["applied"] * 3 + ["failed", "pending"]
+    err = result.error
+    assert err is not None and err.version == "4" and err.sqlstate == sqlstate
+    assert err.statement == statement
+    assert err.position is not None and err.position.line == line
+    assert result.current_version == "3"
+    history = rows(database, "SELECT version, status FROM schemaop.schema_history ORDER BY id")
+    assert history == [("1", "applied"), ("2", "applied"), ("3", "applied"), ("4", "failed")]
+    # The failure row carries the fingerprint of what the run left.
+    with engine.connect(database) as conn:
+        state = engine.read_state(conn)
+        assert state.last_fingerprint == engine.fingerprint(conn, ["public"])
+    assert rows(database, "SELECT to_regclass('public.t5')") == [(None,)]

@@ -42,12 +42,13 @@ and store a summary.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
@@ -170,26 +171,45 @@ class RunResult:
 
 
 class _CountingCursor(psycopg.Cursor[Any]):
-    """A cursor that remembers how many results of a multi-statement query succeeded.
+    """A cursor that reads the outcome of a multi-statement query, even when it fails.
 
-    PostgreSQL stops a simple-protocol query string at the first failing
-    statement; the number of results before the error therefore names the
-    failing statement even when the error has no position (a constraint
-    violation, a division by zero). This relies on psycopg checking results in
-    ``_check_results`` (psycopg 3.1 to 3.3); if that changes, ``ok_results``
-    stays -1 and only the error position (when any) locates the statement.
+    PostgreSQL runs a simple-protocol query string statement by statement and
+    stops at the first failure, sending one result per statement. From the
+    results before the error this cursor records how many there were
+    (``ok_results``: the failing statement's index in the string), the history
+    rows written (``marks``: results whose first column is ``schemaop_step``,
+    with the step's duration and fingerprint) and the ``COMMIT`` after each of
+    them (``commits``: steps that are done). This relies on psycopg passing
+    every result to ``_check_results`` (psycopg 3.1 to 3.3); if that changes,
+    ``ok_results`` stays -1 and a failing batch is retried one step at a time.
     """
 
     ok_results: int = -1
 
     def _check_results(self, results: list[Any]) -> None:
         count = 0
-        for res in results:
+        marks: list[tuple[str | None, str | None]] = []
+        commits: list[int] = []
+        pending = False
+        for i, res in enumerate(results):
             if res.status == ExecStatus.FATAL_ERROR:
                 break
             count += 1
+            if res.status == ExecStatus.TUPLES_OK and res.nfields >= 3:
+                if res.fname(0) == b"schemaop_step" and res.ntuples == 1:
+                    marks.append((_text(res.get_value(0, 1)), _text(res.get_value(0, 2))))
+                    pending = True
+            elif pending and res.command_status == b"COMMIT":
+                commits.append(i)
+                pending = False
         self.ok_results = count
+        self.marks = marks
+        self.commits = commits
         super()._check_results(results)
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else bytes(value).decode()
 
 
 @dataclasses.dataclass
@@ -198,8 +218,11 @@ class _Run:
     plan: Plan
     on_progress: ProgressFn
     result: RunResult
-    applied: set[Version]
+    applied: _Applied
     sleep: Callable[[float], None] = time.sleep
+    # The current version once every step is done (the last step's NOTIFY payload).
+    final_version: str | None = None
+    changed: bool = False
 
     @property
     def schema(self) -> str:
@@ -246,14 +269,16 @@ def run_plan(
         conn = conn_factory()
         conn.autocommit = True
         app = f"schemaop-runner {plan.short_hash}"
-        setup = [sql.SQL("SET application_name = {}").format(sql.Literal(app))]
+        setup: list[sql.Composable] = [
+            sql.SQL("SET application_name = {}").format(sql.Literal(app))
+        ]
         if conn.info.server_version >= 140000:
             # A killed runner's backend notices within a second, even mid-statement,
             # and rolls back and drops the lock instead of running on for minutes.
             setup.append(sql.SQL("SET client_connection_check_interval = '1s'"))
         conn.execute(sql.SQL("; ").join(setup))
         advisory.acquire(conn, key, plan.options.lock_wait_ms / 1000)
-        run = _Run(conn, plan, on_progress or _noop, result, set(), sleep)
+        run = _Run(conn, plan, on_progress or _noop, result, _Applied(()), sleep)
         _run_locked(run, resume_dirty)
     except EngineError as exc:
         result.error = exc
@@ -279,8 +304,8 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
     if plan.steps:
         hist.ensure_history(conn, run.schema)
     state = hist.read_state(conn, run.schema, recent=0)
-    run.applied = {a.version for a in state.applied}
-    run.result.current_version = _current(run.applied)
+    run.applied = _Applied(a.version for a in state.applied)
+    run.result.current_version = run.applied.current
     run.result.fingerprint = state.last_fingerprint
     resume = _verify(plan, state, resume_dirty)
     todo = _effective_steps(run, state)
@@ -303,9 +328,16 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
         if ref:
             run.result.snapshots.append(ref)
 
+    final = _Applied(v for v in run.applied.versions)
+    for _, step in todo:
+        final.apply(step)
+    run.final_version = final.current
     last = todo[-1][0]
-    changed = False
-    for index, step in todo:
+    attempts: dict[int, int] = {}
+    split: int | None = None
+    i = 0
+    while i < len(todo):
+        index, step = todo[i]
         sr = run.result.steps[index]
         run.progress(
             "step-start",
@@ -316,42 +348,114 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
             description=step.description,
         )
         t0 = time.monotonic()
-        try:
-            if step.transactional:
-                _transactional(run, step, sr, is_last=index == last)
-            else:
-                pending = resume if resume is not None and index == todo[0][0] else None
+        if not step.transactional:
+            try:
+                pending = resume if resume is not None and i == 0 else None
                 _non_transactional(run, step, sr, is_last=index == last, resume=pending)
-        except EngineError as exc:
-            sr.status = "failed"
+            except EngineError as exc:
+                _failed(run, step, sr, exc, t0)
+                return
             sr.duration_ms = int((time.monotonic() - t0) * 1000)
-            if exc.version is None:
-                exc.version = step.version.text
-            run.result.error = exc
-            run.progress("step-failed", version=step.version.text, error=str(exc))
-            _after_failure(run, step, exc, sr, changed)
-            return
-        changed = True
-        sr.status = "applied"
-        sr.duration_ms = int((time.monotonic() - t0) * 1000)
+            _done(run, index, step)
+            i += 1
+            continue
+
+        # Consecutive transactional steps go in one round trip, each its own transaction.
+        limit = split or BATCH_MAX_STEPS
+        split = None
+        j, chars = i, 0
+        while (
+            j < len(todo)
+            and todo[j][1].transactional
+            and j - i < limit
+            and (j == i or chars + len(todo[j][1].sql) <= BATCH_MAX_CHARS)
+        ):
+            chars += len(todo[j][1].sql)
+            j += 1
+        batch = todo[i:j]
+        outcome = _run_batch(run, batch, last)
+        for k in range(outcome.done):
+            b_index, b_step = batch[k]
+            b_sr = run.result.steps[b_index]
+            b_sr.attempts = attempts.get(b_index, 0) + 1
+            duration, fp = outcome.marks[k] if k < len(outcome.marks) else (None, None)
+            b_sr.duration_ms = int(duration) if duration else 0
+            if b_index == last and fp:
+                run.result.fingerprint = fp
+            _done(run, b_index, b_step)
+        i += outcome.done
+        if outcome.split_at is not None:
+            split = outcome.split_at
+            continue
+        if outcome.error is None:
+            continue
+        index, step = todo[i]
+        sr = run.result.steps[index]
+        attempts[index] = attempts.get(index, 0) + 1
+        sr.attempts = attempts[index]
+        if _retry(run, step, outcome.error, attempts[index]):
+            continue
+        _failed(run, step, sr, outcome.error, t0)
+        return
+
+
+def _done(run: _Run, index: int, step: PlanStep) -> None:
+    sr = run.result.steps[index]
+    sr.status = "applied"
+    sr.attempts = max(sr.attempts, 1)
+    run.changed = True
+    run.applied.apply(step)
+    run.result.current_version = run.applied.current
+    run.result.rollback_points.extend(dict(a) for a in step.archives)
+    run.progress(
+        "step-done",
+        index=index,
+        total=len(run.plan.steps),
+        version=step.version.text,
+        direction=step.direction,
+        durationMs=sr.duration_ms,
+    )
+
+
+def _failed(run: _Run, step: PlanStep, sr: StepResult, exc: EngineError, t0: float) -> None:
+    sr.status = "failed"
+    sr.duration_ms = int((time.monotonic() - t0) * 1000)
+    if exc.version is None:
+        exc.version = step.version.text
+    run.result.error = exc
+    run.progress("step-failed", version=step.version.text, error=str(exc))
+    _after_failure(run, step, exc, sr, run.changed)
+
+
+class _Applied:
+    """The applied versions, kept sorted: the current version is the last (O(log n) updates)."""
+
+    def __init__(self, versions: Iterable[Version]) -> None:
+        self._sorted = sorted(set(versions))
+
+    @property
+    def versions(self) -> list[Version]:
+        return list(self._sorted)
+
+    @property
+    def current(self) -> str | None:
+        return self._sorted[-1].text if self._sorted else None
+
+    def apply(self, step: PlanStep) -> None:
+        i = bisect.bisect_left(self._sorted, step.version)
+        present = i < len(self._sorted) and self._sorted[i] == step.version
+        if step.direction == "up" and not present:
+            self._sorted.insert(i, step.version)
+        elif step.direction == "down" and present:
+            del self._sorted[i]
+
+    def current_after(self, step: PlanStep) -> str | None:
+        """The current version once ``step`` is done, without changing anything."""
         if step.direction == "up":
-            run.applied.add(step.version)
-        else:
-            run.applied.discard(step.version)
-        run.result.current_version = _current(run.applied)
-        run.result.rollback_points.extend(dict(a) for a in step.archives)
-        run.progress(
-            "step-done",
-            index=index,
-            total=len(plan.steps),
-            version=step.version.text,
-            direction=step.direction,
-            durationMs=sr.duration_ms,
-        )
-
-
-def _current(applied: set[Version]) -> str | None:
-    return max(applied).text if applied else None
+            top = self._sorted[-1] if self._sorted else None
+            return step.version.text if top is None or step.version > top else top.text
+        rest = [v for v in self._sorted[-2:] if v != step.version]
+        return rest[-1].text if rest else None
 
 
 def _verify(plan: Plan, state: DatabaseState, resume_dirty: bool) -> HistoryEntry | None:
@@ -453,9 +557,13 @@ def _history_insert(
     error: dict[str, Any] | None = None,
     duration_ms: int | None = None,
     statements_done: int = 0,
-    returning_id: bool = False,
+    notify_version: str | None = None,
 ) -> sql.Composed:
-    """INSERT of one history row; with the fingerprint, also the NOTIFY (one statement)."""
+    """INSERT of one history row, returning ``schemaop_step, duration_ms, fingerprint, id``.
+
+    With the fingerprint it also sends the NOTIFY (payload version
+    ``notify_version``), all in one statement.
+    """
     duration: sql.Composable = (
         sql.Literal(duration_ms)
         if duration_ms is not None
@@ -471,6 +579,7 @@ def _history_insert(
         " duration_ms, plan_hash, fingerprint, error, transactional, statements_done)"
         " VALUES ({version}, {description}, {direction}, {checksum}, {status}, now(),"
         " {duration}, {plan_hash}, {fp}, {error}, {transactional}, {done})"
+        " RETURNING 'step' AS schemaop_step, duration_ms::text, fingerprint, id"
     ).format(
         table=sql.Identifier(run.schema, hist.HISTORY_TABLE),
         version=sql.Literal(step.version.text),
@@ -486,75 +595,110 @@ def _history_insert(
         done=sql.Literal(statements_done),
     )
     if not with_fingerprint:
-        if returning_id:
-            return sql.Composed([insert, sql.SQL(" RETURNING id")])
         return sql.Composed([insert])
-    return _notify_wrapped(run, insert)
-
-
-def _notify_wrapped(run: _Run, insert: sql.Composable) -> sql.Composed:
     return sql.SQL(
-        "WITH ins AS ({insert} RETURNING id, fingerprint)"
-        " SELECT pg_catalog.pg_notify({channel}, pg_catalog.json_build_object("
-        "'version', {version}::text, 'fingerprint', fingerprint)::text),"
-        " fingerprint AS schemaop_fingerprint, id AS schemaop_id FROM ins"
+        "WITH ins AS ({insert})"
+        " SELECT schemaop_step, duration_ms, fingerprint, id,"
+        " pg_catalog.pg_notify({channel}, pg_catalog.json_build_object("
+        "'version', {version}::text, 'fingerprint', fingerprint)::text) FROM ins"
     ).format(
         insert=insert,
         channel=sql.Literal(NOTIFY_CHANNEL),
-        version=sql.Literal(run.result.current_version),
+        version=sql.Literal(notify_version),
     )
 
 
-def _transactional(run: _Run, step: PlanStep, sr: StepResult, *, is_last: bool) -> None:
-    conn = run.conn
-    # The version after this step, for the NOTIFY payload.
-    after = set(run.applied)
-    if step.direction == "up":
-        after.add(step.version)
-    else:
-        after.discard(step.version)
-    saved = run.result.current_version
-    run.result.current_version = _current(after)
-    try:
-        prefix = sql.Composed(
-            [sql.SQL("BEGIN;\n")]
-            + [sql.Composed([s, sql.SQL(";\n")]) for s in _settings(run, local=True)]
-        ).as_string(conn)
-        suffix_parts: list[sql.Composable] = [sql.SQL("\n;\n")]
-        if is_last:
-            suffix_parts.append(sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp;\n"))
-        suffix_parts.append(_history_insert(run, step, status="applied", with_fingerprint=is_last))
-        suffix_parts.append(sql.SQL(";\nCOMMIT"))
-        suffix = sql.Composed(suffix_parts).as_string(conn)
-    finally:
-        run.result.current_version = saved
-    query = prefix + step.sql + suffix
-    n_prefix = 1 + len(_settings(run, local=True))
+BATCH_MAX_STEPS = 200
+BATCH_MAX_CHARS = 2_000_000
 
-    attempt = 0
-    while True:
-        attempt += 1
-        sr.attempts = attempt
-        cur = _CountingCursor(conn)
-        try:
-            cur.execute(query.encode())
-        except psycopg.Error as exc:
-            _rollback_quietly(conn)
-            err = _locate(exc, step.sql, offset_base=len(prefix), cursor=cur, n_prefix=n_prefix)
-            if _retry(run, step, err, attempt):
-                continue
-            raise err from exc
+
+@dataclasses.dataclass
+class _BatchOutcome:
+    done: int
+    marks: list[tuple[str | None, str | None]]
+    error: EngineError | None = None
+    # Run only the first ``split_at`` steps next: a later one has a syntax error.
+    split_at: int | None = None
+
+
+def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _BatchOutcome:
+    """Send transactional steps as one query string, each in its own transaction.
+
+    ``BEGIN; SET LOCAL ...; <step>; <history insert>; COMMIT; BEGIN; ...``: the
+    server commits each step with its history row and stops at the first error,
+    so the steps before it are done and the rest did not start. A syntax error
+    anywhere stops the string before anything runs (the server parses it whole
+    first): then the steps before the bad one are sent again without it.
+    """
+    conn = run.conn
+    settings = _settings(run, local=True)
+    prefix = sql.Composed(
+        [sql.SQL("BEGIN;\n")] + [sql.Composed([s, sql.SQL(";\n")]) for s in settings]
+    ).as_string(conn)
+    n_prefix = 1 + len(settings)
+    parts: list[str] = []
+    offsets: list[int] = []
+    pos = 0
+    for index, step in batch:
+        is_last = index == last
+        tail: list[sql.Composable] = [sql.SQL("\n;\n")]
         if is_last:
-            while True:
-                if cur.description and cur.description[-1].name == "schemaop_id":
-                    row = cur.fetchone()
-                    if row:
-                        run.result.fingerprint = str(row[1])
-                    break
-                if not cur.nextset():
-                    break
+            tail.append(sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp;\n"))
+        tail.append(
+            _history_insert(
+                run,
+                step,
+                status="applied",
+                with_fingerprint=is_last,
+                notify_version=run.final_version,
+            )
+        )
+        tail.append(sql.SQL(";\nCOMMIT;\n"))
+        suffix = sql.Composed(tail).as_string(conn)
+        offsets.append(pos + len(prefix))
+        parts += [prefix, step.sql, suffix]
+        pos += len(prefix) + len(step.sql) + len(suffix)
+    query = "".join(parts)
+    cur = _CountingCursor(conn)
+    try:
+        cur.execute(query.encode())
+    except psycopg.Error as exc:
+        _rollback_quietly(conn)
+        if cur.ok_results < 0:
+            # Results unknown: learn nothing from this try but retry one step at a time.
+            if len(batch) > 1:
+                return _BatchOutcome(0, [], split_at=1)
+            return _BatchOutcome(0, [], error=_locate(exc, batch[0][1].sql, offsets[0]))
+        done = len(cur.commits)
+        if cur.ok_results == 0 and len(batch) > 1:
+            k = _step_at(exc, offsets, len(prefix))
+            if k is not None and k > 0:
+                return _BatchOutcome(0, [], split_at=k)
+        step = batch[done][1]
+        start = cur.commits[-1] + 1 if cur.commits else 0
+        err = _locate(
+            exc,
+            step.sql,
+            offsets[done],
+            stmt_index=cur.ok_results - start - n_prefix,
+        )
+        return _BatchOutcome(done, cur.marks[:done], error=err)
+    finally:
         cur.close()
-        return
+    return _BatchOutcome(len(batch), cur.marks)
+
+
+def _step_at(exc: psycopg.Error, offsets: list[int], prefix_len: int) -> int | None:
+    """Which step of a batch the error position falls in."""
+    pos = exc.diag.statement_position
+    if pos is None:
+        return None
+    try:
+        offset = int(pos) - 1
+    except ValueError:
+        return None
+    k = bisect.bisect_right(offsets, offset + prefix_len) - 1
+    return max(k, 0)
 
 
 def _rollback_quietly(conn: Conn) -> None:
@@ -593,13 +737,17 @@ def _retry(run: _Run, step: PlanStep, err: EngineError, attempt: int) -> bool:
 def _locate(
     exc: psycopg.Error,
     text: str,
-    *,
     offset_base: int,
-    cursor: _CountingCursor | None = None,
-    n_prefix: int = 0,
+    *,
+    stmt_index: int | None = None,
     statement_offset: int | None = None,
 ) -> EngineError:
-    """Classify ``exc`` and find the failing statement and position in ``text``."""
+    """Classify ``exc`` and find the failing statement and position in ``text``.
+
+    ``offset_base``: where ``text`` starts in the query the server saw.
+    ``stmt_index``: the failing statement's index in ``text`` (from the results).
+    ``statement_offset``: where the single statement sent starts in ``text``.
+    """
     from schemaop.engine import sqltext
 
     err = classify(exc)
@@ -623,8 +771,8 @@ def _locate(
         err.statement = st.text if st else None
         if st is not None:
             err.position = sqltext.position(text, st.start)
-    elif cursor is not None and cursor.ok_results >= n_prefix:
-        st = sqltext.statement_by_index(text, cursor.ok_results - n_prefix)
+    elif stmt_index is not None and stmt_index >= 0:
+        st = sqltext.statement_by_index(text, stmt_index)
         if st is not None:
             err.statement = st.text
             err.position = sqltext.position(text, st.start)
@@ -649,13 +797,14 @@ def _after_failure(
             with_fingerprint=changed,
             error=err.to_dict(limit=2000),
             duration_ms=sr.duration_ms,
+            notify_version=run.result.current_version,
         )
         if changed:
             with conn.transaction():
                 conn.execute("SET LOCAL search_path = pg_catalog, pg_temp")
                 row = conn.execute(insert).fetchone()
             if row:
-                run.result.fingerprint = str(row[1])
+                run.result.fingerprint = str(row[2])
         else:
             conn.execute(insert)
     except psycopg.Error:
@@ -700,11 +849,10 @@ def _non_transactional(
             with_fingerprint=False,
             statements_done=start,
             duration_ms=None,
-            returning_id=True,
         )
     ).fetchone()
     assert row is not None
-    row_id = int(row[0])
+    row_id = int(row[3])
     t0 = time.monotonic()
     for s in _settings(run, local=False):
         conn.execute(s)
@@ -720,7 +868,7 @@ def _non_transactional(
                     break
                 except psycopg.Error as exc:
                     _rollback_quietly(conn)
-                    err = _locate(exc, step.sql, offset_base=0, statement_offset=st.start)
+                    err = _locate(exc, step.sql, 0, statement_offset=st.start)
                     if _retry(run, step, err, attempt):
                         continue
                     _mark_pending_error(run, row_id, err, i)
@@ -736,12 +884,7 @@ def _non_transactional(
     duration = int((time.monotonic() - t0) * 1000)
     fp = None
     if is_last:
-        after = set(run.applied)
-        if step.direction == "up":
-            after.add(step.version)
-        else:
-            after.discard(step.version)
-        run.result.current_version = _current(after)
+        run.result.current_version = run.applied.current_after(step)
         fp = fingerprint(conn, run.plan.options.schemas)
         run.result.fingerprint = fp
     conn.execute(

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 import re
@@ -244,9 +245,9 @@ class Plan:
             "steps": [s.to_dict() for s in self.steps],
         }
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
-        """sha256 (hex) of the canonical JSON of everything but the hash itself."""
+        """sha256 (hex) of the canonical JSON of everything but the hash itself (cached)."""
         return hashlib.sha256(_canonical(self._body()).encode()).hexdigest()
 
     @property
