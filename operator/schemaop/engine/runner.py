@@ -2,7 +2,8 @@
 
 :func:`run_plan` is what ``schemaop job run`` and ``schemaop migrate`` call. In order:
 
-1. connect (``application_name`` = ``schemaop-runner <plan short hash>``);
+1. connect (``application_name`` = ``schemaop-runner <plan short hash>``, and
+   ``client_connection_check_interval`` = 1s so a killed runner's backend stops);
 2. take the session advisory lock (:mod:`schemaop.engine.lock`), bounded wait;
 3. create the history schema if missing (:mod:`schemaop.engine.history`);
 4. re-read the history under the lock and verify it against the plan: not
@@ -13,12 +14,16 @@
 5. take the snapshot the policy asks for;
 6. run the steps, in order:
 
-   - a transactional step is one round trip: a single simple-protocol query
-     ``BEGIN; SET LOCAL lock_timeout ...; <migration>; <history insert>; COMMIT``.
-     The step and its history row commit together or not at all. On the last
-     step the insert also computes the schema fingerprint and sends
+   - a transactional step is ``BEGIN; SET LOCAL lock_timeout ...; <migration>;
+     <history insert>; COMMIT``: the step and its history row commit together or
+     not at all. Consecutive transactional steps are sent as one simple-protocol
+     query string (up to 200 steps or 2 MB), each still its own transaction: the
+     server stops at the first error, so the steps before it are committed and the
+     rest never started; :class:`_CountingCursor` tells which. This makes a run of
+     small migrations one round trip per batch instead of three per migration.
+     On the last step the insert also computes the schema fingerprint and sends
      ``NOTIFY schemaop_schema_changed`` in the same transaction (the fingerprint
-     is recorded on the last step of a plan only: computing it per step would
+     is recorded on the last step of a run only: computing it per step would
      double the cost of small migrations);
    - a non-transactional step runs statement by statement in autocommit
      (statements split with pglast), after a ``pending`` history row is
