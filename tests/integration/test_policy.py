@@ -240,3 +240,40 @@ def test_rewrite_of_tables_created_in_the_set_is_a_no_op(database: str) -> None:
 
 
 RunSQL = Callable[[str], None]
+
+
+def test_rename_moves_index_and_sequence_names_aside(database: str) -> None:
+    """DROP + CREATE of the same table in one rollout: the tombstone must not keep
+    ``items_pkey`` and ``items_id_seq``, or the new table cannot be created."""
+    _execute(
+        database,
+        "CREATE TABLE items (id serial PRIMARY KEY, sku text UNIQUE);"
+        "CREATE INDEX items_sku_lower ON items (lower(sku));"
+        "INSERT INTO items (sku) SELECT 'sku-' || i FROM generate_series(1, 20) i;",
+    )
+    indexes = (
+        "SELECT relname FROM pg_class WHERE relkind IN ('i', 'S') AND relname LIKE 'items%'"
+        " ORDER BY relname"
+    )
+    before = _rows(database, indexes)
+    rows_before = _rows(database, "SELECT id, sku FROM items ORDER BY id")
+    m = Migration(
+        Version("7"),
+        "rebuild items",
+        "DROP TABLE items;\n"
+        "CREATE TABLE items (id serial PRIMARY KEY, sku text UNIQUE, note text);",
+        "DROP TABLE items;\n"
+        "CREATE TABLE items (id serial PRIMARY KEY, sku text UNIQUE);\n"
+        "CREATE INDEX items_sku_lower ON items (lower(sku));",
+    )
+    rewrite = apply_policy(m, Policy.RENAME)
+    assert isinstance(rewrite, Rewrite) and rewrite.down is not None
+    _execute(database, rewrite.up)
+    assert _columns(database, "items") == ["id", "sku", "note"]
+    assert _rows(database, 'SELECT count(*) FROM "items__schemaop_dropped_v7"') == [(20,)]
+    # The down drops the new table, then renames the tombstone and its indexes back.
+    _execute(database, rewrite.down)
+    assert _rows(database, indexes) == before
+    assert _rows(database, "SELECT id, sku FROM items ORDER BY id") == rows_before
+    _execute(database, "INSERT INTO items (sku) VALUES ('new')")
+    assert _rows(database, "SELECT max(id) FROM items") == [(21,)]

@@ -39,7 +39,7 @@ def tombstones(database: str) -> str:
 def _relations(dsn: str) -> set[str]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
-            "SELECT relname FROM pg_class WHERE relname LIKE '%schemaop_dropped%'"
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE '%schemaop_dropped%'"
             " UNION SELECT attname FROM pg_attribute WHERE attrelid = 'users'::regclass"
             " AND NOT attisdropped AND attname LIKE '%schemaop_dropped%'"
         ).fetchall()

@@ -72,7 +72,7 @@ def test_rename_keeps_other_objects_and_subcommands() -> None:
     assert isinstance(outcome, Rewrite)
     up = outcome.up
     _parses(up)
-    assert 'ALTER TABLE "users" RENAME TO "users__schemaop_dropped_v3"' in up
+    assert "to_regclass('\"users\"')" in up and "'users__schemaop_dropped_v3'" in up
     assert "DROP TABLE scratch" in up and "DROP TABLE scratch, users" not in up
     assert 'ALTER TABLE "accounts" RENAME COLUMN "legacy" TO "legacy__schemaop_dropped_v3"' in up
     assert "ALTER TABLE accounts ADD COLUMN note text" in up

@@ -201,7 +201,8 @@ _REGISTRY_DDL: Final = sql.SQL(
     "    column_name text,\n"
     "    original text NOT NULL,\n"
     "    version text NOT NULL,\n"
-    "    dropped_at timestamptz NOT NULL DEFAULT now()\n"
+    "    dropped_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    renamed jsonb NOT NULL DEFAULT '{{}}'  -- tombstone index/sequence name -> original\n"
     ")"
 )
 
@@ -214,6 +215,79 @@ def registry_ddl() -> str:
         )
     )
 
+
+# A tombstoned table keeps its indexes and sequences; they are renamed too, or a
+# new table with the old name (DROP + CREATE in one rollout) would collide with
+# them (users_pkey, users_id_seq). The mapping is kept for the rename-back.
+_TOMBSTONE_TABLE: Final = (
+    "DECLARE\n"
+    "    rel regclass := to_regclass({rel});\n"
+    "    suffix text := {suffix};\n"
+    "    renamed jsonb := '{{}}';\n"
+    "    r record;\n"
+    "    newname text;\n"
+    "BEGIN\n"
+    "    IF rel IS NULL THEN\n"
+    "{missing}"
+    "    END IF;\n"
+    "    FOR r IN SELECT c.oid, c.relname::text AS relname, c.relkind\n"
+    "               FROM pg_catalog.pg_class c\n"
+    "              WHERE c.oid IN (SELECT indexrelid FROM pg_catalog.pg_index\n"
+    "                               WHERE indrelid = rel)\n"
+    "                 OR (c.relkind = 'S' AND c.oid IN (\n"
+    "                     SELECT d.objid FROM pg_catalog.pg_depend d\n"
+    "                      WHERE d.classid = 'pg_catalog.pg_class'::regclass\n"
+    "                        AND d.refobjid = rel AND d.deptype IN ('a', 'i')))\n"
+    "              ORDER BY c.oid LOOP\n"
+    "        newname := CASE WHEN octet_length(r.relname || suffix) <= 63\n"
+    "                        THEN r.relname || suffix\n"
+    "                        ELSE left(r.relname, 63 - octet_length(suffix) - 7)\n"
+    "                             || '_' || left(md5(r.relname), 6) || suffix END;\n"
+    "        EXECUTE format('ALTER %s %s RENAME TO %I',\n"
+    "            CASE r.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'INDEX' END,\n"
+    "            r.oid::regclass, newname);\n"
+    "        renamed := renamed || jsonb_build_object(newname, r.relname);\n"
+    "    END LOOP;\n"
+    "    EXECUTE format('ALTER TABLE %s RENAME TO %I', rel, {tomb});\n"
+    "    INSERT INTO {registry}\n"
+    "        (kind, schema_name, table_name, column_name, original, version, renamed)\n"
+    "    SELECT 'table', n.nspname, c.relname, NULL, {original}, {version}, renamed\n"
+    "      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+    "     WHERE c.oid = rel;\n"
+    "END"
+)
+
+_UNTOMBSTONE_TABLE: Final = (
+    "DECLARE\n"
+    "    tomb regclass := to_regclass({tomb_rel});\n"
+    "    sch text;\n"
+    "    renamed jsonb;\n"
+    "    r record;\n"
+    "BEGIN\n"
+    "    IF tomb IS NULL THEN\n"
+    "{otherwise}"
+    "        RETURN;\n"
+    "    END IF;\n"
+    "    SELECT n.nspname INTO sch FROM pg_catalog.pg_class c\n"
+    "      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tomb;\n"
+    "    EXECUTE format('ALTER TABLE %s RENAME TO %I', tomb, {original});\n"
+    "    SELECT t.renamed INTO renamed FROM {registry} t\n"
+    "     WHERE t.version = {version} AND t.kind = 'table' AND t.original = {original}\n"
+    "       AND t.schema_name = sch ORDER BY t.id DESC LIMIT 1;\n"
+    "    FOR r IN SELECT c.oid, e.value AS original, c.relkind\n"
+    "               FROM jsonb_each_text(coalesce(renamed, '{{}}')) e\n"
+    "               JOIN pg_catalog.pg_class c\n"
+    "                 ON c.oid = to_regclass(format('%I.%I', sch, e.key))\n"
+    "    LOOP\n"
+    "        EXECUTE format('ALTER %s %s RENAME TO %I',\n"
+    "            CASE r.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'INDEX' END, r.oid::regclass,\n"
+    "            r.original);\n"
+    "    END LOOP;\n"
+    "    DELETE FROM {registry} t\n"
+    "     WHERE t.version = {version} AND t.kind = 'table' AND t.original = {original}\n"
+    "       AND t.schema_name = sch;\n"
+    "END"
+)
 
 _BACKUP_TABLE: Final = sql.SQL(
     "DECLARE\n"
@@ -344,6 +418,10 @@ def _register(
     )
 
 
+def _registry() -> sql.Composable:
+    return sql.Identifier(ARCHIVE_SCHEMA, TOMBSTONES_TABLE)
+
+
 def _unregister(rel: Sequence[str], kind_: str, original: str, version: str) -> str:
     """DELETE the registry row of a tombstone that was renamed back to ``rel``."""
     return _q(
@@ -466,13 +544,22 @@ class _Rewriter:
     def _rename(self, d: _Drop) -> str:
         if_exists = sql.SQL(" IF EXISTS") if d.missing_ok else sql.SQL("")
         if d.column is None:
-            tomb = tombstone_name(d.names[-1], self.version)
-            stmt = _q(
-                sql.SQL("ALTER TABLE{} {} RENAME TO {}").format(
-                    if_exists, _ident(d.names), sql.Identifier(tomb)
+            missing = (
+                "        RETURN;  -- DROP TABLE IF EXISTS of a missing table\n"
+                if d.missing_ok
+                else "        RAISE EXCEPTION USING ERRCODE = 'undefined_table',\n"
+                "            MESSAGE = format('table %s does not exist', {rel});\n"
+            )
+            return _do(
+                sql.SQL(_TOMBSTONE_TABLE.replace("{missing}", missing)).format(
+                    rel=sql.Literal(_q(_ident(d.names))),
+                    suffix=sql.Literal(TOMBSTONE_MARK + _version_tag(self.version)),
+                    tomb=sql.Literal(tombstone_name(d.names[-1], self.version)),
+                    registry=_registry(),
+                    original=sql.Literal(d.names[-1]),
+                    version=sql.Literal(self.version),
                 )
             )
-            reg = _register("table", (*d.names[:-1], tomb), d.names[-1], None, self.version)
         else:
             tomb = tombstone_name(d.column, self.version)
             stmt = _q(
@@ -556,11 +643,21 @@ class _Rewriter:
             return _do(restore)
         if d.column is None:
             tomb = (*d.names[:-1], tombstone_name(d.names[-1], self.version))
-            back = sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                _ident(tomb), sql.Identifier(d.names[-1])
+            otherwise = (
+                "        -- no tombstone: recreate it as the down SQL says\n"
+                "        EXECUTE {recreate};\n"
+                if recreate
+                else ""
             )
-            check = sql.SQL("to_regclass({}) IS NOT NULL").format(sql.Literal(_q(_ident(tomb))))
-            unregister = _unregister(d.names, "table", d.names[-1], self.version)
+            return _do(
+                sql.SQL(_UNTOMBSTONE_TABLE.replace("{otherwise}", otherwise)).format(
+                    tomb_rel=sql.Literal(_q(_ident(tomb))),
+                    original=sql.Literal(d.names[-1]),
+                    registry=_registry(),
+                    version=sql.Literal(self.version),
+                    recreate=sql.Literal(recreate),
+                )
+            )
         else:
             tomb_col = tombstone_name(d.column, self.version)
             back = sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
@@ -571,7 +668,7 @@ class _Rewriter:
                 " to_regclass({}) AND attname = {} AND attnum > 0 AND NOT attisdropped)"
             ).format(sql.Literal(_q(_ident(d.names))), sql.Literal(tomb_col))
             unregister = _unregister(d.names, "column", d.column, self.version)
-        otherwise = (
+        else_branch = (
             sql.SQL(
                 "    ELSE  -- no tombstone: recreate it as the down SQL says\n        EXECUTE {};\n"
             ).format(sql.Literal(recreate))
@@ -586,7 +683,7 @@ class _Rewriter:
                 check=check,
                 back=sql.Literal(_q(back)),
                 unregister=sql.Literal(unregister),
-                otherwise=otherwise,
+                otherwise=else_branch,
             )
         )
 
