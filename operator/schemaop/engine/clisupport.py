@@ -184,8 +184,13 @@ class Progress:
             self.last = now
             self._print(
                 f"[{event['index'] + 1}/{event['total']}] {event['direction']} "
-                f"{event['version']} {event['description']} "
-                f"({now - self.started:.1f}s)"
+                f"{event['version']} {event['description']} ({now - self.started:.1f}s)"
+            )
+        elif kind == "step-done" and now - self.last >= 1.0:
+            self.last = now
+            self._print(
+                f"[{event['index'] + 1}/{event['total']}] done {event['direction']} "
+                f"{event['version']} ({now - self.started:.1f}s)"
             )
 
     def _print(self, line: str) -> None:
