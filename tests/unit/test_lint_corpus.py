@@ -104,3 +104,20 @@ def test_parse_error_has_the_parsers_position() -> None:
     assert f.code == "SO001" and f.blocking
     assert (f.line, f.column) == (2, 24)
     assert "syntax error" in f.message
+
+
+def test_alter_table_subcommand_positions() -> None:
+    sql = (
+        "SELECT 'é';\n"
+        "ALTER TABLE orders\n"
+        "    ADD COLUMN token uuid DEFAULT gen_random_uuid(),\n"
+        "    ADD CONSTRAINT total_positive CHECK (total > 0),\n"
+        "    DROP COLUMN legacy;\n"
+    )
+    (result,) = lint_set([Migration(Version("1"), "x", sql)])
+    # Subcommands with a position in the parse tree point at it; others at the statement.
+    assert [(f.code, f.line, f.column) for f in result.findings] == [
+        ("SO102", 2, 1),
+        ("SO308", 3, 16),
+        ("SO303", 4, 9),
+    ]

@@ -327,13 +327,23 @@ def _lint_text(
     for st in statements:
         raw.extend((st, hit) for hit in checker.check(st.tree))
     allows, findings = _suppressions(sql, statements, pos, base)
+    encoded = None if sql.isascii() else sql.encode()
     for st, hit in raw:
-        line, col = pos.line_col(st.start)
+        offset = st.start
+        if hit.location is not None:
+            at = (
+                hit.location
+                if encoded is None
+                else len(encoded[: hit.location].decode("utf-8", "replace"))
+            )
+            if st.start <= at < st.end:
+                offset = at
+        line, col = pos.line_col(offset)
         f = _finding(
             hit.code,
             hit.message,
             statement=st.text(sql),
-            at=(line, col, st.start),
+            at=(line, col, offset),
             index=st.index,
             base=base,
             severity=hit.severity,

@@ -28,6 +28,9 @@ class Hit:
     message: str
     target: str | None = None
     severity: Severity | None = None  # None: the rule's default
+    # Byte offset (libpg_query's) of the offending part, when the tree has one
+    # (an ALTER TABLE subcommand); None: the statement's start.
+    location: int | None = None
 
 
 # Functions that are not volatile, so a default using them is evaluated once and
@@ -423,8 +426,12 @@ class Checker:
         existing = self._existing(key)
         for cmd in v.get("cmds") or ():
             ck, cv = kind(cmd)
-            if ck == "AlterTableCmd":
-                yield from self._alter_cmd(key, existing, cv)
+            if ck != "AlterTableCmd":
+                continue
+            definition = cv.get("def")
+            loc = kind(definition)[1].get("location") if isinstance(definition, dict) else None
+            for hit in self._alter_cmd(key, existing, cv):
+                yield dataclasses.replace(hit, location=loc) if isinstance(loc, int) else hit
 
     def _alter_cmd(self, key: str, existing: bool, cmd: Node) -> Iterator[Hit]:
         sub = cmd.get("subtype")
