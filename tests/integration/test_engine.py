@@ -412,3 +412,10 @@ def test_failure_in_the_middle_of_a_batch(
         state = engine.read_state(conn)
         assert state.last_fingerprint == engine.fingerprint(conn, ["public"])
     assert rows(database, "SELECT to_regclass('public.t5')") == [(None,)]
+
+
+def test_transactional_migration_with_its_own_commit_is_refused(database: str) -> None:
+    result = migrate(database, [mig("1", "SELECT 1;"), mig("2", "BEGIN;\nSELECT 2;\nCOMMIT;")])
+    assert isinstance(result.error, engine.Refused)
+    assert result.error.reason == "InvalidMigrationSet" and result.error.version == "2"
+    assert result.applied_count == 0

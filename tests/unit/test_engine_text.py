@@ -106,3 +106,15 @@ def test_termination_message_fits_kubernetes_limit() -> None:
 )
 def test_durations(text: str, ms: int) -> None:
     assert clisupport.duration_ms(text) == ms
+
+
+def test_transaction_control_is_found_only_at_top_level() -> None:
+    from schemaop.engine.sqltext import transaction_control
+
+    assert transaction_control("CREATE TABLE t (a int);") is None
+    body = "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;"
+    assert transaction_control(body) is None
+    st = transaction_control("BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;")
+    assert st is not None and st.text == "BEGIN"
+    st = transaction_control("CREATE TABLE t (a int);\ncommit;")
+    assert st is not None and st.text == "commit"

@@ -314,6 +314,7 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
     run.result.fingerprint = state.last_fingerprint
     resume = _verify(plan, state, resume_dirty)
     todo = _effective_steps(run, state)
+    _check_transaction_control(todo)
     if not todo:
         run.progress("nothing-to-do", currentVersion=run.result.current_version)
         return
@@ -430,6 +431,26 @@ def _failed(run: _Run, step: PlanStep, sr: StepResult, exc: EngineError, t0: flo
     run.result.error = exc
     run.progress("step-failed", version=step.version.text, error=str(exc))
     _after_failure(run, step, exc, sr, run.changed)
+
+
+def _check_transaction_control(todo: list[tuple[int, PlanStep]]) -> None:
+    """Refuse a transactional step with its own BEGIN/COMMIT before anything runs."""
+    from schemaop.engine import sqltext
+
+    for _, step in todo:
+        if not step.transactional:
+            continue
+        st = sqltext.transaction_control(step.sql)
+        if st is not None:
+            raise Refused(
+                RefusalReason.INVALID_MIGRATION_SET,
+                f"{step.direction} step of migration {step.version} contains {st.text!r}; "
+                "schemaop runs each transactional migration in its own transaction, so "
+                "remove its BEGIN/COMMIT, or mark it '-- schemaop:transactional false'",
+                version=step.version.text,
+                statement=st.text,
+                position=sqltext.position(step.sql, st.start),
+            )
 
 
 class _Applied:

@@ -17,6 +17,7 @@ and column within the migration.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from schemaop.engine.errors import Position
 
@@ -106,3 +107,32 @@ def statement_by_index(text: str, index: int) -> Statement | None:
     except Exception:  # best effort, as above
         return None
     return statements[index] if 0 <= index < len(statements) else None
+
+
+_TX_WORDS = re.compile(
+    r"\b(begin|commit|rollback|end|start|abort|savepoint|release|prepare)\b", re.I
+)
+
+
+def transaction_control(text: str) -> Statement | None:
+    """The first top-level transaction-control statement (BEGIN, COMMIT, ...) in ``text``.
+
+    A transactional migration runs inside schemaop's own transaction; its own
+    COMMIT would commit the step without its history row. A cheap word check
+    comes first, so only texts that mention such a word (plpgsql bodies do:
+    ``BEGIN ... END``) are parsed.
+    """
+    if not _TX_WORDS.search(text):
+        return None
+    import pglast
+    from pglast.parser import ParseError
+
+    try:
+        tree = pglast.parse_sql(text)
+    except ParseError:
+        return None  # the server will report the syntax error with its position
+    statements = split(text)
+    for i, raw in enumerate(tree):
+        if type(raw.stmt).__name__ == "TransactionStmt":
+            return statements[i] if i < len(statements) else Statement(i, 0, len(text), text)
+    return None
