@@ -470,3 +470,19 @@ def test_openapi_document_is_package_data_and_identical() -> None:
         package_file("openapi.json").read_text()
         == (ROOT / "schemas/openapi/sidecar.json").read_text()
     )
+
+
+def test_foreign_keys_into_unmanaged_schemas_name_their_columns(database: str) -> None:
+    from schemaop.engine.introspect import introspect
+
+    run_sql(
+        database,
+        "CREATE SCHEMA ref; CREATE TABLE ref.people (a int, pid int UNIQUE);"
+        "CREATE TABLE public.cards (owner int REFERENCES ref.people (pid), n int);"
+        "ALTER TABLE ref.people DROP COLUMN a;",
+    )
+    with psycopg.connect(database) as conn:
+        (public,) = introspect(conn, ["public"])
+    (fk,) = public["tables"][0]["foreignKeys"]
+    assert fk["references"] == {"schema": "ref", "table": "people", "columns": ["pid"]}
+    assert fk["columns"] == ["owner"]

@@ -68,12 +68,10 @@ ORDER BY n.nspname, c.relname
 """
 
 _COLUMNS = """
-SELECT a.attrelid AS relid, a.attnum AS position, a.attname AS name,
-       pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
-       a.atttypid AS typid, a.atttypmod AS typmod, a.attnotnull AS notnull,
-       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS expr,
-       a.attidentity::text AS identity, a.attgenerated::text AS generated,
-       d.description AS comment
+SELECT a.attrelid, a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+       a.atttypid, a.atttypmod, a.attnotnull,
+       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), a.attidentity::text,
+       a.attgenerated::text, d.description
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -88,14 +86,11 @@ ORDER BY a.attrelid, a.attnum
 
 # Every type the columns use, closed over array elements and domain bases; the
 # set is small (distinct types), so the per-type sub-selects are cheap.
+# Every type the columns use (seeded with their oids), closed over array
+# elements and domain bases; the set is small, so per-type sub-selects are cheap.
 _TYPES = """
 WITH RECURSIVE used(oid) AS (
-    SELECT DISTINCT a.atttypid
-    FROM pg_catalog.pg_attribute a
-    JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = ANY(%(schemas)s) AND c.relkind = ANY(%(kinds)s)
-      AND a.attnum > 0 AND NOT a.attisdropped
+    SELECT unnest(%(oids)s::oid[])
   UNION
     SELECT x.oid
     FROM used u
@@ -118,17 +113,17 @@ JOIN pg_catalog.pg_type t ON t.oid = u.oid
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 """
 
+# Column numbers come back raw and are named in Python from the columns already
+# read: a correlated sub-select per constraint or index costs more than the rest.
+# Only CHECK and EXCLUDE constraints need their text.
 _CONSTRAINTS = """
 SELECT k.conrelid AS relid, k.conname AS name, k.contype::text AS contype,
-       ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY AS u(num, i)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.num
-             ORDER BY u.i) AS columns,
-       fn.nspname AS ref_schema, fc.relname AS ref_table,
-       ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u(num, i)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.num
-             ORDER BY u.i) AS ref_columns,
+       k.conkey AS columns, k.confrelid AS ref_relid,
+       fn.nspname AS ref_schema, fc.relname AS ref_table, k.confkey AS ref_columns,
        k.confupdtype::text AS on_update, k.confdeltype::text AS on_delete,
-       k.condeferrable AS deferrable, pg_catalog.pg_get_constraintdef(k.oid) AS definition
+       k.condeferrable AS deferrable,
+       CASE WHEN k.contype IN ('c', 'x') THEN pg_catalog.pg_get_constraintdef(k.oid) END
+           AS definition
 FROM pg_catalog.pg_constraint k
 JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -141,11 +136,7 @@ ORDER BY k.conrelid, k.conname
 
 _INDEXES = """
 SELECT i.indrelid AS relid, ic.relname AS name, i.indisunique AS unique,
-       i.indisprimary AS primary, am.amname AS method,
-       ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS u(num, o)
-             LEFT JOIN pg_catalog.pg_attribute a
-                    ON a.attrelid = i.indrelid AND a.attnum = u.num
-             ORDER BY u.o) AS columns,
+       i.indisprimary AS primary, am.amname AS method, i.indkey::int2[] AS columns,
        pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
        pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS predicate
 FROM pg_catalog.pg_index i
@@ -155,6 +146,13 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_am am ON am.oid = ic.relam
 WHERE n.nspname = ANY(%(schemas)s) AND c.relkind = ANY(%(kinds)s)
 ORDER BY i.indrelid, ic.relname
+"""
+
+# Names of referenced columns in tables outside the managed schemas (rare).
+_FOREIGN_COLUMNS = """
+SELECT a.attrelid, a.attnum, a.attname::text
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = ANY(%(relids)s::oid[]) AND a.attnum > 0
 """
 
 _ENUMS = """
@@ -173,13 +171,17 @@ def introspect(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> list[di
 
     Each entry is ``{"name", "tables": [...], "enums": [...]}``; tables and views
     are sorted by name, columns by position. A schema that does not exist yet
-    comes back empty. Six queries in all, whatever the number of tables.
+    comes back empty. Six queries in all (a seventh only for foreign keys into
+    unmanaged schemas), whatever the number of tables.
     """
-    params = {"schemas": list(schemas), "kinds": list(RELATION_KINDS)}
+    params: dict[str, Any] = {"schemas": list(schemas), "kinds": list(RELATION_KINDS)}
     with conn.cursor(row_factory=dict_row) as cur:
         relations = cur.execute(_RELATIONS, params).fetchall()
-        columns = cur.execute(_COLUMNS, params).fetchall()
-        type_rows = cur.execute(_TYPES, params).fetchall()
+    with conn.cursor() as tuples:
+        columns = tuples.execute(_COLUMNS, params).fetchall()
+    type_oids = sorted({row[4] for row in columns})
+    with conn.cursor(row_factory=dict_row) as cur:
+        type_rows = cur.execute(_TYPES, {"oids": type_oids}).fetchall()
         constraints = cur.execute(_CONSTRAINTS, params).fetchall()
         indexes = cur.execute(_INDEXES, params).fetchall()
         enums = cur.execute(_ENUMS, params).fetchall()
@@ -200,17 +202,34 @@ def introspect(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> list[di
             "exclusionConstraints": [],
             "indexes": [],
         }
+    names: dict[tuple[int, int], str] = {}
+    type_cache: dict[tuple[int, int], TypeInfo] = {}
     for col in columns:
-        table = tables.get(col["relid"])
+        table = tables.get(col[0])
         if table is not None:
-            table["columns"].append(_column(col, types))
+            names[(col[0], col[1])] = col[2]
+            table["columns"].append(_column(col, types, type_cache))
+
+    missing = {
+        con["ref_relid"]
+        for con in constraints
+        if con["contype"] == "f" and con["ref_relid"] not in tables
+    }
+    if missing:
+        with conn.cursor() as tuples:
+            for relid, num, name in tuples.execute(
+                _FOREIGN_COLUMNS, {"relids": sorted(missing)}
+            ).fetchall():
+                names[(relid, num)] = name
+
     for con in constraints:
         table = tables.get(con["relid"])
         if table is not None:
-            _add_constraint(table, con)
+            _add_constraint(table, con, names)
     for idx in indexes:
         table = tables.get(idx["relid"])
         if table is not None:
+            relid = idx["relid"]
             table["indexes"].append(
                 {
                     "name": idx["name"],
@@ -218,7 +237,7 @@ def introspect(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> list[di
                     "primary": idx["primary"],
                     "method": idx["method"],
                     # None stands for an expression in the index key.
-                    "columns": list(idx["columns"]),
+                    "columns": [names.get((relid, n)) if n else None for n in idx["columns"]],
                     "definition": idx["definition"],
                     "predicate": idx["predicate"],
                 }
@@ -246,19 +265,28 @@ def content_fingerprint(schemas: list[dict[str, Any]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _column(row: dict[str, Any], types: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    generated = row["generated"] == "s"
-    identity = {"a": "always", "d": "byDefault"}.get(row["identity"] or "")
+def _column(
+    row: tuple[Any, ...],
+    types: dict[int, dict[str, Any]],
+    type_cache: dict[tuple[int, int], TypeInfo],
+) -> dict[str, Any]:
+    _, position, name, type_text, typid, typmod, notnull, expr, identity, generated, comment = row
+    stored = generated == "s"
+    key = (typid, typmod)
+    data_type = type_cache.get(key)
+    if data_type is None:
+        data_type = type_cache[key] = _type_info(typid, typmod, types)
     return {
-        "name": row["name"],
-        "position": row["position"],
-        "type": row["type"],
-        "dataType": _type_info(row["typid"], row["typmod"], types),
-        "nullable": not row["notnull"],
-        "default": None if generated else row["expr"],
-        "identity": identity,
-        "generated": {"kind": "stored", "expression": row["expr"]} if generated else None,
-        "comment": row["comment"],
+        "name": name,
+        "position": position,
+        "type": type_text,
+        # Shared between columns of the same type: the result is read, never mutated.
+        "dataType": data_type,
+        "nullable": not notnull,
+        "default": None if stored else expr,
+        "identity": {"a": "always", "d": "byDefault"}.get(identity or ""),
+        "generated": {"kind": "stored", "expression": expr} if stored else None,
+        "comment": comment,
     }
 
 
@@ -309,14 +337,18 @@ def _modifiers(name: str, typmod: int) -> dict[str, int]:
     return {}
 
 
-def _add_constraint(table: dict[str, Any], con: dict[str, Any]) -> None:
+def _add_constraint(
+    table: dict[str, Any], con: dict[str, Any], names: dict[tuple[int, int], str]
+) -> None:
     kind = con["contype"]
-    columns = list(con["columns"])
+    relid = con["relid"]
+    columns = [names.get((relid, n), str(n)) for n in con["columns"] or ()]
     if kind == "p":
         table["primaryKey"] = {"name": con["name"], "columns": columns}
     elif kind == "u":
         table["uniqueConstraints"].append({"name": con["name"], "columns": columns})
     elif kind == "f":
+        ref = con["ref_relid"]
         table["foreignKeys"].append(
             {
                 "name": con["name"],
@@ -324,7 +356,7 @@ def _add_constraint(table: dict[str, Any], con: dict[str, Any]) -> None:
                 "references": {
                     "schema": con["ref_schema"],
                     "table": con["ref_table"],
-                    "columns": list(con["ref_columns"]),
+                    "columns": [names.get((ref, n), str(n)) for n in con["ref_columns"] or ()],
                 },
                 "onUpdate": _FK_ACTIONS.get(con["on_update"], "NO ACTION"),
                 "onDelete": _FK_ACTIONS.get(con["on_delete"], "NO ACTION"),
