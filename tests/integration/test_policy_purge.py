@@ -101,3 +101,14 @@ def test_unreachable_database_is_reported_without_secret(
     assert main(["purge", "--older-than", "1d", "--database-url", url]) == 1
     err = capsys.readouterr().err
     assert "s3cretpw" not in err and "schemaop purge:" in err
+
+
+def test_purge_waits_for_no_migration(tombstones: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from schemaop.engine.lock import lock_key
+
+    with psycopg.connect(tombstones, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("schemaop"),))
+        code = main(["purge", "--older-than", "30d", "--database-url", tombstones])
+    assert code == 1
+    assert "holds the runner's lock" in capsys.readouterr().err
+    assert len(_relations(tombstones)) == 4

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from schemaop.lint import RULES, lint_set
+from schemaop.lint import RULES, lint_set, lint_sql
 from schemaop.model import Migration, Version
 
 CORPUS = Path(__file__).resolve().parent.parent / "lint_corpus"
@@ -121,3 +123,28 @@ def test_alter_table_subcommand_positions() -> None:
         ("SO308", 3, 16),
         ("SO303", 4, 9),
     ]
+
+
+_TOKENS = [
+    *"abc ();,'\"$-/*\n\x00é",
+    "DROP TABLE ",
+    "ALTER TABLE t ",
+    "DROP COLUMN ",
+    "-- schemaop:allow SO101 ",
+    "CREATE ",
+    "INDEX ",
+    "CONCURRENTLY ",
+    "BEGIN",
+    "$$",
+    "/*",
+    "*/",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=40).map("".join))
+def test_lint_never_raises(sql: str) -> None:
+    result = lint_sql(sql)
+    for f in result.findings:
+        assert f.line >= 1 and f.column >= 1
+        assert f.code in RULES
