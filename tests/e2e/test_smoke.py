@@ -169,6 +169,8 @@ def test_secret_and_configmap_reach_the_process(
         "ok &= pathlib.Path('/etc/schemaop/plan/plan.json').read_text() == '{\"steps\": 2}'\n"
         "ok &= pathlib.Path('/etc/schemaop/db/url').read_text().startswith('postgresql://')\n"
         "ok &= os.environ['POD_NAMESPACE'] == os.environ['EXPECTED_NAMESPACE']\n"
+        "ok &= pathlib.Path('/tmp/plan/plan.json').exists()\n"
+        "pathlib.Path('/tmp/scratch').write_text('x')\n"
         "print('env and volumes ok' if ok else 'mismatch')\n"
         "sys.exit(0 if ok else 3)\n"
     )
@@ -192,11 +194,16 @@ def test_secret_and_configmap_reach_the_process(
             "volumeMounts": [
                 {"name": "plan", "mountPath": "/etc/schemaop/plan", "readOnly": True},
                 {"name": "db", "mountPath": "/etc/schemaop/db", "readOnly": True},
+                # An emptyDir over /tmp, where the runner's own files live in
+                # tests, with another volume nested below it.
+                {"name": "scratch", "mountPath": "/tmp"},
+                {"name": "plan", "mountPath": "/tmp/plan"},
             ],
         },
         volumes=[
             {"name": "plan", "configMap": {"name": "plan"}},
             {"name": "db", "secret": {"secretName": "db"}},
+            {"name": "scratch", "emptyDir": {}},
         ],
     )
     core.create_namespaced_pod(namespace, pod)

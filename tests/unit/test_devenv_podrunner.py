@@ -64,7 +64,15 @@ def test_mount_script_binds_existing_targets_and_overlays_missing_ones(tmp_path:
     assert lines[-1] == 'exec "$@"'
     overlays = [line for line in lines if line.startswith("mount -t overlay")]
     assert len(overlays) == 1 and overlays[0].endswith(str(tmp_path))
-    assert f"mount --bind {source} {existing}" in lines
+    # Sources are opened before anything is mounted, then bound parents first.
+    opens = [line for line in lines if line.startswith("exec {src") and "<&-" not in line]
+    assert opens[0] == f"exec {{src0}}<{source}"
+    binds = [line for line in lines if line.startswith("mount --bind")]
+    assert binds == [
+        f'mount --bind "/proc/self/fd/${{src0}}" {existing}',
+        f'mount --bind "/proc/self/fd/${{src1}}" {tmp_path / "new" / "deeper"}',
+    ]
+    assert lines.index(opens[-1]) < lines.index(overlays[0]) < lines.index(binds[0])
     assert f"mount -o remount,bind,ro {existing}" in lines
     assert not (tmp_path / "new").exists()  # created privately, inside the overlay
 

@@ -547,7 +547,12 @@ def mount_script(
     hostname: str,
     workdir: str,
 ) -> str:
-    """A /bin/sh script run inside a fresh mount namespace, then ``exec "$@"``.
+    """A bash script run inside a fresh mount namespace, then ``exec "$@"``.
+
+    Every source is opened first and bound from ``/proc/self/fd/N``, so a mount
+    over a directory that holds other mounts' sources (an emptyDir at ``/tmp``
+    while the runner's state lives under ``/tmp``) cannot hide them; targets are
+    then bound parents first, so nested mount paths work too.
 
     A mount target that does not exist is created privately: the nearest
     existing ancestor directory gets a private overlay (its writes land in
@@ -559,16 +564,10 @@ def mount_script(
     overlays: list[Path] = []
     bound: list[Path] = []
     lines = ["set -e"]
+    opens: list[str] = []
     binds: list[str] = []
-    sources = [Path(os.path.realpath(m.source)) for m in mounts]
-
-    def order(m: Mount) -> tuple[bool, int]:
-        # A mount over a directory that holds mount sources (an emptyDir at /tmp
-        # while the runner's state lives under /tmp) would hide them: bind it last.
-        target = Path(os.path.realpath(m.target))
-        return (any(_under(src, target) for src in sources), len(m.target.parts))
-
-    for mount in sorted(mounts, key=order):
+    closes: list[str] = []
+    for i, mount in enumerate(sorted(mounts, key=lambda m: len(m.target.parts))):
         target = Path(os.path.realpath(mount.target))
         if not target.exists() and not any(_under(target, b) for b in bound):
             ancestor = target.parent
@@ -605,11 +604,14 @@ def mount_script(
             )
         else:
             binds.append(f"[ -d {t} ] || mkdir -p {t}")
-        binds.append(f"mount --bind {shlex.quote(str(mount.source))} {t}")
+        opens.append(f"exec {{src{i}}}<{shlex.quote(str(mount.source))}")
+        binds.append(f'mount --bind "/proc/self/fd/${{src{i}}}" {t}')
+        closes.append(f"exec {{src{i}}}<&-")
         if mount.read_only:
             binds.append(f"mount -o remount,bind,ro {t}")
         bound.append(target)
-    lines.extend(binds)
+    lines[1:1] = opens  # before the overlays, too
+    lines.extend(binds + closes)
     lines.append(f"hostname {shlex.quote(hostname[:63])} 2>/dev/null || true")
     lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")
     lines.append('exec "$@"')
@@ -911,7 +913,7 @@ class PodWorker(threading.Thread):
             full = ["unshare", "--mount", "--uts", "--propagation", "private"]
             if isolation == "userns":
                 full.append("--map-root-user")
-            full += ["/bin/sh", str(script), *argv]
+            full += ["/bin/bash", str(script), *argv]
             cwd = None
         with logfile.open("ab") as out:
             c.log_offset = out.tell()
