@@ -236,3 +236,40 @@ def test_non_transactional_directory_migration(
     _write(d / "3_index.down.sql", "DROP INDEX CONCURRENTLY i;\n")
     code, out, _ = run(capsys, str(d))
     assert code == 0, out
+
+
+def test_down_sql_is_checked_for_what_would_fail_a_rollback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = tmp_path / "m"
+    _write(
+        d / "000001_users.up.sql", "CREATE TABLE users (id int);\nCREATE INDEX i ON users (id);\n"
+    )
+    # Drops are expected in a down step; CONCURRENTLY in a transactional one is not.
+    _write(d / "000001_users.down.sql", "DROP INDEX CONCURRENTLY i;\nDROP TABLE users;\n")
+    code, out, _ = run(capsys, str(d))
+    assert code == 1
+    assert f"{d / '000001_users.down.sql'}:1:1: error SO401" in out and "[down]" in out
+    assert "SO101" not in out
+
+
+def test_down_sql_positions_in_manifests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = _write(
+        tmp_path / "m.yaml",
+        """
+        kind: SchemaMigration
+        metadata: {name: a}
+        spec:
+          version: "1"
+          up: CREATE TABLE t (id int);
+          down: |
+            DROP TABLE t;
+            COMMIT;
+        """,
+    )
+    code, out, _ = run(capsys, "--format", "json", str(f))
+    assert code == 1
+    (finding,) = json.loads(out)["findings"]
+    assert (finding["code"], finding["part"], finding["fileLine"]) == ("SO402", "down", 8)

@@ -42,6 +42,14 @@ class _Item:
     migration: Migration
     path: str
     line_offset: int = 0  # file line of the SQL's first line, minus one
+    down_path: str | None = None  # where the down SQL is (None: same file as up)
+    down_line_offset: int = 0
+
+    def where(self, f: Finding) -> tuple[str, int]:
+        """(file path, 1-based file line) of a finding."""
+        if f.part == "down":
+            return self.down_path or self.path, f.line + self.down_line_offset
+        return self.path, f.line + self.line_offset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -202,8 +210,30 @@ def _load_directory(path: Path) -> list[_Item]:
             loaded = loader(path)
         except InvalidMigrationSet as exc:
             raise InputError(str(exc)) from exc
-        return [_Item(m, m.source or str(path)) for m in loaded]
+        downs = _down_files(path)
+        return [
+            _Item(m, m.source or str(path), down_path=downs.get(m.version.text)) for m in loaded
+        ]
     return _private_directory_loader(path)
+
+
+def _down_files(path: Path) -> dict[str, str]:
+    """version text -> path of its down file, for positions of down findings."""
+    parse = getattr(_migrations_dir(), "parse_name", None)
+    out = {}
+    for f in path.iterdir():
+        if parse is not None:
+            try:
+                parsed = parse(f.name)
+            except ValueError:  # a name the loader has already accepted or refused
+                parsed = None
+            if parsed is not None and parsed[2] == "down":
+                out[parsed[0].text] = str(f)
+        else:
+            mine = _parse_migration_name(f.name)
+            if mine is not None and mine[0] == "down":
+                out[mine[1]] = str(f)
+    return out
 
 
 def _private_directory_loader(path: Path) -> list[_Item]:
@@ -230,6 +260,7 @@ def _private_directory_loader(path: Path) -> list[_Item]:
             _Item(
                 Migration(Version(version), desc, up, down, _transactional(up), str(f)),
                 str(f),
+                down_path=str(downs[version]) if version in downs else None,
             )
         )
     return items
@@ -270,14 +301,21 @@ def _load_manifests(path: Path) -> list[list[_Item]]:
             spec.get("transactional", True) is not False,
             f"{path} (SchemaMigration {name})",
         )
-        groups.setdefault(group, []).append(_Item(m, str(path), _up_line_offset(node)))
+        groups.setdefault(group, []).append(
+            _Item(
+                m,
+                str(path),
+                _sql_line_offset(node, "up"),
+                down_line_offset=_sql_line_offset(node, "down"),
+            )
+        )
     if not groups:
         raise InputError(f"{path}: no SchemaMigration documents")
     return list(groups.values())
 
 
-def _up_line_offset(node: Any) -> int:
-    """Lines before ``spec.up``'s first SQL line in the YAML file (0 when unknown)."""
+def _sql_line_offset(node: Any, field: str) -> int:
+    """Lines before ``spec.<field>``'s first SQL line in the YAML file (0 when unknown)."""
     import yaml
 
     def child(n: Any, key: str) -> Any:
@@ -287,11 +325,11 @@ def _up_line_offset(node: Any) -> int:
                     return v
         return None
 
-    up = child(child(node, "spec"), "up")
-    if not isinstance(up, yaml.ScalarNode):
+    value = child(child(node, "spec"), field)
+    if not isinstance(value, yaml.ScalarNode):
         return 0
     # Block scalars (| and >) start on the line after the indicator.
-    return int(up.start_mark.line) + (1 if up.style in ("|", ">") else 0)
+    return int(value.start_mark.line) + (1 if value.style in ("|", ">") else 0)
 
 
 # output ------------------------------------------------------------------
@@ -319,13 +357,12 @@ def _summary_line(s: dict[str, int]) -> str:
     )
 
 
-def _file_line(item: _Item, f: Finding) -> int:
-    return f.line + item.line_offset
-
-
 def _text(item: _Item, f: Finding) -> str:
-    head = f"{item.path}:{_file_line(item, f)}:{f.column}: {f.severity} {f.code} {f.rule}"
+    path, line = item.where(f)
+    head = f"{path}:{line}:{f.column}: {f.severity} {f.code} {f.rule}"
     version = f" [version {f.version}]" if f.version and f.version != "0" else ""
+    if f.part == "down":
+        version += " [down]"
     lines = [f"{head}{version}: {f.message}"]
     if f.suppressed:
         lines.append(f"    allowed: {f.reason}")
@@ -340,8 +377,7 @@ def _text(item: _Item, f: Finding) -> str:
 
 def _json(item: _Item, f: Finding) -> dict[str, Any]:
     out = f.to_dict()
-    out["path"] = item.path
-    out["fileLine"] = _file_line(item, f)
+    out["path"], out["fileLine"] = item.where(f)
     return out
 
 
@@ -357,7 +393,8 @@ def _gitlab(findings: Iterable[tuple[_Item, Finding]]) -> list[dict[str, Any]]:
             continue
         severity = "critical" if f.blocking and f.destructive else _GITLAB_SEVERITY[f.severity]
         # Stable across edits that only move the statement: no line number inside.
-        basis = "\0".join((item.path, f.code, f.version or "", f.target or "", f.statement))
+        path, line = item.where(f)
+        basis = "\0".join((path, f.code, f.version or "", f.part, f.target or "", f.statement))
         n = seen.get(basis, 0)
         seen[basis] = n + 1
         fingerprint = hashlib.sha256(f"{basis}\0{n}".encode()).hexdigest()
@@ -367,7 +404,7 @@ def _gitlab(findings: Iterable[tuple[_Item, Finding]]) -> list[dict[str, Any]]:
                 "check_name": f"schemaop-{f.code}-{f.rule}",
                 "fingerprint": fingerprint,
                 "severity": severity,
-                "location": {"path": item.path, "lines": {"begin": _file_line(item, f)}},
+                "location": {"path": path, "lines": {"begin": line}},
             }
         )
     return out

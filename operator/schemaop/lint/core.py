@@ -21,7 +21,7 @@ import bisect
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from pglast import parser as pgparser
 
@@ -395,15 +395,36 @@ def lint_set(
     catalog = Catalog()
     results = []
     for m in sorted(migrations, key=lambda m: m.version):
-        results.append(
-            _lint_text(
-                m.up,
-                catalog,
-                transactional=m.transactional,
-                version=m.version.text,
-                source=m.source,
-            )
+        result = _lint_text(
+            m.up,
+            catalog,
+            transactional=m.transactional,
+            version=m.version.text,
+            source=m.source,
         )
+        down = _lint_down(m)
+        if down:
+            result = dataclasses.replace(result, findings=result.findings + down)
+        results.append(result)
         if applied_through is not None and m.version <= applied_through:
             catalog.settle()
     return results
+
+
+_DOWN_CODES: Final = frozenset({"SO001", "SO002", "SO003", "SO401", "SO402"})
+
+
+def _lint_down(m: Migration) -> tuple[Finding, ...]:
+    """Findings of the down SQL that would make a rollback fail (see ``Finding.part``)."""
+    if m.down is None or not m.down.strip():
+        return ()
+    result = _lint_text(
+        m.down,
+        Catalog(),
+        transactional=m.transactional,
+        version=m.version.text,
+        source=m.source,
+    )
+    return tuple(
+        dataclasses.replace(f, part="down") for f in result.findings if f.code in _DOWN_CODES
+    )

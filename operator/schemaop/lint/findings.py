@@ -305,6 +305,10 @@ class Finding:
     target: str | None = None
     suppressed: bool = False
     reason: str | None = None
+    # Which SQL of the migration: "up", or "down" (only parse errors, suppression
+    # problems and transaction misuse are checked there: a down step undoes, so
+    # its drops are expected, but one that cannot run fails at the worst moment).
+    part: str = "up"
 
     @property
     def category(self) -> Category:
@@ -341,4 +345,6 @@ class Finding:
             out["target"] = self.target
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.part != "up":
+            out["part"] = self.part
         return out

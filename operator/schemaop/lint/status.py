@@ -37,6 +37,8 @@ def finding_status(f: Finding) -> dict[str, Any]:
         out["version"] = f.version
     if f.reason is not None:
         out["reason"] = f.reason
+    if f.part != "up":
+        out["part"] = f.part
     return out
 
 
