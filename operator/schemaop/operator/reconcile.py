@@ -83,6 +83,8 @@ class Reconciler:
         self.config = config
         # (namespace, secret name) -> SchemaVersion names that read it.
         self.secret_index: dict[tuple[str, str], set[str]] = {}
+        # Lint results by the migration set's checksums: linting is pure and costly.
+        self._lint_cache: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
 
     async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> str:
         import psycopg.conninfo
@@ -175,12 +177,36 @@ class Reconciler:
             apply_policy=_policy_hook(),
         )
         decision = decide(facts)
+        self._add_lint_status(migrations, decision)
         if decision.create_job_for is not None:
             await self._start_job(sv, decision)
         await self._write_status(sv, decision)
         await self._write_migration_status(namespace, migrations, decision)
         metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
         return decision.requeue_after
+
+    def _add_lint_status(self, migrations: list[dict[str, Any]], decision: Decision) -> None:
+        """Lint findings on each SchemaMigration's status (cached by the set's checksums)."""
+        from schemaop.decide import to_migrations
+        from schemaop.gate import migration_lint_status
+        from schemaop.model.migration import InvalidMigrationSet
+
+        try:
+            migration_set = to_migrations(migrations)
+        except InvalidMigrationSet:
+            return
+        key = tuple(m.checksum for m in migration_set)
+        by_version = self._lint_cache.get(key)
+        if by_version is None:
+            by_version = migration_lint_status(migration_set)
+            if len(self._lint_cache) > 1000:
+                self._lint_cache.clear()
+            self._lint_cache[key] = by_version
+        for obj in migrations:
+            version = str((obj.get("spec") or {}).get("version", ""))
+            fields = decision.migration_status.get(obj["metadata"]["name"])
+            if fields is not None and version in by_version:
+                fields["lint"] = by_version[version]
 
     async def _start_job(self, sv: Mapping[str, Any], decision: Decision) -> None:
         assert decision.create_job_for is not None
@@ -356,5 +382,7 @@ def _engine_error(exc: Exception) -> dict[str, Any]:
 
 
 def _policy_hook() -> Any:
-    """The lint gate and destructive-change policy applied to a plan (None: not wired yet)."""
-    return None
+    """The lint gate and destructive-change policy applied to a plan."""
+    from schemaop.gate import plan_gate
+
+    return plan_gate
