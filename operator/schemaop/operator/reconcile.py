@@ -188,7 +188,7 @@ class Reconciler:
     def _add_lint_status(self, migrations: list[dict[str, Any]], decision: Decision) -> None:
         """Lint findings on each SchemaMigration's status (cached by the set's checksums)."""
         from schemaop.decide import to_migrations
-        from schemaop.gate import migration_lint_status
+        from schemaop.lint import lint_set, lint_status
         from schemaop.model.migration import InvalidMigrationSet
 
         try:
@@ -198,7 +198,10 @@ class Reconciler:
         key = tuple(m.checksum for m in migration_set)
         by_version = self._lint_cache.get(key)
         if by_version is None:
-            by_version = migration_lint_status(migration_set)
+            by_version = {
+                m.version.text: lint_status(r.findings)
+                for m, r in zip(migration_set, lint_set(list(migration_set)), strict=True)
+            }
             if len(self._lint_cache) > 1000:
                 self._lint_cache.clear()
             self._lint_cache[key] = by_version
@@ -383,6 +386,6 @@ def _engine_error(exc: Exception) -> dict[str, Any]:
 
 def _policy_hook() -> Any:
     """The lint gate and destructive-change policy applied to a plan."""
-    from schemaop.gate import plan_gate
+    from schemaop.lint.policy import plan_hook
 
-    return plan_gate
+    return plan_hook
