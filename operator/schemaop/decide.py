@@ -127,6 +127,8 @@ class Facts:
     db_state: DatabaseState | None = None
     live_fingerprint: str | None = None
     jobs: Sequence[JobFacts] = ()
+    # Rows of the database's snapshots table (engine.snapshot.list_snapshots).
+    rollback_points: Sequence[Mapping[str, Any]] = ()
     # Destructive-change policy hook: (plan, migrations, policy) -> (plan, blocking
     # findings, lint summary). None when lint is not available.
     apply_policy: (
@@ -342,6 +344,16 @@ def decide(facts: Facts) -> Decision:
 
     state = facts.db_state
     status.update(_db_status(state))
+    status["rollbackPoints"] = [
+        {
+            "kind": str(p.get("kind", "")),
+            "ref": str(p.get("location", "")),
+            "version": str(p.get("version") or ""),
+            "fingerprint": str(p.get("fingerprint") or ""),
+            "takenAt": str(p.get("takenAt", "")),
+        }
+        for p in list(facts.rollback_points)[-MAX_HISTORY:][::-1]
+    ]
     applied = {a.version for a in state.applied}
     migration_status: dict[str, dict[str, Any]] = {}
     for obj in facts.migrations:

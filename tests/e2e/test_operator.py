@@ -264,9 +264,10 @@ def test_apply_then_ready_at_latest_then_a_new_migration(env: Env, operator: Ope
         "create table orders (id bigint primary key, customer_id bigint references customers)",
         "drop table orders",
     )
-    env.schemaversion()
+    env.schemaversion(snapshot={"policy": "Schema"})
     sv = env.wait_ready("2", operator)
     assert sv["status"]["targetVersion"] == "2"
+    assert sv["status"]["rollbackPoints"][0]["kind"] == "Schema"
     assert sv["status"]["pending"] == 0
     assert {"customers", "orders"} <= env.tables()
     assert [h["version"] for h in sv["status"]["history"]][:2] == ["2", "1"]

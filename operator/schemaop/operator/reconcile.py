@@ -62,17 +62,22 @@ def connection_secrets(spec: Mapping[str, Any]) -> list[str]:
 
 def read_database(
     conninfo: str, history_schema: str, schemas: list[str], timeout: int
-) -> tuple[DatabaseState, str | None]:
-    """History and live fingerprint over a read-only connection (runs in a thread)."""
+) -> tuple[DatabaseState, str | None, list[dict[str, Any]]]:
+    """History, live fingerprint and rollback points over a read-only connection.
+
+    Runs in a worker thread; the connection is opened and closed here.
+    """
     from schemaop import engine
+    from schemaop.engine.snapshot import list_snapshots
 
     conn = engine.connect(conninfo, application_name="schemaop-operator", connect_timeout=timeout)
     try:
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET statement_timeout = '30s'")
         state = engine.read_state(conn, history_schema)
-        fingerprint = engine.fingerprint(conn, schemas) if state.history_exists else None
-        return state, fingerprint
+        if not state.history_exists:
+            return state, None, []
+        return state, engine.fingerprint(conn, schemas), list_snapshots(conn, history_schema)
     finally:
         conn.close()
 
@@ -143,6 +148,7 @@ class Reconciler:
         db_error: dict[str, Any] | None = None
         state: DatabaseState | None = None
         fingerprint: str | None = None
+        snapshots: list[dict[str, Any]] = []
         if not spec.get("paused"):
             try:
                 conninfo = await self._conninfo(namespace, spec)
@@ -150,7 +156,7 @@ class Reconciler:
                 secret_error = str(exc)
             else:
                 try:
-                    state, fingerprint = await asyncio.to_thread(
+                    state, fingerprint, snapshots = await asyncio.to_thread(
                         read_database,
                         conninfo,
                         str(spec.get("historySchema", "schemaop")),
@@ -174,6 +180,7 @@ class Reconciler:
             db_state=state,
             live_fingerprint=fingerprint,
             jobs=jobs,
+            rollback_points=snapshots,
             apply_policy=_policy_hook(),
         )
         decision = decide(facts)
