@@ -400,7 +400,7 @@ def test_operator_killed_while_its_job_runs_converges_with_one_job(
     env.secret()
     env.migration("1", "select pg_sleep(4); create table a (id int)", "drop table a")
     env.schemaversion()
-    env.wait("a running Job", lambda: env.jobs(), 60, operator)
+    env.wait("a running Job", env.jobs, 60, operator)
     operator.kill()
     time.sleep(1)
     operator.start()
@@ -433,7 +433,8 @@ def test_rotated_secret_is_picked_up(
     env: Env, operator: Operator, postgres: devpg.Postgres
 ) -> None:
     postgres.psql(
-        "DO $$ BEGIN CREATE ROLE rotate_me LOGIN PASSWORD 'first'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        "DO $$ BEGIN CREATE ROLE rotate_me LOGIN PASSWORD 'first';"
+        " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
     )
     dbname = env.dsn.rsplit("/", 1)[1]
     postgres.psql(f'GRANT ALL ON DATABASE "{dbname}" TO rotate_me')
