@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/tools
 
-.PHONY: help venv testbins lint test test-unit test-integration test-e2e dev dev-down crds manifests bench clean
+.PHONY: help venv testbins lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -29,6 +29,7 @@ lint: venv ## ruff and mypy --strict
 	$(BIN)/ruff check operator tests tools bench
 	$(BIN)/ruff format --check operator tests tools bench
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 test: venv testbins ## every test: unit, integration (PostgreSQL), e2e (local cluster)
 	$(BIN)/pytest tests
@@ -50,6 +51,13 @@ dev-down: ## stop everything `make dev` started
 
 crds: venv ## generate crds/ (and the package's copy of schemas/) from schemas/
 	$(BIN)/python tools/gen_crds.py
+
+manifests: crds testbins ## chart CRD templates, manifests/install.yaml, alert rules file (from crds/ and the chart)
+	$(BIN)/python tools/render_manifests.py --helm "$$(tools/k8s-testbins/build.sh)/helm"
+
+chart-lint: testbins ## helm lint of the operator chart and the example app chart
+	"$$(tools/k8s-testbins/build.sh)/helm" lint --strict charts/schemaop
+	"$$(tools/k8s-testbins/build.sh)/helm" lint --strict charts/examples/orders-app
 
 clean: dev-down
 	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache
