@@ -6,17 +6,24 @@ with plain ``kubectl`` and ``psql``, and one command to stop them. ``up`` starts
 local control plane with its pod runner (:mod:`devenv.cluster`, detached), all
 state under ``.dev/`` (``SCHEMAOP_DEV_DIR`` overrides), then writes
 ``.dev/env.sh`` with KUBECONFIG, DATABASE_URL and a PATH holding kubectl, helm
-and the venv's schemaop. ``down`` stops both and keeps the data, so the next
-``up`` finds the same objects and databases.
+and the venv's schemaop. It then installs the CRDs, starts the operator (a
+detached ``schemaop operator`` process, log in ``.dev/operator.log``), applies
+the examples of ``manifests/examples/`` (the Secret pointed at the local
+database ``orders``), waits until the SchemaVersion is Ready and prints
+``kubectl get`` of the result. ``down`` stops everything and keeps the data, so
+the next ``up`` finds the same objects and databases.
 
     python -m devenv.dev up|down|env
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from devenv import cluster as devcluster
@@ -66,6 +73,7 @@ def up(state: Path) -> int:
         running = devcluster.start(cluster_dir, detached=True)
     env_sh = _env_sh(state, server, running)
     rel = _relative(env_sh)
+    summary = _operator_and_examples(state, server, running)
     print(
         f"""
 schemaop dev environment is up (state in {_relative(state)}/)
@@ -75,10 +83,14 @@ schemaop dev environment is up (state in {_relative(state)}/)
   Pod logs     {_relative(running.pod_log_dir)}/<namespace>/<pod>/<container>.log
   Server logs  {_relative(running.log_dir)}/
 
+{summary}
 Use them from a shell:
   source {rel}
-  kubectl get nodes
+  kubectl get schemaversions,schemamigrations
+  kubectl describe schemaversion orders
   psql "$DATABASE_URL"
+  export ORDERS_URL="$(kubectl get secret orders-db -o jsonpath='{{.data.url}}' | base64 -d)"
+  schemaop status --database-url "$ORDERS_URL"
 
 Stop everything: make dev-down
 """
@@ -86,8 +98,122 @@ Stop everything: make dev-down
     return 0
 
 
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ("00-secret.yaml", "10-schemaversion.yaml", "20-migrations.yaml")
+DEV_PASSWORD = "orders-dev"  # a throwaway local database: not a secret worth keeping
+
+
+def _operator_pid(state: Path) -> int | None:
+    pid_file = state / "operator.pid"
+    if not pid_file.exists():
+        return None
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (ValueError, OSError):
+        return None
+    return pid
+
+
+def _operator_and_examples(state: Path, server: devpg.Postgres, running: devcluster.Cluster) -> str:
+    """CRDs, the operator, the examples; returns `kubectl get` of the result."""
+    # The example database and its owner role, once.
+    server.psql(
+        "DO $$ BEGIN CREATE ROLE orders LOGIN PASSWORD "
+        f"'{DEV_PASSWORD}'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    if server.psql("SELECT 1 FROM pg_database WHERE datname = 'orders'") != "1":
+        server.psql('CREATE DATABASE "orders" OWNER orders')
+    url = server.dsn("orders", user="orders", password=DEV_PASSWORD)
+
+    log("dev", "installing the CRDs")
+    running.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    running.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/schemaversions.schemaop.io",
+        "crd/schemamigrations.schemaop.io",
+    )
+    if _operator_pid(state) is None:
+        log("dev", "starting the operator (log: .dev/operator.log)")
+        env = {**os.environ, "KUBECONFIG": str(running.kubeconfig)}
+        with (state / "operator.log").open("ab") as out:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "schemaop",
+                    "operator",
+                    "-n",
+                    "default",
+                    "--job-image",
+                    "schemaop:dev",
+                    "--metrics-port",
+                    "18080",
+                    "--health-port",
+                    "18081",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+            )
+        (state / "operator.pid").write_text(str(proc.pid))
+    else:
+        log("dev", "operator already running")
+
+    log("dev", "applying manifests/examples (Secret pointed at the local database 'orders')")
+    secret = (ROOT / "manifests/examples" / EXAMPLES[0]).read_text()
+    secret = "\n".join(
+        f"  url: {url}" if line.strip().startswith("url:") else line for line in secret.splitlines()
+    )
+    (state / "00-secret.yaml").write_text(secret + "\n")
+    running.kubectl("apply", "-n", "default", "-f", str(state / "00-secret.yaml"))
+    for name in EXAMPLES[1:]:
+        running.kubectl("apply", "-n", "default", "-f", str(ROOT / "manifests/examples" / name))
+    log("dev", "waiting for SchemaVersion orders to be Ready (up to 120 s)")
+    waited = running.kubectl(
+        "wait",
+        "-n",
+        "default",
+        "--for=condition=Ready",
+        "--timeout=120s",
+        "schemaversion/orders",
+        check=False,
+    )
+    if waited.returncode != 0:
+        log(
+            "dev",
+            "not Ready yet; see `kubectl describe schemaversion orders` and .dev/operator.log",
+        )
+    got = running.kubectl(
+        "get", "-n", "default", "schemaversions,schemamigrations,jobs", check=False
+    )
+    return got.stdout
+
+
+def _stop_operator(state: Path) -> bool:
+    pid = _operator_pid(state)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    (state / "operator.pid").unlink(missing_ok=True)
+    return True
+
+
 def down(state: Path) -> int:
-    stopped = devcluster.stop(state / "cluster")
+    operator_stopped = _stop_operator(state)
+    stopped = devcluster.stop(state / "cluster") or operator_stopped
     server = _pg_running(state / "pg")
     if server is not None:
         server.stop()
