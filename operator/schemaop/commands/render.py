@@ -1,0 +1,94 @@
+"""``schemaop render DIR``: a migration directory as SchemaMigration manifests.
+
+For teams that keep SQL files in the repository (the directory format of
+``schemaop migrate``, docs/engine.md) and ship them with kubectl, Kustomize or
+a GitOps tool: prints one multi-document YAML stream, one SchemaMigration per
+version, named ``<schema-version>-v<version>`` (dots become dashes). The
+output validates against schemas/ (``schemaop validate``). Helm users can do
+the same inside a chart (see charts/examples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", type=Path, help="migration directory")
+    parser.add_argument(
+        "--schema-version",
+        required=True,
+        metavar="NAME",
+        help="the SchemaVersion the migrations belong to",
+    )
+    parser.add_argument("--namespace", "-n", default=None, help="metadata.namespace to set")
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra label on every SchemaMigration (repeatable)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from schemaop.kube.builders import dns_name
+    from schemaop.migrations_dir import load
+    from schemaop.model.migration import InvalidMigrationSet
+
+    labels = {"schemaop.io/schemaversion": args.schema_version}
+    for item in args.label:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"schemaop render: bad --label {item!r}; use KEY=VALUE", file=sys.stderr)
+            return 2
+        labels[key] = value
+    try:
+        migrations = load(args.directory)
+    except (OSError, ValueError, InvalidMigrationSet) as exc:
+        print(f"schemaop render: {exc}", file=sys.stderr)
+        return 2
+    docs = []
+    for m in migrations:
+        meta: dict[str, object] = {
+            "name": dns_name(
+                args.schema_version, "v" + m.version.text.replace(".", "-"), max_len=253
+            ),
+            "labels": labels,
+        }
+        if args.namespace:
+            meta["namespace"] = args.namespace
+        spec: dict[str, object] = {
+            "schemaVersionRef": {"name": args.schema_version},
+            "version": m.version.text,
+            "description": m.description,
+            "up": m.up,
+        }
+        if m.down is not None:
+            spec["down"] = m.down
+        if not m.transactional:
+            spec["transactional"] = False
+        docs.append(
+            {
+                "apiVersion": "schemaop.io/v1alpha1",
+                "kind": "SchemaMigration",
+                "metadata": meta,
+                "spec": spec,
+            }
+        )
+
+    class _Literal(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Literal.add_representer(str, _str)
+    sys.stdout.write(yaml.dump_all(docs, Dumper=_Literal, sort_keys=False, width=1000))
+    print(f"schemaop render: {len(docs)} SchemaMigration(s)", file=sys.stderr)
+    return 0
