@@ -277,10 +277,38 @@ def test_apply_then_ready_at_latest_then_a_new_migration(env: Env, operator: Ope
     )
     assert m1["status"]["applied"] is True and len(m1["status"]["checksum"]) == 64
 
+    wait_cmd = [
+        sys.executable,
+        "-m",
+        "schemaop",
+        "wait",
+        "--schema-version",
+        "db",
+        "-n",
+        env.ns,
+        "--interval",
+        "0.2",
+    ]
+    done = subprocess.run(
+        [*wait_cmd, "--version", "2", "--timeout", "10"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    waiter = subprocess.Popen(
+        [*wait_cmd, "--version", "3", "--timeout", "120"], stderr=subprocess.PIPE, text=True
+    )
     env.migration(
         "3", "alter table orders add column note text", "alter table orders drop column note"
     )
     env.wait_ready("3", operator)
+    _, waited = waiter.communicate(timeout=30)
+    assert waiter.returncode == 0, waited
+    timed_out = subprocess.run(
+        [*wait_cmd, "--version", "9", "--timeout", "1"], check=False, capture_output=True, text=True
+    )
+    assert timed_out.returncode == 1 and "timed out" in timed_out.stderr
     assert len(env.jobs()) == 2
     reasons = {e.reason for e in env.events()}
     assert {"MigrationStarted", "Applied"} <= reasons
@@ -422,8 +450,11 @@ def test_database_down_for_a_while_recovers_without_help(
         server.stop()
         env.migration("2", "create table b (id int)", "drop table b")
         env.wait_reason("Ready", "False", "DatabaseUnreachable", operator, timeout=60)
-        time.sleep(5)
+        outage_started = time.monotonic()
+        time.sleep(25)  # about 30 s of outage in all
+        assert env.condition("Ready")["reason"] in ("DatabaseUnreachable", "Retrying")
         server.start()
+        assert time.monotonic() - outage_started >= 25
         env.wait_ready("2", operator, timeout=120)
     finally:
         server.destroy()
