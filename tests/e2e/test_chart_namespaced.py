@@ -1,0 +1,168 @@
+"""The Helm chart end to end, namespaced RBAC mode: the operator watches a list of
+namespaces with a Role in each; it migrates there, and everywhere else the API
+server refuses it (schemaop resources, Jobs, and above all Secrets).
+
+Its own module, so that the cluster-wide release of test_chart.py is gone
+before this one starts (two operators would both act on the same objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+from test_chart_support import (
+    CHART,
+    CRD_NAMES,
+    GROUP,
+    LOCAL_IMAGE,
+    ROOT,
+    VERSION,
+    as_service_account,
+    create_namespace,
+    delete_namespace,
+    delete_schemaversions,
+    forbidden,
+    helm,
+    kubectl,
+    operator_pod,
+    schemaversion,
+    secret_body,
+    wait_ready,
+)
+
+from devenv import cluster as devcluster
+from devenv.util import free_port
+
+RELEASE = "schemaop-ns"
+
+
+@pytest.fixture
+def namespaces(cluster: devcluster.Cluster, kube: Any) -> Iterator[tuple[str, str, str]]:
+    """(operator namespace, watched namespace, unwatched namespace) with the release installed."""
+    # crds.install=false: the CRDs come from crds/ (or stay from test_chart.py's release).
+    kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl(
+        cluster,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        *(f"crd/{name}" for name in CRD_NAMES),
+    )
+    ns, watched, other = (create_namespace(kube, p) for p in ("schemaop", "watched", "other"))
+    helm(
+        cluster,
+        "install",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        ns,
+        *LOCAL_IMAGE,
+        "--set",
+        f"watchNamespaces={{{watched}}}",
+        "--set",
+        "crds.install=false",
+        "--set",
+        f"operator.metricsPort={free_port()}",
+        "--set",
+        f"operator.healthPort={free_port()}",
+        "--wait",
+        "--timeout",
+        "90s",
+    )
+    try:
+        yield ns, watched, other
+    finally:
+        try:
+            delete_schemaversions(kube, watched)
+        finally:
+            helm(cluster, "uninstall", RELEASE, "--namespace", ns, "--wait", "--timeout", "60s")
+            for name in (ns, watched, other):
+                delete_namespace(kube, name)
+
+
+def _database_objects(kube: Any, namespace: str, dsn: str) -> None:
+    client.CoreV1Api(kube).create_namespaced_secret(namespace, secret_body("db", dsn))
+    custom = client.CustomObjectsApi(kube)
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "schemamigrations",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SchemaMigration",
+            "metadata": {"name": "db-1"},
+            "spec": {
+                "schemaVersionRef": {"name": "db"},
+                "version": "1",
+                "up": "create table a (id int)",
+                "down": "drop table a",
+            },
+        },
+    )
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "schemaversions",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SchemaVersion",
+            "metadata": {"name": "db"},
+            "spec": {
+                "connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
+                "snapshot": {"policy": "None"},
+            },
+        },
+    )
+
+
+def test_namespaced_mode_works_in_its_namespaces_and_is_denied_outside(
+    namespaces: tuple[str, str, str], kube: Any, database: str, pod_log: Any
+) -> None:
+    ns, watched, other = namespaces
+    pod = operator_pod(kube, ns, RELEASE)
+    assert f"--namespace={watched}" in pod.spec.containers[0].args
+    _database_objects(kube, watched, database)
+    _database_objects(kube, other, database)
+    wait_ready(kube, watched, "db", "1")
+    job = client.BatchV1Api(kube).list_namespaced_job(watched).items[0]
+    assert job.spec.template.spec.service_account_name == f"{RELEASE}-job"
+    # The unwatched namespace is not touched (no status, no Job).
+    assert not schemaversion(kube, other, "db").get("status")
+    assert not client.BatchV1Api(kube).list_namespaced_job(other).items
+
+    with as_service_account(kube, ns, RELEASE) as api:
+        custom, core, batch = (
+            client.CustomObjectsApi(api),
+            client.CoreV1Api(api),
+            client.BatchV1Api(api),
+        )
+        # Allowed where it watches ...
+        custom.list_namespaced_custom_object(GROUP, VERSION, watched, "schemaversions")
+        core.read_namespaced_secret("db", watched)
+        # ... and refused everywhere else.
+        assert forbidden(
+            lambda: custom.list_namespaced_custom_object(GROUP, VERSION, other, "schemaversions")
+        )
+        assert forbidden(lambda: core.read_namespaced_secret("db", other))
+        assert forbidden(core.list_secret_for_all_namespaces)
+        assert forbidden(lambda: batch.list_namespaced_job(other))
+        assert forbidden(
+            lambda: custom.list_cluster_custom_object(GROUP, VERSION, "schemaversions")
+        )
+        # Secrets: read only.
+        assert forbidden(lambda: core.delete_namespaced_secret("db", watched))
+    with as_service_account(kube, watched, f"{RELEASE}-job") as api:
+        # The migration Jobs' account needs and has no API access at all.
+        assert forbidden(
+            lambda: client.CustomObjectsApi(api).list_namespaced_custom_object(
+                GROUP, VERSION, watched, "schemaversions"
+            )
+        )
+        assert forbidden(lambda: client.CoreV1Api(api).read_namespaced_secret("db", watched))
+    log = pod_log(ns, pod.metadata.name, "operator")
+    assert "Forbidden" not in log and "Not enough permissions" not in log, log[-3000:]

@@ -1,0 +1,247 @@
+"""Support for the Helm chart e2e tests (no tests here): helm, namespaces, waiting, API access
+as a ServiceAccount.
+
+The chart's operator runs as a pod of the local pod runner (image
+``schemaop:dev``), with the chart's ServiceAccount token, so every API call it
+makes is checked against the chart's own RBAC.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from devenv import cluster as devcluster
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "schemaop"
+APP_CHART = ROOT / "charts" / "examples" / "orders-app"
+EXAMPLES = ROOT / "manifests" / "examples"
+GROUP, VERSION = "schemaop.io", "v1alpha1"
+CRD_NAMES = ("schemaversions.schemaop.io", "schemamigrations.schemaop.io")
+# The image the local pod runner runs (its repository ends in `schemaop`).
+LOCAL_IMAGE = ("--set", "image.repository=schemaop", "--set", "image.tag=dev")
+
+
+def helm(cluster: devcluster.Cluster, *args: str, timeout: float = 180) -> str:
+    """Run the pinned helm against the local cluster; its output, or an error with stderr."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "HELM_CACHE_HOME": str(cluster.directory / "helm" / "cache"),
+        "HELM_CONFIG_HOME": str(cluster.directory / "helm" / "config"),
+        "HELM_DATA_HOME": str(cluster.directory / "helm" / "data"),
+    }
+    result = subprocess.run(
+        [str(cluster.bin_dir / "helm"), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
+    return result.stdout
+
+
+def kubectl(cluster: devcluster.Cluster, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
+    return result.stdout
+
+
+def poll(what: str, check: Callable[[], Any], timeout: float = 90.0, detail: Any = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            extra = f"\n{detail()}" if callable(detail) else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
+        time.sleep(0.3)
+
+
+def create_namespace(kube: Any, prefix: str = "e2e") -> str:
+    core = client.CoreV1Api(kube)
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {"schemaop.io/e2e": "true"}}})
+    poll(
+        f"ServiceAccount {name}/default",
+        lambda: _exists(lambda: core.read_namespaced_service_account("default", name)),
+        30,
+    )
+    return name
+
+
+def delete_namespace(kube: Any, name: str) -> None:
+    try:
+        client.CoreV1Api(kube).delete_namespace(name)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def _exists(read: Callable[[], Any]) -> bool:
+    try:
+        read()
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def adopt_crds(cluster: devcluster.Cluster, release: str, namespace: str) -> None:
+    """Let a release take over CRDs applied before by kubectl (other e2e tests do so).
+
+    Helm refuses to take over objects it did not create unless they carry its
+    ownership label and annotations; docs/install.md shows the same commands.
+    """
+    for name in CRD_NAMES:
+        if not kubectl(cluster, "get", "crd", name, "--ignore-not-found", "-o", "name").strip():
+            continue
+        kubectl(cluster, "label", "--overwrite", "crd", name, "app.kubernetes.io/managed-by=Helm")
+        kubectl(
+            cluster,
+            "annotate",
+            "--overwrite",
+            "crd",
+            name,
+            f"meta.helm.sh/release-name={release}",
+            f"meta.helm.sh/release-namespace={namespace}",
+        )
+
+
+def operator_pod(kube: Any, namespace: str, release: str) -> Any:
+    """The running pod of the release's operator Deployment."""
+    core = client.CoreV1Api(kube)
+
+    def running() -> Any:
+        pods = core.list_namespaced_pod(
+            namespace, label_selector=f"app.kubernetes.io/instance={release}"
+        ).items
+        live = [
+            p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp
+        ]
+        return live[0] if live else None
+
+    return poll(f"the operator pod of {namespace}/{release}", running, 60)
+
+
+def http_get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return int(response.status), response.read().decode()
+
+
+def schemaversion(kube: Any, namespace: str, name: str) -> dict[str, Any]:
+    return dict(
+        client.CustomObjectsApi(kube).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "schemaversions", name
+        )
+    )
+
+
+def wait_ready(kube: Any, namespace: str, name: str, version: str, timeout: float = 120) -> Any:
+    def check() -> Any:
+        sv = schemaversion(kube, namespace, name)
+        status = sv.get("status") or {}
+        ready = [c for c in status.get("conditions") or [] if c["type"] == "Ready"]
+        ok = (
+            ready
+            and ready[0]["status"] == "True"
+            and status.get("currentVersion") == version
+            and status.get("observedGeneration") == sv["metadata"]["generation"]
+        )
+        return sv if ok else None
+
+    def detail() -> str:
+        return str(schemaversion(kube, namespace, name).get("status") or {})[:3000]
+
+    return poll(f"SchemaVersion {namespace}/{name} Ready at {version}", check, timeout, detail)
+
+
+def delete_schemaversions(kube: Any, namespace: str, timeout: float = 60) -> None:
+    """Delete every SchemaVersion of a namespace while the operator still runs (its finalizer)."""
+    custom = client.CustomObjectsApi(kube)
+    try:
+        items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "schemaversions")
+    except ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    for item in items["items"]:
+        try:
+            custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, "schemaversions", item["metadata"]["name"]
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    poll(
+        f"SchemaVersions in {namespace} to be gone",
+        lambda: (
+            not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "schemaversions")[
+                "items"
+            ]
+        ),
+        timeout,
+    )
+
+
+def secret_body(name: str, url: str, key: str = "url") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "data": {key: base64.b64encode(url.encode()).decode()},
+    }
+
+
+@contextmanager
+def as_service_account(kube: Any, namespace: str, name: str) -> Iterator[Any]:
+    """An ApiClient that authenticates with a fresh token of a ServiceAccount."""
+    core = client.CoreV1Api(kube)
+    token = core.create_namespaced_service_account_token(
+        name, namespace, {"spec": {"expirationSeconds": 600}}
+    ).status.token
+    configuration = client.Configuration()
+    configuration.host = kube.configuration.host
+    configuration.ssl_ca_cert = kube.configuration.ssl_ca_cert
+    configuration.verify_ssl = True
+    configuration.api_key = {"authorization": token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    api = client.ApiClient(configuration)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+def forbidden(call: Callable[[], Any]) -> bool:
+    """True when the call is refused with 403; raises on success or another error."""
+    try:
+        call()
+    except ApiException as exc:
+        if exc.status == 403:
+            return True
+        raise
+    return False
