@@ -10,8 +10,8 @@ running the SQL in one session with one transaction per migration; every peer is
 configured for one transaction per migration too.
 
 Peers are installed by this script, each from its own registry, into
-``bench/engine/.cache`` (git-ignored) when missing: golang-migrate and dbmate with
-``go install`` from the Go module proxy, Alembic from PyPI into a venv, sqitch from
+``bench/engine/.cache`` (git-ignored) when missing: golang-migrate and dbmate built
+from the Go module proxy, Alembic from PyPI into a venv, sqitch from
 Debian (apt-get), Flyway from Maven Central (mvn). A peer that cannot be installed or
 run is reported as skipped with the reason. Then it times ``schemaop status`` on the
 database with N applied migrations. Not part of ``make test``.
@@ -37,8 +37,8 @@ from devenv import pg as devpg  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 VENV_BIN = Path(sys.executable).parent
-GOLANG_MIGRATE = "github.com/golang-migrate/migrate/v4/cmd/migrate@v4.20.1"
-DBMATE = "github.com/amacneil/dbmate/v2@v2.26.0"
+GOLANG_MIGRATE = ("github.com/golang-migrate/migrate/v4", "v4.20.1")
+DBMATE = ("github.com/amacneil/dbmate/v2", "v2.26.0")
 FLYWAY_VERSION = "10.20.1"
 PGJDBC_VERSION = "42.7.4"
 ALEMBIC = ["alembic==1.14.0", "psycopg2-binary==2.9.10"]
@@ -115,15 +115,24 @@ def sh(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 # --- installers: each returns what to run, or raises with the reason --------------------
 
 
-def install_go_tool(name: str, module: str, tags: str = "") -> Path:
+def install_go_tool(name: str, module: str, version: str, package: str, tags: str = "") -> Path:
+    """Build a Go command from the module proxy into .cache/bin.
+
+    Builds inside a throwaway module that requires ``module@version`` instead of
+    ``go install pkg@version``, which also asks the proxy for the module's version
+    list (for deprecation notices) and fails where that list is not served.
+    """
     binary = CACHE / "bin" / name
     if binary.exists():
         return binary
     go = shutil.which("go") or "/usr/local/go/bin/go"
-    env = {**os.environ, "GOBIN": str(CACHE / "bin"), "GOFLAGS": "-mod=mod"}
-    cmd = [go, "install"] + (["-tags", tags] if tags else []) + [module]
-    print(f"installing {name}: {' '.join(cmd)}", file=sys.stderr)
-    sh(cmd, env=env, timeout=1800)
+    build = CACHE / f"go-{name}"
+    build.mkdir(parents=True, exist_ok=True)
+    (build / "go.mod").write_text(f"module bench\n\ngo 1.22\n\nrequire {module} {version}\n")
+    env = {**os.environ, "GOFLAGS": "-mod=mod"}
+    cmd = [go, "build", "-o", str(binary)] + (["-tags", tags] if tags else []) + [package]
+    print(f"building {name} {version} from the Go module proxy", file=sys.stderr)
+    sh(cmd, env=env, cwd=build, timeout=1800)
     return binary
 
 
@@ -248,7 +257,8 @@ def run_schemaop(b: Bench, dsn: str, dbname: str) -> float:
 
 
 def make_golang_migrate() -> Runner:
-    binary = install_go_tool("migrate", GOLANG_MIGRATE, tags="postgres")
+    module, version = GOLANG_MIGRATE
+    binary = install_go_tool("migrate", module, version, module + "/cmd/migrate", tags="postgres")
 
     def run(b: Bench, dsn: str, dbname: str) -> float:
         url = dsn + "?sslmode=disable"
@@ -258,7 +268,8 @@ def make_golang_migrate() -> Runner:
 
 
 def make_dbmate() -> Runner:
-    binary = install_go_tool("dbmate", DBMATE)
+    module, version = DBMATE
+    binary = install_go_tool("dbmate", module, version, module)
 
     def run(b: Bench, dsn: str, dbname: str) -> float:
         cmd = [str(binary), "--url", dsn + "?sslmode=disable", "--migrations-dir",

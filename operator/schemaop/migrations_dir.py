@@ -27,6 +27,7 @@ the up file; it applies to both directions.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,10 +98,14 @@ def load(directory: str | Path) -> MigrationSet:
     if not root.is_dir():
         raise InvalidMigrationSet(f"{root} is not a directory")
     pairs: dict[Version, _Pair] = {}
-    for path in sorted(root.iterdir()):
-        if not path.is_file() or not path.name.endswith(".sql"):
-            continue
-        parsed = parse_name(path.name)
+    # os.scandir and name sorting: this runs in every Job, over thousands of files.
+    with os.scandir(root) as it:
+        entries = sorted(
+            (e for e in it if e.name.endswith(".sql") and e.is_file()), key=lambda e: e.name
+        )
+    for entry in entries:
+        path = Path(entry.path)
+        parsed = parse_name(entry.name)
         if parsed is None:
             raise InvalidMigrationSet(
                 f"{path}: not a migration file name; use V<version>__<description>.sql, "
@@ -141,7 +146,8 @@ def load(directory: str | Path) -> MigrationSet:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
     except UnicodeDecodeError as exc:
         raise InvalidMigrationSet(f"{path}: not UTF-8 text ({exc})") from exc
     except OSError as exc:

@@ -228,6 +228,42 @@ class _Run:
     # The current version once every step is done (the last step's NOTIFY payload).
     final_version: str | None = None
     changed: bool = False
+    _row_template: tuple[str, str] | None = None
+
+    def applied_row(self, step: PlanStep) -> str:
+        """``; INSERT <applied history row>; COMMIT;`` for a transactional step.
+
+        The same as :func:`_history_insert` (``status='applied'``, no fingerprint),
+        but the constant parts are composed once per run and only the step's own
+        values are quoted per step: composing the whole statement each time cost
+        a tenth of a second per thousand steps.
+        """
+        if self._row_template is None:
+            marker = PlanStep(Version("0"), "", "up", "", True, "")
+            whole = sql.Composed(
+                [
+                    sql.SQL("\n;\n"),
+                    _history_insert(self, marker, status="applied", with_fingerprint=False),
+                    sql.SQL(";\nCOMMIT;\n"),
+                ]
+            ).as_string(self.conn)
+            values = (
+                sql.SQL(", ")
+                .join(sql.Literal(v) for v in (marker.version.text, "", marker.direction, ""))
+                .as_string(self.conn)
+            )
+            head, _, tail = whole.partition(values)
+            self._row_template = (head, tail)
+        head, tail = self._row_template
+        quoted = sql.SQL(", ").join(
+            [
+                sql.Literal(step.version.text),
+                sql.Literal(step.description),
+                sql.Literal(step.direction),
+                sql.Literal(step.checksum),
+            ]
+        )
+        return head + quoted.as_string(self.conn) + tail
 
     @property
     def schema(self) -> str:
@@ -666,21 +702,22 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
     offsets: list[int] = []
     pos = 0
     for index, step in batch:
-        is_last = index == last
-        tail: list[sql.Composable] = [sql.SQL("\n;\n")]
-        if is_last:
-            tail.append(sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp;\n"))
-        tail.append(
-            _history_insert(
-                run,
-                step,
-                status="applied",
-                with_fingerprint=is_last,
-                notify_version=run.final_version,
-            )
-        )
-        tail.append(sql.SQL(";\nCOMMIT;\n"))
-        suffix = sql.Composed(tail).as_string(conn)
+        if index == last:
+            suffix = sql.Composed(
+                [
+                    sql.SQL("\n;\nSET LOCAL search_path = pg_catalog, pg_temp;\n"),
+                    _history_insert(
+                        run,
+                        step,
+                        status="applied",
+                        with_fingerprint=True,
+                        notify_version=run.final_version,
+                    ),
+                    sql.SQL(";\nCOMMIT;\n"),
+                ]
+            ).as_string(conn)
+        else:
+            suffix = run.applied_row(step)
         offsets.append(pos + len(prefix))
         parts += [prefix, step.sql, suffix]
         pos += len(prefix) + len(step.sql) + len(suffix)
