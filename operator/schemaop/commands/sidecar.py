@@ -71,4 +71,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
         return 0
 
-    return asyncio.run(main())
+    try:
+        import uvloop  # optional: a faster event loop when installed
+    except ImportError:
+        return asyncio.run(main())
+    return int(uvloop.run(main()))

@@ -69,6 +69,12 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical
 
 
+# Labelled children, looked up once: prometheus-client's labels() is a large
+# share of a cached GET's cost otherwise.
+_request_counters: dict[tuple[str, str, int], Any] = {}
+_request_timers: dict[str, Any] = {}
+
+
 @web.middleware
 async def _metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -79,9 +85,18 @@ async def _metrics_middleware(request: web.Request, handler: Handler) -> web.Str
         status = response.status
         return response
     finally:
-        metrics.SIDECAR_REQUESTS.labels(route, request.method, str(status)).inc()
+        key = (route, request.method, status)
+        counter = _request_counters.get(key)
+        if counter is None:
+            counter = metrics.SIDECAR_REQUESTS.labels(route, request.method, str(status))
+            if len(_request_counters) < 10_000:  # routes are canonical; methods few
+                _request_counters[key] = counter
+        counter.inc()
         if route != "/api/v1/events":
-            metrics.SIDECAR_REQUEST_DURATION.labels(route).observe(time.perf_counter() - started)
+            timer = _request_timers.get(route)
+            if timer is None:
+                timer = _request_timers[route] = metrics.SIDECAR_REQUEST_DURATION.labels(route)
+            timer.observe(time.perf_counter() - started)
 
 
 @web.middleware
@@ -182,6 +197,8 @@ def _not_modified(request: web.Request, etag: str) -> bool:
     header = request.headers.get("If-None-Match")
     if not header:
         return False
+    if header == etag:
+        return True
     tags = {t.strip().removeprefix("W/") for t in header.split(",")}
     return "*" in tags or etag in tags
 
