@@ -107,6 +107,36 @@ class KubeApi:
         )
         return list((result or {}).get("items", []))
 
+    async def list_custom_all_namespaces(
+        self, plural: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        kwargs = {"label_selector": label_selector} if label_selector else {}
+        result = await self._call(
+            f"list {plural} in all namespaces",
+            self.custom.list_cluster_custom_object,
+            GROUP,
+            VERSION,
+            plural,
+            **kwargs,
+        )
+        return list((result or {}).get("items", []))
+
+    async def patch_custom(
+        self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """A JSON merge patch of a schemaop object (spec or metadata); None if it is gone."""
+        result = await self._call(
+            f"patch {plural} {namespace}/{name}",
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            dict(patch),
+        )
+        return dict(result) if result else None
+
     async def update_status(
         self, plural: str, namespace: str, name: str, mutate: StatusMutator, attempts: int = 6
     ) -> dict[str, Any] | None:
