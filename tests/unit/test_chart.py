@@ -1,0 +1,324 @@
+"""The Helm charts rendered with the pinned helm (no cluster): generated files are
+fresh, RBAC is least privilege in both modes, values are checked by the schema,
+and the dashboard and alert rules use only metrics the operator exports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import render_manifests  # tools/ is on pytest's pythonpath
+from schemaop import schemas
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHART = ROOT / "charts" / "schemaop"
+APP_CHART = ROOT / "charts" / "examples" / "orders-app"
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    found = render_manifests.find_helm()
+    if found is None or not found.exists():
+        from conftest import unavailable
+
+        unavailable("the pinned helm (make testbins)", "not in the testbins cache")
+    assert found is not None
+    return found
+
+
+def _render(helm: Path, *values: str, chart: Path = CHART) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [
+            str(helm),
+            "template",
+            "schemaop",
+            str(chart),
+            "--namespace",
+            "ops",
+            "--kube-version",
+            render_manifests.kube_version(),
+            *values,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def _kinds(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def _rules(docs: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for doc in docs:
+        if doc["kind"] in ("Role", "ClusterRole"):
+            for rule in doc.get("rules") or []:
+                yield doc, rule
+
+
+def _deployment(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (dep,) = _kinds(docs, "Deployment")
+    return dep
+
+
+def _env(dep: dict[str, Any]) -> dict[str, Any]:
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+# -- generated files ---------------------------------------------------------------------------
+
+
+def test_chart_crd_templates_are_fresh() -> None:
+    for path, text in render_manifests.crd_templates().items():
+        assert path.exists() and path.read_text() == text, f"{path.name} is stale: make manifests"
+    expected = set(render_manifests.crd_templates())
+    assert set(render_manifests.CRD_TEMPLATES.glob("*.yaml")) == expected
+
+
+def test_install_yaml_and_alert_rules_are_fresh(helm: Path) -> None:
+    assert render_manifests.INSTALL.read_text() == render_manifests.install_manifest(helm), (
+        "manifests/install.yaml is stale: make manifests"
+    )
+    assert render_manifests.ALERTS.read_text() == render_manifests.alerts_file(helm), (
+        "docs/prometheus/schemaop-alerts.yaml is stale: make manifests"
+    )
+
+
+def test_install_yaml_holds_the_crds_of_crds_dir() -> None:
+    docs = [d for d in yaml.safe_load_all(render_manifests.INSTALL.read_text()) if d]
+    by_name = {d["metadata"]["name"]: d for d in _kinds(docs, "CustomResourceDefinition")}
+    for path in (ROOT / "crds").glob("*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        assert by_name[crd["metadata"]["name"]]["spec"] == crd["spec"]
+    assert docs[0]["kind"] == "Namespace"
+    assert {d["metadata"].get("namespace") for d in _kinds(docs, "Deployment")} == {
+        "schemaop-system"
+    }
+
+
+# -- the operator chart ------------------------------------------------------------------------
+
+
+def test_cluster_mode_rbac_is_least_privilege(helm: Path) -> None:
+    docs = _render(helm)
+    assert not _kinds(docs, "Role") and not _kinds(docs, "RoleBinding")
+    for _, rule in _rules(docs):
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+        assert not set(rule["verbs"]) & {"delete", "deletecollection", "escalate", "bind"}
+    secret_rules = [(d, r) for d, r in _rules(docs) if "secrets" in r["resources"]]
+    assert len(secret_rules) == 1
+    role, rule = secret_rules[0]
+    assert role["metadata"]["name"] == "schemaop-secrets"
+    assert rule["verbs"] == ["get", "list", "watch"] and rule["resources"] == ["secrets"]
+    args = _deployment(docs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:2] == ["operator", "--all-namespaces"]
+    assert not any(a.startswith("--peering") for a in args)
+    # No Job ServiceAccount unless namespaces are listed; the Jobs then use their namespace's.
+    assert "SCHEMAOP_JOB_SERVICE_ACCOUNT" not in _env(_deployment(docs))
+    assert [sa["metadata"]["name"] for sa in _kinds(docs, "ServiceAccount")] == ["schemaop"]
+
+
+def test_namespaced_mode_has_roles_only_in_the_watched_namespaces(helm: Path) -> None:
+    docs = _render(helm, "--set", "watchNamespaces={a,b}", "--set", "rbac.clusterMetadata=false")
+    assert not _kinds(docs, "ClusterRole") and not _kinds(docs, "ClusterRoleBinding")
+    roles = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in _kinds(docs, "Role")}
+    assert roles == {
+        ("a", "schemaop"),
+        ("b", "schemaop"),
+        ("a", "schemaop-job"),
+        ("b", "schemaop-job"),
+    }
+    bindings = _kinds(docs, "RoleBinding")
+    assert all(b["metadata"]["namespace"] in ("a", "b") for b in bindings)
+    operator_subjects = {
+        (s["namespace"], s["name"])
+        for b in bindings
+        if b["roleRef"]["name"] == "schemaop"
+        for s in b["subjects"]
+    }
+    assert operator_subjects == {("ops", "schemaop")}
+    args = _deployment(docs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=a" in args and "--namespace=b" in args and "--all-namespaces" not in args
+    job_sas = [
+        sa for sa in _kinds(docs, "ServiceAccount") if sa["metadata"]["name"] == "schemaop-job"
+    ]
+    assert {sa["metadata"]["namespace"] for sa in job_sas} == {"a", "b"}
+    assert all(sa["automountServiceAccountToken"] is False for sa in job_sas)
+    job_roles = [r for r in _kinds(docs, "Role") if r["metadata"]["name"] == "schemaop-job"]
+    assert all(r["rules"] == [] for r in job_roles)
+    assert _env(_deployment(docs))["SCHEMAOP_JOB_SERVICE_ACCOUNT"] == "schemaop-job"
+
+
+def test_cluster_metadata_role_is_read_only(helm: Path) -> None:
+    docs = _render(helm, "--set", "watchNamespaces={a}")
+    (meta,) = [
+        d for d in _kinds(docs, "ClusterRole") if d["metadata"]["name"] == "schemaop-metadata"
+    ]
+    assert {tuple(r["resources"]) for r in meta["rules"]} == {
+        ("customresourcedefinitions",),
+        ("namespaces",),
+    }
+    assert all(r["verbs"] == ["get", "list", "watch"] for r in meta["rules"])
+
+
+def test_deployment_is_hardened_and_probed(helm: Path) -> None:
+    pod = _deployment(_render(helm))["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+    assert container["resources"]["limits"]["memory"]
+    assert container["image"] == "registry.example.com/platform/schemaop:0.1.0"
+
+
+def test_replicas_turn_peering_on(helm: Path) -> None:
+    docs = _render(helm, "--set", "replicas=2")
+    dep = _deployment(docs)
+    assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert "--peering=schemaop" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    crds = {d["metadata"]["name"] for d in _kinds(docs, "CustomResourceDefinition")}
+    assert {"kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"} <= crds
+    (peering,) = _kinds(docs, "ClusterKopfPeering")
+    assert "post-install" in peering["metadata"]["annotations"]["helm.sh/hook"]
+    (role,) = [d for d in _kinds(docs, "ClusterRole") if d["metadata"]["name"] == "schemaop"]
+    assert any("clusterkopfpeerings" in r["resources"] for r in role["rules"])
+    namespaced = _render(helm, "--set", "peering.enabled=true", "--set", "watchNamespaces={a,b}")
+    assert {p["metadata"]["namespace"] for p in _kinds(namespaced, "KopfPeering")} == {"a", "b"}
+    assert _deployment(_render(helm))["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_crds_can_be_left_out_and_kept(helm: Path) -> None:
+    docs = _render(helm)
+    crds = _kinds(docs, "CustomResourceDefinition")
+    assert len(crds) == 2
+    assert all(c["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for c in crds)
+    assert not _kinds(_render(helm, "--set", "crds.install=false"), "CustomResourceDefinition")
+
+
+def test_optional_monitoring_objects(helm: Path) -> None:
+    docs = _render(
+        helm,
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "prometheusRule.enabled=true",
+        "--set",
+        "dashboards.enabled=true",
+    )
+    (monitor,) = _kinds(docs, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is True
+    (rule,) = _kinds(docs, "PrometheusRule")
+    alerts = {r["alert"] for r in rule["spec"]["groups"][0]["rules"]}
+    assert {
+        "SchemaopMigrationFailed",
+        "SchemaopStalled",
+        "SchemaopSchemaDrifted",
+        "SchemaopMigrationPendingTooLong",
+    } <= alerts
+    (dashboards,) = _kinds(docs, "ConfigMap")
+    assert json.loads(dashboards["data"]["schemaop.json"])["uid"] == "schemaop-operator"
+    (service,) = _kinds(docs, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    plain = _render(helm)
+    assert not _kinds(plain, "ServiceMonitor") and not _kinds(plain, "PrometheusRule")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--set", "bogus=1"],
+        ["--set", "replicas=-1"],
+        ["--set", "watchNamespaces={Not_A_Namespace}"],
+        ["--set", "selector=novalue"],
+        ["--set", "metrics.serviceMonitor.interval=often"],
+    ],
+)
+def test_values_schema_refuses_bad_values(helm: Path, bad: list[str]) -> None:
+    with pytest.raises(AssertionError, match="values don't meet the specifications"):
+        _render(helm, *bad)
+
+
+# -- dashboards and alerts use real metrics -----------------------------------------------------
+
+
+def _exported_metrics() -> set[str]:
+    from prometheus_client import REGISTRY
+
+    from schemaop import metrics  # noqa: F401 - registers them
+
+    names = set()
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            names.add(sample.name)
+        names.add(family.name)
+        if family.type == "counter":
+            names.add(family.name + "_total")
+        if family.type == "histogram":
+            names.update(family.name + s for s in ("_bucket", "_sum", "_count"))
+    return names
+
+
+def _metric_names(text: str) -> set[str]:
+    return set(re.findall(r"\bschemaop_[a-z_]+\b", text))
+
+
+def test_dashboard_and_alerts_use_only_exported_metrics() -> None:
+    exported = _exported_metrics()
+    dashboard = json.loads((CHART / "dashboards" / "schemaop.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert exprs and _metric_names("\n".join(exprs)) <= exported
+    alerts = (ROOT / "docs" / "prometheus" / "schemaop-alerts.yaml").read_text()
+    used = _metric_names(alerts)
+    assert used and used <= exported, used - exported
+
+
+# -- the example app chart ---------------------------------------------------------------------
+
+
+def test_app_chart_renders_valid_schemaop_objects_with_a_moving_target(
+    helm: Path, tmp_path: Path
+) -> None:
+    docs = _render(helm, chart=APP_CHART)
+    ours = [d for d in docs if d["apiVersion"].startswith("schemaop.io/")]
+    for doc in ours:
+        assert schemas.validate(doc) == [], doc["metadata"]["name"]
+    (sv,) = _kinds(docs, "SchemaVersion")
+    migrations = _kinds(docs, "SchemaMigration")
+    assert [m["spec"]["version"] for m in migrations] == ["1", "2"]
+    assert all(m["spec"]["schemaVersionRef"]["name"] == sv["metadata"]["name"] for m in migrations)
+    assert sv["spec"]["targetVersion"] == "2"
+    (dep,) = _kinds(docs, "Deployment")
+    (init,) = dep["spec"]["template"]["spec"]["initContainers"]
+    assert init["args"][:3] == ["wait", f"--schema-version={sv['metadata']['name']}", "--version=2"]
+    # A release that adds version 10 moves the target numerically past 2 (not "2" > "10").
+    chart = tmp_path / "app"
+    shutil.copytree(APP_CHART, chart)
+    (chart / "migrations" / "10_late.up.sql").write_text(
+        "-- schemaop:transactional false\nCREATE INDEX CONCURRENTLY i ON orders (placed_at);\n"
+    )
+    docs = _render(helm, chart=chart)
+    (sv,) = _kinds(docs, "SchemaVersion")
+    assert sv["spec"]["targetVersion"] == "10"
+    late = [m for m in _kinds(docs, "SchemaMigration") if m["spec"]["version"] == "10"]
+    assert late[0]["spec"]["transactional"] is False and "down" not in late[0]["spec"]
+    (dep,) = _kinds(docs, "Deployment")
+    assert dep["spec"]["template"]["metadata"]["annotations"]["schemaop.io/target-version"] == "10"
