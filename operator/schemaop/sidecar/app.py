@@ -422,10 +422,11 @@ async def running(
         shutdown_timeout=1.0,
     )
     await runner.setup()
-    await cache.start()
     site = web.TCPSite(runner, config.host, config.port)
     try:
+        # Listen first: probes answer while the first read is under way or failing.
         await site.start()
+        await cache.start()
         yield runner, int(runner.addresses[0][1])
     finally:
         await runner.cleanup()

@@ -320,7 +320,8 @@ class SchemaCache:
             metrics.SIDECAR_REFRESHES.labels("error").inc()
             self.last_error = _describe(exc)
             if not self.stale:
-                log.warning("schema refresh failed, serving the last good schema: %s", exc)
+                serving = "the last good schema" if self.snapshot else "nothing yet (503)"
+                log.warning("schema refresh failed, serving %s: %s", serving, exc)
             self._set_stale(True)
             return False
         old = self.snapshot
