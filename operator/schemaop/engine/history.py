@@ -90,7 +90,6 @@ CREATE TABLE IF NOT EXISTS {schema}.schema_history (
     transactional boolean NOT NULL DEFAULT true,
     statements_done integer NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS schema_history_version_idx ON {schema}.schema_history (version);
 COMMENT ON TABLE {schema}.schema_history IS
     'schemaop migration history (append-only); see docs/engine.md';
 CREATE TABLE IF NOT EXISTS {schema}.snapshots (
