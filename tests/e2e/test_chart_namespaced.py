@@ -2,7 +2,7 @@
 namespaces with a Role in each; it migrates there, and everywhere else the API
 server refuses it (schemaop resources, Jobs, and above all Secrets).
 
-Its own module, so that the cluster-wide release of test_chart.py is gone
+Its own module, so that the cluster-wide release of test_chart_install.py is gone
 before this one starts (two operators would both act on the same objects).
 """
 
@@ -42,7 +42,7 @@ RELEASE = "schemaop-ns"
 @pytest.fixture
 def namespaces(cluster: devcluster.Cluster, kube: Any) -> Iterator[tuple[str, str, str]]:
     """(operator namespace, watched namespace, unwatched namespace) with the release installed."""
-    # crds.install=false: the CRDs come from crds/ (or stay from test_chart.py's release).
+    # crds.install=false: the CRDs come from crds/ (or stay from test_chart_install.py's release).
     kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     kubectl(
         cluster,
