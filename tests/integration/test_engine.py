@@ -419,3 +419,21 @@ def test_transactional_migration_with_its_own_commit_is_refused(database: str) -
     assert isinstance(result.error, engine.Refused)
     assert result.error.reason == "InvalidMigrationSet" and result.error.version == "2"
     assert result.applied_count == 0
+
+
+def test_batch_failure_without_result_details_falls_back_to_the_history(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Should psycopg stop handing every result to the cursor, the runner still
+    # finds out from the history which steps of a batch committed.
+    from schemaop.engine import runner
+
+    monkeypatch.setattr(runner._CountingCursor, "_check_results", psycopg.Cursor._check_results)
+    migs = [mig(str(i), f"CREATE TABLE t{i} (a int);") for i in range(1, 4)]
+    migs += [mig("4", "SELECT 1;\nSELECT nope FROM t1;"), mig("5", "CREATE TABLE t5 (a int);")]
+    result = migrate(database, migs)
+    assert [s.status for s in result.steps] == ["applied"] * 3 + ["failed", "pending"]
+    assert result.error is not None and result.error.version == "4"
+    assert result.error.sqlstate == "42703" and result.error.statement == "SELECT nope FROM t1"
+    again = migrate(database, [*migs[:3], mig("4", "SELECT 1;"), migs[4]])
+    assert again.ok and again.applied_count == 2

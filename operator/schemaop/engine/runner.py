@@ -71,7 +71,7 @@ from schemaop.engine.errors import (
     classify,
 )
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
-from schemaop.model.history import DatabaseState, HistoryEntry
+from schemaop.model.history import DatabaseState, HistoryEntry, derive_state
 from schemaop.model.plan import Plan, PlanStep, RefusalReason
 from schemaop.model.version import Version
 
@@ -189,7 +189,11 @@ class _CountingCursor(psycopg.Cursor[Any]):
     ``ok_results`` stays -1 and a failing batch is retried one step at a time.
     """
 
-    ok_results: int = -1
+    def __init__(self, connection: Conn) -> None:
+        super().__init__(connection)
+        self.ok_results = -1
+        self.marks: list[tuple[str | None, str | None]] = []
+        self.commits: list[int] = []
 
     def _check_results(self, results: list[Any]) -> None:
         count = 0
@@ -228,6 +232,8 @@ class _Run:
     # The current version once every step is done (the last step's NOTIFY payload).
     final_version: str | None = None
     changed: bool = False
+    # The history's last id when the run started: rows above it are this run's.
+    baseline_id: int = 0
     _prepared: bool = False
 
     def applied_row(self, step: PlanStep) -> str:
@@ -347,7 +353,9 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
     plan, conn = run.plan, run.conn
     if plan.steps:
         hist.ensure_history(conn, run.schema)
-    state = hist.read_state(conn, run.schema, recent=0)
+    entries = hist.read_history(conn, run.schema) if hist.history_exists(conn, run.schema) else []
+    state = derive_state(entries, recent=0, history_exists=bool(plan.steps))
+    run.baseline_id = max((e.id for e in entries), default=0)
     run.applied = _Applied(a.version for a in state.applied)
     run.result.current_version = run.applied.current
     run.result.fingerprint = state.last_fingerprint
@@ -732,10 +740,13 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
     except psycopg.Error as exc:
         _rollback_quietly(conn)
         if cur.ok_results < 0:
-            # Results unknown: learn nothing from this try but retry one step at a time.
-            if len(batch) > 1:
-                return _BatchOutcome(0, [], split_at=1)
-            return _BatchOutcome(0, [], error=_locate(exc, batch[0][1].sql, offsets[0]))
+            # Results unknown (psycopg changed its internals): ask the history how many
+            # steps committed, then go on one step at a time.
+            done = _committed_in_batch(run, batch)
+            if done < len(batch) - 1:
+                return _BatchOutcome(done, [(None, None)] * done, split_at=1)
+            err = _locate(exc, batch[done][1].sql, offsets[done])
+            return _BatchOutcome(done, [(None, None)] * done, error=err)
         done = len(cur.commits)
         if cur.ok_results == 0 and len(batch) > 1:
             k = _step_at(exc, offsets, len(prefix))
@@ -753,6 +764,25 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
     finally:
         cur.close()
     return _BatchOutcome(len(batch), cur.marks)
+
+
+def _committed_in_batch(run: _Run, batch: list[tuple[int, PlanStep]]) -> int:
+    """How many leading steps of ``batch`` have an applied row from this run."""
+    rows = run.conn.execute(
+        sql.SQL(
+            "SELECT version, direction FROM {} WHERE id > %s AND plan_hash = %s"
+            " AND status = 'applied' ORDER BY id"
+        ).format(sql.Identifier(run.schema, hist.HISTORY_TABLE)),
+        (run.baseline_id, run.plan.hash),
+    ).fetchall()
+    done_before = sum(1 for s in run.result.steps if s.status == "applied")
+    recent = rows[done_before:]
+    done = 0
+    for (version, direction), (_, step) in zip(recent, batch, strict=False):
+        if version != step.version.text or direction != step.direction:
+            break
+        done += 1
+    return done
 
 
 def _step_at(exc: psycopg.Error, offsets: list[int], prefix_len: int) -> int | None:
