@@ -17,8 +17,10 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from schemaop.engine import EngineError
-    from schemaop.model import DatabaseState, MigrationSet
+    from collections.abc import Callable
+
+    from schemaop.engine import Conn, EngineError
+    from schemaop.model import DatabaseState, MigrationSet, RunOptions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(args: argparse.Namespace, *, target: str, rollback: bool) -> int:
     """Plan (from --dir) or read (--plan) and run; shared with ``schemaop rollback``."""
-    from schemaop import engine, planner
+    from schemaop import engine
     from schemaop.engine import clisupport as cs
-    from schemaop.model import InvalidMigrationSet, InvalidPlan
+    from schemaop.model import InvalidPlan
 
     out = args.output
     try:
@@ -47,8 +49,36 @@ def execute(args: argparse.Namespace, *, target: str, rollback: bool) -> int:
     except InvalidPlan as exc:
         return cs.fail(str(exc), output=out)
 
+    # The connection that read the history is handed on to the run (one connection
+    # set-up less per Job); any later connection is a new one.
+    spare: list[engine.Conn] = []
+
     def connect() -> engine.Conn:
-        return engine.connect(args.database_url)
+        return spare.pop() if spare else engine.connect(args.database_url)
+
+    try:
+        return _execute(
+            args, target, rollback=rollback, options=options, connect=connect, spare=spare
+        )
+    finally:
+        for conn in spare:
+            conn.close()
+
+
+def _execute(
+    args: argparse.Namespace,
+    target: str,
+    *,
+    rollback: bool,
+    options: RunOptions,
+    connect: Callable[[], Conn],
+    spare: list[Conn],
+) -> int:
+    from schemaop import engine, planner
+    from schemaop.engine import clisupport as cs
+    from schemaop.model import InvalidMigrationSet, InvalidPlan
+
+    out = args.output
 
     if getattr(args, "plan", None):
         if args.to:
@@ -65,8 +95,9 @@ def execute(args: argparse.Namespace, *, target: str, rollback: bool) -> int:
         except InvalidMigrationSet as exc:
             return cs.fail(str(exc), output=out)
         try:
-            with connect() as conn:
-                state = engine.read_state(conn, options.history_schema)
+            conn = connect()
+            spare.append(conn)
+            state = engine.read_state(conn, options.history_schema)
         except engine.EngineError as exc:
             return _report_error(exc, out)
         try:
