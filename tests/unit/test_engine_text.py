@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -118,3 +119,30 @@ def test_transaction_control_is_found_only_at_top_level() -> None:
     assert st is not None and st.text == "BEGIN"
     st = transaction_control("CREATE TABLE t (a int);\ncommit;")
     assert st is not None and st.text == "commit"
+
+
+def test_progress_lines_are_throttled_but_retries_always_shown() -> None:
+    import io
+
+    stream = io.StringIO()
+    progress = clisupport.Progress(stream)
+    progress.last = -1e9  # as if the last line was long ago
+    start = {"index": 0, "total": 2, "version": "1", "direction": "up", "description": "x"}
+    progress({"event": "step-start", **start})
+    progress({"event": "step-start", **start, "index": 1})  # within the second: dropped
+    progress({"event": "retry", "version": "1", "sqlstate": "55P03", "attempt": 1, "delayMs": 150})
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("[1/2] up 1 x")
+    assert "55P03" in lines[1] and "try 2" in lines[1]
+    quiet = io.StringIO()
+    clisupport.Progress(quiet, quiet=True)({"event": "retry", **start})
+    assert quiet.getvalue() == ""
+
+
+def test_job_termination_log_default(tmp_path: object) -> None:
+    from schemaop.commands import job
+
+    assert job._termination_path("/x/y") == "/x/y"
+    expected = job.DEFAULT_TERMINATION_LOG if os.access("/dev/termination-log", os.W_OK) else None
+    assert job._termination_path(None) == expected
