@@ -21,6 +21,8 @@
      server stops at the first error, so the steps before it are committed and the
      rest never started; :class:`_CountingCursor` tells which. This makes a run of
      small migrations one round trip per batch instead of three per migration.
+     The history insert is a prepared statement of the session
+     (``PREPARE schemaop_applied``), planned once per run;
      On the last step the insert also computes the schema fingerprint and sends
      ``NOTIFY schemaop_schema_changed`` in the same transaction (the fingerprint
      is recorded on the last step of a run only: computing it per step would
@@ -37,6 +39,8 @@
      jittered exponential backoff;
    - a failed transactional step is rolled back and a ``failed`` history row
      (with the error) is written after the rollback, outside it;
+   - a transactional step with its own BEGIN/COMMIT is refused before anything
+     runs (it would commit without its history row);
 
 7. release the lock, close, and return a :class:`RunResult`.
 
