@@ -99,6 +99,8 @@ def plan(
     options = options or RunOptions()
     if allow_missing and not options.allow_missing:
         options = dataclasses.replace(options, allow_missing=True)
+    # Each checksum once: hashing thousands of migrations is a visible part of start-up.
+    checksums = {m.version: m.checksum for m in migrations}
 
     if history.dirty_step is not None:
         d = history.dirty_step
@@ -115,7 +117,7 @@ def plan(
     mismatched = [
         a.version
         for a in history.applied
-        if (m := migrations.get(a.version)) is not None and m.checksum != a.checksum
+        if a.version in checksums and checksums[a.version] != a.checksum
     ]
     if mismatched:
         names = ", ".join(v.text for v in mismatched)
@@ -156,7 +158,7 @@ def plan(
     for v in to_revert:
         m = migrations.get(v)
         assert m is not None and m.down is not None
-        steps.append(_step(m, "down"))
+        steps.append(_step(m, "down", checksums[m.version]))
 
     remaining = applied - set(to_revert)
     top = max(remaining) if remaining else None
@@ -174,7 +176,7 @@ def plan(
             f"version {top}; they would run out of order. Give them versions above {top}",
             late,
         )
-    steps.extend(_step(m, "up") for m in pending)
+    steps.extend(_step(m, "up", checksums[m.version]) for m in pending)
 
     final = remaining | {m.version for m in pending}
     return Plan(
@@ -183,11 +185,11 @@ def plan(
         target=target_text,
         steps=tuple(steps),
         options=options,
-        verify={m.version.text: m.checksum for m in migrations},
+        verify={m.version.text: checksums[m.version] for m in migrations},
     )
 
 
-def _step(m: Migration, direction: str) -> PlanStep:
+def _step(m: Migration, direction: str, checksum: str) -> PlanStep:
     sql = m.up if direction == "up" else (m.down or "")
     return PlanStep(
         version=m.version,
@@ -195,7 +197,7 @@ def _step(m: Migration, direction: str) -> PlanStep:
         direction="up" if direction == "up" else "down",
         sql=sql,
         transactional=m.transactional,
-        checksum=m.checksum,
+        checksum=checksum,
     )
 
 
