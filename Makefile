@@ -8,6 +8,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/tools
+# Each run gets its own pytest temp root: pytest prunes all but the newest three
+# under /tmp/pytest-of-$USER, which would delete a long run's live cluster and
+# database directories whenever other pytest sessions start meanwhile.
+PYTEST = d=$$(mktemp -d /tmp/schemaop-pytest-XXXXXX); rc=0; $(BIN)/pytest --basetemp="$$d" $(1) || rc=$$?; rm -rf "$$d"; exit $$rc
 
 .PHONY: help venv testbins lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint bench clean
 
@@ -32,16 +36,16 @@ lint: venv ## ruff and mypy --strict
 	$(BIN)/hadolint Dockerfile
 
 test: venv testbins ## every test: unit, integration (PostgreSQL), e2e (local cluster)
-	$(BIN)/pytest tests
+	@$(call PYTEST,tests)
 
 test-unit: venv ## fast pure tests only
-	$(BIN)/pytest -m unit tests/unit
+	@$(call PYTEST,-m unit tests/unit)
 
 test-integration: venv ## tests on a real PostgreSQL
-	$(BIN)/pytest tests/integration
+	@$(call PYTEST,tests/integration)
 
 test-e2e: venv testbins ## tests on the local control plane
-	$(BIN)/pytest tests/e2e
+	@$(call PYTEST,tests/e2e)
 
 dev: venv testbins ## bring up PostgreSQL and the local cluster, print how to reach them
 	$(BIN)/python -m devenv.dev up
