@@ -80,19 +80,16 @@ app.kubernetes.io/part-of: schemaop
   verbs: [get, update, patch]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create]
+  verbs: [list, watch, create]
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, create]
+  verbs: [create]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list]
+  verbs: [list]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end }}
 
 {{/* Database connection Secrets: read only, and only where the operator watches. */}}
