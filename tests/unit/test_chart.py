@@ -127,6 +127,7 @@ def test_cluster_mode_rbac_is_least_privilege(helm: Path) -> None:
     args = _deployment(docs)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:2] == ["operator", "--all-namespaces"]
     assert not any(a.startswith("--peering") for a in args)
+    assert "command" not in _deployment(docs)["spec"]["template"]["spec"]["containers"][0]
     # No Job ServiceAccount unless namespaces are listed; the Jobs then use their namespace's.
     assert "SCHEMAOP_JOB_SERVICE_ACCOUNT" not in _env(_deployment(docs))
     assert [sa["metadata"]["name"] for sa in _kinds(docs, "ServiceAccount")] == ["schemaop"]
@@ -194,7 +195,13 @@ def test_replicas_turn_peering_on(helm: Path) -> None:
     docs = _render(helm, "--set", "replicas=2")
     dep = _deployment(docs)
     assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
-    assert "--peering=schemaop" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert "--peering=schemaop" in container["args"]
+    # Each replica draws its own kopf priority: peers of one priority all pause.
+    assert container["command"][:2] == ["python", "-c"]
+    shim = container["command"][2]
+    compile(shim, "peering-priority.py", "exec")
+    assert "settings.peering.priority" in shim and "main(sys.argv[1:])" in shim
     (peering,) = _kinds(docs, "ClusterKopfPeering")
     assert "helm.sh/hook" not in (peering["metadata"].get("annotations") or {})
     # kopf's CRDs come from the chart's crds/ directory, installed before the templates.
