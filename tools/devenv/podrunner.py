@@ -69,6 +69,8 @@ RESTART_BACKOFF_START = 1.0
 RESTART_BACKOFF_MAX = 20.0
 TOKEN_EXPIRATION = 3607
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The checkout the `schemaop` command runs from (an editable install points here).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def log(message: str) -> None:
@@ -546,8 +548,14 @@ def mount_script(
     protected: list[Path],
     hostname: str,
     workdir: str,
+    keep: list[Path] | None = None,
 ) -> str:
     """A bash script run inside a fresh mount namespace, then ``exec "$@"``.
+
+    ``keep`` are host directories the process needs whatever the pod mounts
+    (the project and its venv, which ``schemaop`` runs from): one that a mount
+    hides (a checkout under ``/tmp`` and an emptyDir at ``/tmp``) is bound
+    back at its own path after the pod's mounts.
 
     Every source is opened first and bound from ``/proc/self/fd/N``, so a mount
     over a directory that holds other mounts' sources (an emptyDir at ``/tmp``
@@ -610,6 +618,16 @@ def mount_script(
         if mount.read_only:
             binds.append(f"mount -o remount,bind,ro {t}")
         bound.append(target)
+    targets = [Path(os.path.realpath(m.target)) for m in mounts if not m.is_file]
+    for j, path in enumerate(keep or []):
+        real = Path(os.path.realpath(path))
+        if not any(_under(real, t) for t in targets):
+            continue
+        q = shlex.quote(str(real))
+        opens.append(f"exec {{keep{j}}}<{q}")
+        binds.append(f"[ -d {q} ] || mkdir -p {q}")
+        binds.append(f'mount --bind "/proc/self/fd/${{keep{j}}}" {q}')
+        closes.append(f"exec {{keep{j}}}<&-")
     lines[1:1] = opens  # before the overlays, too
     lines.extend(binds + closes)
     lines.append(f"hostname {shlex.quote(hostname[:63])} 2>/dev/null || true")
@@ -908,6 +926,7 @@ class PodWorker(threading.Thread):
                     [self.runner.state_dir.resolve()],
                     self.pod_name,
                     workdir,
+                    keep=[PROJECT_ROOT, Path(sys.prefix)],
                 )
             )
             full = ["unshare", "--mount", "--uts", "--propagation", "private"]
