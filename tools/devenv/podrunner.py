@@ -557,7 +557,9 @@ def mount_script(
     hides (a checkout under ``/tmp`` and an emptyDir at ``/tmp``) is bound
     back at its own path after the pod's mounts.
 
-    Every source is opened first and bound from ``/proc/self/fd/N``, so a mount
+    Every source is opened first and bound from ``/proc/self/fd/N`` (with
+    ``--no-canonicalize``: mount(8) would otherwise resolve the fd back to its
+    path, which a mount may hide by then), so a mount
     over a directory that holds other mounts' sources (an emptyDir at ``/tmp``
     while the runner's state lives under ``/tmp``) cannot hide them; targets are
     then bound parents first, so nested mount paths work too.
@@ -613,7 +615,7 @@ def mount_script(
         else:
             binds.append(f"[ -d {t} ] || mkdir -p {t}")
         opens.append(f"exec {{src{i}}}<{shlex.quote(str(mount.source))}")
-        binds.append(f'mount --bind "/proc/self/fd/${{src{i}}}" {t}')
+        binds.append(f'mount --no-canonicalize --bind "/proc/self/fd/${{src{i}}}" {t}')
         closes.append(f"exec {{src{i}}}<&-")
         if mount.read_only:
             binds.append(f"mount -o remount,bind,ro {t}")
@@ -626,7 +628,7 @@ def mount_script(
         q = shlex.quote(str(real))
         opens.append(f"exec {{keep{j}}}<{q}")
         binds.append(f"[ -d {q} ] || mkdir -p {q}")
-        binds.append(f'mount --bind "/proc/self/fd/${{keep{j}}}" {q}')
+        binds.append(f'mount --no-canonicalize --bind "/proc/self/fd/${{keep{j}}}" {q}')
         closes.append(f"exec {{keep{j}}}<&-")
     lines[1:1] = opens  # before the overlays, too
     lines.extend(binds + closes)
