@@ -288,3 +288,36 @@ def test_install_yaml_and_every_example_pass_a_server_side_dry_run(
         kubectl(cluster, "apply", "--dry-run=server", "-n", release.apps, "-f", str(path))
     rendered = helm(cluster, "template", "shop", str(APP_CHART), "--namespace", release.apps)
     kubectl(cluster, "apply", "--dry-run=server", "-n", release.apps, "-f", "-", stdin=rendered)
+
+
+def test_helm_upgrade_of_the_operator_keeps_crds_and_objects(
+    release: Release, cluster: devcluster.Cluster, kube: Any
+) -> None:
+    helm(
+        cluster,
+        "upgrade",
+        release.name,
+        str(CHART),
+        "--namespace",
+        release.namespace,
+        "--reuse-values",
+        "--wait",
+        "--timeout",
+        "90s",
+    )
+    history = yaml.safe_load(
+        helm(cluster, "history", release.name, "--namespace", release.namespace, "-o", "yaml")
+    )
+    assert [h["status"] for h in history][-1] == "deployed" and len(history) == 2
+    crd = client.ApiextensionsV1Api(kube).read_custom_resource_definition(
+        "schemamigrations.schemaop.io"
+    )
+    assert crd.metadata.annotations["meta.helm.sh/release-name"] == RELEASE
+    # The examples' SchemaVersion (test above; its database is gone by now) is untouched,
+    # and the operator still answers.
+    sv = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        GROUP, VERSION, release.apps, "schemaversions", "orders"
+    )
+    assert sv["status"]["history"][0]["version"] == "3"
+    operator_pod(kube, release.namespace, release.name)
+    assert http_get(f"http://127.0.0.1:{release.health_port}/healthz")[0] == 200
