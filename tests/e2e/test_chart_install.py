@@ -56,6 +56,7 @@ class Release:
     apps: str  # a namespace for the examples and the app chart
     metrics_port: int
     health_port: int
+    notes: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def release(cluster: devcluster.Cluster, kube: Any) -> Iterator[Release]:
     ns, apps = create_namespace(kube, "schemaop"), create_namespace(kube, "apps")
     rel = Release(RELEASE, ns, apps, free_port(), free_port())
     adopt_crds(cluster, RELEASE, ns)
-    helm(
+    rel.notes = helm(
         cluster,
         "install",
         RELEASE,
@@ -102,6 +103,10 @@ def _example(name: str) -> list[dict[str, Any]]:
 def test_operator_pod_runs_with_the_charts_service_account_and_serves_probes(
     release: Release, kube: Any
 ) -> None:
+    assert "Scope: every namespace (cluster-wide RBAC)" in release.notes
+    assert f"Migration Jobs run as ServiceAccount {RELEASE}-job (in: {release.apps})" in (
+        release.notes
+    )
     pod = operator_pod(kube, release.namespace, release.name)
     assert pod.spec.service_account_name == RELEASE
     container = pod.spec.containers[0]
