@@ -67,10 +67,10 @@ def test_mount_script_binds_existing_targets_and_overlays_missing_ones(tmp_path:
     # Sources are opened before anything is mounted, then bound parents first.
     opens = [line for line in lines if line.startswith("exec {src") and "<&-" not in line]
     assert opens[0] == f"exec {{src0}}<{source}"
-    binds = [line for line in lines if line.startswith("mount --bind")]
+    binds = [line for line in lines if line.startswith("mount --no-canonicalize --bind")]
     assert binds == [
-        f'mount --bind "/proc/self/fd/${{src0}}" {existing}',
-        f'mount --bind "/proc/self/fd/${{src1}}" {tmp_path / "new" / "deeper"}',
+        f'mount --no-canonicalize --bind "/proc/self/fd/${{src0}}" {existing}',
+        f'mount --no-canonicalize --bind "/proc/self/fd/${{src1}}" {tmp_path / "new" / "deeper"}',
     ]
     assert lines.index(opens[-1]) < lines.index(overlays[0]) < lines.index(binds[0])
     assert f"mount -o remount,bind,ro {existing}" in lines
@@ -80,5 +80,7 @@ def test_mount_script_binds_existing_targets_and_overlays_missing_ones(tmp_path:
 def test_mount_script_never_overlays_the_runners_own_state(tmp_path: Path) -> None:
     mounts = [podrunner.Mount(tmp_path / "v", tmp_path / "m" / "x", False, False)]
     script = podrunner.mount_script(mounts, tmp_path / "ovl", [tmp_path / "state"], "p", "/")
-    assert "overlay" not in script.split("mount --bind")[0].replace(str(tmp_path / "ovl"), "")
+    assert "overlay" not in script.split("mount --no-canonicalize --bind")[0].replace(
+        str(tmp_path / "ovl"), ""
+    )
     assert (tmp_path / "m" / "x").is_dir()  # the mount point was made on the host instead
