@@ -137,7 +137,7 @@ def test_operator_pod_runs_with_the_charts_service_account_and_serves_probes(
         30,
     )
     assert len(peering) == 1
-    # files/peering-priority.py gave this replica its own priority (kopf's default is 0).
+    # --peering-priority=auto gave this replica its own priority (kopf's default is 0).
     assert next(iter(peering.values()))["priority"] > 0
 
 

@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="kopf peering name for HA (one active replica); default: standalone",
     )
     parser.add_argument(
+        "--peering-priority",
+        default="auto",
+        help="kopf peering priority: an integer, or 'auto' (default) for a random one per"
+        " process, since kopf pauses every peer that shares its priority",
+    )
+    parser.add_argument(
         "--job-image",
         default=os.environ.get("SCHEMAOP_JOB_IMAGE", "schemaop:dev"),
         help="image of the migration Jobs (env SCHEMAOP_JOB_IMAGE)",
@@ -91,6 +97,20 @@ def run(args: argparse.Namespace) -> int:
         job_service_account=args.job_service_account,
         label_selector=_selector(args.selector),
     )
+    if args.peering_priority == "auto":
+        import random
+
+        priority = random.SystemRandom().randint(1, 2**31 - 1)
+    else:
+        try:
+            priority = int(args.peering_priority)
+        except ValueError:
+            print(
+                f"schemaop operator: --peering-priority must be an integer or 'auto', not "
+                f"{args.peering_priority!r}",
+                file=sys.stderr,
+            )
+            return 2
     namespaces = list(args.namespace)
     if not args.all_namespaces and not namespaces:
         own = _own_namespace()
@@ -132,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             # Peering needs kopf's KopfPeering CRDs (the Helm chart installs them).
             standalone=args.peering is None,
             peering_name=args.peering,
+            priority=priority,
             liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
         )
     )
