@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,12 @@ class Operator:
         self.namespace = namespace
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+
+    def get(self, port: int, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return str(response.read().decode())
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
@@ -62,9 +69,9 @@ class Operator:
                     "--job-image",
                     "schemaop:dev",
                     "--metrics-port",
-                    str(free_port()),
+                    str(self.metrics_port),
                     "--health-port",
-                    str(free_port()),
+                    str(self.health_port),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -312,6 +319,15 @@ def test_apply_then_ready_at_latest_then_a_new_migration(env: Env, operator: Ope
     assert len(env.jobs()) == 2
     reasons = {e.reason for e in env.events()}
     assert {"MigrationStarted", "Applied"} <= reasons
+    # Metrics and liveness, served by the operator.
+    text = operator.get(operator.metrics_port, "/metrics")
+    labels = f'name="db",namespace="{env.ns}"'
+    assert f"schemaop_schemaversion_ready{{{labels}}} 1.0" in text
+    assert f"schemaop_migrations_pending{{{labels}}} 0.0" in text
+    info = [line for line in text.splitlines() if line.startswith("schemaop_schemaversion_info{")]
+    assert len(info) == 1 and 'current="3"' in info[0]
+    assert "schemaop_reconcile_duration_seconds_count" in text
+    operator.get(operator.health_port, "/healthz")
 
 
 def test_manual_approval_runs_only_the_approved_hash(env: Env, operator: Operator) -> None:

@@ -10,6 +10,7 @@ made by the pure :func:`schemaop.decide.decide`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -90,6 +91,8 @@ class Reconciler:
         self.secret_index: dict[tuple[str, str], set[str]] = {}
         # Lint results by the migration set's checksums: linting is pure and costly.
         self._lint_cache: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
+        self._stalled_reason: dict[tuple[str, str], str] = {}
+        self._info_labels: dict[tuple[str, str], tuple[str, str]] = {}
 
     async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> str:
         import psycopg.conninfo
@@ -318,9 +321,14 @@ class Reconciler:
         )
         if stalled is not None:
             is_stalled = stalled.get("status") == "True"
-            metrics.OPERATOR_STALLED.labels(ns, name, str(stalled.get("reason"))).set(
-                1 if is_stalled else 0
-            )
+            reason = str(stalled.get("reason"))
+            # One series per SchemaVersion: drop the one of the previous reason.
+            previous = self._stalled_reason.get((ns, name))
+            if previous is not None and previous != reason:
+                with contextlib.suppress(KeyError):
+                    metrics.OPERATOR_STALLED.remove(ns, name, previous)
+            self._stalled_reason[(ns, name)] = reason
+            metrics.OPERATOR_STALLED.labels(ns, name, reason).set(1 if is_stalled else 0)
         old_job, new_job = before.get("lastJob") or {}, status.get("lastJob") or {}
         if new_job.get("result") != old_job.get("result") or new_job.get("name") != old_job.get(
             "name"
@@ -335,9 +343,13 @@ class Reconciler:
             elif new_job.get("result") == "Failed":
                 failure = status.get("failure") or {}
                 metrics.OPERATOR_FAILED.labels(ns, name, str(failure.get("sqlstate", ""))).inc()
-        metrics.OPERATOR_VERSION_INFO.labels(
-            ns, name, str(status.get("currentVersion", "")), str(status.get("targetVersion", ""))
-        ).set(1)
+        info = (str(status.get("currentVersion", "")), str(status.get("targetVersion", "")))
+        old_info = self._info_labels.get((ns, name))
+        if old_info is not None and old_info != info:
+            with contextlib.suppress(KeyError):
+                metrics.OPERATOR_VERSION_INFO.remove(ns, name, *old_info)
+        self._info_labels[(ns, name)] = info
+        metrics.OPERATOR_VERSION_INFO.labels(ns, name, *info).set(1)
         for entry in (status.get("history") or [])[:1]:
             if (
                 entry not in (before.get("history") or [])
