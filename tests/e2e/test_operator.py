@@ -528,6 +528,15 @@ def test_destructive_change_blocks_then_rename_policy_keeps_the_data(
             ).fetchall()
         }
     assert "v" not in cols and any("schemaop_dropped" in c for c in cols)
+    points = env.wait(
+        "the tombstone listed as a rollback point",
+        lambda: [
+            p for p in env.sv()["status"].get("rollbackPoints", []) if p["kind"] == "Tombstone"
+        ],
+        30,
+        operator,
+    )
+    assert points[0]["version"] == "2" and "schemaop_dropped" in points[0]["ref"]
     env.patch_sv({"spec": {"targetVersion": "1"}})
     env.wait_ready("1", operator)
     with psycopg.connect(env.dsn) as conn:

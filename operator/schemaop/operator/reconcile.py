@@ -69,6 +69,7 @@ def read_database(
     Runs in a worker thread; the connection is opened and closed here.
     """
     from schemaop import engine
+    from schemaop.engine.archives import list_archives
     from schemaop.engine.snapshot import list_snapshots
 
     conn = engine.connect(conninfo, application_name="schemaop-operator", connect_timeout=timeout)
@@ -78,7 +79,8 @@ def read_database(
         state = engine.read_state(conn, history_schema)
         if not state.history_exists:
             return state, None, []
-        return state, engine.fingerprint(conn, schemas), list_snapshots(conn, history_schema)
+        points = list_snapshots(conn, history_schema) + list_archives(conn)
+        return state, engine.fingerprint(conn, schemas), points
     finally:
         conn.close()
 
