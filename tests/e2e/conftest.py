@@ -20,16 +20,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from kube_support import create_namespace, delete_namespace, poll
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
 
 from devenv import cluster as devcluster
 
@@ -98,42 +96,9 @@ def kube(kubeconfig: Path) -> Iterator[Any]:
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
     """A fresh namespace with its default ServiceAccount; deleted after the test."""
-    core = client.CoreV1Api(kube)
-    name = f"e2e-{uuid.uuid4().hex[:10]}"
-    core.create_namespace({"metadata": {"name": name, "labels": {"schemaop.io/e2e": "true"}}})
-    # Pods are refused until the ServiceAccount controller made the default SA.
-    _poll(
-        f"ServiceAccount {name}/default",
-        lambda: _exists(lambda: core.read_namespaced_service_account("default", name)),
-        30,
-    )
+    name = create_namespace(kube, "e2e")
     yield name
-    try:
-        core.delete_namespace(name)
-    except ApiException as exc:  # pragma: no cover - already gone
-        if exc.status != 404:
-            raise
-
-
-def _exists(read: Callable[[], Any]) -> bool:
-    try:
-        read()
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return True
-
-
-def _poll(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    delete_namespace(kube, name)
 
 
 def job_condition(job: Any, types: tuple[str, ...] = ("Complete", "Failed")) -> str | None:
@@ -151,7 +116,7 @@ def wait_job(kube: Any) -> WaitJob:
 
     def wait(namespace: str, name: str, timeout: float = 60.0) -> str:
         return str(
-            _poll(
+            poll(
                 f"Job {namespace}/{name} to finish",
                 lambda: job_condition(batch.read_namespaced_job(name, namespace)),
                 timeout,
@@ -176,7 +141,7 @@ def wait_pod(kube: Any) -> WaitPod:
             pod = core.read_namespaced_pod(name, namespace)
             return pod if pod.status and pod.status.phase in phases else None
 
-        return _poll(f"pod {namespace}/{name} to be {'|'.join(phases)}", check, timeout)
+        return poll(f"pod {namespace}/{name} to be {'|'.join(phases)}", check, timeout)
 
     return wait
 

@@ -20,8 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
-from kubernetes import client
-from test_chart_support import (
+from kube_support import (
     APP_CHART,
     CHART,
     EXAMPLES,
@@ -41,6 +40,7 @@ from test_chart_support import (
     secret_body,
     wait_ready,
 )
+from kubernetes import client
 
 from devenv import cluster as devcluster
 from devenv import pg as devpg

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
-from test_chart_support import (
+from kube_support import (
     CHART,
     CRD_NAMES,
     GROUP,
@@ -32,6 +31,7 @@ from test_chart_support import (
     secret_body,
     wait_ready,
 )
+from kubernetes import client
 
 from devenv import cluster as devcluster
 from devenv.util import free_port

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
-from test_chart_support import (
+from kube_support import (
     GROUP,
     VERSION,
     poll,
@@ -27,6 +26,7 @@ from test_chart_support import (
     secret_body,
     wait_ready,
 )
+from kubernetes import client
 
 from devenv import cluster as devcluster
 from devenv.util import free_port
