@@ -134,16 +134,13 @@ class FakeApi:
         return copy.deepcopy(obj) if obj else None
 
     async def list_custom(
-        self, plural: str, namespace: str, label_selector: str | None = None
+        self, plural: str, namespace: str | None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
         if plural == "schemamigrations":
             return [m for m in self.migrations if m["metadata"]["namespace"] == namespace]
+        if namespace is None:
+            return list(self.objects.values())
         return [o for (ns, _), o in self.objects.items() if ns == namespace]
-
-    async def list_custom_all_namespaces(
-        self, plural: str, label_selector: str | None = None
-    ) -> list[dict[str, Any]]:
-        return list(self.objects.values())
 
     async def patch_annotations(
         self, plural: str, namespace: str, name: str, annotations: Mapping[str, str | None]

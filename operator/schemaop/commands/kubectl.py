@@ -34,11 +34,7 @@ class Api(Protocol):
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     async def list_custom(
-        self, plural: str, namespace: str, label_selector: str | None = None
-    ) -> list[dict[str, Any]]: ...
-
-    async def list_custom_all_namespaces(
-        self, plural: str, label_selector: str | None = None
+        self, plural: str, namespace: str | None, label_selector: str | None = None
     ) -> list[dict[str, Any]]: ...
 
     async def patch_annotations(
@@ -393,10 +389,8 @@ async def execute(
     now = now or dt.datetime.now(dt.UTC)
     action = args.action
     if action == "status" and not args.name:
-        if args.all_namespaces:
-            items = await api.list_custom_all_namespaces(SV_PLURAL, args.selector)
-        else:
-            items = await api.list_custom(SV_PLURAL, namespace, args.selector)
+        scope = None if args.all_namespaces else namespace
+        items = await api.list_custom(SV_PLURAL, scope, args.selector)
         if args.output == "json":
             print(json.dumps({"items": items}, indent=2), file=out)
         elif not items:

@@ -93,32 +93,29 @@ class KubeApi:
         return dict(result) if result else None
 
     async def list_custom(
-        self, plural: str, namespace: str, label_selector: str | None = None
+        self, plural: str, namespace: str | None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
+        """Objects of one plural in a namespace, or in every namespace when it is None."""
         kwargs = {"label_selector": label_selector} if label_selector else {}
-        result = await self._call(
-            f"list {plural} in {namespace}",
-            self.custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            plural,
-            **kwargs,
-        )
-        return list((result or {}).get("items", []))
-
-    async def list_custom_all_namespaces(
-        self, plural: str, label_selector: str | None = None
-    ) -> list[dict[str, Any]]:
-        kwargs = {"label_selector": label_selector} if label_selector else {}
-        result = await self._call(
-            f"list {plural} in all namespaces",
-            self.custom.list_cluster_custom_object,
-            GROUP,
-            VERSION,
-            plural,
-            **kwargs,
-        )
+        if namespace is None:
+            result = await self._call(
+                f"list {plural} in all namespaces",
+                self.custom.list_cluster_custom_object,
+                GROUP,
+                VERSION,
+                plural,
+                **kwargs,
+            )
+        else:
+            result = await self._call(
+                f"list {plural} in {namespace}",
+                self.custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                **kwargs,
+            )
         return list((result or {}).get("items", []))
 
     async def patch_custom(
