@@ -3,12 +3,18 @@
 Configuration comes from flags and environment variables, read once here (see
 :mod:`schemaop.sidecar.config` for the table of names); aiohttp and psycopg are
 imported only when the command runs. Exits 2 on a configuration error, with a
-message and no traceback; SIGTERM and SIGINT stop it cleanly (exit 0).
+message and no traceback; SIGTERM and SIGINT stop it cleanly (exit 0); a shutdown that hangs for
+``SHUTDOWN_GRACE`` seconds prints every thread's stack and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+
+# Seconds a clean shutdown may take before the process exits anyway. Well under
+# Kubernetes' default terminationGracePeriodSeconds (30), so a stuck shutdown is
+# reported by us, with stacks, rather than ended silently by SIGKILL.
+SHUTDOWN_GRACE = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,8 +65,14 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if not stop.is_set():
+                stop.set()
+                _start_watchdog(SHUTDOWN_GRACE)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         try:
             await serve(config, stop)
         except OSError as exc:
@@ -76,3 +88,30 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         return asyncio.run(main())
     return int(uvloop.run(main()))
+
+
+def _start_watchdog(grace: float) -> None:
+    """Exit after ``grace`` seconds even if something in the shutdown hangs.
+
+    A daemon thread, so a shutdown that finishes in time is not held up by it.
+    When it fires, it prints every thread's stack first: a hang is a bug, and
+    the stacks say where it is.
+    """
+    import faulthandler
+    import os
+    import sys
+    import threading
+
+    def expire() -> None:
+        print(
+            f"schemaop sidecar: shutdown did not finish within {grace:g}s; "
+            "exiting anyway (stacks follow)",
+            file=sys.stderr,
+            flush=True,
+        )
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        os._exit(1)
+
+    timer = threading.Timer(grace, expire)
+    timer.daemon = True
+    timer.start()
