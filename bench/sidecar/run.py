@@ -13,7 +13,11 @@ enums, views):
 2. cached ``GET /api/v1/schema`` throughput and p99 latency with wrk, the
    sidecar pinned to CPU 0, beside nginx (one worker, also on CPU 0) serving
    the same JSON body from a file; wrk runs on CPU 1;
-3. the 304 path (``If-None-Match``) of both.
+3. the 304 path (``If-None-Match``) of both;
+4. change latency: from the COMMIT of a DDL change (with the engine's NOTIFY)
+   to the sidecar serving the new fingerprint, ``--changes`` times, on the
+   generated schema and on a small one (10 tables), beside the design's goal of
+   one second. The fallback poll is set to 60 s, so only the LISTEN path counts.
 
 Everything listens on 127.0.0.1 and every load run is bounded by ``--duration``.
 wrk and nginx are Debian packages, installed with apt-get when missing. Ratios
@@ -40,10 +44,13 @@ from pathlib import Path
 
 import psycopg
 
-from devenv import pg as devpg
-from devenv.util import free_port, wait_for
-from schemaop.engine.introspect import introspect
-from schemaop.sidecar.cache import DatabaseLoader, read_only_conninfo
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from devenv import pg as devpg  # noqa: E402
+from devenv.util import free_port, wait_for  # noqa: E402
+from schemaop.engine.introspect import introspect  # noqa: E402
+from schemaop.sidecar.cache import DatabaseLoader, read_only_conninfo  # noqa: E402
 
 PYTHON = sys.executable
 
@@ -106,6 +113,32 @@ COMMENT ON TABLE public.t{i:04d} IS 'generated table {i}';"""
                 f"CREATE VIEW public.v{i:04d} AS SELECT id, name FROM public.t{i:04d} WHERE active;"
             )
     return "\n".join(parts)
+
+
+def change_latency(dsn: str, base: str, changes: int) -> list[float]:
+    """Seconds from each change's COMMIT to /api/v1/version showing it."""
+    _, body, _ = http_get(base + "/api/v1/version")
+    seen = json.loads(body)["fingerprint"]
+    samples = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for i in range(changes):
+            table = f"bench_change_{i}"
+            with conn.transaction():
+                conn.execute(f"CREATE TABLE public.{table} (id int PRIMARY KEY, note text)")
+                conn.execute("SELECT pg_notify('schemaop_schema_changed', '{}')")
+            committed = time.perf_counter()
+            while True:
+                _, body, _ = http_get(base + "/api/v1/version")
+                now = json.loads(body)["fingerprint"]
+                if now != seen:
+                    break
+                if time.perf_counter() - committed > 30:
+                    raise RuntimeError(f"the sidecar did not see {table} within 30 s")
+                time.sleep(0.005)
+            samples.append(time.perf_counter() - committed)
+            seen = now
+            time.sleep(0.2)  # let the refresh settle before the next change
+    return samples
 
 
 def median_seconds(fn: Callable[[], object], repeat: int) -> float:
@@ -197,6 +230,7 @@ def main() -> int:
     parser.add_argument("--tables", type=int, default=1000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--changes", type=int, default=10, help="changes per latency run")
     args = parser.parse_args()
     ensure_tools()
 
@@ -259,6 +293,8 @@ def main() -> int:
                 "0",
                 "--log-level",
                 "warning",
+                "--poll-interval",
+                "60",
             ]
             base = f"http://127.0.0.1:{port}"
             with process(sidecar_cmd, root / "sidecar.log", env):
@@ -274,6 +310,19 @@ def main() -> int:
                     args.connections,
                     {"If-None-Match": etag},
                 )
+                big = change_latency(dsn, base, args.changes)
+
+            small_dsn = server.create_database("bench_small")
+            with psycopg.connect(small_dsn, autocommit=True) as conn:
+                conn.execute(schema_sql(10).encode())
+            sport = free_port()
+            small_cmd = [*sidecar_cmd[: sidecar_cmd.index("--port") + 1], str(sport)]
+            small_cmd += sidecar_cmd[sidecar_cmd.index("--port") + 2 :]
+            small_env = {**env, "SCHEMAOP_DATABASE_URL": small_dsn}
+            sbase = f"http://127.0.0.1:{sport}"
+            with process(small_cmd, root / "sidecar-small.log", small_env):
+                wait_for("the sidecar", lambda: http_get(sbase + "/readyz")[0] == 200, timeout=60)
+                small = change_latency(small_dsn, sbase, args.changes)
 
             nport = free_port()
             (root / "tmp").mkdir()
@@ -314,11 +363,26 @@ def main() -> int:
     ):
         print(f"| {name} | {r['rps']:,.0f} | {r['p99_ms']:.2f} ms |")
     print()
+    print(f"change -> served (LISTEN/NOTIFY path), {args.changes} changes each:")
+    print("| schema | median | max | goal |")
+    print("|---|---|---|---|")
+    for name, samples in ((f"{args.tables} tables", big), ("10 tables", small)):
+        print(
+            f"| {name} | {statistics.median(samples) * 1000:.0f} ms"
+            f" | {max(samples) * 1000:.0f} ms | < 1,000 ms |"
+        )
+    results["change_latency_ms"] = {
+        "large": [round(x * 1000, 1) for x in big],
+        "small": [round(x * 1000, 1) for x in small],
+    }
+    print()
     ratios = {
         "introspection / pg_dump": intro / dump,
         "full refresh / pg_dump": refresh / dump,
         "sidecar / nginx throughput (200)": sidecar_200["rps"] / nginx_200["rps"],
         "sidecar / nginx throughput (304)": sidecar_304["rps"] / nginx_304["rps"],
+        f"change latency / 1 s goal, {args.tables} tables (median)": statistics.median(big),
+        "change latency / 1 s goal, 10 tables (median)": statistics.median(small),
     }
     for name, value in ratios.items():
         print(f"ratio {name}: {value:.2f}")

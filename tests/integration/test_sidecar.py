@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -220,7 +219,7 @@ async def read_events(
             into.append((event, json.loads(line[len("data: ") :])))
 
 
-async def test_a_migration_reaches_the_schema_and_the_event_stream_within_a_second(
+async def test_a_migration_reaches_the_schema_and_the_event_stream_by_notify(
     database: str,
 ) -> None:
     ro = read_only_dsn(database)
@@ -235,7 +234,9 @@ async def test_a_migration_reaches_the_schema_and_the_event_stream_within_a_seco
             await wait_until(lambda: events, what="the hello event")
             assert events[0][0] == "hello" and events[0][1]["version"] == "1"
 
-            started = time.monotonic()
+            # The fallback poll is 30 s here, so seeing the change in 10 s proves the
+            # LISTEN path. How fast that path is (the design's "within a second") is
+            # measured by bench/sidecar, not timed here.
             await asyncio.to_thread(
                 apply_migration, database, "2", 'CREATE TABLE public.second ("Name" text)'
             )
@@ -246,39 +247,43 @@ async def test_a_migration_reaches_the_schema_and_the_event_stream_within_a_seco
                     t["name"] == "second" for t in body["schemas"][0]["tables"]
                 )
 
-            await wait_until(served, timeout=1.0, what="version 2 in /api/v1/schema")
+            await wait_until(served, timeout=10.0, what="version 2 in /api/v1/schema")
             await wait_until(
                 lambda: any(e == "schema-changed" for e, _ in events),
-                timeout=1.0 - (time.monotonic() - started) + 0.05,
+                timeout=10.0,
                 what="a schema-changed event",
             )
             changed = [p for e, p in events if e == "schema-changed"]
             assert len(changed) == 1 and changed[0]["version"] == "2"
-            assert time.monotonic() - started < 1.5
             reader.cancel()
 
 
 async def test_ddl_with_a_bare_notify_and_without_one(database: str) -> None:
-    async with sidecar(database, poll_interval=0.5) as (base, cache), aiohttp.ClientSession() as s:
+    async with sidecar(database, poll_interval=30.0) as (base, cache), aiohttp.ClientSession() as s:
         _, doc, _ = await get(s, f"{base}/api/v1/schema")
         before = doc["fingerprint"]
+        await wait_until(lambda: cache.listening, timeout=10.0, what="the listener")
         run_sql(
             database,
             "CREATE TABLE notified (id int);"
             """NOTIFY schemaop_schema_changed, '{"version": null, "fingerprint": "x"}'""",
         )
-        took = await wait_until(
+        # Well before the 30 s poll: the notification did it.
+        await wait_until(
             lambda: cache.snapshot is not None and cache.snapshot.fingerprint != before,
-            timeout=1.0,
+            timeout=10.0,
+            what="the notified change",
         )
-        assert took < 1.0
         # No NOTIFY at all: the slow poll picks the change up.
+        cache.poll_interval = 0.5
+        cache.wake()  # start a 0.5 s wait now instead of finishing the 30 s one
+        await asyncio.sleep(0.2)
         run_sql(database, "CREATE TABLE silent (id int)")
         await wait_until(
             lambda: (
                 cache.snapshot is not None and "silent" in {t for _, t in cache.snapshot.tables}
             ),
-            timeout=3.0,
+            timeout=10.0,
         )
 
 
@@ -299,7 +304,7 @@ async def test_database_down_serves_the_stale_schema(tmp_path: Path) -> None:
             async with s.get(f"{base}/api/v1/events") as stream:
                 reader = asyncio.create_task(read_events(stream, events))
                 await asyncio.to_thread(server.stop)
-                await wait_until(lambda: cache.stale, timeout=5.0, what="stale")
+                await wait_until(lambda: cache.stale, timeout=15.0, what="stale")
                 status, ready, _ = await get(s, f"{base}/readyz")
                 assert status == 503 and ready["ready"] is False and ready["stale"] is True
                 assert ready["reason"] == "database unreachable"
