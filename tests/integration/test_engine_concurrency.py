@@ -134,7 +134,7 @@ def test_blocker_makes_the_step_retry_and_app_queries_never_wait_past_lock_timeo
 ) -> None:
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("CREATE TABLE orders (id int); INSERT INTO orders VALUES (1)")
-    lock_timeout_ms = 200
+    lock_timeout_ms = 300
     migrations = MigrationSet([mig("1", "ALTER TABLE orders ADD COLUMN note text;")])
     plan = planner.plan(
         migrations,
@@ -165,8 +165,10 @@ def test_blocker_makes_the_step_retry_and_app_queries_never_wait_past_lock_timeo
     )
     run_thread.start()
     try:
-        _wait_for(lambda: sum(1 for e in events if e["event"] == "retry") >= 2)
-        time.sleep(0.3)
+        # Hold the blocker for 2 s or more, far longer than the bound checked below,
+        # so an application query queued behind an unbounded wait would show it.
+        _wait_for(lambda: sum(1 for e in events if e["event"] == "retry") >= 3)
+        time.sleep(1.0)
     finally:
         blocker.commit()
         blocker.close()
@@ -181,7 +183,7 @@ def test_blocker_makes_the_step_retry_and_app_queries_never_wait_past_lock_timeo
     assert all(e["sqlstate"] == "55P03" for e in retries)
     # While the migration waited in the lock queue the application waited behind it,
     # but never longer than lock_timeout (plus scheduling slack on a busy machine).
-    assert app_waits and max(app_waits) < lock_timeout_ms / 1000 + 0.25
+    assert app_waits and max(app_waits) < lock_timeout_ms / 1000 + 0.6
     with psycopg.connect(database, autocommit=True) as conn:
         cols = conn.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders'"
