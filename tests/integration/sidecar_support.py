@@ -112,7 +112,7 @@ async def sidecar(dsn: str, **overrides: Any) -> AsyncIterator[tuple[str, Schema
         yield f"http://127.0.0.1:{port}", cache
 
 
-async def wait_until(check: Callable[[], Any], timeout: float = 5.0, what: str = "") -> float:
+async def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> float:
     """Poll an async or sync predicate; returns the seconds it took."""
     started = time.monotonic()
     while True:

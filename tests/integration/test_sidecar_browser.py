@@ -99,7 +99,7 @@ async def test_explorer_lists_tables_and_follows_a_migration(
         )
         assert listed == ["public.authors", "public.posts"]
         assert await page.locator("#version").text_content() == "1"
-        await page.wait_for_selector("#live.connected", timeout=5_000)
+        await page.wait_for_selector("#live.connected", timeout=15_000)
 
         await page.click("[data-table='public.posts']")
         columns = await page.locator("[data-testid=columns] tbody tr").evaluate_all(
@@ -111,7 +111,7 @@ async def test_explorer_lists_tables_and_follows_a_migration(
         assert relations is not None and "public.authors" in relations
 
         apply_migration(database, "2", "CREATE TABLE public.comments (id int PRIMARY KEY)")
-        await page.wait_for_selector("[data-table='public.comments']", timeout=3_000)
+        await page.wait_for_selector("[data-table='public.comments']", timeout=15_000)
         assert await page.locator("#version").text_content() == "2"
         await page.screenshot(path=str(tmp_path / "explorer.png"))
         assert errors == []
