@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -219,7 +220,7 @@ async def read_events(
             into.append((event, json.loads(line[len("data: ") :])))
 
 
-async def test_a_migration_reaches_the_schema_and_the_event_stream_by_notify(
+async def test_a_migration_reaches_the_schema_and_the_event_stream_within_a_second(
     database: str,
 ) -> None:
     ro = read_only_dsn(database)
@@ -234,12 +235,13 @@ async def test_a_migration_reaches_the_schema_and_the_event_stream_by_notify(
             await wait_until(lambda: events, what="the hello event")
             assert events[0][0] == "hello" and events[0][1]["version"] == "1"
 
-            # The fallback poll is 30 s here, so seeing the change in 10 s proves the
-            # LISTEN path. How fast that path is (the design's "within a second") is
-            # measured by bench/sidecar, not timed here.
+            # The clock starts when the engine has committed (and notified); the
+            # fallback poll is 30 s here, so only the LISTEN path can make it. The
+            # waits are longer than the bound so that a miss reports its latency.
             await asyncio.to_thread(
                 apply_migration, database, "2", 'CREATE TABLE public.second ("Name" text)'
             )
+            committed = time.monotonic()
 
             async def served() -> bool:
                 _, body, _ = await get(s, f"{base}/api/v1/schema")
@@ -253,8 +255,10 @@ async def test_a_migration_reaches_the_schema_and_the_event_stream_by_notify(
                 timeout=10.0,
                 what="a schema-changed event",
             )
+            latency = time.monotonic() - committed
             changed = [p for e, p in events if e == "schema-changed"]
             assert len(changed) == 1 and changed[0]["version"] == "2"
+            assert latency < 1.0, f"served {latency:.2f}s after the commit"
             reader.cancel()
 
 
