@@ -386,8 +386,16 @@ def decide(facts: Facts) -> Decision:
         the_plan = plan(migrations, state, target_text, options=options)
     except PlanRefused as refusal:
         reason = _REFUSAL_REASONS.get(refusal.reason.value, Reason.INVALID_MIGRATION_SET)
+        message = refusal.message
+        if reason is Reason.MISSING_MIGRATION:
+            # The usual cause on a cluster: a Helm rollback or a GitOps prune deleted them.
+            message += (
+                ". If a Helm rollback or a GitOps prune deleted their SchemaMigrations, apply "
+                "them again, and keep them from now on (helm.sh/resource-policy: keep, "
+                "Argo CD Prune=false, Flux prune: disabled; see docs/install.md)"
+            )
         return Decision(
-            cond.stalled(reason, refusal.message),
+            cond.stalled(reason, message),
             status,
             requeue_after=drift_interval,
             migration_status=migration_status,

@@ -220,7 +220,7 @@ def _app_running(kube: Any, namespace: str, app_version: str) -> Any:
     return pod if state.running else None
 
 
-def test_app_chart_upgrade_migrates_before_the_new_app_starts(
+def test_app_chart_upgrade_migrates_first_and_helm_rollback_rolls_the_schema_back(
     release: Release,
     kube: Any,
     cluster: devcluster.Cluster,
@@ -261,13 +261,47 @@ def test_app_chart_upgrade_migrates_before_the_new_app_starts(
         waited = pod_log(release.apps, pod.metadata.name, "wait-for-schema")
         assert "current version 2" in waited, waited
         assert "Ready at or past 3" in waited, waited
-        with psycopg.connect(dsn) as conn:
-            assert conn.execute(
+        assert _has_note_column(dsn)
+
+        # helm rollback to the first release: its manifests lower the target to 2 and
+        # no longer contain migration 3. The chart keeps SchemaMigrations on deletion
+        # (helm.sh/resource-policy: keep), so the operator still has 3's down step.
+        helm(cluster, "rollback", "shop", "1", "--namespace", release.apps)
+        sv = wait_ready(kube, release.apps, "shop-orders-app", "2")
+        assert sv["spec"]["targetVersion"] == "2"
+        assert not _has_note_column(dsn)
+        latest = sv["status"]["history"][0]
+        assert (latest["version"], latest["direction"]) == ("3", "down")
+        poll("the app at 1.0.0 to run", lambda: _app_running(kube, release.apps, "1.0.0"), 120)
+        kept = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+            GROUP, VERSION, release.apps, "schemamigrations", "shop-orders-app-3"
+        )
+        assert kept["spec"]["version"] == "3"
+
+        # Upgrading again adopts the kept SchemaMigration (same spec) and migrates.
+        helm(cluster, "upgrade", "shop", str(chart), *_app_values(release, dsn))
+        wait_ready(kube, release.apps, "shop-orders-app", "3")
+        assert _has_note_column(dsn)
+    finally:
+        helm(cluster, "uninstall", "shop", "--namespace", release.apps, "--wait")
+        # Kept on uninstall too, by design: remove them as a person would.
+        client.CustomObjectsApi(kube).delete_collection_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            release.apps,
+            "schemamigrations",
+            label_selector="app.kubernetes.io/instance=shop",
+        )
+
+
+def _has_note_column(dsn: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        return bool(
+            conn.execute(
                 "select 1 from information_schema.columns "
                 "where table_name = 'orders' and column_name = 'note'"
             ).fetchone()
-    finally:
-        helm(cluster, "uninstall", "shop", "--namespace", release.apps, "--wait")
+        )
 
 
 def test_install_yaml_and_every_example_pass_a_server_side_dry_run(

@@ -110,6 +110,24 @@ def test_rollback_without_down_stalls_before_anything_runs() -> None:
     assert _reason(d, ConditionType.STALLED) == (True, Reason.DOWN_MIGRATION_MISSING)
 
 
+def test_a_deleted_applied_migration_stalls_and_names_the_usual_cause() -> None:
+    # What a Helm rollback does to a chart without resource-policy keep: the target
+    # goes down and the SchemaMigration that has the down step is gone.
+    m1, m2, m3 = _mig("1"), _mig("2"), _mig("3")
+    d = decide(
+        _facts(
+            spec={"connection": {}, "targetVersion": "2"},
+            migrations=[m1, m2],
+            db_state=_applied(m1, m2, m3),
+        )
+    )
+    assert d.create_job_for is None
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.MISSING_MIGRATION)
+    message = next(c.message for c in d.conditions if c.type == ConditionType.STALLED)
+    assert "version(s) 3 are applied" in message
+    assert "helm.sh/resource-policy: keep" in message and "Prune=false" in message
+
+
 def test_duplicate_versions_are_an_invalid_set() -> None:
     d = decide(_facts(migrations=[_mig("1"), {**_mig("1"), "metadata": {"name": "other"}}]))
     assert _reason(d, ConditionType.STALLED) == (True, Reason.INVALID_MIGRATION_SET)

@@ -31,3 +31,16 @@ def test_render_bad_directory_is_exit_2(tmp_path: Path) -> None:
     (tmp_path / "V1__a.sql").write_text("select 1")
     (tmp_path / "oops.sql").write_text("select 2")
     assert main(["render", str(tmp_path), "--schema-version", "db"]) == 2
+
+
+def test_render_labels_and_annotations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "V1__a.sql").write_text("create table a (id int);\n")
+    argv = ["render", str(tmp_path), "--schema-version", "db", "--label", "team=shop"]
+    argv += ["--annotation", "argocd.argoproj.io/sync-options=Prune=false"]
+    assert main(argv) == 0
+    (doc,) = yaml.safe_load_all(capsys.readouterr().out)
+    assert doc["metadata"]["labels"]["team"] == "shop"
+    assert doc["metadata"]["annotations"] == {"argocd.argoproj.io/sync-options": "Prune=false"}
+    assert validate(doc) == []
+    assert main([*argv, "--annotation", "no-equals-sign"]) == 2
+    assert "bad --annotation 'no-equals-sign'" in capsys.readouterr().err

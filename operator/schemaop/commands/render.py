@@ -31,6 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="extra label on every SchemaMigration (repeatable)",
     )
+    parser.add_argument(
+        "--annotation",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="annotation on every SchemaMigration (repeatable), e.g. "
+        "argocd.argoproj.io/sync-options=Prune=false to keep them for rollbacks",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,12 +49,17 @@ def run(args: argparse.Namespace) -> int:
     from schemaop.model.migration import InvalidMigrationSet
 
     labels = {"schemaop.io/schemaversion": args.schema_version}
-    for item in args.label:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"schemaop render: bad --label {item!r}; use KEY=VALUE", file=sys.stderr)
-            return 2
-        labels[key] = value
+    annotations: dict[str, str] = {}
+    for flag, items, into in (
+        ("--label", args.label, labels),
+        ("--annotation", args.annotation, annotations),
+    ):
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                print(f"schemaop render: bad {flag} {item!r}; use KEY=VALUE", file=sys.stderr)
+                return 2
+            into[key] = value
     try:
         migrations = load(args.directory)
     except (OSError, ValueError, InvalidMigrationSet) as exc:
@@ -60,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             ),
             "labels": labels,
         }
+        if annotations:
+            meta["annotations"] = annotations
         if args.namespace:
             meta["namespace"] = args.namespace
         spec: dict[str, object] = {
