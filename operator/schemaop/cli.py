@@ -78,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"schemaop: unknown command {name!r}; see 'schemaop --help'", file=sys.stderr)
         return 2
     module = _load(name)
-    parser = argparse.ArgumentParser(prog=f"schemaop {name}", description=COMMANDS[name][1])
+    # No prefix matching of long options: a mistyped flag is an error, never quietly
+    # another flag (--database-url is not --database-url-file).
+    parser = argparse.ArgumentParser(
+        prog=f"schemaop {name}", description=COMMANDS[name][1], allow_abbrev=False
+    )
     module.add_arguments(parser)
     namespace = parser.parse_args(rest)
     try:

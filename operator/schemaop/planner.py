@@ -108,7 +108,7 @@ def plan(
             RefusalReason.DATABASE_DIRTY,
             f"the database is dirty: non-transactional {d.direction} step {d.version} "
             f"({d.description}) did not finish ({d.statements_done} statement(s) done). "
-            "Fix the cause, then run 'schemaop repair --retry' to run its remaining "
+            "Fix the cause, then run 'schemaop repair --retry --dir DIR' to run its remaining "
             f"statements, or 'schemaop repair --mark-applied {d.version}' if you completed "
             "it by hand",
             [d.version],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -372,12 +373,15 @@ async def test_rate_limit_answers_429_with_retry_after(database: str) -> None:
         assert b"schemaop_sidecar_rate_limited_total" in metrics
 
 
-async def test_bearer_token_and_cors(database: str) -> None:
+async def test_bearer_token_and_cors(database: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="schemaop.sidecar")
     async with (
-        sidecar(database, token="s3cret-token", cors_origins=("https://app.example",)) as (
-            base,
-            _,
-        ),
+        sidecar(
+            database,
+            token="s3cret-token",
+            cors_origins=("https://app.example",),
+            access_log=True,
+        ) as (base, _),
         aiohttp.ClientSession() as s,
     ):
         status, _, h = await get(s, f"{base}/api/v1/schema")
@@ -408,6 +412,10 @@ async def test_bearer_token_and_cors(database: str) -> None:
         assert "ETag" in h["Access-Control-Expose-Headers"]
         _, _, h = await get(s, f"{base}/api/v1/schema", headers={"Origin": "https://evil.example"})
         assert "Access-Control-Allow-Origin" not in h
+    # The access log has every request, the event stream's token replaced.
+    assert '"GET /api/v1/events?access_token=*** HTTP/1.1" 200' in caplog.text
+    assert '"GET /api/v1/schema HTTP/1.1" 401' in caplog.text
+    assert "s3cret-token" not in caplog.text
 
 
 def test_the_command_serves_and_stops_on_sigterm(database: str, tmp_path: Path) -> None:

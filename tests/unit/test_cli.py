@@ -35,3 +35,14 @@ def test_version_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY=\n" in out.stdout
+
+
+def test_long_options_are_never_abbreviated(capsys: pytest.CaptureFixture[str]) -> None:
+    # --database-url is not a shortened --database-url-file for the sidecar: an error.
+    with pytest.raises(SystemExit) as exit_:
+        main(["sidecar", "--database-url", "postgresql://db/app"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --database-url" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["lint", "--form", "json", "x.sql"])
+    assert "unrecognized arguments: --form" in capsys.readouterr().err

@@ -45,6 +45,20 @@ def test_secrets_stay_out_of_repr() -> None:
     assert "hunter2" not in repr(config) and "tok-secret" not in repr(config)
 
 
+def test_database_url_from_schemaop_variable_then_database_url() -> None:
+    assert load_config({}, {"DATABASE_URL": "postgresql://a@db/x"}).database_url.endswith("/x")
+    both = {"DATABASE_URL": "postgresql://a@db/x", "SCHEMAOP_DATABASE_URL": "postgresql://a@db/y"}
+    assert load_config({}, both).database_url.endswith("/y")
+
+
+def test_an_unreadable_secret_file_is_not_echoed() -> None:
+    # A URL given where a path belongs must not reach the log.
+    with pytest.raises(ConfigError) as caught:
+        load_config({"database_url_file": "postgresql://app:hunter2@db/app"}, {})
+    assert "hunter2" not in str(caught.value)
+    assert "--database-url-file: cannot read the file" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("flags", "env", "message"),
     [

@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Inspect and steer schemaop SchemaVersions with your own kubeconfig and RBAC."
     )
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     common.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG)")
     common.add_argument("--context", default=None, help="kubeconfig context")
     common.add_argument(
@@ -64,7 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="COMMAND", required=True)
 
     status = sub.add_parser(
-        "status", parents=[common], help="SchemaVersions at a glance, or one in detail"
+        "status",
+        parents=[common],
+        allow_abbrev=False,
+        help="SchemaVersions at a glance, or one in detail",
     )
     status.add_argument("name", nargs="?", help="one SchemaVersion: show it in detail")
     status.add_argument("-A", "--all-namespaces", action="store_true")
@@ -72,17 +75,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     status.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
     history = sub.add_parser(
-        "history", parents=[common], help="the recent migrations applied to a database"
+        "history",
+        parents=[common],
+        allow_abbrev=False,
+        help="the recent migrations applied to a database",
     )
     history.add_argument("name")
     history.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
-    plan = sub.add_parser("plan", parents=[common], help="what the operator would run next")
+    plan = sub.add_parser(
+        "plan", parents=[common], allow_abbrev=False, help="what the operator would run next"
+    )
     plan.add_argument("name")
     plan.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
     approve = sub.add_parser(
-        "approve", parents=[common], help="approve the current plan (approval: Manual)"
+        "approve",
+        parents=[common],
+        allow_abbrev=False,
+        help="approve the current plan (approval: Manual)",
     )
     approve.add_argument("name")
     approve.add_argument(
@@ -93,7 +104,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     rollback = sub.add_parser(
-        "rollback", parents=[common], help="lower the target version (runs down migrations)"
+        "rollback",
+        parents=[common],
+        allow_abbrev=False,
+        help="lower the target version (runs down migrations)",
     )
     rollback.add_argument("name")
     rollback.add_argument("--to", required=True, metavar="VERSION", help="the version to go to")

@@ -552,7 +552,7 @@ def _verify(plan: Plan, state: DatabaseState, resume_dirty: bool) -> HistoryEntr
                 RefusalReason.DATABASE_DIRTY,
                 f"the database is dirty: non-transactional {d.direction} step {d.version} "
                 f"did not finish ({d.statements_done} statement(s) done); fix the cause and "
-                f"run 'schemaop repair --retry', or 'schemaop repair --mark-applied "
+                f"run 'schemaop repair --retry --dir DIR', or 'schemaop repair --mark-applied "
                 f"{d.version}' if it was completed by hand",
                 version=d.version.text,
             )

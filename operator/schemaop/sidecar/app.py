@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemaop import __version__, metrics
@@ -46,6 +48,31 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _JSON = "application/json"
 _UNPROTECTED = ("/healthz", "/readyz", "/metrics")
 _KEEPALIVE_SECONDS = 15.0
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request; the ``access_token`` query parameter (the event
+    stream's way to authenticate) is replaced by ``***``, so tokens never reach logs."""
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        url = request.rel_url
+        if "access_token" in url.query:
+            url = url.update_query({"access_token": "***"})
+        self.logger.info(
+            '%s "%s %s HTTP/%d.%d" %d %s %.3fs',
+            request.remote or "-",
+            request.method,
+            url,
+            request.version.major,
+            request.version.minor,
+            response.status,
+            response.body_length,
+            time,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
 
 
 def package_file(name: str) -> Path:
@@ -418,6 +445,7 @@ async def running(
     runner = web.AppRunner(
         app,
         access_log=log if config.access_log else None,
+        access_log_class=AccessLogger,
         handle_signals=False,
         shutdown_timeout=1.0,
     )

@@ -8,7 +8,8 @@ flags, so they never show in ``ps``; ``repr`` of the config hides them.
 =================================  ========================  ====================
 environment variable               flag                      default
 =================================  ========================  ====================
-``SCHEMAOP_DATABASE_URL``          ``--database-url-file``   libpq ``PG*`` vars
+``SCHEMAOP_DATABASE_URL``          ``--database-url-file``   ``DATABASE_URL``, then
+                                                            libpq ``PG*`` vars
 ``SCHEMAOP_SCHEMAS``               ``--schemas``             ``public``
 ``SCHEMAOP_HISTORY_SCHEMA``        ``--history-schema``      ``schemaop``
 ``SCHEMAOP_SIDECAR_HOST``          ``--host``                ``0.0.0.0``
@@ -68,7 +69,8 @@ def load_config(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sidecar
             return value
         return environ.get(env) or None
 
-    database_url = environ.get("SCHEMAOP_DATABASE_URL", "")
+    # DATABASE_URL as well, like the other commands; libpq's PG* when neither is set.
+    database_url = environ.get("SCHEMAOP_DATABASE_URL") or environ.get("DATABASE_URL", "")
     if flags.get("database_url_file"):
         database_url = _read_secret(flags["database_url_file"], "--database-url-file")
     token = environ.get("SCHEMAOP_SIDECAR_TOKEN") or None
@@ -122,9 +124,10 @@ def _read_secret(path: str, what: str) -> str:
     try:
         value = Path(path).read_text().strip()
     except OSError as exc:
-        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+        # The path is not echoed: a URL passed here by mistake would land in the log.
+        raise ConfigError(f"{what}: cannot read the file: {exc.strerror}") from None
     if not value:
-        raise ConfigError(f"{what}: {path} is empty")
+        raise ConfigError(f"{what}: the file is empty")
     return value
 
 
