@@ -381,6 +381,17 @@ def decide(facts: Facts) -> Decision:
             migration_status=migration_status,
         )
 
+    if not facts.migrations and not state.applied:
+        # Nothing declared and nothing applied: most likely the SchemaVersion arrived
+        # before its SchemaMigrations (one kubectl apply, one GitOps sync). Not Ready:
+        # "at version 0" would read as healthy to Argo CD and Flux for that moment.
+        return Decision(
+            cond.progressing(Reason.NO_MIGRATIONS),
+            status,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+
     options = run_options(spec)
     try:
         the_plan = plan(migrations, state, target_text, options=options)
@@ -460,7 +471,7 @@ def decide(facts: Facts) -> Decision:
     status["plan"] = _plan_status(the_plan, approved, lint_summary)
     if not approved:
         return Decision(
-            cond.waiting_for_approval(the_plan.hash),
+            cond.waiting_for_approval(the_plan.hash, namespace=facts.namespace, name=facts.name),
             status,
             requeue_after=drift_interval,
             migration_status=migration_status,

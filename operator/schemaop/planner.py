@@ -152,7 +152,8 @@ def plan(
         raise PlanRefused(
             RefusalReason.DOWN_MIGRATION_MISSING,
             f"cannot go down to {goal or 0}: migration(s) {_clip(names)} have no down step; "
-            "add one (as a new resource or file) or choose a higher target",
+            "an applied migration cannot gain one (its checksum covers up and down), so choose "
+            "a higher target, or undo the change with a new forward migration",
             no_down,
         )
     for v in to_revert:

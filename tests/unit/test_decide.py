@@ -205,3 +205,12 @@ def test_parse_duration() -> None:
     assert parse_duration("1h30m", 0) == 5400.0
     assert parse_duration("500ms", 0) == 0.5
     assert parse_duration("bogus", 7) == 7
+
+
+def test_no_migrations_yet_is_waiting_not_ready() -> None:
+    # The SchemaVersion arrived before its SchemaMigrations: not "Ready at version 0".
+    d = decide(_facts(migrations=[]))
+    assert d.create_job_for is None
+    assert _reason(d) == (False, Reason.NO_MIGRATIONS)
+    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.NO_MIGRATIONS)
+    assert _reason(d, ConditionType.STALLED) == (False, Reason.NO_MIGRATIONS)

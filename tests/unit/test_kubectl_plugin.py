@@ -263,7 +263,6 @@ async def test_approve_writes_the_full_hash_of_the_reviewed_plan() -> None:
     [
         ({"plan": {}}, None, "no plan waiting"),
         ({}, "deadbeef", "is now a1b2c3d4e5f6, not deadbeef"),
-        ({}, "a1b2", "not a1b2"),  # too short a prefix to mean anything
         ({"observedGeneration": 1}, None, "changed since the operator last planned"),
     ],
 )
@@ -275,6 +274,17 @@ async def test_approve_refuses_what_was_not_reviewed(
     with pytest.raises(plugin.PluginError, match=message):
         await _run(api, *argv)
     assert api.writes == []
+
+
+@pytest.mark.parametrize("wanted", ["a1b2", "not-a-hash", "a1b2c3d4" * 9])
+def test_approve_plan_must_look_like_a_hash(
+    wanted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Too short a prefix means nothing: a usage error, not "the plan changed".
+    with pytest.raises(SystemExit) as exit_:
+        _args("approve", "orders", "--plan", wanted)
+    assert exit_.value.code == 2
+    assert "is not a plan hash: give at least its first 7 hex digits" in capsys.readouterr().err
 
 
 async def test_approve_refuses_automatic_and_already_approved() -> None:

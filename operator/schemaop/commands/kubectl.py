@@ -100,7 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plan",
         metavar="HASH",
         default=None,
-        help="the plan hash you reviewed (or a prefix); refused if the plan changed since",
+        type=_plan_prefix,
+        help="the plan hash you reviewed (or a prefix of 7+ hex digits); refused if the "
+        "plan changed since",
     )
 
     rollback = sub.add_parser(
@@ -306,6 +308,17 @@ def detail_text(sv: Mapping[str, Any], now: dt.datetime) -> str:
         lines.append(f"plan {plan.get('hash', '')}:")
         lines.extend("  " + line for line in plan_text(sv).splitlines()[1:])
     return "\n".join(lines)
+
+
+def _plan_prefix(text: str) -> str:
+    """``--plan``: a plan hash or a prefix of at least 7 hex digits (a usage error else)."""
+    value = text.strip().lower()
+    if len(value) < 7 or len(value) > 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a plan hash: give at least its first 7 hex digits "
+            "(status.plan.hash, or kubectl schemaop plan NAME)"
+        )
+    return value
 
 
 def approval_patch(sv: Mapping[str, Any], wanted: str | None) -> tuple[str, str]:

@@ -32,6 +32,7 @@ class Reason(enum.StrEnum):
     APPLIED = "Applied"
     MIGRATING = "Migrating"
     PLANNING = "Planning"
+    NO_MIGRATIONS = "NoMigrations"
     WAITING_FOR_APPROVAL = "WaitingForApproval"
     APPROVED = "Approved"
     NO_APPROVAL_NEEDED = "NoApprovalNeeded"
@@ -58,6 +59,10 @@ MESSAGES: Mapping[Reason, str] = {
     Reason.APPLIED: "The database is at its target version.",
     Reason.MIGRATING: "A migration Job is running.",
     Reason.PLANNING: "Reading the database and planning.",
+    Reason.NO_MIGRATIONS: (
+        "No SchemaMigration references this SchemaVersion yet (spec.schemaVersionRef.name); "
+        "waiting for them."
+    ),
     Reason.WAITING_FOR_APPROVAL: (
         "approval is Manual: review status.plan, then approve with "
         "kubectl annotate schemaversion NAME schemaop.io/approved-plan=HASH"
@@ -88,7 +93,8 @@ MESSAGES: Mapping[Reason, str] = {
     Reason.AUTHENTICATION_FAILED: "The database refused the credentials from the Secret.",
     Reason.SECRET_NOT_FOUND: "The connection Secret or its key does not exist; create it.",
     Reason.INVALID_SPEC: "The spec cannot be used; see the message.",
-    Reason.PAUSED: "spec.paused is true: nothing is planned or run.",
+    Reason.PAUSED: "spec.paused is true: nothing is planned or run; set spec.paused to false "
+    "to resume.",
     Reason.DRIFTED: "The live schema differs from the one recorded after the last migration.",
     Reason.IN_SYNC: "The live schema matches the one recorded after the last migration.",
 }
@@ -162,10 +168,14 @@ def stalled(reason: Reason, message: str | None = None) -> list[Condition]:
     ]
 
 
-def waiting_for_approval(plan_hash: str, message: str | None = None) -> list[Condition]:
+def waiting_for_approval(
+    plan_hash: str, message: str | None = None, namespace: str = "", name: str = "NAME"
+) -> list[Condition]:
+    where = f"-n {namespace} {name}" if namespace else name
     text = message or (
         f"approval is Manual and plan {plan_hash} is not approved: review status.plan, then run "
-        f"kubectl annotate schemaversion NAME schemaop.io/approved-plan={plan_hash} --overwrite"
+        f"kubectl annotate schemaversion {where} schemaop.io/approved-plan={plan_hash} "
+        "--overwrite (or: kubectl schemaop approve)"
     )
     return [
         Condition(ConditionType.READY, False, Reason.WAITING_FOR_APPROVAL, text),

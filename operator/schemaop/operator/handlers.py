@@ -80,6 +80,8 @@ async def schemaversion_loop(
                 pass
     finally:
         _triggers(memo).pop((namespace, name), None)
+        memo.seen.pop((namespace, name), None)
+        reconciler.forget(namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, "schemaversions")

@@ -95,6 +95,31 @@ class Reconciler:
         self._lint_cache: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
         self._stalled_reason: dict[tuple[str, str], str] = {}
         self._info_labels: dict[tuple[str, str], tuple[str, str]] = {}
+        self._failed_sqlstates: dict[tuple[str, str], set[str]] = {}
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop every metric series of a SchemaVersion this operator no longer runs
+        (deleted, or moved to another shard), so its alerts stop with it."""
+        key = (namespace, name)
+        removals: list[tuple[Any, tuple[str, ...]]] = [
+            (metrics.OPERATOR_READY, key),
+            (metrics.OPERATOR_PENDING, key),
+            (metrics.OPERATOR_DRIFTED, key),
+            (metrics.OPERATOR_MIGRATION_DURATION, key),
+            *((metrics.OPERATOR_APPLIED, (*key, d)) for d in ("up", "down")),
+            *((metrics.OPERATOR_LINT_FINDINGS, (*key, sev)) for sev in ("error", "warning")),
+            *(
+                (metrics.OPERATOR_FAILED, (*key, state))
+                for state in self._failed_sqlstates.pop(key, set())
+            ),
+        ]
+        if (reason := self._stalled_reason.pop(key, None)) is not None:
+            removals.append((metrics.OPERATOR_STALLED, (*key, reason)))
+        if (info := self._info_labels.pop(key, None)) is not None:
+            removals.append((metrics.OPERATOR_VERSION_INFO, (*key, *info)))
+        for metric, labels in removals:
+            with contextlib.suppress(KeyError):
+                metric.remove(*labels)
 
     async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> str:
         import psycopg.conninfo
@@ -285,6 +310,9 @@ class Reconciler:
         ns, name = meta["namespace"], meta["name"]
         conditions = status.get("conditions") or []
         old_conditions = before.get("conditions") or []
+        # One Event per reason and write: Ready and Stalled often change together with
+        # the same reason (MigrationFailed), as do Ready and ApprovalPending.
+        events: dict[str, tuple[bool, str]] = {}  # reason -> (warning, message)
         for type_ in (
             ConditionType.READY,
             ConditionType.STALLED,
@@ -299,18 +327,27 @@ class Reconciler:
                 new.get("reason"),
             ):
                 continue
-            if new.get("status") != "True" and type_ != ConditionType.READY:
+            became_true = new.get("status") == "True"
+            drift_cleared = (
+                type_ == ConditionType.DRIFTED
+                and old is not None
+                and old.get("status") == "True"
+                and not became_true
+            )
+            if not (became_true or drift_cleared or type_ == ConditionType.READY):
                 continue
-            warning = type_ in (ConditionType.STALLED, ConditionType.DRIFTED) or (
+            warning = (type_ in (ConditionType.STALLED, ConditionType.DRIFTED) and became_true) or (
                 type_ == ConditionType.READY
                 and new.get("reason") in ("DatabaseUnreachable", "SecretNotFound", "Retrying")
             )
-            await self.kube.post_event(
-                sv,
-                "Warning" if warning else "Normal",
-                str(new.get("reason")),
+            reason = str(new.get("reason"))
+            earlier = events.get(reason)
+            events[reason] = (
+                warning or (earlier is not None and earlier[0]),
                 str(new.get("message")),
             )
+        for reason, (warning, message) in events.items():
+            await self.kube.post_event(sv, "Warning" if warning else "Normal", reason, message)
         ready = cond.find(conditions, ConditionType.READY)
         stalled = cond.find(conditions, ConditionType.STALLED)
         drifted = cond.find(conditions, ConditionType.DRIFTED)
@@ -344,7 +381,9 @@ class Reconciler:
                 )
             elif new_job.get("result") == "Failed":
                 failure = status.get("failure") or {}
-                metrics.OPERATOR_FAILED.labels(ns, name, str(failure.get("sqlstate", ""))).inc()
+                sqlstate = str(failure.get("sqlstate", ""))
+                self._failed_sqlstates.setdefault((ns, name), set()).add(sqlstate)
+                metrics.OPERATOR_FAILED.labels(ns, name, sqlstate).inc()
         info = (str(status.get("currentVersion", "")), str(status.get("targetVersion", "")))
         old_info = self._info_labels.get((ns, name))
         if old_info is not None and old_info != info:
@@ -352,11 +391,12 @@ class Reconciler:
                 metrics.OPERATOR_VERSION_INFO.remove(ns, name, *old_info)
         self._info_labels[(ns, name)] = info
         metrics.OPERATOR_VERSION_INFO.labels(ns, name, *info).set(1)
-        for entry in (status.get("history") or [])[:1]:
-            if (
-                entry not in (before.get("history") or [])
-                and entry.get("durationSeconds") is not None
-            ):
+        # Every history row that is new since the last write (a plan of N steps adds N).
+        seen = before.get("history") or []
+        for entry in status.get("history") or []:
+            if entry in seen:
+                break  # newest first: the rest were there before
+            if entry.get("durationSeconds") is not None:
                 metrics.OPERATOR_MIGRATION_DURATION.labels(ns, name).observe(
                     float(entry["durationSeconds"])
                 )
