@@ -258,6 +258,8 @@ def test_optional_monitoring_objects(helm: Path) -> None:
         ["--set", "replicas=-1"],
         ["--set", "watchNamespaces={Not_A_Namespace}"],
         ["--set", "selector=novalue"],
+        ["--set", "selector=shard!=a"],
+        ["--set", "selector=bad key=v"],
         ["--set", "metrics.serviceMonitor.interval=often"],
     ],
 )
@@ -331,3 +333,41 @@ def test_app_chart_renders_valid_schemaop_objects_with_a_moving_target(
     assert late[0]["spec"]["transactional"] is False and "down" not in late[0]["spec"]
     (dep,) = _kinds(docs, "Deployment")
     assert dep["spec"]["template"]["metadata"]["annotations"]["schemaop.io/target-version"] == "10"
+
+
+def test_app_chart_keeps_migrations_and_reads_the_directive_like_the_cli(
+    helm: Path, tmp_path: Path
+) -> None:
+    chart = tmp_path / "app"
+    shutil.copytree(APP_CHART, chart)
+    # A directive after the SQL is not a directive (schemaop migrate and render agree).
+    (chart / "migrations" / "3_late_directive.up.sql").write_text(
+        "-- adds an index\nCREATE INDEX i ON orders (placed_at);\n-- schemaop: no-transaction\n"
+    )
+    (chart / "migrations" / "4_leading.up.sql").write_text(
+        "-- an index, built online\n\n-- schemaop: no-transaction\n"
+        "CREATE INDEX CONCURRENTLY j ON orders (id);\n"
+    )
+    migrations = {
+        m["spec"]["version"]: m for m in _kinds(_render(helm, chart=chart), "SchemaMigration")
+    }
+    assert "transactional" not in migrations["3"]["spec"]
+    assert migrations["4"]["spec"]["transactional"] is False
+    # Kept on helm rollback and uninstall: a rollback needs their down steps.
+    assert all(
+        m["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        for m in migrations.values()
+    )
+    from schemaop.migrations_dir import transactional_directive
+
+    assert (
+        transactional_directive((chart / "migrations" / "3_late_directive.up.sql").read_text())
+        is None
+    )
+    assert transactional_directive((chart / "migrations" / "4_leading.up.sql").read_text()) is False
+
+
+def test_app_chart_refuses_latest_as_a_target(helm: Path) -> None:
+    # schemaop wait needs a concrete version, and helm rollback needs the target to move.
+    with pytest.raises(AssertionError, match="values don't meet the specifications"):
+        _render(helm, "--set", "schema.targetVersion=latest", chart=APP_CHART)

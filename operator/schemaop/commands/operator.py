@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,13 +53,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", "-v", action="store_true")
 
 
+# A label key (optional DNS prefix) and value, as Kubernetes accepts them; the
+# chart's values.schema.json has the same pattern for the whole selector.
+_LABEL_PAIR = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+    r"=([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
+)
+
+
 def _selector(text: str) -> dict[str, str]:
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"schemaop operator: bad --selector part {part!r}; use key=value")
-        out[key.strip()] = value.strip()
+        if not _LABEL_PAIR.fullmatch(part):
+            raise SystemExit(
+                f"schemaop operator: bad --selector part {part!r}; use key=value with "
+                "label syntax (equality only; no spaces, no '!=')"
+            )
+        key, _, value = part.partition("=")
+        out[key] = value
     return out
 
 
