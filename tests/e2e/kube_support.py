@@ -34,6 +34,18 @@ CRD_NAMES = ("schemaversions.schemaop.io", "schemamigrations.schemaop.io")
 LOCAL_IMAGE = ("--set", "image.repository=schemaop", "--set", "image.tag=dev")
 
 
+def apply_crds(cluster: devcluster.Cluster) -> None:
+    """Apply crds/ (taking over fields a chart install may own) and wait until served."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/schemaversions.schemaop.io",
+        "crd/schemamigrations.schemaop.io",
+    )
+
+
 def helm(cluster: devcluster.Cluster, *args: str, timeout: float = 180) -> str:
     """Run the pinned helm against the local cluster; its output, or an error with stderr."""
     env = {
@@ -162,18 +174,22 @@ def schemaversion(kube: Any, namespace: str, name: str) -> dict[str, Any]:
     )
 
 
+def ready_at(sv: dict[str, Any], version: str) -> bool:
+    """Ready=True at ``version``, for the SchemaVersion's current generation."""
+    status = sv.get("status") or {}
+    ready = [c for c in status.get("conditions") or [] if c["type"] == "Ready"]
+    return bool(
+        ready
+        and ready[0]["status"] == "True"
+        and status.get("currentVersion") == version
+        and status.get("observedGeneration") == sv["metadata"]["generation"]
+    )
+
+
 def wait_ready(kube: Any, namespace: str, name: str, version: str, timeout: float = 120) -> Any:
     def check() -> Any:
         sv = schemaversion(kube, namespace, name)
-        status = sv.get("status") or {}
-        ready = [c for c in status.get("conditions") or [] if c["type"] == "Ready"]
-        ok = (
-            ready
-            and ready[0]["status"] == "True"
-            and status.get("currentVersion") == version
-            and status.get("observedGeneration") == sv["metadata"]["generation"]
-        )
-        return sv if ok else None
+        return sv if ready_at(sv, version) else None
 
     def detail() -> str:
         return str(schemaversion(kube, namespace, name).get("status") or {})[:3000]
@@ -213,6 +229,44 @@ def secret_body(name: str, url: str, key: str = "url") -> dict[str, Any]:
     return {
         "metadata": {"name": name},
         "data": {key: base64.b64encode(url.encode()).decode()},
+    }
+
+
+def schemaversion_body(name: str = "db", secret: str = "db", **spec: Any) -> dict[str, Any]:
+    """A SchemaVersion reading its URL from ``secret`` (key ``url``), no snapshots."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SchemaVersion",
+        "metadata": {"name": name},
+        "spec": {
+            "connection": {"urlFrom": {"secretKeyRef": {"name": secret, "key": "url"}}},
+            "snapshot": {"policy": "None"},
+            **spec,
+        },
+    }
+
+
+def migration_body(
+    version: str,
+    up: str,
+    down: str | None = None,
+    db: str = "db",
+    name: str | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A SchemaMigration of SchemaVersion ``db``; named ``<db>-v<version>`` by default."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SchemaMigration",
+        "metadata": {"name": name or f"{db}-v{version.replace('.', '-')}"},
+        "spec": {
+            "schemaVersionRef": {"name": db},
+            "version": version,
+            "up": up,
+            "description": f"migration {version}",
+            **({"down": down} if down is not None else {}),
+            **spec,
+        },
     }
 
 

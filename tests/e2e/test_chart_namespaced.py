@@ -26,8 +26,10 @@ from kube_support import (
     forbidden,
     helm,
     kubectl,
+    migration_body,
     operator_pod,
     schemaversion,
+    schemaversion_body,
     secret_body,
     wait_ready,
 )
@@ -86,37 +88,10 @@ def namespaces(cluster: devcluster.Cluster, kube: Any) -> Iterator[tuple[str, st
 def _database_objects(kube: Any, namespace: str, dsn: str) -> None:
     client.CoreV1Api(kube).create_namespaced_secret(namespace, secret_body("db", dsn))
     custom = client.CustomObjectsApi(kube)
+    body = migration_body("1", "create table a (id int)", "drop table a")
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "schemamigrations", body)
     custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "schemamigrations",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SchemaMigration",
-            "metadata": {"name": "db-1"},
-            "spec": {
-                "schemaVersionRef": {"name": "db"},
-                "version": "1",
-                "up": "create table a (id int)",
-                "down": "drop table a",
-            },
-        },
-    )
-    custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "schemaversions",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SchemaVersion",
-            "metadata": {"name": "db"},
-            "spec": {
-                "connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
-                "snapshot": {"policy": "None"},
-            },
-        },
+        GROUP, VERSION, namespace, "schemaversions", schemaversion_body()
     )
 
 

@@ -21,8 +21,11 @@ import yaml
 from kube_support import (
     GROUP,
     VERSION,
+    apply_crds,
+    migration_body,
     poll,
     schemaversion,
+    schemaversion_body,
     secret_body,
     wait_ready,
 )
@@ -34,15 +37,7 @@ from devenv.util import free_port
 
 @pytest.fixture
 def operator(cluster: devcluster.Cluster, namespace: str, tmp_path: Path) -> Iterator[None]:
-    crds = Path(__file__).resolve().parents[2] / "crds"
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/schemaversions.schemaop.io",
-        "crd/schemamigrations.schemaop.io",
-    )
+    apply_crds(cluster)
     log = (tmp_path / "operator.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -163,39 +158,10 @@ def test_plan_approve_rollback_and_rbac_through_kubectl(
         ("1", "create table a (id int)", "drop table a"),
         ("2", "create table b (id int)", "drop table b"),
     ):
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            "schemamigrations",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "SchemaMigration",
-                "metadata": {"name": f"db-{version}"},
-                "spec": {
-                    "schemaVersionRef": {"name": "db"},
-                    "version": version,
-                    "description": f"table {version}",
-                    "up": up,
-                    "down": down,
-                },
-            },
-        )
+        body = migration_body(version, up, down, description=f"table {version}")
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "schemamigrations", body)
     custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "schemaversions",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SchemaVersion",
-            "metadata": {"name": "db"},
-            "spec": {
-                "connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
-                "snapshot": {"policy": "None"},
-                "approval": "Manual",
-            },
-        },
+        GROUP, VERSION, namespace, "schemaversions", schemaversion_body(approval="Manual")
     )
     poll(
         "a plan waiting for approval",

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from kube_support import GROUP, VERSION, apply_crds, migration_body, ready_at, schemaversion_body
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -27,19 +28,11 @@ from devenv import pg as devpg
 from devenv.util import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUP, VERSION = "schemaop.io", "v1alpha1"
 
 
 @pytest.fixture(scope="session")
 def crds(cluster: devcluster.Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/schemaversions.schemaop.io",
-        "crd/schemamigrations.schemaop.io",
-    )
+    apply_crds(cluster)
 
 
 class Operator:
@@ -126,17 +119,7 @@ class Env:
             self.core.replace_namespaced_secret(name, self.ns, body)
 
     def schemaversion(self, name: str = "db", **spec: Any) -> dict[str, Any]:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SchemaVersion",
-            "metadata": {"name": name},
-            "spec": {
-                "connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
-                "snapshot": {"policy": "None"},
-                "lockTimeout": "1s",
-                **spec,
-            },
-        }
+        body = schemaversion_body(name, **{"lockTimeout": "1s", **spec})
         return dict(
             self.custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.ns, "schemaversions", body
@@ -157,19 +140,7 @@ class Env:
         name: str | None = None,
         **spec: Any,
     ) -> None:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SchemaMigration",
-            "metadata": {"name": name or f"{db}-v{version.replace('.', '-')}"},
-            "spec": {
-                "schemaVersionRef": {"name": db},
-                "version": version,
-                "up": up,
-                "description": f"migration {version}",
-                **({"down": down} if down is not None else {}),
-                **spec,
-            },
-        }
+        body = migration_body(version, up, down, db, name, **spec)
         self.custom.create_namespaced_custom_object(
             GROUP, VERSION, self.ns, "schemamigrations", body
         )
@@ -210,15 +181,7 @@ class Env:
     ) -> dict[str, Any]:
         def check() -> Any:
             sv = self.sv()
-            status = sv.get("status") or {}
-            ready = [c for c in status.get("conditions") or [] if c["type"] == "Ready"]
-            ok = (
-                ready
-                and ready[0]["status"] == "True"
-                and status.get("currentVersion") == version
-                and status.get("observedGeneration") == sv["metadata"]["generation"]
-            )
-            return sv if ok else None
+            return sv if ready_at(sv, version) else None
 
         return dict(self.wait(f"Ready at {version}", check, timeout, op))
 

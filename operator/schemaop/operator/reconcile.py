@@ -217,8 +217,10 @@ class Reconciler:
         self._add_lint_status(migrations, decision)
         if decision.create_job_for is not None:
             await self._start_job(sv, decision)
-        await self._write_status(sv, decision)
+        # SchemaMigrations first: whoever sees the SchemaVersion Ready then also sees
+        # its migrations marked applied.
         await self._write_migration_status(namespace, migrations, decision)
+        await self._write_status(sv, decision)
         metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
         return decision.requeue_after
 
