@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--token-file", metavar="PATH", help="require this bearer token on /api/ [none]")
     add("--cors-origins", help="comma-separated allowed origins, or * [none]")
     add("--access-log", action="store_true", default=None, help="log every request")
+    add("--header-timeout", type=float, help="seconds for a request's headers to arrive [10]")
+    add("--trusted-proxies", help="comma-separated CIDRs whose X-Forwarded-For counts [none]")
     add("--log-level", choices=["debug", "info", "warning", "error"], help="[info]")
 
 

@@ -5,9 +5,13 @@ the event stream, ``/metrics`` and the explorer's static files. The API is
 described by ``openapi.json`` beside this module (also at
 ``schemas/openapi/sidecar.json``), served at ``/openapi.json``.
 
-Middlewares, outermost first: request metrics; JSON errors; CORS (and
-preflight); per-client rate limit (not on probes or metrics); bearer-token auth
-(on ``/api/`` only, when a token is configured). Schema answers carry an
+Middlewares, outermost first: the client's address (``X-Forwarded-For`` from
+trusted proxies, :mod:`.forwarded`); request metrics; CORS (and preflight, on
+error answers too); JSON errors (every ``HTTPException`` and unexpected
+exception); per-client rate limit (not on probes or metrics); bearer-token auth
+(on ``/api/`` only, when a token is configured). Requests that never reach the
+application (unparsable, oversized, too slow) get the same JSON errors from the
+protocol layer, :mod:`.protocol`. Schema answers carry an
 ``ETag`` derived from the schema fingerprint and answer ``If-None-Match`` with
 304; when the database cannot be read they still answer 200 from the last good
 snapshot with ``"stale": true`` and the header ``X-Schemaop-Stale: true``.
@@ -20,6 +24,7 @@ import contextlib
 import hmac
 import json
 import logging
+import mimetypes
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -27,13 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web_request import BaseRequest
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemaop import __version__, metrics
 from schemaop.sidecar.cache import DatabaseLoader, SchemaCache, Snapshot, read_only_conninfo
 from schemaop.sidecar.config import SidecarConfig
+from schemaop.sidecar.errors import INTERNAL_MESSAGE, code_for, error_response
+from schemaop.sidecar.forwarded import Network, client_address
+from schemaop.sidecar.logs import access_logger_class, masking
+from schemaop.sidecar.protocol import KEEPALIVE_TIMEOUT, Runner
 from schemaop.sidecar.ratelimit import RateLimiter
 
 __all__ = ["CACHE_KEY", "build_app", "package_file", "serve"]
@@ -48,31 +55,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _JSON = "application/json"
 _UNPROTECTED = ("/healthz", "/readyz", "/metrics")
 _KEEPALIVE_SECONDS = 15.0
-
-
-class AccessLogger(AbstractAccessLogger):
-    """One line per request; the ``access_token`` query parameter (the event
-    stream's way to authenticate) is replaced by ``***``, so tokens never reach logs."""
-
-    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-        url = request.rel_url
-        if "access_token" in url.query:
-            url = url.update_query({"access_token": "***"})
-        self.logger.info(
-            '%s "%s %s HTTP/%d.%d" %d %s %.3fs',
-            request.remote or "-",
-            request.method,
-            url,
-            request.version.major,
-            request.version.minor,
-            response.status,
-            response.body_length,
-            time,
-        )
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
+_KEPT_HEADERS = frozenset({"allow", "retry-after", "www-authenticate"})
 
 
 def package_file(name: str) -> Path:
@@ -80,9 +63,13 @@ def package_file(name: str) -> Path:
     return Path(str(resources.files("schemaop.sidecar").joinpath(name)))
 
 
-def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
+def _vary(response: web.StreamResponse, name: str) -> None:
+    """Add ``name`` to the response's ``Vary`` header, keeping what is there."""
+    names = [n.strip() for v in response.headers.getall("Vary", ()) for n in v.split(",")]
+    names = [n for n in names if n]
+    if name.lower() not in {n.lower() for n in names}:
+        names.append(name)
+    response.headers["Vary"] = ", ".join(names)
 
 
 # --- middlewares ----------------------------------------------------------------------
@@ -100,6 +87,20 @@ def _route_name(request: web.Request) -> str:
 # share of a cached GET's cost otherwise.
 _request_counters: dict[tuple[str, str, int], Any] = {}
 _request_timers: dict[str, Any] = {}
+
+
+def _client_middleware(trusted: tuple[Network, ...]) -> Any:
+    """Behind trusted proxies, ``request.remote`` becomes the client's address."""
+
+    @web.middleware
+    async def client(request: web.Request, handler: Handler) -> web.StreamResponse:
+        forwarded = request.headers.getall("X-Forwarded-For", ())
+        remote = client_address(request.remote, forwarded, trusted)
+        if remote is not None and remote != request.remote:
+            request = request.clone(remote=remote)
+        return await handler(request)
+
+    return client
 
 
 @web.middleware
@@ -133,14 +134,14 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow"}}
-        return _error(exc.status, code, exc.reason, **headers)
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in _KEPT_HEADERS}
+        return error_response(exc.status, code_for(exc.status), exc.reason, **headers)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:
-        log.exception("unexpected error answering %s %s", request.method, request.path)
-        return _error(500, "internal", "internal error; see the sidecar's log")
+        # Logged through the masking filter; the path is cut (it can be 8 KB long).
+        log.exception("unexpected error answering %s %.200s", request.method, request.path)
+        return error_response(500, code_for(500), INTERNAL_MESSAGE)
 
 
 def _cors_middleware(origins: tuple[str, ...]) -> Any:
@@ -164,8 +165,9 @@ def _cors_middleware(origins: tuple[str, ...]) -> Any:
             response.headers["Access-Control-Expose-Headers"] = (
                 "ETag, Retry-After, X-Schemaop-Stale"
             )
-            if not any_origin:
-                response.headers["Vary"] = "Origin"
+        if not any_origin:
+            # The answer depends on Origin whether or not this one was allowed.
+            _vary(response, "Origin")
         return response
 
     return cors
@@ -176,11 +178,12 @@ def _rate_limit_middleware(limiter: RateLimiter) -> Any:
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in _UNPROTECTED:
             return await handler(request)
+        # request.remote is the client's address (behind trusted proxies too).
         wait = limiter.take(request.remote or "unknown", time.monotonic())
         if wait > 0:
             metrics.SIDECAR_RATE_LIMITED.inc()
             retry = str(RateLimiter.retry_after(wait))
-            return _error(
+            return error_response(
                 429,
                 "rate_limited",
                 f"too many requests; retry in {retry}s",
@@ -194,6 +197,10 @@ def _rate_limit_middleware(limiter: RateLimiter) -> Any:
 def _auth_middleware(token: str) -> Any:
     expected = token.encode()
 
+    def raw(value: str) -> bytes:
+        # aiohttp decodes headers as UTF-8 with surrogateescape; any bytes compare.
+        return value.encode("utf-8", "surrogateescape")
+
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/") or request.method == "OPTIONS":
@@ -205,8 +212,8 @@ def _auth_middleware(token: str) -> Any:
         elif request.path == "/api/v1/events":
             # EventSource cannot send headers: the stream also takes ?access_token=.
             presented = request.query.get("access_token", "")
-        if not presented or not hmac.compare_digest(presented.encode(), expected):
-            return _error(
+        if not presented or not hmac.compare_digest(raw(presented), expected):
+            return error_response(
                 401,
                 "unauthorized",
                 "a valid bearer token is required",
@@ -234,7 +241,7 @@ def _cached(request: web.Request) -> tuple[Snapshot, bool] | web.Response:
     cache = request.app[CACHE_KEY]
     snapshot = cache.snapshot
     if snapshot is None:
-        return _error(
+        return error_response(
             503,
             "unavailable",
             "the schema has not been read yet; the database may be unreachable",
@@ -260,10 +267,10 @@ async def _schema(request: web.Request) -> web.Response:
     response = _json(request, snapshot, stale, b"")
     if response.status == 304:
         return response
+    _vary(response, "Accept-Encoding")
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         response.body = snapshot.document_gzip(stale)
         response.headers["Content-Encoding"] = "gzip"
-        response.headers["Vary"] = "Accept-Encoding"
     else:
         response.body = snapshot.document(stale)
     return response
@@ -277,7 +284,9 @@ async def _table(request: web.Request) -> web.Response:
     schema, name = request.match_info["schema"], request.match_info["table"]
     body = snapshot.table_body(schema, name, stale)
     if body is None:
-        return _error(404, "not_found", f"no table or view {schema!r}.{name!r} in the schema")
+        return error_response(
+            404, "not_found", f"no table or view {schema!r}.{name!r} in the schema"
+        )
     return _json(request, snapshot, stale, body)
 
 
@@ -289,7 +298,9 @@ async def _jsonschema(request: web.Request) -> web.Response:
     schema, name = request.match_info["schema"], request.match_info["table"]
     body = snapshot.jsonschema_body(schema, name)
     if body is None:
-        return _error(404, "not_found", f"no table or view {schema!r}.{name!r} in the schema")
+        return error_response(
+            404, "not_found", f"no table or view {schema!r}.{name!r} in the schema"
+        )
     return _json(request, snapshot, stale, body)
 
 
@@ -388,9 +399,13 @@ def _file_handler(path: Path, content_type: str) -> Handler:
 
 def build_app(config: SidecarConfig, cache: SchemaCache) -> web.Application:
     """The aiohttp application; the caller starts and stops ``cache``."""
-    middlewares: list[Any] = [_metrics_middleware, _error_middleware]
+    middlewares: list[Any] = []
+    if config.trusted_proxies:
+        middlewares.append(_client_middleware(config.trusted_proxies))
+    middlewares.append(_metrics_middleware)
     if config.cors_origins:
         middlewares.append(_cors_middleware(config.cors_origins))
+    middlewares.append(_error_middleware)
     if config.rate_limit > 0:
         middlewares.append(
             _rate_limit_middleware(RateLimiter(config.rate_limit, config.rate_burst))
@@ -402,7 +417,14 @@ def build_app(config: SidecarConfig, cache: SchemaCache) -> web.Application:
     app[CONFIG_KEY] = config
     static = package_file("static")
     app.router.add_get("/", _file_handler(static / "index.html", "text/html; charset=utf-8"))
-    app.router.add_static("/static/", static, follow_symlinks=False)
+    # The explorer's few files, each a route of its own: a request path never
+    # becomes a file-system lookup, and any other /static/ path is a JSON 404.
+    for path in sorted(static.iterdir()):
+        if path.is_file() and path.name != "index.html":
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            if content_type.startswith("text/"):
+                content_type += "; charset=utf-8"
+            app.router.add_get(f"/static/{path.name}", _file_handler(path, content_type))
     app.router.add_get(
         "/openapi.json", _file_handler(package_file("openapi.json"), "application/json")
     )
@@ -442,23 +464,26 @@ async def running(
     """Run the sidecar until the block exits; yields the runner and the bound port."""
     cache = cache or make_cache(config)
     app = build_app(config, cache)
-    runner = web.AppRunner(
+    runner = Runner(
         app,
+        header_timeout=config.header_timeout,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
         access_log=log if config.access_log else None,
-        access_log_class=AccessLogger,
+        access_log_class=access_logger_class(config.trusted_proxies),
         handle_signals=False,
         shutdown_timeout=1.0,
     )
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    try:
-        # Listen first: probes answer while the first read is under way or failing.
-        await site.start()
-        await cache.start()
-        yield runner, int(runner.addresses[0][1])
-    finally:
-        await runner.cleanup()
-        await cache.stop()
+    with masking(config.token):
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, config.port)
+        try:
+            # Listen first: probes answer while the first read is under way or failing.
+            await site.start()
+            await cache.start()
+            yield runner, int(runner.addresses[0][1])
+        finally:
+            await runner.cleanup()
+            await cache.stop()
 
 
 async def serve(config: SidecarConfig, stop: asyncio.Event) -> None:

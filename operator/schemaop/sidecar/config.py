@@ -22,6 +22,10 @@ environment variable               flag                      default
 ``SCHEMAOP_SIDECAR_ACCESS_LOG``    ``--access-log``          off
 ``SCHEMAOP_LOG_LEVEL``             ``--log-level``           ``info``
 =================================  ========================  ====================
+
+Abuse limits: ``SCHEMAOP_SIDECAR_HEADER_TIMEOUT`` (``--header-timeout``, 10
+seconds for a request's line and headers) and ``SCHEMAOP_SIDECAR_TRUSTED_PROXIES``
+(``--trusted-proxies``, CIDR ranges whose ``X-Forwarded-For`` is believed; none).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from schemaop.sidecar.forwarded import Network, parse_networks
 
 __all__ = ["ConfigError", "SidecarConfig", "load_config"]
 
@@ -58,6 +64,8 @@ class SidecarConfig:
     cors_origins: tuple[str, ...] = ()
     access_log: bool = False
     log_level: str = "info"
+    header_timeout: float = 10.0
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 def load_config(flags: Mapping[str, Any], environ: Mapping[str, str]) -> SidecarConfig:
@@ -73,9 +81,10 @@ def load_config(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sidecar
     database_url = environ.get("SCHEMAOP_DATABASE_URL") or environ.get("DATABASE_URL", "")
     if flags.get("database_url_file"):
         database_url = _read_secret(flags["database_url_file"], "--database-url-file")
-    token = environ.get("SCHEMAOP_SIDECAR_TOKEN") or None
     if flags.get("token_file"):
-        token = _read_secret(flags["token_file"], "--token-file")
+        token = _token(_read_secret(flags["token_file"], "--token-file"), "--token-file")
+    else:
+        token = _token(environ.get("SCHEMAOP_SIDECAR_TOKEN"), "SCHEMAOP_SIDECAR_TOKEN")
 
     defaults = SidecarConfig()
     schemas = _names(pick("schemas", "SCHEMAOP_SCHEMAS"), "schemas") or defaults.schemas
@@ -104,6 +113,20 @@ def load_config(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sidecar
     )
     if rate < 0 or burst < 1:
         raise ConfigError("rate limit: the rate must be >= 0 (0 turns it off), the burst >= 1")
+    header_timeout = _number(
+        pick("header_timeout", "SCHEMAOP_SIDECAR_HEADER_TIMEOUT"),
+        "header timeout",
+        float,
+        defaults.header_timeout,
+    )
+    if header_timeout <= 0:
+        raise ConfigError("header timeout: must be more than 0 seconds")
+    try:
+        trusted = parse_networks(
+            _names(pick("trusted_proxies", "SCHEMAOP_SIDECAR_TRUSTED_PROXIES"), "trusted proxies")
+        )
+    except ValueError as exc:
+        raise ConfigError(f"trusted proxies: {exc}") from None
     return SidecarConfig(
         database_url=database_url,
         schemas=schemas,
@@ -117,7 +140,26 @@ def load_config(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sidecar
         cors_origins=_names(pick("cors_origins", "SCHEMAOP_SIDECAR_CORS_ORIGINS"), "cors"),
         access_log=_flag(pick("access_log", "SCHEMAOP_SIDECAR_ACCESS_LOG")),
         log_level=log_level,
+        header_timeout=header_timeout,
+        trusted_proxies=trusted,
     )
+
+
+def _token(value: str | None, what: str) -> str | None:
+    """The bearer token, stripped like the secret files (a trailing newline from
+    ``echo`` or a Secret would otherwise never match); it must fit in a header."""
+    if value is None or value == "":
+        return None
+    token = value.strip()
+    if not token:
+        raise ConfigError(f"{what}: the token is blank")
+    if not token.isascii() or not token.isprintable():
+        # The value is not echoed: it is a secret.
+        raise ConfigError(
+            f"{what}: the token has characters an Authorization header cannot carry "
+            "(only printable ASCII)"
+        )
+    return token
 
 
 def _read_secret(path: str, what: str) -> str:
