@@ -1,4 +1,5 @@
-"""The sidecar's configuration resolution and its token-bucket rate limiter (pure)."""
+"""The sidecar's configuration resolution, its token-bucket rate limiter, the
+client address behind trusted proxies and the log mask for tokens (pure)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 
 from schemaop.sidecar.cache import read_only_conninfo
 from schemaop.sidecar.config import ConfigError, SidecarConfig, load_config
+from schemaop.sidecar.forwarded import client_address, parse_networks
+from schemaop.sidecar.logs import mask
 from schemaop.sidecar.ratelimit import RateLimiter
 
 
@@ -69,6 +72,13 @@ def test_an_unreadable_secret_file_is_not_echoed() -> None:
         ({"schemas": "schemaop"}, {}, "history schema"),
         ({"log_level": "loud"}, {}, "log level"),
         ({"token_file": "/nonexistent/token"}, {}, "--token-file: cannot read"),
+        ({}, {"SCHEMAOP_SIDECAR_TOKEN": " \n"}, "SCHEMAOP_SIDECAR_TOKEN: the token is blank"),
+        ({}, {"SCHEMAOP_SIDECAR_TOKEN": "t\u00f6ken"}, "only printable ASCII"),
+        ({}, {"SCHEMAOP_SIDECAR_TOKEN": "to\x00ken"}, "only printable ASCII"),
+        ({"header_timeout": 0}, {}, "header timeout: must be more than 0"),
+        ({}, {"SCHEMAOP_SIDECAR_HEADER_TIMEOUT": "soon"}, "header timeout: 'soon'"),
+        ({"trusted_proxies": "10.0.0.0/8,ingress"}, {}, "trusted proxies: 'ingress'"),
+        ({}, {"SCHEMAOP_SIDECAR_TRUSTED_PROXIES": "10.0.0.1/8"}, "has host bits set"),
     ],
 )
 def test_bad_values_are_clear_errors(
@@ -101,3 +111,99 @@ def test_bucket_table_is_bounded() -> None:
     for i in range(1000):
         limiter.take(f"client-{i}", float(i) / 1000)
     assert len(limiter) <= 100
+
+
+def test_the_token_is_stripped_on_both_sides_from_the_environment_and_files(
+    tmp_path: Path,
+) -> None:
+    # `echo token > file`, `kubectl create secret --from-file` and editors add a newline.
+    assert load_config({}, {"SCHEMAOP_SIDECAR_TOKEN": "  t0ken\r\n"}).token == "t0ken"
+    token_file = tmp_path / "token"
+    token_file.write_text("\tfrom-file \n\n")
+    assert load_config({"token_file": str(token_file)}, {}).token == "from-file"
+    # The file wins over the variable, which is then not looked at.
+    env = {"SCHEMAOP_SIDECAR_TOKEN": " "}
+    assert load_config({"token_file": str(token_file)}, env).token == "from-file"
+    assert load_config({}, {"SCHEMAOP_SIDECAR_TOKEN": ""}).token is None
+
+
+def test_a_bad_token_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({}, {"SCHEMAOP_SIDECAR_TOKEN": "s3cr\u00e9t"})
+    assert "s3cr" not in str(caught.value)
+
+
+def test_header_timeout_and_trusted_proxies_settings() -> None:
+    assert SidecarConfig().header_timeout == 10.0 and SidecarConfig().trusted_proxies == ()
+    env = {
+        "SCHEMAOP_SIDECAR_HEADER_TIMEOUT": "2.5",
+        "SCHEMAOP_SIDECAR_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7 ,fd00::/8",
+    }
+    config = load_config({}, env)
+    assert config.header_timeout == 2.5
+    assert [str(n) for n in config.trusted_proxies] == [
+        "10.0.0.0/8",
+        "192.168.1.7/32",
+        "fd00::/8",
+    ]
+    config = load_config({"header_timeout": 4.0, "trusted_proxies": "127.0.0.1"}, env)
+    assert config.header_timeout == 4.0
+    assert [str(n) for n in config.trusted_proxies] == ["127.0.0.1/32"]
+
+
+INGRESS = parse_networks(["10.0.0.0/8", "fd00::/8"])
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        # Not behind a trusted proxy: the header is the client's word, ignored.
+        ("203.0.113.9", ["198.51.100.1"], "203.0.113.9"),
+        # Behind the ingress: the right-most untrusted address.
+        ("10.1.2.3", ["198.51.100.1"], "198.51.100.1"),
+        ("10.1.2.3", ["198.51.100.1, 10.4.4.4"], "198.51.100.1"),
+        ("10.1.2.3", ["6.6.6.6, 198.51.100.1", "10.4.4.4"], "198.51.100.1"),
+        # A client cannot pick its bucket by writing addresses on the left.
+        ("10.1.2.3", ["1.1.1.1, 2.2.2.2, 198.51.100.1"], "198.51.100.1"),
+        # Ports and brackets as some proxies write them; IPv6; v4-mapped peers.
+        ("10.1.2.3", ["198.51.100.1:4711"], "198.51.100.1"),
+        ("10.1.2.3", ["[2001:db8::1]:443"], "2001:db8::1"),
+        ("fd00::5", ["2001:db8::1"], "2001:db8::1"),
+        ("::ffff:10.1.2.3", ["198.51.100.1"], "198.51.100.1"),
+        # Every hop trusted: the left-most; garbage: the hop to its right.
+        ("10.1.2.3", ["10.9.9.9, 10.4.4.4"], "10.9.9.9"),
+        ("10.1.2.3", ["198.51.100.1, unknown, 10.4.4.4"], "10.4.4.4"),
+        ("10.1.2.3", ["garbage"], "10.1.2.3"),
+        # No header, or an empty one: the peer.
+        ("10.1.2.3", [], "10.1.2.3"),
+        ("10.1.2.3", [" , "], "10.1.2.3"),
+    ],
+)
+def test_client_address_behind_trusted_proxies(
+    peer: str, forwarded: list[str], client: str
+) -> None:
+    assert client_address(peer, forwarded, INGRESS) == client
+    # No trusted proxies configured: always the peer.
+    assert client_address(peer, forwarded, ()) == peer
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("GET /api/v1/events?access_token=abc&x=1", "GET /api/v1/events?access_token=***&x=1"),
+        ("/api/v1/events?x=1&ACCESS%5Ftoken%3Dabc", "/api/v1/events?x=1&ACCESS%5Ftoken%3D***"),
+        (
+            "bytearray(b'/api/v1/events?access_token=abcdefgh...')",
+            "bytearray(b'/api/v1/events?access_token=***')",
+        ),
+        (
+            "Got more than 8190 bytes: b'Bearer abc.def-ghi...'",
+            "Got more than 8190 bytes: b'Bearer ***'",
+        ),
+        ("authorization: bearer abc", "authorization: bearer ***"),
+        ("postgresql://app:hunter2@db/app", "postgresql://app:***@db/app"),
+        ("nothing secret here", "nothing secret here"),
+    ],
+)
+def test_one_mask_for_tokens_in_logs(text: str, masked: str) -> None:
+    assert mask(text) == masked

@@ -265,9 +265,9 @@ async def _schema(request: web.Request) -> web.Response:
         return cached
     snapshot, stale = cached
     response = _json(request, snapshot, stale, b"")
+    _vary(response, "Accept-Encoding")  # on a 304 too: it stands in for either body
     if response.status == 304:
         return response
-    _vary(response, "Accept-Encoding")
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         response.body = snapshot.document_gzip(stale)
         response.headers["Content-Encoding"] = "gzip"
