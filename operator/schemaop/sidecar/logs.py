@@ -25,8 +25,9 @@ from schemaop.sidecar.forwarded import Network, client_address
 
 __all__ = ["LOGGERS", "AccessLogger", "MaskFilter", "access_logger_class", "mask", "masking"]
 
-# Every logger a request can reach: ours, and aiohttp's server, access and web loggers.
-LOGGERS = ("schemaop.sidecar", "aiohttp.server", "aiohttp.access", "aiohttp.web")
+# Every logger a request can reach: ours, aiohttp's server, access and web loggers,
+# and asyncio's (an exception nobody retrieved is logged there).
+LOGGERS = ("schemaop.sidecar", "aiohttp.server", "aiohttp.access", "aiohttp.web", "asyncio")
 
 _QUERY_TOKEN = re.compile(r"(access(?:_|%5f)token(?:=|%3d))[^&\s'\"#;,)]*", re.IGNORECASE)
 _BEARER = re.compile(r"(\bbearer\s+)[^\s'\",;)]+", re.IGNORECASE)

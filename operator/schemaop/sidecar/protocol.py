@@ -17,6 +17,12 @@ middlewares, so they are handled here, in a subclass of aiohttp's
 
 aiohttp creates the protocol through its low-level ``Server``; :class:`Runner`
 (an ``AppRunner``) makes that server create ours, with the same settings.
+aiohttp offers no public hook for either, so this leans on a few of its
+internals, all long-standing: ``Server._kwargs`` (the protocol's settings),
+``RequestHandler._request_count`` (requests parsed on the connection) and
+``RequestHandler._waiter`` (set while it waits for the next request; aiohttp's
+own keep-alive timer tests it the same way). tests/integration/
+test_sidecar_abuse.py exercises each over real sockets.
 """
 
 from __future__ import annotations
