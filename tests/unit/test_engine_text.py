@@ -239,3 +239,78 @@ def test_a_schema_migration_with_a_nul_stalls_the_schema_version() -> None:
     ]
     with pytest.raises(InvalidMigrationSet, match="SchemaMigration shop-1: up SQL contains a NUL"):
         decide.to_migrations(objs)
+
+
+# --- the runner's session and lock (sqltext, lock) ---------------------------------
+
+from schemaop.engine import sqltext  # noqa: E402
+from schemaop.engine.lock import stored_name  # noqa: E402
+from schemaop.model import InvalidPlan, RunOptions  # noqa: E402
+
+
+def test_settings_resets_finds_what_resets_the_runners_settings() -> None:
+    text = (
+        "SET lock_timeout = '9s';\nRESET ALL;\nSELECT 'reset';\nRESET statement_timeout;\n"
+        "SET work_mem TO DEFAULT;\nDISCARD ALL;\nDISCARD PLANS;"
+    )
+    assert sqltext.settings_resets(text) == {
+        1: frozenset(),
+        3: frozenset({"statement_timeout"}),
+        4: frozenset({"work_mem"}),
+        5: frozenset(),
+    }
+    assert sqltext.settings_resets("SELECT 1; CREATE TABLE t (a int)") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "statement"),
+    [
+        ("SELECT 1;\nRESET ALL;", "RESET ALL"),
+        ("RESET lock_timeout;", "RESET lock_timeout"),
+        ("SET statement_timeout TO DEFAULT;", "SET statement_timeout TO DEFAULT"),
+        ("SELECT 1;\nCOMMIT;", "COMMIT"),
+        ("RESET work_mem; SELECT 1;", None),
+        ("DO $$ BEGIN PERFORM 1; END $$;", None),
+    ],
+)
+def test_runner_conflict_in_a_transactional_step(text: str, statement: str | None) -> None:
+    found = sqltext.runner_conflict(text)
+    assert (found[0].text if found else None) == statement
+
+
+def test_lock_key_is_the_key_of_the_name_postgresql_stores() -> None:
+    long_name = "é" * 40  # 80 bytes; PostgreSQL keeps 62 (31 characters)
+    assert stored_name(long_name) == "é" * 31
+    assert lock_key(long_name) == lock_key("é" * 31)
+    assert stored_name("schemaop") == "schemaop" and lock_key() == DEFAULT_LOCK_KEY
+
+
+def test_schema_names_are_limited_in_bytes_not_characters() -> None:
+    RunOptions(history_schema="é" * 31, schemas=("a" * 63,))
+    with pytest.raises(InvalidPlan, match="64 bytes in UTF-8; PostgreSQL keeps at most 63"):
+        RunOptions(history_schema="é" * 32)
+    with pytest.raises(InvalidPlan, match="80 bytes"):
+        RunOptions(schemas=("é" * 40,))
+
+
+def test_an_over_long_history_schema_stalls_the_schema_version() -> None:
+    """A bad spec is a Stalled condition (InvalidSpec), not an exception in the handler."""
+    import datetime as dt
+
+    from schemaop import decide
+    from schemaop.model import DatabaseState
+
+    facts = decide.Facts(
+        name="db",
+        namespace="ns",
+        generation=1,
+        spec={"connection": {}, "historySchema": "é" * 40},
+        annotations={},
+        migrations=[{"metadata": {"name": "db-1"}, "spec": {"version": "1", "up": "SELECT 1;"}}],
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        db_state=DatabaseState(),
+    )
+    decision = decide.decide(facts)
+    ready = decision.conditions[0]
+    assert (ready.type, ready.status, ready.reason) == ("Ready", False, "InvalidSpec")
+    assert "80 bytes" in ready.message and decision.create_job_for is None

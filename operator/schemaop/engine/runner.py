@@ -898,6 +898,18 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
             offsets[done],
             stmt_index=cur.ok_results - start - n_prefix,
         )
+        if (
+            err.sqlstate in ("42P01", "3F000")
+            and err.position is None
+            and (hist.HISTORY_TABLE in err.message or run.schema in err.message)
+        ):
+            # The history insert after the step failed: the step dropped the history.
+            err = HistoryLost(
+                f"the step dropped or renamed schemaop's history ({err.message}) and was "
+                "rolled back; a migration must not touch the history schema "
+                f"{run.schema!r}",
+                sqlstate=err.sqlstate,
+            )
         return _BatchOutcome(done, cur.marks[:done], error=err)
     finally:
         cur.close()
