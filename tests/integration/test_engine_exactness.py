@@ -327,3 +327,15 @@ def test_job_run_refuses_a_plan_step_that_cannot_run_as_written(
     summary = json.loads(term.read_text())
     assert summary["ok"] is False and summary["error"]["reason"] == "InvalidMigrationSet"
     assert not exists(database, "a")
+
+
+def test_a_failing_non_transactional_step_under_another_role_still_records_its_error(
+    database: str, role: str
+) -> None:
+    result = run(database, step("1", f'SET ROLE "{role}";\nSELECT * FROM missing;', tx=False))
+    assert result.error is not None and result.error.sqlstate == "42P01"
+    ((status, done, error, by),) = query(
+        database, "SELECT status, statements_done, error, applied_by FROM schemaop.schema_history"
+    )
+    assert (status, done, by) == ("pending", 1, "postgres")
+    assert isinstance(error, dict) and error["sqlstate"] == "42P01"

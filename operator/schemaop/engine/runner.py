@@ -1135,6 +1135,7 @@ def _non_transactional(
     statements = sqltext.split(step.sql)
     resets = sqltext.settings_resets(step.sql)
     start = 0
+    _reset_session(run, with_timeouts=False)
     if resume is not None:
         start = min(resume.statements_done, len(statements))
         conn.execute(
@@ -1143,7 +1144,6 @@ def _non_transactional(
             ).format(table),
             (resume.id,),
         )
-    _reset_session(run, with_timeouts=False)
     row = conn.execute(
         _history_insert(
             run,
@@ -1302,7 +1302,8 @@ def _history_lost(run: _Run, step: PlanStep, done: int) -> HistoryLost:
 
 
 def _mark_pending_error(run: _Run, row_id: int, err: EngineError, index: int) -> None:
-    with contextlib.suppress(psycopg.Error):
+    with contextlib.suppress(psycopg.Error), run.conn.transaction():
+        run.conn.execute(sql.SQL(_AS_RUNNER.strip("\n;")))
         run.conn.execute(
             sql.SQL("UPDATE {} SET error = %s, statements_done = %s WHERE id = %s").format(
                 sql.Identifier(run.schema, hist.HISTORY_TABLE)
