@@ -74,6 +74,8 @@ NOT_AS_WRITTEN = {
     "comment": "CREATE TABLE b (x int);\n/* the rest of this step",
     "string": "INSERT INTO a VALUES (1); SELECT 'unclosed",
     "dollar": "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $f$ SELECT 1",
+    # pg_dump's data section: only psql can send what follows.
+    "copy": "COPY a FROM STDIN;\n5\n\\.\n",
 }
 
 
@@ -339,3 +341,16 @@ def test_a_failing_non_transactional_step_under_another_role_still_records_its_e
     )
     assert (status, done, by) == ("pending", 1, "postgres")
     assert isinstance(error, dict) and error["sqlstate"] == "42P01"
+
+
+def test_migrate_dir_reads_a_file_with_a_byte_order_mark(database: str, tmp_path: Path) -> None:
+    """The BOM used to reach the server (a syntax error) and hide the directive."""
+    (tmp_path / "V1__a.sql").write_text("CREATE TABLE a (x int);")
+    text = "-- schemaop:transactional false\nCREATE INDEX CONCURRENTLY a_x ON a (x);\n"
+    (tmp_path / "V2__b.sql").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    out = schemaop("migrate", "--dir", str(tmp_path), "--database-url", database)
+    assert out.returncode == 0, out.stderr
+    assert query(database, "SELECT transactional FROM schemaop.schema_history ORDER BY id") == [
+        (True,),
+        (False,),
+    ]

@@ -186,6 +186,9 @@ def test_text_that_runs_as_written(text: str) -> None:
         ("SELECT E'a\\';", "ends inside an E'...' string"),
         ('SELECT "a', "ends inside a quoted identifier"),
         ("DO $x$ BEGIN END $y$", "ends inside a $x$-quoted body opened at line 1, column 4"),
+        ("SELECT 1;\nCOPY t FROM STDIN;\n1\n\\.", "COPY ... FROM STDIN at line 2, column 1"),
+        ("COPY (SELECT 1) TO STDOUT;", "COPY ... TO STDOUT"),
+        ("COPY t FROM '/srv/t.csv'; SELECT 'copy';", None),
     ],
 )
 def test_text_that_cannot_run_as_written(text: str, problem: str | None) -> None:

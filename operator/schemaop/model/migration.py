@@ -21,7 +21,7 @@ import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Final
+from typing import Any, Final
 
 from schemaop.model.version import Version
 
@@ -125,6 +125,55 @@ def text_problem(text: str) -> str | None:
             f"is not valid Unicode at {_where(text, exc.start)} (a lone surrogate "
             f"{text[exc.start]!r}); it cannot be sent as UTF-8"
         )
+    problem = _lexical_problem(text)
+    if problem is None and _COPY_WORD.search(text):
+        problem = _copy_problem(text)
+    return problem
+
+
+_COPY_WORD: Final = re.compile(r"\bcopy\b", re.IGNORECASE)
+
+
+def _copy_problem(text: str) -> str | None:
+    """``COPY ... FROM STDIN`` / ``TO STDOUT``: the data is not SQL, only psql can send it.
+
+    Parsed with pglast (PostgreSQL's parser), only for texts that mention COPY.
+    """
+    import pglast
+    from pglast.parser import ParseError
+
+    try:
+        pieces = [(0, pglast.parse_sql(text))]
+    except ParseError:
+        # pg_dump's data lines after the COPY do not parse: look at the statements
+        # the scanner finds, one by one.
+        try:
+            slices = pglast.split(text, with_parser=False, only_slices=True)
+        except ParseError:
+            return None  # the server reports the syntax error, before anything runs
+        pieces = []
+        for sl in slices:
+            start = int(sl.start or 0)
+            try:
+                pieces.append((start, pglast.parse_sql(text[sl])))
+            except ParseError:
+                continue
+    for start, tree in pieces:
+        for raw in tree:
+            stmt: Any = raw.stmt
+            if type(stmt).__name__ != "CopyStmt" or stmt.filename or stmt.is_program:
+                continue
+            way = "FROM STDIN" if stmt.is_from else "TO STDOUT"
+            where = _where(text, start + (raw.stmt_location or 0))
+            return (
+                f"contains COPY ... {way} at {where}; its data is not SQL (only psql can "
+                "send or receive it) and schemaop sends SQL alone: use INSERT, or COPY with a "
+                "file on the database server"
+            )
+    return None
+
+
+def _lexical_problem(text: str) -> str | None:
     pos = 0
     while True:
         m = _TOKEN.search(text, pos)
