@@ -242,6 +242,24 @@ def test_a_schema_migration_with_a_nul_stalls_the_schema_version() -> None:
     ]
     with pytest.raises(InvalidMigrationSet, match="SchemaMigration shop-1: up SQL contains a NUL"):
         decide.to_migrations(objs)
+    import datetime as dt
+
+    from schemaop.model import DatabaseState
+
+    facts = decide.Facts(
+        name="shop",
+        namespace="ns",
+        generation=1,
+        spec={"connection": {}},
+        annotations={},
+        migrations=objs,
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        db_state=DatabaseState(),
+    )
+    decision = decide.decide(facts)
+    ready = decision.conditions[0]
+    assert (ready.status, ready.reason) == (False, "InvalidMigrationSet")
+    assert "shop-1: up SQL contains a NUL" in ready.message and decision.create_job_for is None
 
 
 # --- the runner's session and lock (sqltext, lock) ---------------------------------

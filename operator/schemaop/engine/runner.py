@@ -366,14 +366,12 @@ def _check_texts(plan: Plan) -> None:
     """
     for step in plan.steps:
         problem = text_problem(step.sql)
-        if problem is None and "\0" in step.description:
-            problem = "has a description with a NUL character"
         if problem is not None:
-            raise Refused(
-                RefusalReason.INVALID_MIGRATION_SET,
-                f"{step.direction} SQL {problem}",
-                version=step.version.text,
-            )
+            problem = f"{step.direction} SQL {problem}"
+        elif "\0" in step.description:
+            problem = "the description contains a NUL character"
+        if problem is not None:
+            raise Refused(RefusalReason.INVALID_MIGRATION_SET, problem, version=step.version.text)
 
 
 def run_plan(
