@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devenv.pg import Postgres
 from schemaop import engine
 from schemaop.engine import runner
 from schemaop.model import Plan, PlanStep, RunOptions, Version
@@ -178,6 +179,28 @@ def test_reset_all_goes_back_to_the_runners_settings(database: str) -> None:
     for table in ("s1", "s3"):
         ((lt, app),) = query(database, f"SELECT lt, app FROM {table}")
         assert lt == "2500ms" and str(app).startswith("schemaop-runner"), table
+
+
+def test_text_reaches_a_latin1_database_as_written(postgres: Postgres) -> None:
+    """UTF-8 migration text used to be read as LATIN1 ('é' stored as 'Ã©'), and a step's
+    own SET client_encoding reached the steps after it."""
+    name = f"l_{uuid.uuid4().hex[:10]}"
+    postgres.psql(
+        f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    )
+    dsn = postgres.dsn(name)
+    try:
+        result = run(
+            dsn,
+            step("1", "CREATE TABLE t (a text);\nINSERT INTO t VALUES ('é');"),
+            step("2", "SET client_encoding = 'LATIN1';\nINSERT INTO t VALUES ('ü');"),
+            step("3", "INSERT INTO t VALUES ('ß');", tx=False),
+            step("4", "INSERT INTO t VALUES ('ø');"),
+        )
+        assert result.ok, result.error
+        assert query(dsn, "SELECT a FROM t ORDER BY a") == [("ß",), ("é",), ("ø",), ("ü",)]
+    finally:
+        postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_reset_all_in_a_transactional_step_is_refused(database: str) -> None:

@@ -407,6 +407,9 @@ def run_plan(
         conn.autocommit = True
         app = f"schemaop-runner {plan.short_hash}"
         session: list[sql.Composable] = [
+            # The runner sends migrations as UTF-8; a database whose encoding is, say,
+            # LATIN1 would otherwise read them in its own and store "Ã©" for "é".
+            sql.SQL("SET client_encoding = 'UTF8'"),
             sql.SQL("SET application_name = {}").format(sql.Literal(app)),
             # The lexing the text check assumes (the default since PostgreSQL 9.1).
             sql.SQL("SET standard_conforming_strings = on"),
@@ -868,6 +871,7 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
         parts += [prefix, step.sql, suffix]
         pos += len(prefix) + len(step.sql) + len(suffix)
     query = "".join(parts)
+    _ensure_utf8(conn)
     cur = _CountingCursor(conn)
     try:
         cur.execute(query.encode())
@@ -923,6 +927,18 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
     if done < len(batch) or not idle:
         return _not_recorded(batch, min(done, len(batch) - 1), cur)
     return _BatchOutcome(len(batch), cur.marks)
+
+
+def _ensure_utf8(conn: Conn) -> None:
+    """Client encoding UTF-8 before sending migration text (encoded as UTF-8 by the runner).
+
+    The server converts a query string as it receives it, before any statement in
+    it runs, so a step's ``SET client_encoding`` would reach the next string sent
+    (the RESET ALL inside it comes too late). psycopg follows the server's
+    ParameterStatus, so checking costs no round trip.
+    """
+    if conn.info.encoding != "utf-8":
+        conn.execute("SET client_encoding = 'UTF8'")
 
 
 def _recorded(batch: list[tuple[int, PlanStep]], cur: _CountingCursor) -> int:
@@ -1164,6 +1180,7 @@ def _non_transactional(
                 attempt += 1
                 sr.attempts = max(sr.attempts, attempt)
                 try:
+                    _ensure_utf8(conn)
                     conn.execute(st.text.encode())
                     break
                 except psycopg.Error as exc:
