@@ -203,6 +203,23 @@ def test_text_reaches_a_latin1_database_as_written(postgres: Postgres) -> None:
         postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def test_a_steps_standard_conforming_strings_does_not_change_how_the_next_is_read(
+    database: str,
+) -> None:
+    """Read with it off, step 3's string would swallow what follows it (a merged step)."""
+    result = run(
+        database,
+        step("1", "CREATE TABLE t (a text);"),
+        step("2", "SET standard_conforming_strings = off;"),
+        step("3", "INSERT INTO t VALUES ('a\\');", tx=False),
+        step("4", "INSERT INTO t VALUES ('b\\');"),
+        step("5", "INSERT INTO t VALUES ('c');"),
+    )
+    assert result.ok, result.error
+    assert query(database, "SELECT a FROM t ORDER BY a") == [("a\\",), ("b\\",), ("c",)]
+    assert history(database) == [(str(v), "applied") for v in range(1, 6)]
+
+
 def test_reset_all_in_a_transactional_step_is_refused(database: str) -> None:
     result = run(database, step("1", "SELECT 1;"), step("2", "RESET ALL;\nSELECT 2;"))
     assert isinstance(result.error, engine.Refused) and result.error.version == "2"

@@ -871,7 +871,7 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
         parts += [prefix, step.sql, suffix]
         pos += len(prefix) + len(step.sql) + len(suffix)
     query = "".join(parts)
-    _ensure_utf8(conn)
+    _ensure_lexing(conn)
     cur = _CountingCursor(conn)
     try:
         cur.execute(query.encode())
@@ -929,16 +929,24 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
     return _BatchOutcome(len(batch), cur.marks)
 
 
-def _ensure_utf8(conn: Conn) -> None:
-    """Client encoding UTF-8 before sending migration text (encoded as UTF-8 by the runner).
+def _ensure_lexing(conn: Conn) -> None:
+    """UTF-8 and standard_conforming_strings on, before sending migration text.
 
-    The server converts a query string as it receives it, before any statement in
-    it runs, so a step's ``SET client_encoding`` would reach the next string sent
-    (the RESET ALL inside it comes too late). psycopg follows the server's
-    ParameterStatus, so checking costs no round trip.
+    The runner encodes migrations as UTF-8, and the text check
+    (:func:`~schemaop.model.migration.text_problem`) lexes them with
+    standard_conforming_strings on. The server converts and parses a query string
+    whole as it receives it, before any statement in it runs, so a step's ``SET
+    client_encoding`` or ``SET standard_conforming_strings = off`` would reach the
+    next string sent (the RESET ALL inside it comes too late). Both are reported by
+    the server (ParameterStatus), so checking costs no round trip.
     """
+    fix: list[str] = []
     if conn.info.encoding != "utf-8":
-        conn.execute("SET client_encoding = 'UTF8'")
+        fix.append("SET client_encoding = 'UTF8'")
+    if conn.info.parameter_status("standard_conforming_strings") != "on":
+        fix.append("SET standard_conforming_strings = on")
+    if fix:
+        conn.execute("; ".join(fix))
 
 
 def _recorded(batch: list[tuple[int, PlanStep]], cur: _CountingCursor) -> int:
@@ -1180,7 +1188,7 @@ def _non_transactional(
                 attempt += 1
                 sr.attempts = max(sr.attempts, attempt)
                 try:
-                    _ensure_utf8(conn)
+                    _ensure_lexing(conn)
                     conn.execute(st.text.encode())
                     break
                 except psycopg.Error as exc:
