@@ -139,6 +139,24 @@ def test_a_pg_dump_style_search_path_does_not_reach_the_next_step(database: str)
 
 
 @pytest.mark.parametrize("tx", [True, False], ids=["transactional", "non-transactional"])
+def test_transaction_defaults_set_by_a_step_do_not_reach_the_next_step(
+    database: str, tx: bool
+) -> None:
+    result = run(
+        database,
+        step(
+            "1",
+            "SET default_transaction_read_only = on;\n"
+            "SET default_transaction_isolation = 'serializable';",
+            tx,
+        ),
+        step("2", "CREATE TABLE b AS SELECT current_setting('transaction_isolation') AS iso;"),
+    )
+    assert result.ok, result.error
+    assert query(database, "SELECT iso FROM b") == [("read committed",)]
+
+
+@pytest.mark.parametrize("tx", [True, False], ids=["transactional", "non-transactional"])
 @pytest.mark.parametrize("how", ["SET ROLE", "SET SESSION AUTHORIZATION"])
 def test_a_role_set_by_a_step_does_not_write_history_or_reach_the_next_step(
     database: str, role: str, how: str, tx: bool

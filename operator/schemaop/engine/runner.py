@@ -265,6 +265,7 @@ class _Run:
     # The history as read under the lock at the start (restored if a step drops it).
     entries: list[HistoryEntry] = dataclasses.field(default_factory=list)
     _prepared: bool = False
+    _closing: str | None = None
 
     def applied_row(self, step: PlanStep) -> str:
         """``; EXECUTE schemaop_applied(...); COMMIT;``: a transactional step's history row.
@@ -283,8 +284,33 @@ class _Run:
             ]
         )
         return (
-            _AS_RUNNER + "EXECUTE schemaop_applied(" + quoted.as_string(self.conn) + ");\nCOMMIT;\n"
+            self.closing()
+            + "EXECUTE schemaop_applied("
+            + quoted.as_string(self.conn)
+            + ");\nCOMMIT;\n"
         )
+
+    def closing(self) -> str:
+        """What follows a transactional step's SQL, before its history insert, in its transaction.
+
+        A step's session-level changes (``SET ROLE``, ``SET SESSION AUTHORIZATION``,
+        ``set_config(..., false)`` as pg_dump writes it, ``RESET ALL``, ``SET
+        default_transaction_read_only``) would commit with it and reach the next
+        step. So, before its COMMIT, the session goes back to the connection's
+        defaults (``RESET ALL``) plus the runner's settings, and the history row is
+        written as the runner's user with the runner's search_path. (At the end,
+        not at the start of the next step: a BEGIN already follows the defaults.)
+        """
+        if self._closing is None:
+            parts = [
+                sql.SQL("SET SESSION AUTHORIZATION DEFAULT"),
+                sql.SQL("RESET ALL"),
+                *self.session,
+                sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp"),
+            ]
+            body = sql.Composed([sql.Composed([p, sql.SQL(";\n")]) for p in parts])
+            self._closing = "\n;\n" + body.as_string(self.conn)
+        return self._closing
 
     def prepare(self) -> None:
         """PREPARE the applied-row insert once per connection (as ``_history_insert``).
@@ -331,12 +357,34 @@ def _noop(_: dict[str, Any]) -> None:
     return None
 
 
-# Sent before every history write in a step's session: the row is written as the
-# runner's user with the runner's search_path, whatever the step SET (both LOCAL, so
-# a non-transactional step's own settings come back after the write).
+# Around every history write of a non-transactional step: the row is written as the
+# runner's user with the runner's search_path in a read-write transaction, whatever
+# the step SET (all LOCAL, so the step's own settings come back for its next statement).
 _AS_RUNNER = (
-    "\n;\nSET LOCAL SESSION AUTHORIZATION DEFAULT;\nSET LOCAL search_path = pg_catalog, pg_temp;\n"
+    "BEGIN READ WRITE ISOLATION LEVEL READ COMMITTED;\n"
+    "SET LOCAL SESSION AUTHORIZATION DEFAULT;\n"
+    "SET LOCAL search_path = pg_catalog, pg_temp;\n"
 )
+
+
+def _write_as_runner(run: _Run, statement: sql.Composable) -> tuple[Any, ...] | None:
+    """Run one history write as the runner (:data:`_AS_RUNNER`), in one round trip.
+
+    Returns the statement's first row, if it returns rows.
+    """
+    query = sql.SQL(_AS_RUNNER + "{};\nCOMMIT").format(statement)
+    try:
+        cur = run.conn.execute(query)
+    except psycopg.Error:
+        _rollback_quietly(run.conn)
+        raise
+    while cur.description is None:
+        if not cur.nextset():
+            return None
+    row: tuple[Any, ...] | None = cur.fetchone()
+    return row
+
+
 _LOCK_LOST = "schemaop: the migration released the runner's advisory lock"
 
 
@@ -812,26 +860,15 @@ _NO_MARK = _Mark(None, None, None, None)
 
 
 def _step_prefix(run: _Run) -> list[sql.Composable]:
-    """What opens every transactional step: the runner's own settings, whatever came before.
-
-    A step's session-level changes (``SET ROLE``, ``SET SESSION AUTHORIZATION``,
-    ``set_config(..., false)`` as pg_dump writes it, ``RESET ALL``) commit with it
-    and would reach the next step; so each step starts from the session's defaults
-    (``RESET ALL``: what the connection started with) plus the runner's settings.
-    """
-    return [
-        sql.SQL("BEGIN"),
-        sql.SQL("SET SESSION AUTHORIZATION DEFAULT"),
-        sql.SQL("RESET ALL"),
-        *run.session,
-        *_settings(run, local=True),
-    ]
+    """What opens every transactional step (the session is the runner's: see _Run.closing)."""
+    return [sql.SQL("BEGIN"), *_settings(run, local=True)]
 
 
 def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _BatchOutcome:
     """Send transactional steps as one query string, each in its own transaction.
 
-    ``BEGIN; <settings>; <step>; <history insert>; COMMIT; BEGIN; ...``: the
+    ``BEGIN; <settings>; <step>; <back to the runner's session>; <history insert>;
+    COMMIT; BEGIN; ...``: the
     server commits each step with its history row and stops at the first error,
     so the steps before it are done and the rest did not start. A syntax error
     anywhere stops the string before anything runs (the server parses it whole
@@ -853,7 +890,7 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
         if index == last:
             suffix = sql.Composed(
                 [
-                    sql.SQL(_AS_RUNNER),
+                    sql.SQL(run.closing()),
                     _history_insert(
                         run,
                         step,
@@ -1268,15 +1305,17 @@ def _after_statement(run: _Run, step: PlanStep, row_id: int, done: int) -> None:
             )
         run.progress("lock-retaken", version=step.version.text, statement=done)
     try:
-        with conn.transaction():
-            conn.execute(sql.SQL(_AS_RUNNER.strip("\n;")))
-            row = conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET statements_done = %s WHERE id = %s AND status = 'pending'"
-                    " RETURNING id"
-                ).format(sql.Identifier(run.schema, hist.HISTORY_TABLE)),
-                (done, row_id),
-            ).fetchone()
+        row = _write_as_runner(
+            run,
+            sql.SQL(
+                "UPDATE {} SET statements_done = {} WHERE id = {} AND status = 'pending'"
+                " RETURNING id"
+            ).format(
+                sql.Identifier(run.schema, hist.HISTORY_TABLE),
+                sql.Literal(done),
+                sql.Literal(row_id),
+            ),
+        )
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as exc:
         raise _history_lost(run, step, done) from exc
     if row is None:
@@ -1325,11 +1364,13 @@ def _history_lost(run: _Run, step: PlanStep, done: int) -> HistoryLost:
 
 
 def _mark_pending_error(run: _Run, row_id: int, err: EngineError, index: int) -> None:
-    with contextlib.suppress(psycopg.Error), run.conn.transaction():
-        run.conn.execute(sql.SQL(_AS_RUNNER.strip("\n;")))
-        run.conn.execute(
-            sql.SQL("UPDATE {} SET error = %s, statements_done = %s WHERE id = %s").format(
-                sql.Identifier(run.schema, hist.HISTORY_TABLE)
+    with contextlib.suppress(psycopg.Error):
+        _write_as_runner(
+            run,
+            sql.SQL("UPDATE {} SET error = {}, statements_done = {} WHERE id = {}").format(
+                sql.Identifier(run.schema, hist.HISTORY_TABLE),
+                sql.Literal(json.dumps(err.to_dict(limit=2000))),
+                sql.Literal(index),
+                sql.Literal(row_id),
             ),
-            (json.dumps(err.to_dict(limit=2000)), index, row_id),
         )
