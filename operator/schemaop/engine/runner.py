@@ -2,9 +2,15 @@
 
 :func:`run_plan` is what ``schemaop job run`` and ``schemaop migrate`` call. In order:
 
-1. connect (``application_name`` = ``schemaop-runner <plan short hash>``, and
-   ``client_connection_check_interval`` = 1s so a killed runner's backend stops);
-2. take the session advisory lock (:mod:`schemaop.engine.lock`), bounded wait;
+0. refuse a step whose SQL cannot run exactly as written
+   (:func:`schemaop.model.migration.text_problem`: NUL, not UTF-8, ending inside a
+   comment or quoted text, COPY FROM STDIN), before connecting;
+1. connect and set the runner's session (``client_encoding`` UTF8,
+   ``application_name`` = ``schemaop-runner <plan short hash>``,
+   ``standard_conforming_strings`` on, and ``client_connection_check_interval`` = 1s
+   so a killed runner's backend stops);
+2. take the session advisory lock (:mod:`schemaop.engine.lock`), bounded wait,
+   twice (so each step can check it still holds it without letting go);
 3. create the history schema if missing (:mod:`schemaop.engine.history`);
 4. re-read the history under the lock and verify it against the plan: not
    dirty, applied checksums equal to the plan's ``verify`` map, no unknown
@@ -15,12 +21,17 @@
 6. run the steps, in order:
 
    - a transactional step is ``BEGIN; SET LOCAL lock_timeout ...; <migration>;
-     <history insert>; COMMIT``: the step and its history row commit together or
-     not at all. Consecutive transactional steps are sent as one simple-protocol
-     query string (up to 200 steps or 2 MB), each still its own transaction: the
-     server stops at the first error, so the steps before it are committed and the
-     rest never started; :class:`_CountingCursor` tells which. This makes a run of
-     small migrations one round trip per batch instead of three per migration.
+     <back to the runner's session: SET SESSION AUTHORIZATION DEFAULT, RESET ALL,
+     its settings>; <history insert>; COMMIT``: the step and its history row
+     commit together or not at all, the row is written as the runner, no session
+     change of the step reaches the next one, and the insert fails (rolling the
+     step back) if the step released the lock. Every step counted done must
+     have returned its own history row (else :class:`NotRecorded`). Consecutive
+     transactional steps are sent as one simple-protocol query string (up to 200
+     steps or 2 MB), each still its own transaction: the server stops at the
+     first error, so the steps before it are committed and the rest never
+     started; :class:`_CountingCursor` tells which. This makes a run of small
+     migrations one round trip per batch instead of three per migration.
      The history insert is a prepared statement of the session
      (``PREPARE schemaop_applied``), planned once per run;
      On the last step the insert also computes the schema fingerprint and sends
@@ -32,7 +43,10 @@
      committed; the row counts statements done and becomes ``applied`` at the
      end. Until then the database is dirty and refuses runs; ``schemaop repair``
      resumes (``--retry``, from the first statement not done) or accepts it
-     (``--mark-applied``);
+     (``--mark-applied``). After each statement the runner takes back a lock the
+     statement released, sets its timeouts again after a RESET, and writes the
+     count as itself; a statement that dropped the history gets it written back
+     from the copy read under the lock, this step pending (:class:`HistoryLost`);
    - a statement that hits ``lock_timeout`` (55P03), a deadlock or a
      serialization failure is retried: the whole transactional step, or the
      one statement of a non-transactional step, up to ``retries`` tries with
@@ -40,7 +54,8 @@
    - a failed transactional step is rolled back and a ``failed`` history row
      (with the error) is written after the rollback, outside it;
    - a transactional step with its own BEGIN/COMMIT is refused before anything
-     runs (it would commit without its history row);
+     runs (it would commit without its history row), and so is one that RESETs
+     the runner's lock_timeout/statement_timeout;
 
 7. release the lock, close, and return a :class:`RunResult`.
 
