@@ -26,7 +26,7 @@ from schemaop.model import conditions as cond
 from schemaop.model.conditions import Condition, Reason
 from schemaop.model.history import DatabaseState
 from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
-from schemaop.model.plan import Plan, RunOptions
+from schemaop.model.plan import InvalidPlan, Plan, RunOptions
 from schemaop.model.version import InvalidVersion, Version
 from schemaop.planner import PlanRefused, plan
 
@@ -392,7 +392,10 @@ def decide(facts: Facts) -> Decision:
             migration_status=migration_status,
         )
 
-    options = run_options(spec)
+    try:
+        options = run_options(spec)
+    except InvalidPlan as exc:
+        return Decision(cond.stalled(Reason.INVALID_SPEC, f"spec: {exc}"), status)
     try:
         the_plan = plan(migrations, state, target_text, options=options)
     except PlanRefused as refusal:

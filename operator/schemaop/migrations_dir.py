@@ -12,8 +12,12 @@ Two layouts are understood (they may not be mixed for one version):
 names (``V1_2__x.sql`` is version ``1.2``), and leading zeros are padding
 (``000001_init.up.sql`` is version ``1``). The description is the rest of the name
 with underscores read as spaces. Other ``.sql`` files are an error (a typo
-would otherwise silently skip a migration); files that do not end in ``.sql``
-are ignored. Subdirectories are not read.
+would otherwise silently skip a migration), and so is ``.SQL`` or any other
+spelling of the extension; files that do not end in ``.sql`` are ignored.
+Subdirectories are not read. Files are UTF-8; a byte order mark at the start is
+dropped. The SQL must reach PostgreSQL exactly as written, see
+:func:`schemaop.model.migration.text_problem`: a NUL character or a file
+ending inside a comment or a quoted string is an error naming the file.
 
 Directives: a comment among the file's first lines (before any SQL)::
 
@@ -101,10 +105,16 @@ def load(directory: str | Path) -> MigrationSet:
     # os.scandir and name sorting: this runs in every Job, over thousands of files.
     with os.scandir(root) as it:
         entries = sorted(
-            (e for e in it if e.name.endswith(".sql") and e.is_file()), key=lambda e: e.name
+            (e for e in it if e.name.lower().endswith(".sql") and e.is_file()),
+            key=lambda e: e.name,
         )
     for entry in entries:
         path = Path(entry.path)
+        if not entry.name.endswith(".sql"):
+            raise InvalidMigrationSet(
+                f"{path}: the extension must be .sql in lower case; rename it to "
+                f"{entry.name[:-4]}.sql"
+            )
         parsed = parse_name(entry.name)
         if parsed is None:
             raise InvalidMigrationSet(
@@ -139,14 +149,17 @@ def load(directory: str | Path) -> MigrationSet:
                 down=down,
                 transactional=directive is not False,
                 source=str(pair.up),
+                down_source=str(pair.down) if pair.down is not None else "",
             )
         )
     return MigrationSet(migrations)
 
 
 def _read(path: Path) -> str:
+    # utf-8-sig: a byte order mark (some editors write one) is not SQL; PostgreSQL
+    # would read it as part of the first word.
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             return fh.read()
     except UnicodeDecodeError as exc:
         raise InvalidMigrationSet(f"{path}: not UTF-8 text ({exc})") from exc

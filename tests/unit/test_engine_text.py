@@ -146,3 +146,192 @@ def test_job_termination_log_default(tmp_path: object) -> None:
     assert job._termination_path("/x/y") == "/x/y"
     expected = job.DEFAULT_TERMINATION_LOG if os.access("/dev/termination-log", os.W_OK) else None
     assert job._termination_path(None) == expected
+
+
+# --- text that cannot reach PostgreSQL as written (model.migration.text_problem) ---
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from schemaop.model import InvalidMigrationSet, Migration, MigrationSet, Version  # noqa: E402
+from schemaop.model.migration import text_problem  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT 1;",
+        "SELECT 1 -- a comment at the very end",
+        "SELECT 'it''s'; SELECT E'a\\'b'; SELECT 'a\\';",
+        "/* outer /* inner */ still outer */ SELECT 1;",
+        'SELECT "a""b" FROM t;',
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $f$ SELECT $$x$$; $f$;",
+        "SELECT a$b$ FROM t; PREPARE p AS SELECT $1;",
+        "SELECT U&'d\\0061t\\+000061' , U&\"x\";",
+    ],
+)
+def test_text_that_runs_as_written(text: str) -> None:
+    assert text_problem(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("SELECT 1;\0 SELECT 2;", "contains a NUL character at line 1, column 10"),
+        ("SELECT '\ud800';", "not valid Unicode at line 1, column 9"),
+        ("SELECT 1;\n/* no end", "ends inside a /* comment opened at line 2, column 1"),
+        ("/* a /* b */ SELECT 1;", "ends inside a /* comment opened at line 1, column 1"),
+        ("SELECT 'a''", "ends inside a quoted string"),
+        ("SELECT 'a\\';", None),  # standard_conforming_strings: a backslash is a character
+        ("SELECT E'a\\';", "ends inside an E'...' string"),
+        ('SELECT "a', "ends inside a quoted identifier"),
+        ("DO $x$ BEGIN END $y$", "ends inside a $x$-quoted body opened at line 1, column 4"),
+        ("SELECT 1;\nCOPY t FROM STDIN;\n1\n\\.", "COPY ... FROM STDIN at line 2, column 1"),
+        ("COPY (SELECT 1) TO STDOUT;", "COPY ... TO STDOUT"),
+        ("COPY t FROM '/srv/t.csv'; SELECT 'copy';", None),
+    ],
+)
+def test_text_that_cannot_run_as_written(text: str, problem: str | None) -> None:
+    found = text_problem(text)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+
+
+_PIECES = ["'", '"', "$", "/", "*", "-", "\n", "\r", "\\", "e", "E", "a", "U", "&", "b", "x"]
+_PIECES += ["1", " ", "_", ";", "é", "$a$", "$$", "/*", "*/", "--", "E'", "U&'", 'U&"']
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=16).map("".join))
+def test_text_problem_agrees_with_postgresqls_scanner(text: str) -> None:
+    """The check and PostgreSQL's own lexer (pglast) agree on unterminated tokens."""
+    from pglast.parser import ParseError, scan
+
+    try:
+        scan(text)
+    except ParseError as exc:
+        if "unterminated" in str(exc):
+            assert text_problem(text) is not None, str(exc)
+        return
+    assert text_problem(text) is None
+
+
+def test_a_migration_set_refuses_text_that_cannot_run_as_written() -> None:
+    good = Migration(Version("1"), "a", "SELECT 1;", source="SchemaMigration shop-1")
+    bad = Migration(Version("2"), "b", "SELECT 2;\0", source="SchemaMigration shop-2")
+    with pytest.raises(InvalidMigrationSet, match="SchemaMigration shop-2: up SQL contains a NUL"):
+        MigrationSet([good, bad])
+    bad_down = Migration(Version("2"), "b", "SELECT 2;", "SELECT '", source="SchemaMigration x")
+    with pytest.raises(InvalidMigrationSet, match="SchemaMigration x: down SQL ends inside"):
+        MigrationSet([good, bad_down])
+    with pytest.raises(InvalidMigrationSet, match="description contains a NUL"):
+        MigrationSet([Migration(Version("3"), "c\0", "SELECT 3;")])
+
+
+def test_a_schema_migration_with_a_nul_stalls_the_schema_version() -> None:
+    """The operator reaches the same check through decide: a Stalled refusal, no Job."""
+    from schemaop import decide
+
+    objs = [
+        {
+            "metadata": {"name": "shop-1"},
+            "spec": {"version": "1", "up": "CREATE TABLE t (a int);\u0000DROP TABLE t;"},
+        }
+    ]
+    with pytest.raises(InvalidMigrationSet, match="SchemaMigration shop-1: up SQL contains a NUL"):
+        decide.to_migrations(objs)
+    import datetime as dt
+
+    from schemaop.model import DatabaseState
+
+    facts = decide.Facts(
+        name="shop",
+        namespace="ns",
+        generation=1,
+        spec={"connection": {}},
+        annotations={},
+        migrations=objs,
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        db_state=DatabaseState(),
+    )
+    decision = decide.decide(facts)
+    ready = decision.conditions[0]
+    assert (ready.status, ready.reason) == (False, "InvalidMigrationSet")
+    assert "shop-1: up SQL contains a NUL" in ready.message and decision.create_job_for is None
+
+
+# --- the runner's session and lock (sqltext, lock) ---------------------------------
+
+from schemaop.engine import sqltext  # noqa: E402
+from schemaop.engine.lock import stored_name  # noqa: E402
+from schemaop.model import InvalidPlan, RunOptions  # noqa: E402
+
+
+def test_settings_resets_finds_what_resets_the_runners_settings() -> None:
+    text = (
+        "SET lock_timeout = '9s';\nRESET ALL;\nSELECT 'reset';\nRESET statement_timeout;\n"
+        "SET work_mem TO DEFAULT;\nDISCARD ALL;\nDISCARD PLANS;"
+    )
+    assert sqltext.settings_resets(text) == {
+        1: frozenset(),
+        3: frozenset({"statement_timeout"}),
+        4: frozenset({"work_mem"}),
+        5: frozenset(),
+    }
+    assert sqltext.settings_resets("SELECT 1; CREATE TABLE t (a int)") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "statement"),
+    [
+        ("SELECT 1;\nRESET ALL;", "RESET ALL"),
+        ("RESET lock_timeout;", "RESET lock_timeout"),
+        ("SET statement_timeout TO DEFAULT;", "SET statement_timeout TO DEFAULT"),
+        ("SELECT 1;\nCOMMIT;", "COMMIT"),
+        ("RESET work_mem; SELECT 1;", None),
+        ("DO $$ BEGIN PERFORM 1; END $$;", None),
+    ],
+)
+def test_runner_conflict_in_a_transactional_step(text: str, statement: str | None) -> None:
+    found = sqltext.runner_conflict(text)
+    assert (found[0].text if found else None) == statement
+
+
+def test_lock_key_is_the_key_of_the_name_postgresql_stores() -> None:
+    long_name = "é" * 40  # 80 bytes; PostgreSQL keeps 62 (31 characters)
+    assert stored_name(long_name) == "é" * 31
+    assert lock_key(long_name) == lock_key("é" * 31)
+    assert stored_name("schemaop") == "schemaop" and lock_key() == DEFAULT_LOCK_KEY
+
+
+def test_schema_names_are_limited_in_bytes_not_characters() -> None:
+    RunOptions(history_schema="é" * 31, schemas=("a" * 63,))
+    with pytest.raises(InvalidPlan, match="64 bytes in UTF-8; PostgreSQL keeps at most 63"):
+        RunOptions(history_schema="é" * 32)
+    with pytest.raises(InvalidPlan, match="80 bytes"):
+        RunOptions(schemas=("é" * 40,))
+
+
+def test_an_over_long_history_schema_stalls_the_schema_version() -> None:
+    """A bad spec is a Stalled condition (InvalidSpec), not an exception in the handler."""
+    import datetime as dt
+
+    from schemaop import decide
+    from schemaop.model import DatabaseState
+
+    facts = decide.Facts(
+        name="db",
+        namespace="ns",
+        generation=1,
+        spec={"connection": {}, "historySchema": "é" * 40},
+        annotations={},
+        migrations=[{"metadata": {"name": "db-1"}, "spec": {"version": "1", "up": "SELECT 1;"}}],
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        db_state=DatabaseState(),
+    )
+    decision = decide.decide(facts)
+    ready = decision.conditions[0]
+    assert (ready.type, ready.status, ready.reason) == ("Ready", False, "InvalidSpec")
+    assert "80 bytes" in ready.message and decision.create_job_for is None

@@ -100,3 +100,45 @@ def test_not_utf8(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(InvalidMigrationSet, match="not a directory"):
         migrations_dir.load(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"V1__a.sql": "SELECT 1;\0"}, r"V1__a\.sql: up SQL contains a NUL character at line 1"),
+        (
+            {"V1__a.sql": "SELECT 1;\n/* the rest"},
+            r"V1__a\.sql: up SQL ends inside a /\* comment opened at line 2, column 1",
+        ),
+        (
+            {"V1__a.sql": "SELECT 1;", "U1__a.sql": "SELECT 'oops;"},
+            r"U1__a\.sql: down SQL ends inside a quoted string",
+        ),
+        (
+            {"1_a.up.sql": "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1;"},
+            r"1_a\.up\.sql: up SQL ends inside a \$body\$-quoted body",
+        ),
+    ],
+)
+def test_text_that_cannot_run_as_written_names_the_file(
+    tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    write(tmp_path, files)
+    with pytest.raises(InvalidMigrationSet, match=message):
+        migrations_dir.load(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["V1__x.SQL", "V1__x.Sql", "1_x.up.SQL"])
+def test_an_upper_case_extension_is_an_error_not_skipped(tmp_path: Path, name: str) -> None:
+    write(tmp_path, {name: "SELECT 1;"})
+    with pytest.raises(InvalidMigrationSet, match=r"extension must be \.sql in lower case"):
+        migrations_dir.load(tmp_path)
+
+
+def test_a_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    text = "-- schemaop:transactional false\nCREATE INDEX CONCURRENTLY i ON t (a);\n"
+    (tmp_path / "V1__a.sql").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "V2__b.sql").write_text(text)
+    first, second = migrations_dir.load(tmp_path)
+    assert first.up == text and not first.transactional  # the directive is seen
+    assert first.checksum == second.checksum

@@ -161,6 +161,30 @@ class MigrationFailed(EngineError):
     retryable = False
 
 
+class NotRecorded(EngineError):
+    """A step ran but its history row is not there: its SQL did not run as written.
+
+    The runner refuses such text before it runs (:func:`schemaop.model.migration.text_problem`);
+    this is the check after the fact that keeps a step from ever being reported
+    applied without its row.
+    """
+
+    retryable = False
+
+
+class LockLost(EngineError):
+    """A migration released the runner's advisory lock (``pg_advisory_unlock_all()``,
+    ``DISCARD ALL``) and it could not be taken back."""
+
+    retryable = False
+
+
+class HistoryLost(EngineError):
+    """A migration dropped, renamed or emptied schemaop's history table."""
+
+    retryable = False
+
+
 class Refused(EngineError):
     """The runner refused the plan before running anything (stale or unsafe)."""
 

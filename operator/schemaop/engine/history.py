@@ -59,12 +59,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any, cast
 
 import psycopg
 from psycopg import sql
 
 from schemaop.model.history import DatabaseState, HistoryEntry, HistoryStatus, derive_state
+from schemaop.model.plan import PlanStep
 from schemaop.model.version import InvalidVersion, Version
 
 HISTORY_TABLE = "schema_history"
@@ -136,6 +138,63 @@ def ensure_history(conn: Conn, schema: str) -> bool:
     ddl = sql.SQL(_DDL).format(schema=sql.Identifier(schema))
     with conn.transaction():
         conn.execute(ddl)
+    return True
+
+
+def restore_history(
+    conn: Conn,
+    schema: str,
+    entries: Sequence[HistoryEntry],
+    *,
+    done: Sequence[tuple[PlanStep, str]],
+    pending: tuple[PlanStep, str, int, str],
+) -> bool:
+    """Write the history back after a migration dropped or emptied it; True when done.
+
+    ``entries``: the rows as the runner read them under its lock (kept with their
+    ids); ``done``: (step, plan hash) for the steps the run finished since, as
+    ``applied``; ``pending``: (step, plan hash, statements done, message) for the
+    step that did it, as ``pending``, so the database is dirty and every run
+    refuses until a person looks. Creates the schema and tables when missing.
+    Snapshots are not restored. Call it holding the runner's lock, in autocommit.
+    """
+    table = sql.Identifier(schema, HISTORY_TABLE)
+    insert = sql.SQL(
+        "INSERT INTO {} (id, version, description, direction, checksum, status, applied_at,"
+        " duration_ms, applied_by, plan_hash, fingerprint, error, transactional,"
+        " statements_done) OVERRIDING SYSTEM VALUE VALUES"
+        " (%s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s, coalesce(%s, current_user), %s,"
+        " %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
+    ).format(table)
+    rows: list[tuple[Any, ...]] = [
+        (e.id, e.version.text, e.description, e.direction, e.checksum, e.status, e.applied_at,
+         e.duration_ms, e.applied_by, e.plan_hash, e.fingerprint,
+         None if e.error is None else json.dumps(e.error), e.transactional, e.statements_done)
+        for e in entries
+    ]  # fmt: skip
+    next_id = max((e.id for e in entries), default=0) + 1
+    restored = json.dumps({"restored": "the history was dropped by a migration"})
+    for step, plan_hash in done:
+        rows.append(
+            (next_id, step.version.text, step.description, step.direction, step.checksum,
+             "applied", None, None, None, plan_hash, None, restored, step.transactional, 0)
+        )  # fmt: skip
+        next_id += 1
+    step, plan_hash, statements_done, message = pending
+    rows.append(
+        (next_id, step.version.text, step.description, step.direction, step.checksum,
+         "pending", None, None, None, plan_hash, None, json.dumps({"message": message}),
+         step.transactional, statements_done)
+    )  # fmt: skip
+    with conn.transaction():
+        conn.execute(sql.SQL(_DDL).format(schema=sql.Identifier(schema)))
+        with conn.cursor() as cur:
+            cur.executemany(insert, rows)
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ALTER COLUMN id RESTART WITH {}").format(
+                table, sql.Literal(next_id + 1)
+            )
+        )
     return True
 
 

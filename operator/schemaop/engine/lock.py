@@ -7,6 +7,9 @@ each other::
     key = int.from_bytes(sha256(b"schemaop-lock:" + schema.encode()).digest()[:8],
                          "big", signed=True)
 
+where ``schema`` is the name as PostgreSQL stores it (cut to 63 bytes; plans
+refuse longer names, so in practice it is the name as given).
+
 For the default schema ``schemaop`` that is :data:`DEFAULT_LOCK_KEY`. It is a
 *session* lock (``pg_try_advisory_lock``), not a transaction lock: it spans the
 many transactions of a run and dies with the connection, so a crashed or killed
@@ -28,13 +31,27 @@ from typing import Any
 import psycopg
 
 from schemaop.engine.errors import LockBusy
+from schemaop.model.plan import NAME_MAX_BYTES
 
 Conn = psycopg.Connection[Any]
 
 
 def lock_key(history_schema: str = "schemaop") -> int:
-    digest = hashlib.sha256(b"schemaop-lock:" + history_schema.encode()).digest()
+    """The key for ``history_schema`` as PostgreSQL stores the name (cut to 63 bytes).
+
+    Plans refuse longer names (:class:`~schemaop.model.plan.RunOptions`); cutting
+    here as well keeps one schema to one key whatever the caller passes.
+    """
+    digest = hashlib.sha256(b"schemaop-lock:" + stored_name(history_schema).encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def stored_name(name: str) -> str:
+    """``name`` as PostgreSQL keeps an identifier: at most 63 bytes, cut between characters."""
+    data = name.encode()
+    if len(data) <= NAME_MAX_BYTES:
+        return name
+    return data[:NAME_MAX_BYTES].decode(errors="ignore")
 
 
 DEFAULT_LOCK_KEY = lock_key("schemaop")

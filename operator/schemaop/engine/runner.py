@@ -2,9 +2,15 @@
 
 :func:`run_plan` is what ``schemaop job run`` and ``schemaop migrate`` call. In order:
 
-1. connect (``application_name`` = ``schemaop-runner <plan short hash>``, and
-   ``client_connection_check_interval`` = 1s so a killed runner's backend stops);
-2. take the session advisory lock (:mod:`schemaop.engine.lock`), bounded wait;
+0. refuse a step whose SQL cannot run exactly as written
+   (:func:`schemaop.model.migration.text_problem`: NUL, not UTF-8, ending inside a
+   comment or quoted text, COPY FROM STDIN), before connecting;
+1. connect and set the runner's session (``client_encoding`` UTF8,
+   ``application_name`` = ``schemaop-runner <plan short hash>``,
+   ``standard_conforming_strings`` on, and ``client_connection_check_interval`` = 1s
+   so a killed runner's backend stops);
+2. take the session advisory lock (:mod:`schemaop.engine.lock`), bounded wait,
+   twice (so each step can check it still holds it without letting go);
 3. create the history schema if missing (:mod:`schemaop.engine.history`);
 4. re-read the history under the lock and verify it against the plan: not
    dirty, applied checksums equal to the plan's ``verify`` map, no unknown
@@ -15,12 +21,17 @@
 6. run the steps, in order:
 
    - a transactional step is ``BEGIN; SET LOCAL lock_timeout ...; <migration>;
-     <history insert>; COMMIT``: the step and its history row commit together or
-     not at all. Consecutive transactional steps are sent as one simple-protocol
-     query string (up to 200 steps or 2 MB), each still its own transaction: the
-     server stops at the first error, so the steps before it are committed and the
-     rest never started; :class:`_CountingCursor` tells which. This makes a run of
-     small migrations one round trip per batch instead of three per migration.
+     <back to the runner's session: SET SESSION AUTHORIZATION DEFAULT, RESET ALL,
+     its settings>; <history insert>; COMMIT``: the step and its history row
+     commit together or not at all, the row is written as the runner, no session
+     change of the step reaches the next one, and the insert fails (rolling the
+     step back) if the step released the lock. Every step counted done must
+     have returned its own history row (else :class:`NotRecorded`). Consecutive
+     transactional steps are sent as one simple-protocol query string (up to 200
+     steps or 2 MB), each still its own transaction: the server stops at the
+     first error, so the steps before it are committed and the rest never
+     started; :class:`_CountingCursor` tells which. This makes a run of small
+     migrations one round trip per batch instead of three per migration.
      The history insert is a prepared statement of the session
      (``PREPARE schemaop_applied``), planned once per run;
      On the last step the insert also computes the schema fingerprint and sends
@@ -32,7 +43,10 @@
      committed; the row counts statements done and becomes ``applied`` at the
      end. Until then the database is dirty and refuses runs; ``schemaop repair``
      resumes (``--retry``, from the first statement not done) or accepts it
-     (``--mark-applied``);
+     (``--mark-applied``). After each statement the runner takes back a lock the
+     statement released, sets its timeouts again after a RESET, and writes the
+     count as itself; a statement that dropped the history gets it written back
+     from the copy read under the lock, this step pending (:class:`HistoryLost`);
    - a statement that hits ``lock_timeout`` (55P03), a deadlock or a
      serialization failure is retried: the whole transactional step, or the
      one statement of a non-transactional step, up to ``retries`` tries with
@@ -40,7 +54,8 @@
    - a failed transactional step is rolled back and a ``failed`` history row
      (with the error) is written after the rollback, outside it;
    - a transactional step with its own BEGIN/COMMIT is refused before anything
-     runs (it would commit without its history row);
+     runs (it would commit without its history row), and so is one that RESETs
+     the runner's lock_timeout/statement_timeout;
 
 7. release the lock, close, and return a :class:`RunResult`.
 
@@ -58,7 +73,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -69,13 +84,17 @@ from schemaop.engine import lock as advisory
 from schemaop.engine import snapshot as snap
 from schemaop.engine.errors import (
     EngineError,
+    HistoryLost,
+    LockLost,
     LockTimeout,
+    NotRecorded,
     Refused,
     SerializationFailure,
     classify,
 )
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
 from schemaop.model.history import DatabaseState, HistoryEntry, derive_state
+from schemaop.model.migration import text_problem
 from schemaop.model.plan import Plan, PlanStep, RefusalReason
 from schemaop.model.version import Version
 
@@ -196,21 +215,28 @@ class _CountingCursor(psycopg.Cursor[Any]):
     def __init__(self, connection: Conn) -> None:
         super().__init__(connection)
         self.ok_results = -1
-        self.marks: list[tuple[str | None, str | None]] = []
+        self.marks: list[_Mark] = []
         self.commits: list[int] = []
 
     def _check_results(self, results: list[Any]) -> None:
         count = 0
-        marks: list[tuple[str | None, str | None]] = []
+        marks: list[_Mark] = []
         commits: list[int] = []
         pending = False
         for i, res in enumerate(results):
             if res.status == ExecStatus.FATAL_ERROR:
                 break
             count += 1
-            if res.status == ExecStatus.TUPLES_OK and res.nfields >= 3:
+            if res.status == ExecStatus.TUPLES_OK and res.nfields >= 6:
                 if res.fname(0) == b"schemaop_step" and res.ntuples == 1:
-                    marks.append((_text(res.get_value(0, 1)), _text(res.get_value(0, 2))))
+                    marks.append(
+                        _Mark(
+                            _text(res.get_value(0, 1)),
+                            _text(res.get_value(0, 2)),
+                            _text(res.get_value(0, 4)),
+                            _text(res.get_value(0, 5)),
+                        )
+                    )
                     pending = True
             elif pending and res.command_status == b"COMMIT":
                 commits.append(i)
@@ -223,6 +249,15 @@ class _CountingCursor(psycopg.Cursor[Any]):
 
 def _text(value: bytes | None) -> str | None:
     return None if value is None else bytes(value).decode()
+
+
+class _Mark(NamedTuple):
+    """A history row a batch wrote (its RETURNING): duration, fingerprint, version, direction."""
+
+    duration: str | None
+    fingerprint: str | None
+    version: str | None
+    direction: str | None
 
 
 @dataclasses.dataclass
@@ -238,7 +273,14 @@ class _Run:
     changed: bool = False
     # The history's last id when the run started: rows above it are this run's.
     baseline_id: int = 0
+    # The advisory lock key (held twice by the run).
+    key: int = 0
+    # The runner's session settings (SET statements), applied again after RESET ALL.
+    session: list[sql.Composable] = dataclasses.field(default_factory=list)
+    # The history as read under the lock at the start (restored if a step drops it).
+    entries: list[HistoryEntry] = dataclasses.field(default_factory=list)
     _prepared: bool = False
+    _closing: str | None = None
 
     def applied_row(self, step: PlanStep) -> str:
         """``; EXECUTE schemaop_applied(...); COMMIT;``: a transactional step's history row.
@@ -256,12 +298,48 @@ class _Run:
                 sql.Literal(step.checksum),
             ]
         )
-        return "\n;\nEXECUTE schemaop_applied(" + quoted.as_string(self.conn) + ");\nCOMMIT;\n"
+        return (
+            self.closing()
+            + "EXECUTE schemaop_applied("
+            + quoted.as_string(self.conn)
+            + ");\nCOMMIT;\n"
+        )
+
+    def closing(self) -> str:
+        """What follows a transactional step's SQL, before its history insert, in its transaction.
+
+        A step's session-level changes (``SET ROLE``, ``SET SESSION AUTHORIZATION``,
+        ``set_config(..., false)`` as pg_dump writes it, ``RESET ALL``, ``SET
+        default_transaction_read_only``) would commit with it and reach the next
+        step. So, before its COMMIT, the session goes back to the connection's
+        defaults (``RESET ALL``) plus the runner's settings, and the history row is
+        written as the runner's user with the runner's search_path. (At the end,
+        not at the start of the next step: a BEGIN already follows the defaults.)
+        """
+        if self._closing is None:
+            parts = [
+                sql.SQL("SET SESSION AUTHORIZATION DEFAULT"),
+                sql.SQL("RESET ALL"),
+                *self.session,
+                sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp"),
+            ]
+            body = sql.Composed([sql.Composed([p, sql.SQL(";\n")]) for p in parts])
+            self._closing = "\n;\n" + body.as_string(self.conn)
+        return self._closing
 
     def prepare(self) -> None:
-        """PREPARE the applied-row insert once per connection (as ``_history_insert``)."""
+        """PREPARE the applied-row insert once per connection (as ``_history_insert``).
+
+        A non-transactional step may have run ``DISCARD ALL`` or ``DEALLOCATE``:
+        after one, :func:`_non_transactional` clears ``_prepared`` and the statement
+        is made again.
+        """
         if self._prepared:
             return
+        if self.conn.execute(
+            "SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE name = 'schemaop_applied'"
+        ).fetchone():
+            self.conn.execute("DEALLOCATE schemaop_applied")
         self.conn.execute(
             sql.SQL(
                 "PREPARE schemaop_applied(text, text, text, text) AS"
@@ -269,11 +347,13 @@ class _Run:
                 " applied_at, duration_ms, plan_hash, fingerprint, error, transactional,"
                 " statements_done) VALUES ($1, $2, $3, $4, 'applied', now(),"
                 " (extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint, {plan_hash},"
-                " NULL, NULL, true, 0)"
-                " RETURNING 'step' AS schemaop_step, duration_ms::text, fingerprint, id"
+                " NULL, NULL, true, {lock_check})"
+                " RETURNING 'step' AS schemaop_step, duration_ms::text, fingerprint, id,"
+                " version, direction"
             ).format(
                 table=sql.Identifier(self.schema, hist.HISTORY_TABLE),
                 plan_hash=sql.Literal(self.plan.hash),
+                lock_check=_lock_check(self.key),
             )
         )
         self._prepared = True
@@ -290,6 +370,71 @@ class _Run:
 
 def _noop(_: dict[str, Any]) -> None:
     return None
+
+
+# Around every history write of a non-transactional step: the row is written as the
+# runner's user with the runner's search_path in a read-write transaction, whatever
+# the step SET (all LOCAL, so the step's own settings come back for its next statement).
+_AS_RUNNER = (
+    "BEGIN READ WRITE ISOLATION LEVEL READ COMMITTED;\n"
+    "SET LOCAL SESSION AUTHORIZATION DEFAULT;\n"
+    "SET LOCAL search_path = pg_catalog, pg_temp;\n"
+)
+
+
+def _write_as_runner(run: _Run, statement: sql.Composable) -> tuple[Any, ...] | None:
+    """Run one history write as the runner (:data:`_AS_RUNNER`), in one round trip.
+
+    Returns the statement's first row, if it returns rows.
+    """
+    query = sql.SQL(_AS_RUNNER + "{};\nCOMMIT").format(statement)
+    try:
+        cur = run.conn.execute(query)
+    except psycopg.Error:
+        _rollback_quietly(run.conn)
+        raise
+    while cur.description is None:
+        if not cur.nextset():
+            return None
+    row: tuple[Any, ...] | None = cur.fetchone()
+    return row
+
+
+_LOCK_LOST = "schemaop: the migration released the runner's advisory lock"
+
+
+def _lock_check(key: int) -> sql.Composed:
+    """An integer 0 while the runner holds its lock; an error (22P02) when it does not.
+
+    The lock is held twice: unlocking once and taking it again never lets it go,
+    and the unlock answers false when a step ran ``pg_advisory_unlock_all()``
+    (or ``DISCARD ALL``). Put in the history insert, this makes a step that dropped
+    the lock fail inside its own transaction, so it never commits unlocked. The
+    error is an invalid integer input naming :data:`_LOCK_LOST`; :func:`_locate`
+    turns it into :class:`LockLost`. (A CASE over a non-constant input, so the
+    planner cannot evaluate the failing branch ahead of time.)
+    """
+    return sql.SQL(
+        "(CASE WHEN NOT pg_catalog.pg_advisory_unlock({key}::bigint) THEN {lost}"
+        " WHEN pg_catalog.pg_try_advisory_lock({key}::bigint) THEN '0' ELSE {lost} END"
+        ")::integer"
+    ).format(key=sql.Literal(key), lost=sql.Literal(_LOCK_LOST))
+
+
+def _check_texts(plan: Plan) -> None:
+    """Refuse, before connecting, a step whose SQL cannot run exactly as written.
+
+    The same check as :class:`~schemaop.model.migration.MigrationSet`'s, for plans
+    that did not come from a validated set (a plan file made elsewhere).
+    """
+    for step in plan.steps:
+        problem = text_problem(step.sql)
+        if problem is not None:
+            problem = f"{step.direction} SQL {problem}"
+        elif "\0" in step.description:
+            problem = "the description contains a NUL character"
+        if problem is not None:
+            raise Refused(RefusalReason.INVALID_MIGRATION_SET, problem, version=step.version.text)
 
 
 def run_plan(
@@ -320,19 +465,30 @@ def run_plan(
     conn: Conn | None = None
     key = advisory.lock_key(plan.options.history_schema)
     try:
+        _check_texts(plan)
         conn = conn_factory()
         conn.autocommit = True
         app = f"schemaop-runner {plan.short_hash}"
-        setup: list[sql.Composable] = [
-            sql.SQL("SET application_name = {}").format(sql.Literal(app))
+        session: list[sql.Composable] = [
+            # The runner sends migrations as UTF-8; a database whose encoding is, say,
+            # LATIN1 would otherwise read them in its own and store "Ã©" for "é".
+            sql.SQL("SET client_encoding = 'UTF8'"),
+            sql.SQL("SET application_name = {}").format(sql.Literal(app)),
+            # The lexing the text check assumes (the default since PostgreSQL 9.1).
+            sql.SQL("SET standard_conforming_strings = on"),
         ]
         if conn.info.server_version >= 140000:
             # A killed runner's backend notices within a second, even mid-statement,
             # and rolls back and drops the lock instead of running on for minutes.
-            setup.append(sql.SQL("SET client_connection_check_interval = '1s'"))
-        conn.execute(sql.SQL("; ").join(setup))
+            session.append(sql.SQL("SET client_connection_check_interval = '1s'"))
+        conn.execute(sql.SQL("; ").join(session))
         advisory.acquire(conn, key, plan.options.lock_wait_ms / 1000)
-        run = _Run(conn, plan, on_progress or _noop, result, _Applied(()), sleep)
+        # Held twice, so that each step can check it still holds it (unlock one,
+        # take it back) without ever letting go; see _lock_check.
+        if not advisory.try_lock(conn, key):  # pragma: no cover - we hold it already
+            raise LockLost("the runner's advisory lock could not be taken twice")
+        run = _Run(conn, plan, on_progress or _noop, result, _Applied(()), sleep, key=key)
+        run.session = session
         _run_locked(run, resume_dirty)
     except EngineError as exc:
         result.error = exc
@@ -344,7 +500,12 @@ def run_plan(
                 if not conn.closed and not conn.broken:
                     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                         conn.rollback()
-                    advisory.unlock(conn, key)
+                    # Held twice (see above).
+                    conn.execute(
+                        "SELECT pg_catalog.pg_advisory_unlock(%(k)s),"
+                        " pg_catalog.pg_advisory_unlock(%(k)s)",
+                        {"k": key},
+                    )
             except psycopg.Error:
                 pass
             finally:
@@ -360,6 +521,7 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
     entries = hist.read_history(conn, run.schema) if hist.history_exists(conn, run.schema) else []
     state = derive_state(entries, recent=0, history_exists=bool(plan.steps))
     run.baseline_id = max((e.id for e in entries), default=0)
+    run.entries = entries
     run.applied = _Applied(a.version for a in state.applied)
     run.result.current_version = run.applied.current
     run.result.fingerprint = state.last_fingerprint
@@ -435,10 +597,10 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
             b_index, b_step = batch[k]
             b_sr = run.result.steps[b_index]
             b_sr.attempts = attempts.get(b_index, 0) + 1
-            duration, fp = outcome.marks[k] if k < len(outcome.marks) else (None, None)
-            b_sr.duration_ms = int(duration) if duration else 0
-            if b_index == last and fp:
-                run.result.fingerprint = fp
+            mark = outcome.marks[k] if k < len(outcome.marks) else _NO_MARK
+            b_sr.duration_ms = int(mark.duration) if mark.duration else 0
+            if b_index == last and mark.fingerprint:
+                run.result.fingerprint = mark.fingerprint
             _done(run, b_index, b_step)
         i += outcome.done
         if outcome.split_at is not None:
@@ -485,19 +647,19 @@ def _failed(run: _Run, step: PlanStep, sr: StepResult, exc: EngineError, t0: flo
 
 
 def _check_transaction_control(todo: list[tuple[int, PlanStep]]) -> None:
-    """Refuse a transactional step with its own BEGIN/COMMIT before anything runs."""
+    """Refuse, before anything runs, a transactional step with its own BEGIN/COMMIT or
+    a RESET of the runner's settings (:func:`schemaop.engine.sqltext.runner_conflict`)."""
     from schemaop.engine import sqltext
 
     for _, step in todo:
         if not step.transactional:
             continue
-        st = sqltext.transaction_control(step.sql)
-        if st is not None:
+        found = sqltext.runner_conflict(step.sql)
+        if found is not None:
+            st, why = found
             raise Refused(
                 RefusalReason.INVALID_MIGRATION_SET,
-                f"{step.direction} step of migration {step.version} contains {st.text!r}; "
-                "schemaop runs each transactional migration in its own transaction, so "
-                "remove its BEGIN/COMMIT, or mark it '-- schemaop:transactional false'",
+                f"{step.direction} step of migration {step.version} contains {st.text!r}; {why}",
                 version=step.version.text,
                 statement=st.text,
                 position=sqltext.position(step.sql, st.start),
@@ -611,16 +773,21 @@ def _effective_steps(run: _Run, state: DatabaseState) -> list[tuple[int, PlanSte
 
 
 def _settings(run: _Run, local: bool) -> list[sql.Composed]:
+    return list(_named_settings(run, local).values())
+
+
+def _named_settings(run: _Run, local: bool) -> dict[str, sql.Composed]:
+    """The runner's per-statement settings (names in ``sqltext.RUNNER_SETTINGS``)."""
     opts = run.plan.options
     verb = sql.SQL("SET LOCAL" if local else "SET")
-    out: list[sql.Composed] = [
-        sql.SQL("{} lock_timeout = {}").format(verb, sql.Literal(f"{opts.lock_timeout_ms}ms"))
-    ]
+    out = {
+        "lock_timeout": sql.SQL("{} lock_timeout = {}").format(
+            verb, sql.Literal(f"{opts.lock_timeout_ms}ms")
+        )
+    }
     if opts.statement_timeout_ms is not None:
-        out.append(
-            sql.SQL("{} statement_timeout = {}").format(
-                verb, sql.Literal(f"{opts.statement_timeout_ms}ms")
-            )
+        out["statement_timeout"] = sql.SQL("{} statement_timeout = {}").format(
+            verb, sql.Literal(f"{opts.statement_timeout_ms}ms")
         )
     return out
 
@@ -635,11 +802,14 @@ def _history_insert(
     duration_ms: int | None = None,
     statements_done: int = 0,
     notify_version: str | None = None,
+    check_lock: bool = False,
 ) -> sql.Composed:
-    """INSERT of one history row, returning ``schemaop_step, duration_ms, fingerprint, id``.
+    """INSERT of one history row, returning ``schemaop_step, duration_ms, fingerprint, id,
+    version, direction``.
 
     With the fingerprint it also sends the NOTIFY (payload version
-    ``notify_version``), all in one statement.
+    ``notify_version``), all in one statement. ``check_lock``: fail unless the
+    runner still holds its lock (:func:`_lock_check`).
     """
     duration: sql.Composable = (
         sql.Literal(duration_ms)
@@ -656,7 +826,8 @@ def _history_insert(
         " duration_ms, plan_hash, fingerprint, error, transactional, statements_done)"
         " VALUES ({version}, {description}, {direction}, {checksum}, {status}, now(),"
         " {duration}, {plan_hash}, {fp}, {error}, {transactional}, {done})"
-        " RETURNING 'step' AS schemaop_step, duration_ms::text, fingerprint, id"
+        " RETURNING 'step' AS schemaop_step, duration_ms::text, fingerprint, id,"
+        " version, direction"
     ).format(
         table=sql.Identifier(run.schema, hist.HISTORY_TABLE),
         version=sql.Literal(step.version.text),
@@ -669,13 +840,15 @@ def _history_insert(
         fp=fp,
         error=sql.SQL("NULL") if error is None else sql.Literal(json.dumps(error)),
         transactional=sql.Literal(step.transactional),
-        done=sql.Literal(statements_done),
+        done=sql.SQL("{} + {}").format(_lock_check(run.key), sql.Literal(statements_done))
+        if check_lock
+        else sql.Literal(statements_done),
     )
     if not with_fingerprint:
         return sql.Composed([insert])
     return sql.SQL(
         "WITH ins AS ({insert})"
-        " SELECT schemaop_step, duration_ms, fingerprint, id,"
+        " SELECT schemaop_step, duration_ms, fingerprint, id, version, direction,"
         " pg_catalog.pg_notify({channel}, pg_catalog.json_build_object("
         "'version', {version}::text, 'fingerprint', fingerprint)::text) FROM ins"
     ).format(
@@ -692,28 +865,39 @@ BATCH_MAX_CHARS = 2_000_000
 @dataclasses.dataclass
 class _BatchOutcome:
     done: int
-    marks: list[tuple[str | None, str | None]]
+    marks: list[_Mark]
     error: EngineError | None = None
     # Run only the first ``split_at`` steps next: a later one has a syntax error.
     split_at: int | None = None
 
 
+_NO_MARK = _Mark(None, None, None, None)
+
+
+def _step_prefix(run: _Run) -> list[sql.Composable]:
+    """What opens every transactional step (the session is the runner's: see _Run.closing)."""
+    return [sql.SQL("BEGIN"), *_settings(run, local=True)]
+
+
 def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _BatchOutcome:
     """Send transactional steps as one query string, each in its own transaction.
 
-    ``BEGIN; SET LOCAL ...; <step>; <history insert>; COMMIT; BEGIN; ...``: the
+    ``BEGIN; <settings>; <step>; <back to the runner's session>; <history insert>;
+    COMMIT; BEGIN; ...``: the
     server commits each step with its history row and stops at the first error,
     so the steps before it are done and the rest did not start. A syntax error
     anywhere stops the string before anything runs (the server parses it whole
     first): then the steps before the bad one are sent again without it.
+
+    What the server answered is checked against what was sent: every step done
+    must have its own history row, in order, each followed by its COMMIT; a step
+    without one is a :class:`NotRecorded` error, never applied.
     """
     conn = run.conn
     run.prepare()
-    settings = _settings(run, local=True)
-    prefix = sql.Composed(
-        [sql.SQL("BEGIN;\n")] + [sql.Composed([s, sql.SQL(";\n")]) for s in settings]
-    ).as_string(conn)
-    n_prefix = 1 + len(settings)
+    opening = _step_prefix(run)
+    prefix = sql.Composed([sql.Composed([s, sql.SQL(";\n")]) for s in opening]).as_string(conn)
+    n_prefix = len(opening)
     parts: list[str] = []
     offsets: list[int] = []
     pos = 0
@@ -721,13 +905,14 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
         if index == last:
             suffix = sql.Composed(
                 [
-                    sql.SQL("\n;\nSET LOCAL search_path = pg_catalog, pg_temp;\n"),
+                    sql.SQL(run.closing()),
                     _history_insert(
                         run,
                         step,
                         status="applied",
                         with_fingerprint=True,
                         notify_version=run.final_version,
+                        check_lock=True,
                     ),
                     sql.SQL(";\nCOMMIT;\n"),
                 ]
@@ -738,6 +923,7 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
         parts += [prefix, step.sql, suffix]
         pos += len(prefix) + len(step.sql) + len(suffix)
     query = "".join(parts)
+    _ensure_lexing(conn)
     cur = _CountingCursor(conn)
     try:
         cur.execute(query.encode())
@@ -748,10 +934,12 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
             # steps committed, then go on one step at a time.
             done = _committed_in_batch(run, batch)
             if done < len(batch) - 1:
-                return _BatchOutcome(done, [(None, None)] * done, split_at=1)
+                return _BatchOutcome(done, [_NO_MARK] * done, split_at=1)
             err = _locate(exc, batch[done][1].sql, offsets[done])
-            return _BatchOutcome(done, [(None, None)] * done, error=err)
-        done = len(cur.commits)
+            return _BatchOutcome(done, [_NO_MARK] * done, error=err)
+        done = _recorded(batch, cur)
+        if done < len(cur.commits):
+            return _not_recorded(batch, done, cur)
         if cur.ok_results == 0 and len(batch) > 1:
             k = _step_at(exc, offsets, len(prefix))
             if k is not None and k > 0:
@@ -764,10 +952,79 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
             offsets[done],
             stmt_index=cur.ok_results - start - n_prefix,
         )
+        if (
+            err.sqlstate in ("42P01", "3F000")
+            and err.position is None
+            and (hist.HISTORY_TABLE in err.message or run.schema in err.message)
+        ):
+            # The history insert after the step failed: the step dropped the history.
+            err = HistoryLost(
+                f"the step dropped or renamed schemaop's history ({err.message}) and was "
+                "rolled back; a migration must not touch the history schema "
+                f"{run.schema!r}",
+                sqlstate=err.sqlstate,
+            )
         return _BatchOutcome(done, cur.marks[:done], error=err)
     finally:
         cur.close()
+    idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    if not idle:
+        _rollback_quietly(conn)  # a transaction left open by text that did not end as sent
+    if cur.ok_results < 0:  # results unknown (see above): the history tells
+        done = _committed_in_batch(run, batch)
+        cur.marks = [_NO_MARK] * done
+        cur.commits = list(range(done))
+    else:
+        done = _recorded(batch, cur)
+    if done < len(batch) or not idle:
+        return _not_recorded(batch, min(done, len(batch) - 1), cur)
     return _BatchOutcome(len(batch), cur.marks)
+
+
+def _ensure_lexing(conn: Conn) -> None:
+    """UTF-8 and standard_conforming_strings on, before sending migration text.
+
+    The runner encodes migrations as UTF-8, and the text check
+    (:func:`~schemaop.model.migration.text_problem`) lexes them with
+    standard_conforming_strings on. The server converts and parses a query string
+    whole as it receives it, before any statement in it runs, so a step's ``SET
+    client_encoding`` or ``SET standard_conforming_strings = off`` would reach the
+    next string sent (the RESET ALL inside it comes too late). Both are reported by
+    the server (ParameterStatus), so checking costs no round trip.
+    """
+    fix: list[str] = []
+    if conn.info.encoding != "utf-8":
+        fix.append("SET client_encoding = 'UTF8'")
+    if conn.info.parameter_status("standard_conforming_strings") != "on":
+        fix.append("SET standard_conforming_strings = on")
+    if fix:
+        conn.execute("; ".join(fix))
+
+
+def _recorded(batch: list[tuple[int, PlanStep]], cur: _CountingCursor) -> int:
+    """How many leading steps of ``batch`` have their own history row and COMMIT, in order."""
+    done = 0
+    for (_, step), mark in zip(batch, cur.marks, strict=False):
+        if done >= len(cur.commits):
+            break
+        if mark.version != step.version.text or mark.direction != step.direction:
+            break
+        done += 1
+    return done
+
+
+def _not_recorded(
+    batch: list[tuple[int, PlanStep]], done: int, cur: _CountingCursor
+) -> _BatchOutcome:
+    step = batch[done][1]
+    err = NotRecorded(
+        f"the {step.direction} step ran but its history row was not written: its SQL did not "
+        "run as written (the server saw it merged with, or cut before, what the runner sent "
+        "after it). History and database may disagree from this step on; check them with "
+        "'schemaop status' before running again",
+        version=step.version.text,
+    )
+    return _BatchOutcome(done, cur.marks[:done], error=err)
 
 
 def _committed_in_batch(run: _Run, batch: list[tuple[int, PlanStep]]) -> int:
@@ -851,6 +1108,12 @@ def _locate(
     """
     from schemaop.engine import sqltext
 
+    if exc.sqlstate == "22P02" and _LOCK_LOST in (exc.diag.message_primary or ""):
+        return LockLost(
+            "the step released the runner's advisory lock (pg_advisory_unlock_all(), or a "
+            "function that calls it) and was rolled back; a migration must not release "
+            "schemaop's lock: remove that call"
+        )
     err = classify(exc)
     pos = exc.diag.statement_position
     offset: int | None = None
@@ -928,12 +1191,25 @@ def _notify_after(run: _Run) -> None:
 def _non_transactional(
     run: _Run, step: PlanStep, sr: StepResult, *, is_last: bool, resume: HistoryEntry | None
 ) -> None:
+    """Run a step statement by statement in autocommit, counting them in its pending row.
+
+    The step starts from the runner's own settings (as a transactional one does);
+    its statements then see what its earlier statements SET, as in psql, except
+    that after ``RESET ALL``/``DISCARD ALL`` (or ``RESET`` of one of them) the
+    runner's settings are applied again: RESET goes back to the runner's baseline,
+    never to no lock_timeout. After every statement the runner checks that it
+    still holds its lock (taking it back when a statement released it: the
+    pending row keeps any other runner out meanwhile) and that the history row is
+    still there, writing it as the runner's user (:data:`_AS_RUNNER`).
+    """
     from schemaop.engine import sqltext
 
     conn = run.conn
     table = sql.Identifier(run.schema, hist.HISTORY_TABLE)
     statements = sqltext.split(step.sql)
+    resets = sqltext.settings_resets(step.sql)
     start = 0
+    _reset_session(run, with_timeouts=False)
     if resume is not None:
         start = min(resume.statements_done, len(statements))
         conn.execute(
@@ -955,8 +1231,7 @@ def _non_transactional(
     assert row is not None
     row_id = int(row[3])
     t0 = time.monotonic()
-    for s in _settings(run, local=False):
-        conn.execute(s)
+    _reset_session(run, with_timeouts=True)
     try:
         for i in range(start, len(statements)):
             st = statements[i]
@@ -965,6 +1240,7 @@ def _non_transactional(
                 attempt += 1
                 sr.attempts = max(sr.attempts, attempt)
                 try:
+                    _ensure_lexing(conn)
                     conn.execute(st.text.encode())
                     break
                 except psycopg.Error as exc:
@@ -974,37 +1250,142 @@ def _non_transactional(
                         continue
                     _mark_pending_error(run, row_id, err, i)
                     raise err from exc
-            conn.execute(
-                sql.SQL("UPDATE {} SET statements_done = %s WHERE id = %s").format(table),
-                (i + 1, row_id),
-            )
+            reset = resets.get(i)
+            if reset is not None:
+                _reapply_settings(run, reset)
+            _after_statement(run, step, row_id, i + 1)
     finally:
+        run._prepared = False  # a DISCARD ALL or DEALLOCATE may have dropped it
         if not conn.broken:
-            conn.execute("RESET lock_timeout")
-            conn.execute("RESET statement_timeout")
+            _reset_session(run, with_timeouts=False)
     duration = int((time.monotonic() - t0) * 1000)
     fp = None
     if is_last:
         run.result.current_version = run.applied.current_after(step)
         fp = fingerprint(conn, run.plan.options.schemas)
         run.result.fingerprint = fp
-    conn.execute(
+    done = conn.execute(
         sql.SQL(
             "UPDATE {} SET status = 'applied', duration_ms = %s, fingerprint = %s,"
-            " error = NULL WHERE id = %s"
+            " error = NULL WHERE id = %s AND status = 'pending' RETURNING id"
         ).format(table),
         (duration, fp, row_id),
-    )
+    ).fetchone()
+    if done is None:  # pragma: no cover - _after_statement saw the row a moment ago
+        raise _history_lost(run, step, len(statements))
     if is_last:
         payload = json.dumps({"version": run.result.current_version, "fingerprint": fp})
         conn.execute("SELECT pg_catalog.pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload))
 
 
+def _reset_session(run: _Run, *, with_timeouts: bool) -> None:
+    """Back to the runner's own session: its user, RESET ALL, its settings (one round trip)."""
+    parts: list[sql.Composable] = [
+        sql.SQL("SET SESSION AUTHORIZATION DEFAULT"),
+        sql.SQL("RESET ALL"),
+        *run.session,
+    ]
+    if with_timeouts:
+        parts += _settings(run, local=False)
+    run.conn.execute(sql.SQL("; ").join(parts))
+
+
+def _reapply_settings(run: _Run, names: frozenset[str]) -> None:
+    """After a statement that RESET ``names`` (empty: everything), the runner's values again."""
+    if not names:
+        run.conn.execute(sql.SQL("; ").join([*run.session, *_settings(run, local=False)]))
+        return
+    mine = [s for name, s in _named_settings(run, local=False).items() if name in names]
+    if mine:
+        run.conn.execute(sql.SQL("; ").join(mine))
+
+
+def _after_statement(run: _Run, step: PlanStep, row_id: int, done: int) -> None:
+    """Still locked, history row still there: then count the statement in it."""
+    conn = run.conn
+    held = conn.execute(
+        "SELECT CASE WHEN pg_catalog.pg_advisory_unlock(%(k)s)"
+        " THEN pg_catalog.pg_try_advisory_lock(%(k)s) END",
+        {"k": run.key},
+    ).fetchone()
+    if not (held and held[0]):
+        # The statement released the lock. The pending row keeps every other runner
+        # out (the database is dirty), so taking it back is safe if it is free.
+        if not (advisory.try_lock(conn, run.key) and advisory.try_lock(conn, run.key)):
+            raise LockLost(
+                f"statement {done} released the runner's advisory lock (DISCARD ALL or "
+                "pg_advisory_unlock_all()) and another session took it; the step is "
+                "unfinished (the database is dirty): see 'schemaop status'",
+                version=step.version.text,
+            )
+        run.progress("lock-retaken", version=step.version.text, statement=done)
+    try:
+        row = _write_as_runner(
+            run,
+            sql.SQL(
+                "UPDATE {} SET statements_done = {} WHERE id = {} AND status = 'pending'"
+                " RETURNING id"
+            ).format(
+                sql.Identifier(run.schema, hist.HISTORY_TABLE),
+                sql.Literal(done),
+                sql.Literal(row_id),
+            ),
+        )
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as exc:
+        raise _history_lost(run, step, done) from exc
+    if row is None:
+        raise _history_lost(run, step, done)
+
+
+def _history_lost(run: _Run, step: PlanStep, done: int) -> HistoryLost:
+    """A statement dropped or emptied the history: write it back, this step dirty; the error.
+
+    The history as read under the lock at the start, the steps this run finished,
+    and this step as ``pending`` (so the database is dirty and every run refuses
+    until a person looks), instead of an empty history that would apply
+    everything again.
+    """
+    conn = run.conn
+    where = f"{run.schema}.{hist.HISTORY_TABLE}"
+    message = (
+        f"statement {done} dropped or changed schemaop's history table {where}; the runner "
+        "wrote it back from the copy it read at the start and marked this step unfinished "
+        "(the database is dirty). A migration must not touch the history schema; see "
+        "'schemaop status' and 'schemaop repair'"
+    )
+    try:
+        _reset_session(run, with_timeouts=False)
+        restored = hist.restore_history(
+            conn,
+            run.schema,
+            run.entries,
+            done=[
+                (s, run.plan.hash)
+                for s, r in zip(run.plan.steps, run.result.steps, strict=True)
+                if r.status == "applied"
+            ],
+            pending=(step, run.plan.hash, done, message),
+        )
+    except psycopg.Error as exc:
+        message = (
+            f"statement {done} dropped or changed schemaop's history table {where} and it "
+            f"could not be written back ({classify(exc).message}): the history of applied "
+            "migrations is lost; do not run migrations before restoring it"
+        )
+        restored = False
+    if not restored:
+        message = message.replace("the runner wrote it back", "the runner could not write it back")
+    return HistoryLost(message, version=step.version.text)
+
+
 def _mark_pending_error(run: _Run, row_id: int, err: EngineError, index: int) -> None:
     with contextlib.suppress(psycopg.Error):
-        run.conn.execute(
-            sql.SQL("UPDATE {} SET error = %s, statements_done = %s WHERE id = %s").format(
-                sql.Identifier(run.schema, hist.HISTORY_TABLE)
+        _write_as_runner(
+            run,
+            sql.SQL("UPDATE {} SET error = {}, statements_done = {} WHERE id = {}").format(
+                sql.Identifier(run.schema, hist.HISTORY_TABLE),
+                sql.Literal(json.dumps(err.to_dict(limit=2000))),
+                sql.Literal(index),
+                sql.Literal(row_id),
             ),
-            (json.dumps(err.to_dict(limit=2000)), index, row_id),
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
 from schemaop.engine.errors import Position
 
@@ -109,6 +110,44 @@ def statement_by_index(text: str, index: int) -> Statement | None:
     return statements[index] if 0 <= index < len(statements) else None
 
 
+_RESET_WORDS = re.compile(r"\b(reset|discard|default)\b", re.I)
+# The settings the runner SETs for a step (see runner._settings).
+RUNNER_SETTINGS = frozenset({"lock_timeout", "statement_timeout"})
+
+
+def settings_resets(text: str) -> dict[int, frozenset[str]]:
+    """Statements (by index, as :func:`split` numbers them) that reset settings.
+
+    ``RESET ALL`` and ``DISCARD ALL`` map to an empty set (everything);
+    ``RESET name`` and ``SET name TO DEFAULT`` map to ``{name}``. The runner applies
+    its own values again after them (a non-transactional step runs statement by
+    statement), and refuses ``RESET ALL`` in a transactional step
+    (:func:`runner_conflict`).
+    """
+    if not _RESET_WORDS.search(text):
+        return {}
+    import pglast
+    from pglast.enums.parsenodes import DiscardMode, VariableSetKind
+    from pglast.parser import ParseError
+
+    try:
+        tree = pglast.parse_sql(text)
+    except ParseError:
+        return {}
+    out: dict[int, frozenset[str]] = {}
+    for i, raw in enumerate(tree):
+        stmt: Any = raw.stmt
+        kind = type(stmt).__name__
+        if kind == "DiscardStmt" and stmt.target == DiscardMode.DISCARD_ALL:
+            out[i] = frozenset()
+        elif kind == "VariableSetStmt":
+            if stmt.kind == VariableSetKind.VAR_RESET_ALL:
+                out[i] = frozenset()
+            elif stmt.kind in (VariableSetKind.VAR_RESET, VariableSetKind.VAR_SET_DEFAULT):
+                out[i] = frozenset({str(stmt.name).lower()})
+    return out
+
+
 _TX_WORDS = re.compile(
     r"\b(begin|commit|rollback|end|start|abort|savepoint|release|prepare)\b", re.I
 )
@@ -135,4 +174,32 @@ def transaction_control(text: str) -> Statement | None:
     for i, raw in enumerate(tree):
         if type(raw.stmt).__name__ == "TransactionStmt":
             return statements[i] if i < len(statements) else Statement(i, 0, len(text), text)
+    return None
+
+
+def runner_conflict(text: str) -> tuple[Statement, str] | None:
+    """A statement a *transactional* step cannot contain, and why; None when there is none.
+
+    Its own BEGIN/COMMIT (:func:`transaction_control`), and a RESET of the
+    runner's lock_timeout or statement_timeout (``RESET ALL`` included): inside
+    the step's transaction the runner cannot set them again, so the rest of the
+    step would run without them.
+    """
+    st = transaction_control(text)
+    if st is not None:
+        return st, (
+            "schemaop runs each transactional migration in its own transaction, so remove "
+            "its BEGIN/COMMIT, or mark it '-- schemaop:transactional false'"
+        )
+    for index, names in sorted(settings_resets(text).items()):
+        if names and not names & RUNNER_SETTINGS:
+            continue
+        found = statement_by_index(text, index)
+        if found is None:  # pragma: no cover - the parser found it
+            continue
+        return found, (
+            "it would turn off the runner's lock_timeout/statement_timeout for the rest of "
+            "the step; RESET only the settings the migration changed, or mark it "
+            "'-- schemaop:transactional false' (where the runner sets them again)"
+        )
     return None

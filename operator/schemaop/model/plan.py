@@ -55,6 +55,8 @@ SnapshotPolicy = Literal["None", "Schema", "Full"]
 SNAPSHOT_POLICIES: Final[tuple[str, ...]] = ("None", "Schema", "Full")
 
 _IDENTIFIER_RE: Final = re.compile(r"^[^\x00]{1,63}$")
+#: PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1); longer names are truncated.
+NAME_MAX_BYTES: Final = 63
 
 
 class RefusalReason(enum.StrEnum):
@@ -162,6 +164,12 @@ class RunOptions:
         for name in (*self.schemas, self.history_schema):
             if not isinstance(name, str) or not _IDENTIFIER_RE.match(name):
                 raise InvalidPlan(f"invalid schema name {name!r}")
+            if len(name.encode()) > NAME_MAX_BYTES:
+                # PostgreSQL would cut it to 63 bytes: two spellings, one schema.
+                raise InvalidPlan(
+                    f"schema name {name!r} is {len(name.encode())} bytes in UTF-8; "
+                    f"PostgreSQL keeps at most {NAME_MAX_BYTES} (it would cut the rest)"
+                )
         if self.history_schema in self.schemas:
             raise InvalidPlan(
                 f"the history schema {self.history_schema!r} cannot be a managed schema"
