@@ -123,6 +123,8 @@ class Facts:
     now: dt.datetime
     status: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     secret_error: str | None = None
+    # The Secret exists but lacks the labels of the operator's --secret-selector.
+    secret_unlabelled: bool = False
     db_error: Mapping[str, Any] | None = None  # an engine error's to_dict()
     db_state: DatabaseState | None = None
     live_fingerprint: str | None = None
@@ -308,6 +310,20 @@ def decide(facts: Facts) -> Decision:
     previous_failure = dict(facts.status.get("failure") or {})
     attempts_so_far = int(previous_failure.get("attempts", 0) or 0)
 
+    if facts.secret_error and facts.secret_unlabelled:
+        # A person must label it (Stalled); Secrets are not watched in this mode (the
+        # operator may not list them), so look again, more often than the usual cap.
+        delay = backoff(attempts_so_far + 1, cap=60.0)
+        status["failure"] = {"message": facts.secret_error, "attempts": attempts_so_far + 1}
+        return Decision(
+            cond.stalled(
+                Reason.SECRET_NOT_LABELLED,
+                f"{facts.secret_error} (checked again in {delay:.0f}s, or at once when this "
+                "SchemaVersion changes)",
+            ),
+            status,
+            requeue_after=delay,
+        )
     if facts.secret_error:
         delay = backoff(attempts_so_far + 1)
         status["failure"] = {"message": facts.secret_error, "attempts": attempts_so_far + 1}

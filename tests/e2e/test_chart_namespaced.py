@@ -34,6 +34,7 @@ from kube_support import (
     wait_ready,
 )
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from devenv import cluster as devcluster
 from devenv.util import free_port
@@ -141,3 +142,51 @@ def test_namespaced_mode_works_in_its_namespaces_and_is_denied_outside(
         assert forbidden(lambda: client.CoreV1Api(api).read_namespaced_secret("db", watched))
     log = pod_log(ns, pod.metadata.name, "operator")
     assert "Forbidden" not in log and "Not enough permissions" not in log, log[-3000:]
+
+
+def test_the_approval_policy_guards_the_watched_namespaces_only(
+    namespaces: tuple[str, str, str], kube: Any
+) -> None:
+    """The release's ValidatingAdmissionPolicy binding follows watchNamespaces: there a
+    user without `approve` may not approve; elsewhere this release has no say."""
+    _, watched, other = namespaces
+    rbac, core = client.RbacAuthorizationV1Api(kube), client.CoreV1Api(kube)
+    for name in (watched, other):
+        custom = client.CustomObjectsApi(kube)
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, name, "schemaversions", schemaversion_body(approval="Manual")
+        )
+        core.create_namespaced_service_account(name, {"metadata": {"name": "editor"}})
+        rbac.create_namespaced_role(
+            name,
+            {
+                "metadata": {"name": "editor"},
+                "rules": [
+                    {"apiGroups": [GROUP], "resources": ["schemaversions"], "verbs": ["patch"]}
+                ],
+            },
+        )
+        rbac.create_namespaced_role_binding(
+            name,
+            {
+                "metadata": {"name": "editor"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "editor",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "editor", "namespace": name}],
+            },
+        )
+    approve = {"metadata": {"annotations": {"schemaop.io/approved-plan": "a" * 64}}}
+    with as_service_account(kube, watched, "editor") as api:
+        with pytest.raises(ApiException) as refused:
+            client.CustomObjectsApi(api).patch_namespaced_custom_object(
+                GROUP, VERSION, watched, "schemaversions", "db", approve
+            )
+        # Refused by the policy, not by RBAC (the editor may patch).
+        assert refused.value.status == 403 and "approve verb" in (refused.value.body or "")
+    with as_service_account(kube, other, "editor") as api:
+        client.CustomObjectsApi(api).patch_namespaced_custom_object(
+            GROUP, VERSION, other, "schemaversions", "db", approve
+        )

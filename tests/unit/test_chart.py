@@ -135,7 +135,9 @@ def test_cluster_mode_rbac_is_least_privilege(helm: Path) -> None:
 
 def test_namespaced_mode_has_roles_only_in_the_watched_namespaces(helm: Path) -> None:
     docs = _render(helm, "--set", "watchNamespaces={a,b}", "--set", "rbac.clusterMetadata=false")
-    assert not _kinds(docs, "ClusterRole") and not _kinds(docs, "ClusterRoleBinding")
+    # Nothing cluster-wide for the operator: the approver's ClusterRole is bound to nobody.
+    assert [r["metadata"]["name"] for r in _kinds(docs, "ClusterRole")] == ["schemaop-approver"]
+    assert not _kinds(docs, "ClusterRoleBinding")
     roles = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in _kinds(docs, "Role")}
     assert roles == {
         ("a", "schemaop"),
@@ -162,6 +164,67 @@ def test_namespaced_mode_has_roles_only_in_the_watched_namespaces(helm: Path) ->
     job_roles = [r for r in _kinds(docs, "Role") if r["metadata"]["name"] == "schemaop-job"]
     assert all(r["rules"] == [] for r in job_roles)
     assert _env(_deployment(docs))["SCHEMAOP_JOB_SERVICE_ACCOUNT"] == "schemaop-job"
+
+
+def _policy(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    (policy,) = _kinds(docs, "ValidatingAdmissionPolicy")
+    (binding,) = _kinds(docs, "ValidatingAdmissionPolicyBinding")
+    return policy, binding
+
+
+def test_approving_needs_the_approve_verb_checked_by_an_admission_policy(helm: Path) -> None:
+    policy, binding = _policy(_render(helm))
+    assert policy["metadata"]["name"] == binding["spec"]["policyName"] == "schemaop-approval"
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["schemaversions"] and rule["apiGroups"] == ["schemaop.io"]
+    assert rule["operations"] == ["CREATE", "UPDATE"]
+    check = next(v for v in policy["spec"]["variables"] if v["name"] == "mayApprove")
+    assert ".resource('schemaversions')" in check["expression"]
+    assert ".check('approve').allowed()" in check["expression"]
+    assert all(v["reason"] == "Forbidden" for v in policy["spec"]["validations"])
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    # Cluster-wide mode: every namespace.
+    assert "matchResources" not in binding["spec"]
+    (approver,) = [
+        d
+        for d in _kinds(_render(helm), "ClusterRole")
+        if d["metadata"]["name"].endswith("approver")
+    ]
+    verbs = {v for r in approver["rules"] if "schemaversions" in r["resources"] for v in r["verbs"]}
+    assert {"approve", "patch", "get"} <= verbs and "delete" not in verbs
+
+
+def test_the_approval_policy_is_bound_to_the_watched_namespaces(helm: Path) -> None:
+    _, binding = _policy(_render(helm, "--set", "watchNamespaces={a,b}"))
+    (expr,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert expr == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}
+
+
+def test_the_approval_policy_and_role_can_be_left_out(helm: Path) -> None:
+    docs = _render(
+        helm,
+        "--set",
+        "approval.policy.enabled=false",
+        "--set",
+        "approval.approverRole.create=false",
+    )
+    assert not _kinds(docs, "ValidatingAdmissionPolicy")
+    assert not _kinds(docs, "ValidatingAdmissionPolicyBinding")
+    assert not [d for d in _kinds(docs, "ClusterRole") if "approver" in d["metadata"]["name"]]
+
+
+@pytest.mark.parametrize("watch", [[], ["--set", "watchNamespaces={a}"]])
+def test_a_secret_selector_leaves_the_operator_only_get_on_secrets(
+    helm: Path, watch: list[str]
+) -> None:
+    docs = _render(helm, "--set", "secrets.selector=schemaop.io/database=true", *watch)
+    secret_rules = [r for _, r in _rules(docs) if "secrets" in r["resources"]]
+    assert secret_rules and all(r["verbs"] == ["get"] for r in secret_rules)
+    args = _deployment(docs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--secret-selector=schemaop.io/database=true" in args
+    plain = _deployment(_render(helm, *watch))["spec"]["template"]["spec"]["containers"][0]
+    assert not any(a.startswith("--secret-selector") for a in plain["args"])
 
 
 def test_cluster_metadata_role_is_read_only(helm: Path) -> None:
@@ -260,6 +323,8 @@ def test_optional_monitoring_objects(helm: Path) -> None:
         ["--set", "selector=novalue"],
         ["--set", "selector=shard!=a"],
         ["--set", "selector=bad key=v"],
+        ["--set", "secrets.selector=a!=b"],
+        ["--set", "approval.policy.enabled=yes"],
         ["--set", "metrics.serviceMonitor.interval=often"],
     ],
 )

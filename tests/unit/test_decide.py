@@ -214,3 +214,18 @@ def test_no_migrations_yet_is_waiting_not_ready() -> None:
     assert _reason(d) == (False, Reason.NO_MIGRATIONS)
     assert _reason(d, ConditionType.RECONCILING) == (True, Reason.NO_MIGRATIONS)
     assert _reason(d, ConditionType.STALLED) == (False, Reason.NO_MIGRATIONS)
+
+
+def test_an_unlabelled_secret_stalls_with_its_own_reason_and_is_looked_at_again() -> None:
+    message = "Secret ns/db is not labelled schemaop.io/database=true ... label it: kubectl label"
+    d = decide(_facts(secret_error=message, secret_unlabelled=True))
+    assert d.create_job_for is None
+    assert _reason(d) == (False, Reason.SECRET_NOT_LABELLED)
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.SECRET_NOT_LABELLED)
+    ready = next(c for c in d.conditions if c.type == ConditionType.READY)
+    assert ready.message.startswith(message) and "checked again in 10s" in ready.message
+    # Not watched in this mode: retried, but never less often than once a minute.
+    many = decide(
+        _facts(secret_error=message, secret_unlabelled=True, status={"failure": {"attempts": 30}})
+    )
+    assert many.requeue_after == 60.0

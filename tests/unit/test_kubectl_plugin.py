@@ -361,3 +361,12 @@ def test_console_script_without_kubeconfig_fails_cleanly(tmp_path: Any) -> None:
     )
     assert result.returncode == 1
     assert "no usable kubeconfig" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_refused_approval_says_which_right_it_needs() -> None:
+    # The API server refuses with 403 for a missing patch (RBAC) and for a missing
+    # approve (the chart's admission policy); the hint names both rights.
+    hint = plugin.refusal_hint("approve", 403)
+    assert "approve on schemaversions.schemaop.io" in hint and "-approver" in hint
+    assert plugin.refusal_hint("rollback", 403) == " (your RBAC does not allow this)"
+    assert plugin.refusal_hint("approve", 422) == ""

@@ -92,9 +92,15 @@ app.kubernetes.io/part-of: schemaop
   verbs: [create]
 {{- end }}
 
-{{/* Database connection Secrets: read only, and only where the operator watches. */}}
+{{/* Database connection Secrets: read only, and only where the operator watches.
+With secrets.selector, `get` only: the operator reads the Secrets SchemaVersions
+name, one by one, and never lists or watches Secrets (RBAC cannot filter by label). */}}
 {{- define "schemaop.secretRules" -}}
 - apiGroups: [""]
   resources: [secrets]
+  {{- if .Values.secrets.selector }}
+  verbs: [get]
+  {{- else }}
   verbs: [get, list, watch]
+  {{- end }}
 {{- end }}

@@ -5,7 +5,9 @@
 own kubeconfig (``--kubeconfig``/``$KUBECONFIG``, ``--context``), so Kubernetes
 RBAC decides who may do what: approving is a ``patch`` of a SchemaVersion's
 annotation ``schemaop.io/approved-plan`` with the hash of the plan the user was
-shown, so a plan that changed in between is never run on that approval;
+shown, so a plan that changed in between is never run on that approval, and it
+also needs the ``approve`` verb on schemaversions (checked by the chart's
+ValidatingAdmissionPolicy, like CertificateSigningRequest approval);
 rolling back is a ``patch`` of ``spec.targetVersion``.
 
 Rendering is pure (dicts in, text out) and the API calls go through
@@ -473,6 +475,19 @@ async def execute(
     return 0
 
 
+def refusal_hint(action: str, status: int) -> str:
+    """What to do about an API refusal (HTTP 403) of ``action``; empty for other errors."""
+    if status != 403:
+        return ""
+    if action == "approve":
+        return (
+            " (your RBAC does not allow this: approving needs patch and approve on"
+            " schemaversions.schemaop.io, which the chart's ClusterRole <release>-approver"
+            " grants; ask an approver)"
+        )
+    return " (your RBAC does not allow this)"
+
+
 def _ask(prompt: str) -> bool:
     if not sys.stdin.isatty():
         return False
@@ -511,8 +526,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"kubectl schemaop: {exc}", file=sys.stderr)
         return 1
     except KubeError as exc:
-        hint = " (your RBAC does not allow this)" if exc.status == 403 else ""
-        print(f"kubectl schemaop: {exc}{hint}", file=sys.stderr)
+        print(f"kubectl schemaop: {exc}{refusal_hint(args.action, exc.status)}", file=sys.stderr)
         return 1
     finally:
         client.close()

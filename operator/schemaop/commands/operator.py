@@ -3,7 +3,9 @@
 Scope: ``--namespace`` (repeatable) or ``--all-namespaces``; ``--selector
 k=v,...`` shards SchemaVersions between operator deployments by label; kopf
 peering (``--peering NAME``) keeps exactly one active replica when more than one
-runs. Metrics are served on ``--metrics-port``, liveness on ``--health-port``
+runs. ``--secret-selector k=v,...`` makes the operator use only connection
+Secrets with those labels, read by name, and never list or watch Secrets.
+Metrics are served on ``--metrics-port``, liveness on ``--health-port``
 (``/healthz``).
 """
 
@@ -26,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
     parser.add_argument(
         "--selector", default="", help="only SchemaVersions with these labels, e.g. shard=a,tier=db"
+    )
+    parser.add_argument(
+        "--secret-selector",
+        default="",
+        help="use only connection Secrets with these labels, e.g. schemaop.io/database=true;"
+        " Secrets are then read by name (get) and never listed or watched",
     )
     parser.add_argument(
         "--peering",
@@ -61,12 +69,12 @@ _LABEL_PAIR = re.compile(
 )
 
 
-def _selector(text: str) -> dict[str, str]:
+def _selector(text: str, flag: str = "--selector") -> dict[str, str]:
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         if not _LABEL_PAIR.fullmatch(part):
             raise SystemExit(
-                f"schemaop operator: bad --selector part {part!r}; use key=value with "
+                f"schemaop operator: bad {flag} part {part!r}; use key=value with "
                 "label syntax (equality only; no spaces, no '!=')"
             )
         key, _, value = part.partition("=")
@@ -92,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
     import kubernetes
     from prometheus_client import start_http_server
 
-    import schemaop.operator.handlers  # noqa: F401 - registers the handlers
     from schemaop.kube.api import KubeApi
+    from schemaop.operator import handlers  # registers the handlers
     from schemaop.operator.reconcile import OperatorConfig, Reconciler
 
     logging.basicConfig(
@@ -108,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
         job_image=args.job_image,
         job_service_account=args.job_service_account,
         label_selector=_selector(args.selector),
+        secret_selector=_selector(args.secret_selector, "--secret-selector"),
     )
+    if not config.secret_selector:
+        handlers.watch_secrets()
     if args.peering_priority == "auto":
         import random
 
@@ -152,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
 
     start_http_server(args.metrics_port)
     scope = "all namespaces" if args.all_namespaces else ", ".join(namespaces)
+    if config.secret_selector:
+        scope += f"; Secrets only if labelled {args.secret_selector.replace(' ', '')}"
     print(
         f"schemaop operator: watching {scope}"
         f"; metrics on :{args.metrics_port}/metrics, liveness on :{args.health_port}/healthz",

@@ -48,6 +48,10 @@ class SecretNotFound(Exception):
     """The connection Secret, or the key in it, does not exist."""
 
 
+class SecretNotLabelled(SecretNotFound):
+    """The connection Secret lacks the labels the operator requires (``--secret-selector``)."""
+
+
 def _wrap(exc: ApiException, what: str) -> KubeError:
     reason = exc.reason or ""
     with contextlib.suppress(ValueError, AttributeError):
@@ -184,12 +188,32 @@ class KubeApi:
 
     # -- secrets --------------------------------------------------------------
 
-    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+    async def read_secret_key(
+        self,
+        namespace: str,
+        name: str,
+        key: str,
+        required_labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """One key of one Secret, read by name (``get``; never a list or watch).
+
+        With ``required_labels`` (the operator's ``--secret-selector``), a Secret
+        without every one of them is refused before its data is looked at.
+        """
         secret = await self._call(
             f"get secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace
         )
         if secret is None:
             raise SecretNotFound(f"Secret {namespace}/{name} does not exist")
+        labels = (secret.get("metadata") or {}).get("labels") or {}
+        missing = {k: v for k, v in (required_labels or {}).items() if labels.get(k) != v}
+        if missing:
+            wanted = " ".join(f"{k}={v}" for k, v in sorted(missing.items()))
+            raise SecretNotLabelled(
+                f"Secret {namespace}/{name} is not labelled {wanted}, and this operator uses "
+                f"only Secrets labelled so (--secret-selector); if it is meant for schemaop, "
+                f"label it: kubectl label secret {name} -n {namespace} {wanted}"
+            )
         data = secret.get("data") or {}
         if key not in data:
             raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")

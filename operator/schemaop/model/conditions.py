@@ -48,6 +48,7 @@ class Reason(enum.StrEnum):
     DATABASE_UNREACHABLE = "DatabaseUnreachable"
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason, not a password
+    SECRET_NOT_LABELLED = "SecretNotLabelled"  # noqa: S105 - a reason, not a password
     INVALID_SPEC = "InvalidSpec"
     PAUSED = "Paused"
     DRIFTED = "Drifted"
@@ -92,6 +93,10 @@ MESSAGES: Mapping[Reason, str] = {
     Reason.DATABASE_UNREACHABLE: "The database cannot be reached; retrying with backoff.",
     Reason.AUTHENTICATION_FAILED: "The database refused the credentials from the Secret.",
     Reason.SECRET_NOT_FOUND: "The connection Secret or its key does not exist; create it.",
+    Reason.SECRET_NOT_LABELLED: (
+        "The connection Secret lacks the labels the operator requires (--secret-selector); "
+        "label it."
+    ),
     Reason.INVALID_SPEC: "The spec cannot be used; see the message.",
     Reason.PAUSED: "spec.paused is true: nothing is planned or run; set spec.paused to false "
     "to resume.",

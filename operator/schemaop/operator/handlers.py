@@ -3,7 +3,9 @@
 Each SchemaVersion gets one kopf daemon: a loop that reconciles, then sleeps
 until it is triggered or its requeue delay passes. Everything that can change
 the outcome triggers it: the SchemaVersion itself (spec or annotations), any of
-its SchemaMigrations, its Jobs, and its connection Secret. A burst of events
+its SchemaMigrations, its Jobs, and its connection Secret (watched unless the
+operator runs with ``--secret-selector``: then it may not list or watch Secrets,
+and reads each by name at every reconciliation). A burst of events
 coalesces into one reconciliation (the trigger is an ``asyncio.Event``), and an
 error backs off exponentially, so nothing hot-loops. With kopf peering, only
 the active replica runs daemons.
@@ -105,13 +107,21 @@ def job_changed(namespace: str | None, labels: Any, memo: Any, **_: Any) -> None
     trigger(memo, namespace, labels.get(LABEL_SCHEMAVERSION))
 
 
-@kopf.on.event("", "v1", "secrets")
 def secret_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
     reconciler: Reconciler = memo.reconciler
     if namespace is None:
         return
     for sv in reconciler.secret_index.get((namespace, name), ()):
         trigger(memo, namespace, sv)
+
+
+def watch_secrets() -> None:
+    """Register the Secret watch (it lists and watches every Secret in scope).
+
+    Called at start-up unless ``--secret-selector`` is set: in that mode the
+    operator has only ``get`` on Secrets, and a watch would be refused.
+    """
+    kopf.on.event("", "v1", "secrets", id="secret_changed")(secret_changed)
 
 
 @kopf.on.probe(id="reconcilers")

@@ -20,7 +20,7 @@ from typing import Any
 
 from schemaop import metrics
 from schemaop.decide import Decision, Facts, JobFacts, decide
-from schemaop.kube.api import KubeApi, KubeError, SecretNotFound
+from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmap
 from schemaop.model import conditions as cond
 from schemaop.model.conditions import ConditionType
@@ -39,6 +39,8 @@ class OperatorConfig:
     job_image: str = "schemaop:dev"
     job_service_account: str | None = None
     label_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Labels every connection Secret must carry (--secret-selector); empty: any Secret.
+    secret_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
     db_connect_timeout: int = 5
 
 
@@ -127,7 +129,9 @@ class Reconciler:
         conn = spec.get("connection") or {}
         if "urlFrom" in conn:
             ref = conn["urlFrom"]["secretKeyRef"]
-            return await self.kube.read_secret_key(namespace, ref["name"], ref["key"])
+            return await self.kube.read_secret_key(
+                namespace, ref["name"], ref["key"], self.config.secret_selector
+            )
         params: dict[str, Any] = {
             "host": conn.get("host"),
             "port": conn.get("port", 5432),
@@ -138,7 +142,9 @@ class Reconciler:
             params["sslmode"] = conn["sslmode"]
         if "passwordFrom" in conn:
             ref = conn["passwordFrom"]["secretKeyRef"]
-            params["password"] = await self.kube.read_secret_key(namespace, ref["name"], ref["key"])
+            params["password"] = await self.kube.read_secret_key(
+                namespace, ref["name"], ref["key"], self.config.secret_selector
+            )
         return psycopg.conninfo.make_conninfo(**params)
 
     async def _jobs(self, namespace: str, name: str) -> list[JobFacts]:
@@ -175,6 +181,7 @@ class Reconciler:
             and not m["metadata"].get("deletionTimestamp")
         ]
         secret_error: str | None = None
+        secret_unlabelled = False
         db_error: dict[str, Any] | None = None
         state: DatabaseState | None = None
         fingerprint: str | None = None
@@ -184,6 +191,7 @@ class Reconciler:
                 conninfo = await self._conninfo(namespace, spec)
             except SecretNotFound as exc:
                 secret_error = str(exc)
+                secret_unlabelled = isinstance(exc, SecretNotLabelled)
             else:
                 try:
                     state, fingerprint, snapshots = await asyncio.to_thread(
@@ -206,6 +214,7 @@ class Reconciler:
             now=_now(),
             status=sv.get("status") or {},
             secret_error=secret_error,
+            secret_unlabelled=secret_unlabelled,
             db_error=db_error,
             db_state=state,
             live_fingerprint=fingerprint,
