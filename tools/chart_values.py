@@ -58,6 +58,8 @@ OPERATOR: dict[str, tuple[str, ...]] = {
         "--set",
         "watchNamespaces={watched-a,watched-b}",
     ),
+    # an operator shard (docs/install.md; tests/unit/test_chart.py values schema tests)
+    "shard": ("--set", "selector=shard=a"),
     # tests/unit/test_chart.py::test_crds_can_be_left_out_and_kept
     "crds-not-kept": ("--set", "crds.keep=false"),
     # tests/unit/test_chart.py::test_optional_monitoring_objects; render_manifests (alerts)
