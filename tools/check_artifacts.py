@@ -53,8 +53,11 @@ def _run(cmd: list[str], cwd: Path | None = None) -> tuple[int, str]:
     return result.returncode, (result.stdout + result.stderr).strip()
 
 
-def _last_lines(text: str, count: int = 5) -> str:
-    return "\n    ".join(text.splitlines()[-count:])
+def _last_lines(text: str, count: int = 5, width: int = 160) -> str:
+    lines = [
+        line if len(line) <= width else line[: width - 3] + "..." for line in text.splitlines()
+    ]
+    return "\n    ".join(lines[-count:])
 
 
 # -- .gitlab-ci.yml ---------------------------------------------------------------------
