@@ -387,10 +387,14 @@ def _crds() -> dict[str, dict[str, Any]]:
 
 
 def check_chart() -> list[str]:
+    import render_manifests
+
     helm = str(linttools.helm())
+    # The pinned Kubernetes version, for capabilities and deprecation checks.
+    kube = ["--kube-version", render_manifests.kube_version()]
     problems = []
     for chart, name, args in chart_values.combinations():
-        code, out = _run([helm, "lint", "--strict", str(chart), *args])
+        code, out = _run([helm, "lint", "--strict", *kube, str(chart), *args])
         if code != 0:
             problems.append(
                 f"helm lint --strict {chart.relative_to(ROOT)} ({name}):\n    {_last_lines(out, 8)}"

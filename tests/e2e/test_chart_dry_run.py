@@ -13,12 +13,23 @@ import yaml
 from kube_support import apply_crds, create_namespace, delete_namespace, helm, kubectl
 
 import chart_values
+import render_manifests
 from devenv import cluster as devcluster
 
 
 @pytest.fixture(scope="module")
 def namespaces(cluster: devcluster.Cluster, kube: Any) -> Any:
     apply_crds(cluster)
+    # The chart's crds/ (kopf's peering CRDs), which helm installs before the templates.
+    kubectl(cluster, "apply", "--server-side", "-f", str(chart_values.CHART / "crds"))
+    kubectl(
+        cluster,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/kopfpeerings.kopf.dev",
+        "crd/clusterkopfpeerings.kopf.dev",
+    )
     release = create_namespace(kube, "dryrun")
     names = [release]
     for name in chart_values.NAMESPACES:
@@ -42,7 +53,17 @@ def namespaces(cluster: devcluster.Cluster, kube: Any) -> Any:
 def test_rendered_chart_passes_a_server_side_dry_run(
     cluster: devcluster.Cluster, namespaces: str, chart: Any, args: tuple[str, ...]
 ) -> None:
-    rendered = helm(cluster, "template", "schemaop", str(chart), "--namespace", namespaces, *args)
+    rendered = helm(
+        cluster,
+        "template",
+        "schemaop",
+        str(chart),
+        "--namespace",
+        namespaces,
+        "--kube-version",
+        render_manifests.kube_version(),
+        *args,
+    )
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     served = [d for d in docs if d["kind"] not in chart_values.NOT_SERVED]
     assert served
@@ -52,8 +73,6 @@ def test_rendered_chart_passes_a_server_side_dry_run(
         "--server-side",
         "--dry-run=server",
         "--force-conflicts",
-        "-n",
-        namespaces,
         "-f",
         "-",
         stdin=yaml.safe_dump_all(served),
