@@ -406,8 +406,28 @@ def check_chart() -> list[str]:
 # -- the krew plugin manifest -----------------------------------------------------------
 
 
+# The <os, arch> pairs krew installs on; each platform must select one, none two.
+KREW_PLATFORMS = [
+    {"os": os_name, "arch": arch}
+    for os_name in ("linux", "darwin", "windows")
+    for arch in ("386", "amd64", "arm", "arm64")
+]
+
+
+def _labels(platform: dict[str, Any]) -> dict[str, str]:
+    return dict((platform.get("selector") or {}).get("matchLabels") or {})
+
+
+def _selects(labels: dict[str, str], target: dict[str, str]) -> bool:
+    return all(target.get(k) == v for k, v in labels.items())
+
+
 def krew_problems(manifest: dict[str, Any], file_name: str) -> list[str]:
-    """The rules krew's validate-krew-manifest applies to a plugin manifest."""
+    """The structural rules krew's validate-krew-manifest applies to a plugin manifest.
+
+    The tool itself also installs every platform's archive with `kubectl krew
+    install`, which needs the release published first, so it cannot run here.
+    """
     problems = []
     name = manifest.get("metadata", {}).get("name", "")
     if manifest.get("apiVersion") != "krew.googlecontainertools.github.com/v1alpha2":
@@ -427,18 +447,20 @@ def krew_problems(manifest: dict[str, Any], file_name: str) -> list[str]:
     platforms = spec.get("platforms") or []
     if not platforms:
         problems.append("krew: spec.platforms is empty")
-    seen: list[dict[str, str]] = []
-    for platform in platforms:
+    for i, platform in enumerate(platforms):
         labels = (platform.get("selector") or {}).get("matchLabels") or {}
         if not platform.get("uri", "").startswith("https://"):
-            problems.append("krew: every platform needs an https uri")
+            problems.append(f"krew: platforms[{i}] needs an https uri")
         if not re.fullmatch(r"[0-9a-f]{64}", str(platform.get("sha256", ""))):
-            problems.append("krew: every platform needs the sha256 of its archive")
+            problems.append(f"krew: platforms[{i}] needs the sha256 of its archive")
         if not platform.get("bin"):
-            problems.append("krew: every platform needs bin")
-        if labels in seen:
-            problems.append(f"krew: two platforms select {labels}")
-        seen.append(labels)
+            problems.append(f"krew: platforms[{i}] needs bin")
+        if not any(_selects(labels, target) for target in KREW_PLATFORMS):
+            problems.append(f"krew: platforms[{i}] selects no platform krew supports")
+    for target in KREW_PLATFORMS:
+        matching = [i for i, p in enumerate(platforms) if _selects(_labels(p), target)]
+        if len(matching) > 1:
+            problems.append(f"krew: platforms {matching} both select {target}")
     return problems
 
 

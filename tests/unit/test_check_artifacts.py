@@ -177,7 +177,8 @@ def test_the_krew_manifest_renders_to_a_valid_plugin() -> None:
     manifest["spec"]["shortDescription"] = "x" * 51
     manifest["spec"]["platforms"][1]["selector"] = manifest["spec"]["platforms"][0]["selector"]
     problems = check_artifacts.krew_problems(manifest, "schemaop.yaml")
-    assert len(problems) == 2 and "at most 50" in problems[0] and "two platforms" in problems[1]
+    assert problems[0] == "krew: spec.shortDescription must be at most 50 characters"
+    assert len(problems) == 5 and all("both select {'os': 'linux'" in p for p in problems[1:])
 
 
 # -- chart values combinations ----------------------------------------------------------------
