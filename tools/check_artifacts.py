@@ -9,8 +9,9 @@ problem and the run exits 1 if any check found one:
 - ``alerts``: docs/prometheus/schemaop-alerts.yaml with ``promtool check rules``
   and ``promtool test rules`` on its unit tests, which must fire every alert and
   keep every alert silent on a healthy series.
-- ``dashboard``: the Grafana dashboard's structure, its queries parsed by
-  promtool, and every metric and label it names exported by schemaop.metrics.
+- ``dashboard``: the Grafana dashboard type-checked (tsc) against Grafana's own
+  schema (@grafana/schema), its queries parsed by promtool, and every metric and
+  label it names exported by schemaop.metrics.
 - ``chart``: ``helm lint --strict`` of both charts with every values combination in
   tools/chart_values.py, and the chart's Artifact Hub annotations.
 - ``krew``: the krew plugin manifest for ``kubectl schemaop`` (.krew.yaml, a
@@ -244,12 +245,48 @@ def _substitute(expr: str, variables: dict[str, dict[str, Any]]) -> str:
     return _VARIABLE.sub(value, expr)
 
 
+# Grafana's own dashboard schema, as the TypeScript types of @grafana/schema: the
+# dashboard must satisfy them (no unknown keys, every value of its declared type).
+# TypeScript's string enums accept only their members; JSON holds their values, so
+# each string type is widened to the union of its values first.
+GRAFANA_SCHEMA_CHECK = """\
+import type { Dashboard } from '@grafana/schema';
+type Plain<T> = T extends string ? `${T}` : T extends object ? { [K in keyof T]: Plain<T[K]> } : T;
+export const dashboard = %s satisfies Plain<Dashboard>;
+"""
+
+
+TSC_OPTIONS = ("--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext")
+
+
+def grafana_schema_problems(text: str) -> list[str]:
+    """The dashboard JSON type-checked against @grafana/schema by tsc, one problem per error."""
+    tsc = linttools.npm_tool("tsc")
+    source = GRAFANA_SCHEMA_CHECK % json.dumps(json.loads(text), indent=2)
+    with tempfile.TemporaryDirectory(prefix="schemaop-grafana-") as scratch:
+        (Path(scratch) / "node_modules").symlink_to(linttools.NPM_DIR / "node_modules")
+        (Path(scratch) / "dashboard.ts").write_text(source)
+        code, out = _run(
+            [*tsc, "--noEmit", "--strict", "--skipLibCheck", *TSC_OPTIONS, "dashboard.ts"],
+            cwd=Path(scratch),
+        )
+    if code == 0:
+        return []
+    lines = source.splitlines()
+    problems = []
+    for error in re.finditer(r"^dashboard\.ts\((\d+),\d+\): error (TS\d+: .*)$", out, re.M):
+        at = lines[int(error.group(1)) - 1].strip()[:80]
+        problems.append(f"Grafana's dashboard schema (@grafana/schema): {error.group(2)} at {at}")
+    return problems or [f"tsc failed on the dashboard:\n    {_last_lines(out, 8)}"]
+
+
 def check_dashboard(path: Path = DASHBOARD) -> list[str]:
     try:
         dashboard = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         return [f"{path.name}: not JSON: {exc}"]
     problems, queries = dashboard_problems(dashboard, exported_metrics())
+    problems += grafana_schema_problems(path.read_text())
     # Prometheus's parser on every query, as recording rules in a scratch rules file.
     rules = {
         "groups": [

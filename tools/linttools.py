@@ -6,9 +6,10 @@ missing, the way ``devenv.pg`` installs PostgreSQL:
 
 - Python tools (check-jsonschema, cel-python) are dev dependencies in pyproject.toml,
   so ``make venv`` has them; they are looked up beside the running interpreter.
-- npm tools (gitlab-ci-local) are pinned in ``tools/npm/package-lock.json`` and
-  installed with ``npm ci`` into ``tools/npm/node_modules`` (ignored by git); a stamp
-  file skips the install while the lock file is unchanged.
+- npm tools (gitlab-ci-local; typescript and @grafana/schema for the dashboard) are
+  pinned in ``tools/npm/package-lock.json`` and installed with ``npm ci`` into
+  ``tools/npm/node_modules`` (ignored by git); a stamp file skips the install
+  while the lock file is unchanged.
 - promtool comes from Debian's ``prometheus`` package, installed with apt-get.
 - helm is the pinned one from tools/k8s-testbins (``render_manifests.find_helm``).
 

@@ -145,6 +145,20 @@ def test_a_query_promtool_cannot_parse_fails_the_dashboard_check(tmp_path: Path)
     assert len(problems) == 1 and "does not parse" in problems[0]
 
 
+def test_grafanas_own_schema_refuses_an_unknown_key_and_a_wrong_type() -> None:
+    unknown, wrong = _dashboard(), _dashboard()
+    unknown["refreshEvery"] = "1m"
+    wrong["panels"][0]["gridPos"]["w"] = "wide"
+    try:
+        assert check_artifacts.grafana_schema_problems(json.dumps(_dashboard())) == []
+        (unknown_key,) = check_artifacts.grafana_schema_problems(json.dumps(unknown))
+        (wrong_type,) = check_artifacts.grafana_schema_problems(json.dumps(wrong))
+    except linttools.ToolMissing as exc:
+        _tool_missing(exc)
+    assert "@grafana/schema" in unknown_key and "refreshEvery" in unknown_key
+    assert "not assignable to type 'number'" in wrong_type and '"w": "wide"' in wrong_type
+
+
 # -- chart metadata, krew --------------------------------------------------------------------
 
 
