@@ -29,11 +29,16 @@ venv: $(BIN)/.installed ## create .venv with schemaop and dev tools
 testbins: ## build kube-apiserver, kube-controller-manager, kubectl, etcd, helm (cached)
 	@tools/k8s-testbins/build.sh >/dev/null
 
-lint: venv ## ruff and mypy --strict
+# check_artifacts: each shipped artifact with its own ecosystem's tool (GitLab CI schema
+# and gitlab-ci-local, promtool, the dashboard's queries, helm lint --strict of every
+# values combination, Artifact Hub metadata, the krew manifest); the tools install
+# themselves on first use (tools/linttools.py).
+lint: venv ## ruff, mypy --strict, hadolint, and every shipped artifact checked by its own tool
 	$(BIN)/ruff check operator tests tools bench
 	$(BIN)/ruff format --check operator tests tools bench
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/python tools/check_artifacts.py
 
 test: venv testbins ## every test: unit, integration (PostgreSQL), e2e (local cluster)
 	@$(call PYTEST,tests)
@@ -59,9 +64,8 @@ crds: venv ## generate crds/ (and the package's copy of schemas/) from schemas/
 manifests: crds testbins ## chart CRD templates, manifests/install.yaml, alert rules file (from crds/ and the chart)
 	$(BIN)/python tools/render_manifests.py --helm "$$(tools/k8s-testbins/build.sh)/helm"
 
-chart-lint: testbins ## helm lint of the operator chart and the example app chart
-	"$$(tools/k8s-testbins/build.sh)/helm" lint --strict charts/schemaop
-	"$$(tools/k8s-testbins/build.sh)/helm" lint --strict charts/examples/orders-app
+chart-lint: venv testbins ## helm lint --strict of both charts with every values combination the tests use
+	$(BIN)/python tools/check_artifacts.py chart
 
 clean: dev-down
 	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache

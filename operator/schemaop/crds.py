@@ -23,7 +23,7 @@ CRD_META: dict[str, dict[str, Any]] = {
     "SchemaVersion": {
         "plural": "schemaversions",
         "singular": "schemaversion",
-        "shortNames": ["sver"],
+        "shortNames": ["sv", "sver"],
         "columns": [
             {"name": "Current", "type": "string", "jsonPath": ".status.currentVersion"},
             {"name": "Target", "type": "string", "jsonPath": ".status.targetVersion"},
@@ -35,7 +35,7 @@ CRD_META: dict[str, dict[str, Any]] = {
     "SchemaMigration": {
         "plural": "schemamigrations",
         "singular": "schemamigration",
-        "shortNames": ["smig"],
+        "shortNames": ["sm", "smig"],
         "columns": [
             {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
             {"name": "Database", "type": "string", "jsonPath": ".spec.schemaVersionRef.name"},

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from devenv.util import free_port, log
+from devenv.util import apt_install, free_port, log
 
 
 def find_bindir() -> Path | None:
@@ -45,32 +45,8 @@ def ensure_installed() -> Path:
     if bindir is not None:
         return bindir
     log("pg", "PostgreSQL server not found; installing Debian's postgresql packages")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run(
-        [
-            *sudo,
-            "apt-get",
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "postgresql",
-            "postgresql-client",
-            "postgresql-contrib",
-        ],
-        check=True,
-        env=env,
-    )
     # Debian starts the system cluster on install; we never use it.
-    subprocess.run(
-        [*sudo, "service", "postgresql", "stop"],
-        check=False,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    apt_install("postgresql", "postgresql-client", "postgresql-contrib", services=("postgresql",))
     bindir = find_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL was installed but pg_ctl is still not found")

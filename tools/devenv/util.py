@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -12,6 +13,32 @@ from pathlib import Path
 
 def log(component: str, message: str) -> None:
     print(f"[{component}] {message}", file=sys.stderr, flush=True)
+
+
+def apt_install(*packages: str, services: tuple[str, ...] = ()) -> None:
+    """Install Debian packages with apt-get (as root, or through sudo).
+
+    The project installs what it needs from Debian's packages itself, so README's
+    two commands stay the only set-up. Debian starts the system service of some
+    packages on install (PostgreSQL, Prometheus); the project never uses those, so
+    each one named in ``services`` is stopped again.
+    """
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        check=True,
+        env=env,
+    )
+    for service in services:
+        subprocess.run(
+            [*sudo, "service", service, "stop"],
+            check=False,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
 
 def free_port() -> int:

@@ -1,0 +1,108 @@
+"""The values combinations the charts are installed and rendered with, in one place.
+
+``make lint`` runs ``helm lint --strict`` on each (tools/check_artifacts.py), and the
+e2e tier applies each rendered combination to the real API server with a
+server-side dry run (tests/e2e/test_chart_dry_run.py). Each combination mirrors
+one that a test installs or renders (named in its comment), with the values that
+vary per run (ports, namespace names) fixed; when a test starts setting a new
+value, add its combination here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "charts" / "schemaop"
+APP_CHART = ROOT / "charts" / "examples" / "orders-app"
+
+LOCAL_IMAGE = ("--set", "image.repository=schemaop", "--set", "image.tag=dev")
+
+# Namespaces the combinations name: the e2e dry run creates them first.
+NAMESPACES = ("apps", "watched-a", "watched-b")
+
+OPERATOR: dict[str, tuple[str, ...]] = {
+    # manifests/install.yaml, and most of tests/unit/test_chart.py
+    "defaults": (),
+    # tests/e2e/test_chart_install.py (the release fixture)
+    "cluster-wide": (
+        *LOCAL_IMAGE,
+        "--set",
+        "operator.metricsPort=18080",
+        "--set",
+        "operator.healthPort=18081",
+        "--set",
+        "jobs.serviceAccount.namespaces={apps}",
+        "--set",
+        "peering.enabled=true",
+    ),
+    # tests/e2e/test_chart_namespaced.py; tests/unit/test_chart.py (namespaced mode)
+    "namespaced": (
+        *LOCAL_IMAGE,
+        "--set",
+        "watchNamespaces={watched-a,watched-b}",
+        "--set",
+        "crds.install=false",
+        "--set",
+        "rbac.clusterMetadata=false",
+        "--set",
+        "operator.metricsPort=18082",
+        "--set",
+        "operator.healthPort=18083",
+    ),
+    # tests/unit/test_chart.py::test_replicas_turn_peering_on
+    "replicas": ("--set", "replicas=2"),
+    "replicas-namespaced": (
+        "--set",
+        "peering.enabled=true",
+        "--set",
+        "watchNamespaces={watched-a,watched-b}",
+    ),
+    # an operator shard (docs/install.md; tests/unit/test_chart.py values schema tests)
+    "shard": ("--set", "selector=shard=a"),
+    # tests/unit/test_chart.py::test_crds_can_be_left_out_and_kept
+    "crds-not-kept": ("--set", "crds.keep=false"),
+    # tests/unit/test_chart.py::test_optional_monitoring_objects; render_manifests (alerts)
+    "monitoring": (
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "prometheusRule.enabled=true",
+        "--set",
+        "dashboards.enabled=true",
+    ),
+}
+
+APP: dict[str, tuple[str, ...]] = {
+    # tests/e2e/test_chart_install.py (the app chart's install, upgrade and dry run)
+    "e2e": (
+        "--set",
+        "database.url=postgresql://orders:change-me@postgres.apps.svc:5432/shop",
+        "--set",
+        "image.repository=schemaop",
+        "--set",
+        "image.tag=dev",
+        "--set",
+        "wait.image.repository=schemaop",
+        "--set",
+        "wait.image.tag=dev",
+        "--set",
+        "wait.timeoutSeconds=120",
+        "--set-json",
+        'command=["sleep","infinity"]',
+    ),
+    # tests/e2e/test_chart_install.py (dry run of the chart's defaults)
+    "defaults": (),
+}
+
+# Kinds of the Prometheus Operator: the local control plane has no such CRDs, so the
+# e2e dry run leaves these objects out; tests/unit/test_chart.py renders them and
+# check_artifacts checks their rules with promtool.
+NOT_SERVED = frozenset({"ServiceMonitor", "PrometheusRule"})
+
+
+def combinations() -> list[tuple[Path, str, tuple[str, ...]]]:
+    """(chart, name, helm arguments) for every combination of both charts."""
+    return [(CHART, name, args) for name, args in OPERATOR.items()] + [
+        (APP_CHART, name, args) for name, args in APP.items()
+    ]
