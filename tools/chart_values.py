@@ -62,6 +62,15 @@ OPERATOR: dict[str, tuple[str, ...]] = {
     "shard": ("--set", "selector=shard=a"),
     # tests/unit/test_chart.py::test_crds_can_be_left_out_and_kept
     "crds-not-kept": ("--set", "crds.keep=false"),
+    # tests/e2e/test_approval.py (only labelled Secrets); tests/unit/test_chart.py
+    "secret-selector": (*LOCAL_IMAGE, "--set", "secrets.selector=schemaop.io/database=true"),
+    # tests/unit/test_chart.py::test_the_approval_policy_and_role_can_be_left_out
+    "no-approval-policy": (
+        "--set",
+        "approval.policy.enabled=false",
+        "--set",
+        "approval.approverRole.create=false",
+    ),
     # tests/unit/test_chart.py::test_optional_monitoring_objects; render_manifests (alerts)
     "monitoring": (
         "--set",
