@@ -49,6 +49,7 @@ class Reason(enum.StrEnum):
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason, not a password
     INVALID_SPEC = "InvalidSpec"
+    JOB_POLICY_DENIED = "JobPolicyDenied"
     PAUSED = "Paused"
     DRIFTED = "Drifted"
     IN_SYNC = "InSync"
@@ -93,6 +94,12 @@ MESSAGES: Mapping[Reason, str] = {
     Reason.AUTHENTICATION_FAILED: "The database refused the credentials from the Secret.",
     Reason.SECRET_NOT_FOUND: "The connection Secret or its key does not exist; create it.",
     Reason.INVALID_SPEC: "The spec cannot be used; see the message.",
+    Reason.JOB_POLICY_DENIED: (
+        "The SchemaVersion asks for a Job the operator's Job policy does not allow (image, "
+        "ServiceAccount, snapshot volume type or pod annotation); no Job is created. Change "
+        "spec.job or spec.snapshot, or ask the operator's administrators to widen the policy "
+        "(chart values jobs.policy.*)."
+    ),
     Reason.PAUSED: "spec.paused is true: nothing is planned or run; set spec.paused to false "
     "to resume.",
     Reason.DRIFTED: "The live schema differs from the one recorded after the last migration.",
@@ -112,6 +119,7 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.MIGRATION_FAILED,
         Reason.AUTHENTICATION_FAILED,
         Reason.INVALID_SPEC,
+        Reason.JOB_POLICY_DENIED,
     }
 )
 
