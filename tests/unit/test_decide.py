@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from schemaop.decide import Facts, JobFacts, backoff, decide
+from schemaop.decide import (
+    ACTIVE_DEADLINE_SECONDS,
+    LOCK_RETRIES,
+    TTL_SECONDS_AFTER_FINISHED,
+    Facts,
+    JobFacts,
+    backoff,
+    decide,
+)
 from schemaop.model.conditions import ConditionType, Reason
+from schemaop.model.duration import DURATION_PATTERN, InvalidDuration, parse_ms
+from schemaop.model.duration import FIELDS as DURATION_FIELDS
 from schemaop.model.history import AppliedMigration, DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.migration import checksum
@@ -330,3 +341,30 @@ def test_durations_reach_the_plan_options() -> None:
     options = d.create_job_for[0].options
     assert options.lock_timeout_ms == 90_000 and options.statement_timeout_ms == 3_600_000
     assert d.requeue_after == 30.0
+
+
+def test_the_operator_checks_the_bounds_the_crd_sets() -> None:
+    """One definition: the CRD's rules are the operator's (model.duration, decide's bounds)."""
+    root = Path(__file__).parents[2] / "schemas"
+    common = json.loads((root / "common.json").read_text())
+    assert common["$defs"]["duration"]["pattern"] == DURATION_PATTERN
+    spec = json.loads((root / "schemaversion.json").read_text())["properties"]["spec"]
+    props = spec["properties"]
+    for field in DURATION_FIELDS:
+        (rule,) = props[field.key]["x-kubernetes-validations"]
+        assert rule == {"rule": field.cel_rule, "message": field.bounds_message}
+    assert (props["lockRetries"]["minimum"], props["lockRetries"]["maximum"]) == LOCK_RETRIES
+    job = props["job"]["properties"]
+    for key, bounds in (
+        ("activeDeadlineSeconds", ACTIVE_DEADLINE_SECONDS),
+        ("ttlSecondsAfterFinished", TTL_SECONDS_AFTER_FINISHED),
+    ):
+        assert (job[key]["minimum"], job[key]["maximum"]) == bounds
+
+
+def test_one_duration_format() -> None:
+    assert parse_ms("2s") == 2000 and parse_ms("1h30m") == 5_400_000 and parse_ms("500ms") == 500
+    assert parse_ms("1m30s250ms") == 90_250
+    for bad in ("", "bogus", "5m1h", "1d", "1000000h", "1.5s", "-1s", " 2s"):
+        with pytest.raises(InvalidDuration):
+            parse_ms(bad)
