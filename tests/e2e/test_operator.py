@@ -38,9 +38,10 @@ def crds(cluster: devcluster.Cluster) -> None:
 class Operator:
     """A `schemaop operator` process watching one namespace."""
 
-    def __init__(self, namespace: str, log_path: Path) -> None:
+    def __init__(self, namespace: str, log_path: Path, *extra_args: str) -> None:
         self.namespace = namespace
         self.log_path = log_path
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
         self.health_port = free_port()
@@ -65,6 +66,7 @@ class Operator:
                     str(self.metrics_port),
                     "--health-port",
                     str(self.health_port),
+                    *self.extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
