@@ -163,3 +163,30 @@ def test_a_large_plan_is_split_and_read_back_whole(tmp_path: Any) -> None:
     sources = next(v for v in pod["volumes"] if v["name"] == "plan")["projected"]["sources"]
     assert [s["configMap"]["name"] for s in sources] == names
     assert pod["containers"][0]["args"][-1] == PLAN_MOUNT
+
+
+def test_operator_flags_and_environment_make_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from schemaop.commands import operator as command
+
+    def policy(*argv: str) -> JobPolicy:
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        return command.job_policy(parser.parse_args(list(argv)))
+
+    for name in (
+        "SCHEMAOP_ALLOWED_JOB_IMAGES",
+        "SCHEMAOP_ALLOWED_SNAPSHOT_VOLUME_TYPES",
+        "SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    default = policy("--job-image", OWN)
+    assert default.allowed_images == (OWN,) and default.volume_types == ("persistentVolumeClaim",)
+    assert default.pod_annotations == ("*",) and default.api_service_accounts == ()
+    monkeypatch.setenv("SCHEMAOP_ALLOWED_JOB_IMAGES", "r.io/a/, r.io/b:1")
+    monkeypatch.setenv("SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS", "")
+    from_env = policy()
+    assert from_env.images == ("r.io/a/", "r.io/b:1") and from_env.pod_annotations == ()
+    flags = policy("--allowed-job-image", "x.io/y", "--job-api-service-account", "a,b")
+    assert flags.images == ("x.io/y",) and flags.api_service_accounts == ("a", "b")
