@@ -153,3 +153,17 @@ def test_a_plan_over_one_mebibyte_runs_to_ready(env: Env, operator: Operator) ->
     ]
     assert len(plan_maps) == 2
     assert sum(len(v) for cm in plan_maps for v in (cm.data or {}).values()) > 1024 * 1024
+
+
+def test_a_job_the_api_server_refuses_stalls_instead_of_crash_looping(
+    env: Env, operator: Operator
+) -> None:
+    env.secret()
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.schemaversion(job={"tolerations": [{"key": "k", "operator": "Sometimes"}]})
+    stalled = env.wait_reason("Stalled", "True", "InvalidSpec", operator, timeout=60)
+    assert "refused the migration Job" in stalled["message"]
+    assert "Sometimes" in stalled["message"]
+    assert env.jobs() == []
+    env.patch_sv({"spec": {"job": {"tolerations": [{"key": "k", "operator": "Exists"}]}}})
+    env.wait_ready("1", operator)
