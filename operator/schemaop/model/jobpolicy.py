@@ -178,7 +178,7 @@ class Violation:
     setting: str  # the operator flag and chart value that would allow it
 
     def __str__(self) -> str:
-        return f"{self.what} is not allowed (allowed: {self.allowed}; to allow it: {self.setting})"
+        return f"{self.what}: not allowed (allowed: {self.allowed}; to allow it: {self.setting})"
 
 
 def _listing(entries: Sequence[str]) -> str:
@@ -238,7 +238,8 @@ def check(spec: Mapping[str, Any], policy: JobPolicy) -> list[Violation]:
     if denied:
         out.append(
             Violation(
-                f"spec.job.podAnnotations key(s) {', '.join(repr(k) for k in denied)}",
+                f"spec.job.podAnnotations {'key' if len(denied) == 1 else 'keys'} "
+                + ", ".join(repr(k) for k in denied),
                 _listing(policy.pod_annotations)
                 + (
                     " (security annotations such as AppArmor or seccomp only when named exactly)"
