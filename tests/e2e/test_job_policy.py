@@ -14,18 +14,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_support import GROUP, VERSION, migration_body, schemaversion_body
+from kube_support import GROUP, VERSION, apply_crds, migration_body, schemaversion_body
 from kubernetes.client.rest import ApiException
 from test_operator import Env, Operator
 
+from devenv import cluster as devcluster
+
+
+@pytest.fixture(scope="module")
+def crds(cluster: devcluster.Cluster) -> None:
+    apply_crds(cluster)
+
 
 @pytest.fixture
-def policy_operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
-    op = Operator(namespace, tmp_path / "operator.log", "--allowed-job-service-account", "sa-ok")
+def env(kube: Any, namespace: str, database: str) -> Env:
+    return Env(kube, namespace, database)
+
+
+def _operator(namespace: str, tmp_path: Path, *args: str) -> Iterator[Operator]:
+    op = Operator(namespace, tmp_path / "operator.log", *args)
     op.start()
     yield op
     op.stop()
     print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+
+
+@pytest.fixture
+def operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
+    yield from _operator(namespace, tmp_path)
+
+
+@pytest.fixture
+def policy_operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
+    yield from _operator(namespace, tmp_path, "--allowed-job-service-account", "sa-ok")
 
 
 ASKS: dict[str, tuple[dict[str, Any], str]] = {
