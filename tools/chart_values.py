@@ -19,7 +19,7 @@ APP_CHART = ROOT / "charts" / "examples" / "orders-app"
 LOCAL_IMAGE = ("--set", "image.repository=schemaop", "--set", "image.tag=dev")
 
 # Namespaces the combinations name: the e2e dry run creates them first.
-NAMESPACES = ("apps", "watched-a", "watched-b")
+NAMESPACES = ("apps", "watched-a", "watched-b", "a")
 
 OPERATOR: dict[str, tuple[str, ...]] = {
     # manifests/install.yaml, and most of tests/unit/test_chart.py
@@ -70,6 +70,21 @@ OPERATOR: dict[str, tuple[str, ...]] = {
         "approval.policy.enabled=false",
         "--set",
         "approval.approverRole.create=false",
+    ),
+    # tests/unit/test_chart.py::test_job_policy_values_reach_the_operator
+    "job-policy": (
+        "--set",
+        "watchNamespaces={a}",
+        "--set",
+        "jobs.policy.images={r.io/x/,r.io/y:1}",
+        "--set",
+        "jobs.policy.serviceAccounts={migrator}",
+        "--set",
+        "jobs.policy.snapshotVolumeTypes={persistentVolumeClaim,csi}",
+        "--set",
+        "jobs.policy.podAnnotations={team.io/*}",
+        "--set",
+        "jobs.serviceAccount.automountServiceAccountToken=true",
     ),
     # tests/unit/test_chart.py::test_optional_monitoring_objects; render_manifests (alerts)
     "monitoring": (

@@ -6,11 +6,14 @@ and call :func:`decide`; it returns the conditions and status fields to write,
 at most one Job to create, and when to look again. All policy lives here, so it
 is unit-tested without a cluster or a database:
 
-gates, in order: paused; the Secret; the database; a running Job; the planner's
-refusals (invalid set, checksum mismatch, missing down step, dirty database);
-the lint policy; manual approval; then the Job for the plan, whose failures are
-retried with capped exponential backoff when the cause is transient and wait
-for a spec change when it is not.
+gates, in order: paused; an invalid migration set; a spec the operator cannot
+use (values out of bounds, for objects admitted before a CRD upgrade); the Job
+policy (image, ServiceAccount, snapshot volume type, pod annotations: the
+operator's configuration, not the SchemaVersion author's); the Secret; the
+database; a running Job; the planner's refusals (checksum mismatch, missing
+down step, dirty database); the lint policy; manual approval; then the Job for
+the plan, whose failures are retried with capped exponential backoff when the
+cause is transient and wait for a spec change when it is not.
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ from typing import Any
 from schemaop.kube.builders import ANNOTATION_APPROVED_PLAN, LABEL_ATTEMPT, LABEL_PLAN
 from schemaop.model import conditions as cond
 from schemaop.model.conditions import Condition, Reason
+from schemaop.model.duration import (
+    DRIFT_CHECK_INTERVAL,
+    FIELDS,
+    LOCK_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    InvalidDuration,
+)
 from schemaop.model.history import DatabaseState
+from schemaop.model.jobpolicy import JobPolicy
+from schemaop.model.jobpolicy import check as check_job_policy
 from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
 from schemaop.model.plan import InvalidPlan, Plan, RunOptions
 from schemaop.model.version import InvalidVersion, Version
@@ -37,33 +49,15 @@ BACKOFF_CAP = 300.0
 DEFAULT_RESYNC = 300.0
 MAX_STATUS_STEPS = 50
 MAX_HISTORY = 20
+# Bounds of integer spec fields, as in schemas/schemaversion.json (a unit test compares).
+LOCK_RETRIES = (1, 100)
+ACTIVE_DEADLINE_SECONDS = (1, 2_592_000)
+TTL_SECONDS_AFTER_FINISHED = (0, 2_147_483_647)
 
 
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
     """Delay before retry number ``attempt`` (1-based): capped exponential, never zero."""
     return float(min(cap, base * (2 ** max(0, attempt - 1))))
-
-
-def parse_duration(text: str | None, default: float) -> float:
-    """'500ms', '2s', '5m', '1h30m' -> seconds; the default for None or garbage."""
-    if not text:
-        return default
-    total, number = 0.0, ""
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit():
-            number += ch
-            i += 1
-            continue
-        unit = text[i : i + 2] if text[i : i + 2] == "ms" else ch
-        if not number or unit not in units:
-            return default
-        total += int(number) * units[unit]
-        number = ""
-        i += len(unit)
-    return default if number else total
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +125,8 @@ class Facts:
     jobs: Sequence[JobFacts] = ()
     # Rows of the database's snapshots table (engine.snapshot.list_snapshots).
     rollback_points: Sequence[Mapping[str, Any]] = ()
+    # What the SchemaVersion may ask of its Job (operator configuration).
+    job_policy: JobPolicy = dataclasses.field(default_factory=JobPolicy)
     # Destructive-change policy hook: (plan, migrations, policy) -> (plan, blocking
     # findings, lint summary). None when lint is not available.
     apply_policy: (
@@ -172,20 +168,78 @@ def to_migrations(objects: Sequence[Mapping[str, Any]]) -> MigrationSet:
 
 
 def run_options(spec: Mapping[str, Any]) -> RunOptions:
+    """The plan's run options from a spec; raises InvalidSpec (see :func:`spec_problems`)."""
     snapshot = (spec.get("snapshot") or {}).get("policy", "Schema")
-    statement_timeout = spec.get("statementTimeout")
-    return RunOptions(
-        lock_timeout_ms=int(parse_duration(spec.get("lockTimeout"), 2.0) * 1000),
-        retries=int(spec.get("lockRetries", 5)),
-        statement_timeout_ms=(
-            int(parse_duration(statement_timeout, 0) * 1000) or None if statement_timeout else None
+    try:
+        return RunOptions(
+            lock_timeout_ms=int(LOCK_TIMEOUT.parse(spec.get(LOCK_TIMEOUT.key)) or 0),
+            retries=int(spec.get("lockRetries", 5)),
+            statement_timeout_ms=STATEMENT_TIMEOUT.parse(spec.get(STATEMENT_TIMEOUT.key)),
+            snapshot=snapshot,
+            snapshot_dir="/var/lib/schemaop/snapshots" if snapshot == "Full" else None,
+            schemas=tuple(spec.get("schemas") or ("public",)),
+            history_schema=str(spec.get("historySchema", "schemaop")),
+            allow_missing=bool(spec.get("allowMissingMigrations", False)),
+        )
+    except (InvalidPlan, TypeError, ValueError) as exc:
+        raise InvalidSpec(str(exc)) from exc
+
+
+class InvalidSpec(ValueError):
+    """A spec value the operator cannot use (the CRD normally refuses it at admission)."""
+
+
+def _int_in(spec: Mapping[str, Any], name: str, bounds: tuple[int, int], path: str) -> str | None:
+    value = spec.get(name)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not (bounds[0] <= value <= bounds[1])
+    ):
+        return f"{path} must be an integer from {bounds[0]} to {bounds[1]}, not {value!r}"
+    return None
+
+
+def spec_problems(spec: Mapping[str, Any]) -> list[str]:
+    """Every spec value out of the bounds the CRD sets, in words (empty: usable).
+
+    The API server refuses these at admission; an object admitted before the CRDs
+    were upgraded can still carry one, and must stall with a reason, not crash.
+    """
+    problems: list[str] = []
+    for field in FIELDS:
+        try:
+            field.parse(spec.get(field.key))
+        except InvalidDuration as exc:
+            problems.append(str(exc))
+    job = spec.get("job") or {}
+    for problem in (
+        _int_in(spec, "lockRetries", LOCK_RETRIES, "spec.lockRetries"),
+        _int_in(
+            job, "activeDeadlineSeconds", ACTIVE_DEADLINE_SECONDS, "spec.job.activeDeadlineSeconds"
         ),
-        snapshot=snapshot,
-        snapshot_dir="/var/lib/schemaop/snapshots" if snapshot == "Full" else None,
-        schemas=tuple(spec.get("schemas") or ("public",)),
-        history_schema=str(spec.get("historySchema", "schemaop")),
-        allow_missing=bool(spec.get("allowMissingMigrations", False)),
-    )
+        _int_in(
+            job,
+            "ttlSecondsAfterFinished",
+            TTL_SECONDS_AFTER_FINISHED,
+            "spec.job.ttlSecondsAfterFinished",
+        ),
+    ):
+        if problem:
+            problems.append(problem)
+    snapshot = spec.get("snapshot") or {}
+    if snapshot.get("policy") == "Full" and not snapshot.get("volume"):
+        problems.append(
+            "spec.snapshot.policy Full needs spec.snapshot.volume, where the dumps are written"
+        )
+    if not problems:
+        try:
+            run_options(spec)
+        except InvalidSpec as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def _iso(t: dt.datetime) -> str:
@@ -291,7 +345,11 @@ _REFUSAL_REASONS = {r.value: r for r in Reason}
 def decide(facts: Facts) -> Decision:
     """The next step for one SchemaVersion (see the module docstring)."""
     spec = facts.spec
-    drift_interval = parse_duration(spec.get("driftCheckInterval"), DEFAULT_RESYNC)
+    try:
+        drift_interval = float(DRIFT_CHECK_INTERVAL.parse(spec.get("driftCheckInterval")) or 0)
+        drift_interval /= 1000.0
+    except InvalidDuration:
+        drift_interval = DEFAULT_RESYNC
     target_text = str(spec.get("targetVersion", "latest"))
     status: dict[str, Any] = {}
 
@@ -302,6 +360,30 @@ def decide(facts: Facts) -> Decision:
         migrations = to_migrations(facts.migrations)
     except InvalidMigrationSet as exc:
         return Decision(cond.stalled(Reason.INVALID_MIGRATION_SET, str(exc)), status)
+
+    problems = spec_problems(spec)
+    if problems:
+        return Decision(
+            cond.stalled(
+                Reason.INVALID_SPEC,
+                "; ".join(problems) + ". Fix the SchemaVersion's spec; nothing runs until then.",
+            ),
+            status,
+            requeue_after=drift_interval,
+        )
+    violations = check_job_policy(spec, facts.job_policy)
+    if violations:
+        return Decision(
+            cond.stalled(
+                Reason.JOB_POLICY_DENIED,
+                "The operator's Job policy refuses this SchemaVersion, so no Job is created: "
+                + "; ".join(str(v) for v in violations)
+                + ". Change spec.job or spec.snapshot, or ask the operator's administrators "
+                "to allow it.",
+            ),
+            status,
+            requeue_after=drift_interval,
+        )
 
     latest = migrations.latest
     status["targetVersion"] = (

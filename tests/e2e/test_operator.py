@@ -38,9 +38,10 @@ def crds(cluster: devcluster.Cluster) -> None:
 class Operator:
     """A `schemaop operator` process watching one namespace."""
 
-    def __init__(self, namespace: str, log_path: Path) -> None:
+    def __init__(self, namespace: str, log_path: Path, *extra_args: str) -> None:
         self.namespace = namespace
         self.log_path = log_path
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
         self.health_port = free_port()
@@ -65,6 +66,7 @@ class Operator:
                     str(self.metrics_port),
                     "--health-port",
                     str(self.health_port),
+                    *self.extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -377,12 +379,12 @@ def test_drift_and_no_secret_in_status_events_or_plan(env: Env, operator: Operat
     password_dsn = env.dsn
     env.secret()
     env.migration("1", "create table a (id int)", "drop table a")
-    env.schemaversion(driftCheckInterval="2s")
+    env.schemaversion(driftCheckInterval="10s")  # the CRD's minimum
     env.wait_ready("1", operator)
     assert env.condition("Drifted")["status"] == "False"
     with psycopg.connect(env.dsn, autocommit=True) as conn:
         conn.execute("alter table a add column sneaky text")
-    drifted = env.wait_reason("Drifted", "True", "Drifted", operator, timeout=30)
+    drifted = env.wait_reason("Drifted", "True", "Drifted", operator, timeout=60)
     assert "outside schemaop" in drifted["message"]
     assert "a" in env.tables() and env.condition("Ready")["status"] == "True"
     # Nothing secret anywhere the operator writes.

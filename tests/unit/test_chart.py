@@ -326,6 +326,9 @@ def test_optional_monitoring_objects(helm: Path) -> None:
         ["--set", "secrets.selector=a!=b"],
         ["--set", "approval.policy.enabled=yes"],
         ["--set", "metrics.serviceMonitor.interval=often"],
+        ["--set", "jobs.policy.images={a b}"],
+        ["--set", "jobs.policy.serviceAccounts={Not_An_Account}"],
+        ["--set", "jobs.policy.bogus=1"],
     ],
 )
 def test_values_schema_refuses_bad_values(helm: Path, bad: list[str]) -> None:
@@ -436,3 +439,28 @@ def test_app_chart_refuses_latest_as_a_target(helm: Path) -> None:
     # schemaop wait needs a concrete version, and helm rollback needs the target to move.
     with pytest.raises(AssertionError, match="values don't meet the specifications"):
         _render(helm, "--set", "schema.targetVersion=latest", chart=APP_CHART)
+
+
+def test_job_policy_values_reach_the_operator(helm: Path) -> None:
+    """The operator's own image is always allowed; the chart's Job account gets an API
+    token only when its automountServiceAccountToken is on."""
+    env = _env(_deployment(_render(helm, *("--set", "image.tag=1.0"))))
+    assert env["SCHEMAOP_ALLOWED_JOB_IMAGES"] == "registry.example.com/platform/schemaop:1.0"
+    assert env["SCHEMAOP_ALLOWED_JOB_SERVICE_ACCOUNTS"] == ""
+    assert env["SCHEMAOP_ALLOWED_SNAPSHOT_VOLUME_TYPES"] == "persistentVolumeClaim"
+    assert env["SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS"] == "*"
+    assert env["SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"] == ""
+    docs = _render(
+        helm,
+        *("--set", "watchNamespaces={a}", "--set", "jobs.policy.images={r.io/x/,r.io/y:1}"),
+        *("--set", "jobs.policy.serviceAccounts={migrator}"),
+        *("--set", "jobs.policy.snapshotVolumeTypes={persistentVolumeClaim,csi}"),
+        *("--set", "jobs.policy.podAnnotations={team.io/*}"),
+        *("--set", "jobs.serviceAccount.automountServiceAccountToken=true"),
+    )
+    env = _env(_deployment(docs))
+    assert env["SCHEMAOP_ALLOWED_JOB_IMAGES"].split(",")[1:] == ["r.io/x/", "r.io/y:1"]
+    assert env["SCHEMAOP_ALLOWED_JOB_SERVICE_ACCOUNTS"] == "migrator"
+    assert env["SCHEMAOP_ALLOWED_SNAPSHOT_VOLUME_TYPES"] == "persistentVolumeClaim,csi"
+    assert env["SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS"] == "team.io/*"
+    assert env["SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"] == "schemaop-job"

@@ -230,7 +230,12 @@ def test_helm_lint_covers_every_value_the_chart_tests_set() -> None:
     used = set().union(*(_set_keys(m) for m in modules))
     assert {"watchNamespaces", "peering.enabled", "image.repository"} <= used
     # Values tests/unit/test_chart.py sets only to see the values schema refuse them.
-    refused = {"bogus", "metrics.serviceMonitor.interval", "schema.targetVersion"}
+    refused = {
+        "bogus",
+        "jobs.policy.bogus",
+        "metrics.serviceMonitor.interval",
+        "schema.targetVersion",
+    }
     assert used - refused <= _combination_keys(), used - refused - _combination_keys()
 
 

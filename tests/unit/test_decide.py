@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
-from schemaop.decide import Facts, JobFacts, backoff, decide, parse_duration
+import pytest
+
+from schemaop.decide import (
+    ACTIVE_DEADLINE_SECONDS,
+    LOCK_RETRIES,
+    TTL_SECONDS_AFTER_FINISHED,
+    Facts,
+    JobFacts,
+    backoff,
+    decide,
+)
 from schemaop.model.conditions import ConditionType, Reason
+from schemaop.model.duration import DURATION_PATTERN, InvalidDuration, parse_ms
+from schemaop.model.duration import FIELDS as DURATION_FIELDS
 from schemaop.model.history import AppliedMigration, DatabaseState
+from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.migration import checksum
 from schemaop.model.version import Version
 
@@ -200,13 +214,6 @@ def test_paused_does_nothing() -> None:
     assert d.create_job_for is None and _reason(d) == (False, Reason.PAUSED)
 
 
-def test_parse_duration() -> None:
-    assert parse_duration("2s", 0) == 2.0
-    assert parse_duration("1h30m", 0) == 5400.0
-    assert parse_duration("500ms", 0) == 0.5
-    assert parse_duration("bogus", 7) == 7
-
-
 def test_no_migrations_yet_is_waiting_not_ready() -> None:
     # The SchemaVersion arrived before its SchemaMigrations: not "Ready at version 0".
     d = decide(_facts(migrations=[]))
@@ -229,3 +236,150 @@ def test_an_unlabelled_secret_stalls_with_its_own_reason_and_is_looked_at_again(
         _facts(secret_error=message, secret_unlabelled=True, status={"failure": {"attempts": 30}})
     )
     assert many.requeue_after == 60.0
+
+
+POLICY = JobPolicy(
+    default_image="registry.example.com/platform/schemaop:1.0",
+    default_service_account="schemaop-job",
+)
+
+
+def _spec(**extra: Any) -> dict[str, Any]:
+    return {"connection": {}, "targetVersion": "latest", **extra}
+
+
+@pytest.mark.parametrize(
+    ("spec", "asked", "setting"),
+    [
+        (
+            _spec(job={"image": "evil.example.com/miner:1"}),
+            "'evil.example.com/miner:1'",
+            "--allowed-job-image",
+        ),
+        (
+            _spec(job={"serviceAccountName": "cluster-admin-sa"}),
+            "'cluster-admin-sa'",
+            "--allowed-job-service-account",
+        ),
+        (
+            _spec(snapshot={"policy": "Full", "volume": {"hostPath": {"path": "/"}}}),
+            "'hostPath'",
+            "--allowed-snapshot-volume-type",
+        ),
+        (
+            _spec(
+                job={
+                    "podAnnotations": {
+                        "container.apparmor.security.beta.kubernetes.io/migrate": "unconfined"
+                    }
+                }
+            ),
+            "container.apparmor",
+            "--allowed-job-pod-annotation",
+        ),
+    ],
+    ids=["image", "service-account", "hostpath", "apparmor"],
+)
+def test_job_policy_refusal_stalls_and_creates_no_job(
+    spec: dict[str, Any], asked: str, setting: str
+) -> None:
+    d = decide(_facts(spec=spec, job_policy=POLICY))
+    assert d.create_job_for is None
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.JOB_POLICY_DENIED)
+    message = next(c.message for c in d.conditions if c.type == ConditionType.STALLED)
+    assert asked in message and setting in message and "jobs.policy." in message
+    assert "allowed:" in message
+
+
+def test_job_policy_allows_the_defaults_and_what_it_lists() -> None:
+    assert decide(_facts(spec=_spec(), job_policy=POLICY)).create_job_for is not None
+    wider = JobPolicy(
+        default_image=POLICY.default_image,
+        images=("registry.example.com/teams/",),
+        service_accounts=("migrator",),
+        volume_types=("persistentVolumeClaim", "csi"),
+    )
+    spec = _spec(
+        job={
+            "image": "registry.example.com/teams/a/schemaop@sha256:" + "a" * 64,
+            "serviceAccountName": "migrator",
+            "podAnnotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+        },
+        snapshot={"policy": "Full", "volume": {"csi": {"driver": "x"}}},
+    )
+    assert decide(_facts(spec=spec, job_policy=wider)).create_job_for is not None
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        (_spec(driftCheckInterval="0s"), "spec.driftCheckInterval must be between 10s and 24h"),
+        (_spec(lockTimeout="0ms"), "spec.lockTimeout must be between 1ms and 1h"),
+        (_spec(lockTimeout="999999999h"), "invalid duration"),
+        (_spec(statementTimeout="25h"), "spec.statementTimeout"),
+        (_spec(lockRetries=0), "spec.lockRetries must be an integer from 1 to 100"),
+        (
+            _spec(schemas=["public", "schemaop"]),
+            "history schema 'schemaop' cannot be a managed schema",
+        ),
+        (_spec(schemas=["bad\x00name"]), "invalid schema name"),
+        (_spec(job={"activeDeadlineSeconds": 999999999999}), "spec.job.activeDeadlineSeconds"),
+        (_spec(snapshot={"policy": "Full"}), "needs spec.snapshot.volume"),
+    ],
+    ids=[
+        "drift-0s",
+        "lock-0ms",
+        "lock-huge",
+        "statement-25h",
+        "retries-0",
+        "history-schema",
+        "nul",
+        "deadline",
+        "full-no-volume",
+    ],
+)
+def test_a_spec_out_of_bounds_stalls_with_invalid_spec(spec: dict[str, Any], words: str) -> None:
+    d = decide(_facts(spec=spec))
+    assert d.create_job_for is None
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.INVALID_SPEC)
+    message = next(c.message for c in d.conditions if c.type == ConditionType.STALLED)
+    assert words in message
+    # Never a hot loop: a bad driftCheckInterval falls back to the default resync.
+    assert d.requeue_after >= 10
+
+
+def test_durations_reach_the_plan_options() -> None:
+    d = decide(
+        _facts(spec=_spec(lockTimeout="1m30s", statementTimeout="1h", driftCheckInterval="30s"))
+    )
+    assert d.create_job_for is not None
+    options = d.create_job_for[0].options
+    assert options.lock_timeout_ms == 90_000 and options.statement_timeout_ms == 3_600_000
+    assert d.requeue_after == 30.0
+
+
+def test_the_operator_checks_the_bounds_the_crd_sets() -> None:
+    """One definition: the CRD's rules are the operator's (model.duration, decide's bounds)."""
+    root = Path(__file__).parents[2] / "schemas"
+    common = json.loads((root / "common.json").read_text())
+    assert common["$defs"]["duration"]["pattern"] == DURATION_PATTERN
+    spec = json.loads((root / "schemaversion.json").read_text())["properties"]["spec"]
+    props = spec["properties"]
+    for field in DURATION_FIELDS:
+        (rule,) = props[field.key]["x-kubernetes-validations"]
+        assert rule == {"rule": field.cel_rule, "message": field.bounds_message}
+    assert (props["lockRetries"]["minimum"], props["lockRetries"]["maximum"]) == LOCK_RETRIES
+    job = props["job"]["properties"]
+    for key, bounds in (
+        ("activeDeadlineSeconds", ACTIVE_DEADLINE_SECONDS),
+        ("ttlSecondsAfterFinished", TTL_SECONDS_AFTER_FINISHED),
+    ):
+        assert (job[key]["minimum"], job[key]["maximum"]) == bounds
+
+
+def test_one_duration_format() -> None:
+    assert parse_ms("2s") == 2000 and parse_ms("1h30m") == 5_400_000 and parse_ms("500ms") == 500
+    assert parse_ms("1m30s250ms") == 90_250
+    for bad in ("", "bogus", "5m1h", "1d", "1000000h", "1.5s", "-1s", " 2s"):
+        with pytest.raises(InvalidDuration):
+            parse_ms(bad)

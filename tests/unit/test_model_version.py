@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from schemaop.model import InvalidMigrationSet, InvalidVersion, Migration, MigrationSet, Version
+from schemaop.model.version import MAX_LENGTH, is_valid_version
 
 
 def test_numeric_order() -> None:
@@ -39,3 +43,13 @@ def test_checksum_ignores_line_endings_but_not_content() -> None:
     c = Migration(Version("1"), "a", "create table t (id bigint);")
     assert a.checksum == b.checksum != c.checksum
     assert a.checksum != Migration(Version("1"), "a", a.up, transactional=False).checksum
+
+
+def test_a_version_longer_than_the_crd_allows_is_refused() -> None:
+    longest = ".".join(["1234567"] * 8)  # 63 characters
+    assert Version(longest + "1").text == longest + "1"  # 64: the CRD's maxLength
+    with pytest.raises(InvalidVersion, match="at most 64"):
+        Version(".".join(["123456789"] * 8) + ".1")  # 81 characters
+    assert not is_valid_version("1" * 18 + ".1" * 32)
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "common.json").read_text())
+    assert schema["$defs"]["version"]["maxLength"] == MAX_LENGTH

@@ -24,7 +24,12 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     run_p = sub.add_parser("run", help="run a plan file", allow_abbrev=False)
-    run_p.add_argument("--plan", required=True, metavar="FILE", help="plan file (JSON)")
+    run_p.add_argument(
+        "--plan",
+        required=True,
+        metavar="FILE",
+        help="plan file (JSON), or a directory of its parts plan.json.000, plan.json.001 ...",
+    )
     run_p.add_argument(
         "--termination-log",
         metavar="PATH",

@@ -7,6 +7,15 @@ runs. ``--secret-selector k=v,...`` makes the operator use only connection
 Secrets with those labels, read by name, and never list or watch Secrets.
 Metrics are served on ``--metrics-port``, liveness on ``--health-port``
 (``/healthz``).
+
+Job policy (docs/operator.md, "Job policy"): what a SchemaVersion may ask of the
+Job the operator creates for it. ``--job-image`` and ``--job-service-account``
+are what a Job gets by default, and always allowed; ``--allowed-job-image``,
+``--allowed-job-service-account``, ``--allowed-snapshot-volume-type`` and
+``--allowed-job-pod-annotation`` (each repeatable, or comma-separated in its
+environment variable) allow more; ``--job-api-service-account`` names the
+accounts whose Job pods get an API token. The chart sets all of them from its
+``jobs`` values.
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
+
+from schemaop.model.jobpolicy import ANY, DEFAULT_VOLUME_TYPES, JobPolicy, parse_image
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +67,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("SCHEMAOP_JOB_SERVICE_ACCOUNT") or None,
         help="ServiceAccount of the migration Jobs (env SCHEMAOP_JOB_SERVICE_ACCOUNT)",
     )
+    policy = parser.add_argument_group(
+        "Job policy", "what a SchemaVersion may ask of its migration Job (docs/operator.md)"
+    )
+    policy.add_argument(
+        "--allowed-job-image",
+        action="append",
+        default=None,
+        metavar="REF",
+        help="an image a SchemaVersion may set in spec.job.image, besides --job-image: "
+        "repo:tag or repo@sha256:... (exactly), repo (any tag or digest), registry/path/ "
+        "(any repository under it) or '*' (repeatable; env SCHEMAOP_ALLOWED_JOB_IMAGES, "
+        "comma-separated)",
+    )
+    policy.add_argument(
+        "--allowed-job-service-account",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a ServiceAccount a SchemaVersion may set in spec.job.serviceAccountName, besides "
+        "--job-service-account (or 'default' without one); '*' for any (repeatable; env "
+        "SCHEMAOP_ALLOWED_JOB_SERVICE_ACCOUNTS)",
+    )
+    policy.add_argument(
+        "--allowed-snapshot-volume-type",
+        action="append",
+        default=None,
+        metavar="TYPE",
+        help="a volume type spec.snapshot.volume may have (default: persistentVolumeClaim "
+        "only); '*' for any (repeatable; env SCHEMAOP_ALLOWED_SNAPSHOT_VOLUME_TYPES)",
+    )
+    policy.add_argument(
+        "--allowed-job-pod-annotation",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="a key spec.job.podAnnotations may hold: a key, a prefix ending in '*', or '*' "
+        "(default '*': any key but those changing the pod's confinement or identity, which "
+        "only an exact key allows) (repeatable; env SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS)",
+    )
+    policy.add_argument(
+        "--job-api-service-account",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a ServiceAccount whose Job pods get an API token mounted; every other Job pod "
+        "gets none (repeatable; env SCHEMAOP_JOB_API_SERVICE_ACCOUNTS)",
+    )
     parser.add_argument("--metrics-port", type=int, default=8080)
     parser.add_argument("--health-port", type=int, default=8081)
     parser.add_argument("--verbose", "-v", action="store_true")
@@ -80,6 +138,37 @@ def _selector(text: str, flag: str = "--selector") -> dict[str, str]:
         key, _, value = part.partition("=")
         out[key] = value
     return out
+
+
+def _listed(flag: list[str] | None, env: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A repeatable flag's values (each may hold commas), else its environment variable's."""
+    raw = flag if flag is not None else [os.environ.get(env, "")] if env in os.environ else None
+    if raw is None:
+        return default
+    return tuple(dict.fromkeys(v.strip() for item in raw for v in item.split(",") if v.strip()))
+
+
+def job_policy(args: argparse.Namespace) -> JobPolicy:
+    """The Job policy from the flags (and their environment variables)."""
+    return JobPolicy(
+        default_image=args.job_image,
+        default_service_account=args.job_service_account,
+        images=_listed(args.allowed_job_image, "SCHEMAOP_ALLOWED_JOB_IMAGES"),
+        service_accounts=_listed(
+            args.allowed_job_service_account, "SCHEMAOP_ALLOWED_JOB_SERVICE_ACCOUNTS"
+        ),
+        volume_types=_listed(
+            args.allowed_snapshot_volume_type,
+            "SCHEMAOP_ALLOWED_SNAPSHOT_VOLUME_TYPES",
+            DEFAULT_VOLUME_TYPES,
+        ),
+        pod_annotations=_listed(
+            args.allowed_job_pod_annotation, "SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS", (ANY,)
+        ),
+        api_service_accounts=_listed(
+            args.job_api_service_account, "SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"
+        ),
+    )
 
 
 def _own_namespace() -> str | None:
@@ -112,9 +201,21 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("kubernetes").setLevel(logging.WARNING)
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    policy = job_policy(args)
+    bad = [
+        e
+        for e in policy.allowed_images
+        if e != ANY and not e.endswith("/") and parse_image(e) is None
+    ]
+    if bad:
+        print(
+            f"schemaop operator: {bad[0]!r} is not an image reference (--job-image, "
+            "--allowed-job-image): use repo:tag, repo@sha256:..., repo, registry/path/ or '*'",
+            file=sys.stderr,
+        )
+        return 2
     config = OperatorConfig(
-        job_image=args.job_image,
-        job_service_account=args.job_service_account,
+        job_policy=policy,
         label_selector=_selector(args.selector),
         secret_selector=_selector(args.secret_selector, "--secret-selector"),
     )
@@ -168,6 +269,19 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"schemaop operator: watching {scope}"
         f"; metrics on :{args.metrics_port}/metrics, liveness on :{args.health_port}/healthz",
+        file=sys.stderr,
+    )
+    print(
+        "schemaop operator: Job policy: images "
+        + ", ".join(policy.allowed_images)
+        + "; ServiceAccounts "
+        + ", ".join(policy.allowed_service_accounts)
+        + "; snapshot volume types "
+        + ", ".join(policy.volume_types)
+        + "; pod annotations "
+        + (", ".join(policy.pod_annotations) or "none")
+        + "; API tokens for "
+        + (", ".join(policy.api_service_accounts) or "no Job"),
         file=sys.stderr,
     )
     asyncio.run(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -123,7 +124,18 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 
 
 def read_plan_file(path: str) -> Plan:
+    """A plan file, or a directory of its parts (``plan.json.000``, ``plan.json.001`` ...,
+    joined in order: the operator cuts a plan too large for one ConfigMap)."""
     try:
+        if os.path.isdir(path):
+            names = sorted(n for n in os.listdir(path) if n.startswith("plan.json."))
+            if not names:
+                raise InvalidPlan(f"no plan.json.* parts in directory {path}")
+            data = b""
+            for name in names:
+                with open(os.path.join(path, name), "rb") as fh:
+                    data += fh.read()
+            return Plan.from_json(data)
         with open(path, "rb") as fh:
             return Plan.from_json(fh.read())
     except OSError as exc:

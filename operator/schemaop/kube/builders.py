@@ -8,6 +8,17 @@ created before, and never starts a second Job for the same plan and attempt.
 
 Credentials reach the Job only through ``secretKeyRef`` env vars: the plan, the
 Job's args and its annotations never hold a secret.
+
+A plan larger than one ConfigMap can hold (the API server refuses more than
+1 MiB) is cut into parts, one ConfigMap each (``<name>-plan-<hash>``,
+``...-2``, ...), all projected into the one plan directory; the Job then reads
+the directory (``--plan DIR`` joins ``plan.json.000``, ``plan.json.001`` ... in
+order). A plan that fits keeps the single ``plan.json``.
+
+The Job is built as the operator's Job policy allows (:mod:`schemaop.model.jobpolicy`;
+:func:`schemaop.decide.decide` refuses a SchemaVersion that asks for more before
+any builder runs): no API token unless its ServiceAccount is one the policy lets
+talk to the API, and the same confinement as the operator's own container.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, Final
 
+from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.plan import Plan
 
 GROUP: Final = "schemaop.io"
@@ -28,6 +40,10 @@ ANNOTATION_APPROVED_PLAN: Final = "schemaop.io/approved-plan"
 PLAN_KEY: Final = "plan.json"
 PLAN_MOUNT: Final = "/etc/schemaop/plan"
 CONTAINER: Final = "migrate"
+# Bytes of plan JSON per ConfigMap: under the API server's 1 MiB for data and keys,
+# with room for the object's metadata.
+PLAN_PART_BYTES: Final = 900 * 1024
+SNAPSHOT_MOUNT: Final = "/var/lib/schemaop/snapshots"
 
 
 def dns_name(*parts: str, max_len: int = 63) -> str:
@@ -68,20 +84,75 @@ def _labels(schemaversion: str, plan_hash: str) -> dict[str, str]:
     }
 
 
-def build_plan_configmap(schemaversion: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
+def plan_parts(plan: Plan, part_bytes: int = PLAN_PART_BYTES) -> list[str]:
+    """The plan's JSON cut into parts of at most ``part_bytes`` UTF-8 bytes (one if it fits).
+
+    Cuts fall between characters, never inside one, so each part is valid text.
+    """
+    text = plan.to_json()
+    data = text.encode()
+    if len(data) <= part_bytes:
+        return [text]
+    parts, start = [], 0
+    while start < len(data):
+        end = min(start + part_bytes, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # a UTF-8 continuation byte
+            end -= 1
+        parts.append(data[start:end].decode())
+        start = end
+    return parts
+
+
+def plan_part_key(index: int) -> str:
+    return f"{PLAN_KEY}.{index:03d}"
+
+
+def plan_part_names(schemaversion: str, plan_hash: str, count: int) -> list[str]:
+    first = plan_configmap_name(schemaversion, plan_hash)
+    return [first] + [
+        dns_name(schemaversion, "plan", plan_hash[:12], str(i + 1), max_len=253)
+        for i in range(1, count)
+    ]
+
+
+def build_plan_configmaps(
+    schemaversion: Mapping[str, Any], plan: Plan, part_bytes: int = PLAN_PART_BYTES
+) -> list[dict[str, Any]]:
+    """The immutable ConfigMap(s) holding the plan: one, or one per part of a large plan."""
     meta = schemaversion["metadata"]
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": plan_configmap_name(meta["name"], plan.hash),
-            "namespace": meta["namespace"],
-            "labels": _labels(meta["name"], plan.hash),
-            "ownerReferences": [owner_reference(schemaversion)],
-        },
-        "immutable": True,
-        "data": {PLAN_KEY: plan.to_json()},
-    }
+    parts = plan_parts(plan, part_bytes)
+    names = plan_part_names(meta["name"], plan.hash, len(parts))
+    out = []
+    for i, (name, part) in enumerate(zip(names, parts, strict=True)):
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": name,
+                    "namespace": meta["namespace"],
+                    "labels": _labels(meta["name"], plan.hash),
+                    "ownerReferences": [owner_reference(schemaversion)],
+                },
+                "immutable": True,
+                "data": {PLAN_KEY if len(parts) == 1 else plan_part_key(i): part},
+            }
+        )
+    return out
+
+
+def build_plan_configmap(schemaversion: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
+    """The plan's one ConfigMap (a plan that fits; see :func:`build_plan_configmaps`)."""
+    return build_plan_configmaps(schemaversion, plan)[0]
+
+
+def _plan_volume(schemaversion: str, plan_hash: str, parts: int) -> tuple[dict[str, Any], str]:
+    """The plan volume and the ``--plan`` argument for a plan of ``parts`` ConfigMaps."""
+    names = plan_part_names(schemaversion, plan_hash, parts)
+    if parts == 1:
+        return {"name": "plan", "configMap": {"name": names[0]}}, f"{PLAN_MOUNT}/{PLAN_KEY}"
+    sources = [{"configMap": {"name": name}} for name in names]
+    return {"name": "plan", "projected": {"sources": sources}}, PLAN_MOUNT
 
 
 def connection_env(connection: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -114,33 +185,32 @@ def build_job(
     schemaversion: Mapping[str, Any],
     plan: Plan,
     attempt: int,
-    default_image: str,
-    default_service_account: str | None = None,
+    policy: JobPolicy,
+    plan_parts_count: int = 1,
 ) -> dict[str, Any]:
-    """The migration Job for one plan and attempt."""
+    """The migration Job for one plan and attempt (``plan_parts_count`` plan ConfigMaps)."""
     meta = schemaversion["metadata"]
     spec = schemaversion.get("spec", {})
     overrides: Mapping[str, Any] = spec.get("job", {}) or {}
     name = job_name(meta["name"], plan.hash, attempt)
     labels = {**_labels(meta["name"], plan.hash), LABEL_ATTEMPT: str(attempt)}
     pod_labels = {**dict(overrides.get("podLabels", {})), **labels}
-    volumes: list[dict[str, Any]] = [
-        {"name": "plan", "configMap": {"name": plan_configmap_name(meta["name"], plan.hash)}},
-        {"name": "tmp", "emptyDir": {}},
-    ]
+    plan_volume, plan_arg = _plan_volume(meta["name"], plan.hash, plan_parts_count)
+    volumes: list[dict[str, Any]] = [plan_volume, {"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [
         {"name": "plan", "mountPath": PLAN_MOUNT, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir for a read-only root
     ]
     snapshot = spec.get("snapshot", {}) or {}
     if snapshot.get("policy") == "Full" and snapshot.get("volume"):
-        volumes.append({"name": "snapshots", **dict(snapshot["volume"])})
-        mounts.append({"name": "snapshots", "mountPath": "/var/lib/schemaop/snapshots"})
+        # The name last: the volume's own keys must not rename it away from its mount.
+        volumes.append({**dict(snapshot["volume"]), "name": "snapshots"})
+        mounts.append({"name": "snapshots", "mountPath": SNAPSHOT_MOUNT})
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": overrides.get("image") or default_image,
+        "image": policy.image_for(spec),
         "imagePullPolicy": "IfNotPresent",
-        "args": ["job", "run", "--plan", f"{PLAN_MOUNT}/{PLAN_KEY}"],
+        "args": ["job", "run", "--plan", plan_arg],
         "env": [
             *connection_env(spec["connection"]),
             {"name": "SCHEMAOP_JOB", "value": name},
@@ -153,17 +223,20 @@ def build_job(
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
     if overrides.get("resources"):
         container["resources"] = dict(overrides["resources"])
+    service_account = policy.service_account_for(spec)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
         "volumes": volumes,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        # A Job talks to PostgreSQL; an API token only for an account the policy names.
+        "automountServiceAccountToken": policy.mounts_token(service_account),
     }
-    service_account = overrides.get("serviceAccountName") or default_service_account
     if service_account:
         pod_spec["serviceAccountName"] = service_account
     if overrides.get("nodeSelector"):

@@ -50,6 +50,7 @@ class Reason(enum.StrEnum):
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason, not a password
     SECRET_NOT_LABELLED = "SecretNotLabelled"  # noqa: S105 - a reason, not a password
     INVALID_SPEC = "InvalidSpec"
+    JOB_POLICY_DENIED = "JobPolicyDenied"
     PAUSED = "Paused"
     DRIFTED = "Drifted"
     IN_SYNC = "InSync"
@@ -98,6 +99,12 @@ MESSAGES: Mapping[Reason, str] = {
         "label it."
     ),
     Reason.INVALID_SPEC: "The spec cannot be used; see the message.",
+    Reason.JOB_POLICY_DENIED: (
+        "The SchemaVersion asks for a Job the operator's Job policy does not allow (image, "
+        "ServiceAccount, snapshot volume type or pod annotation); no Job is created. Change "
+        "spec.job or spec.snapshot, or ask the operator's administrators to widen the policy "
+        "(chart values jobs.policy.*)."
+    ),
     Reason.PAUSED: "spec.paused is true: nothing is planned or run; set spec.paused to false "
     "to resume.",
     Reason.DRIFTED: "The live schema differs from the one recorded after the last migration.",
@@ -117,6 +124,7 @@ PERMANENT: frozenset[Reason] = frozenset(
         Reason.MIGRATION_FAILED,
         Reason.AUTHENTICATION_FAILED,
         Reason.INVALID_SPEC,
+        Reason.JOB_POLICY_DENIED,
     }
 )
 

@@ -14,6 +14,8 @@ import functools
 import re
 from typing import Final
 
+# The CRD schema's maxLength (schemas/common.json): the engine refuses what admission would.
+MAX_LENGTH: Final = 64
 VERSION_PATTERN: Final = r"^(0|[1-9][0-9]{0,17})(\.(0|[1-9][0-9]{0,17}))*$"
 _VERSION_RE: Final = re.compile(VERSION_PATTERN)
 LATEST: Final = "latest"
@@ -34,6 +36,10 @@ class Version:
             raise InvalidVersion(
                 f"invalid version {text!r}: use dot-separated non-negative integers "
                 "without leading zeros, e.g. 3, 10.1 or 2026.11.22.1"
+            )
+        if len(text) > MAX_LENGTH:
+            raise InvalidVersion(
+                f"invalid version {text[:20]}... ({len(text)} characters): at most {MAX_LENGTH}"
             )
         self.text = text
         parts = [int(p) for p in text.split(".")]
@@ -69,4 +75,4 @@ def parse_version(text: str) -> Version:
 
 
 def is_valid_version(text: str) -> bool:
-    return isinstance(text, str) and bool(_VERSION_RE.match(text))
+    return isinstance(text, str) and len(text) <= MAX_LENGTH and bool(_VERSION_RE.match(text))

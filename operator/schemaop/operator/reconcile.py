@@ -21,10 +21,11 @@ from typing import Any
 from schemaop import metrics
 from schemaop.decide import Decision, Facts, JobFacts, decide
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
-from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmap
+from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmaps
 from schemaop.model import conditions as cond
 from schemaop.model.conditions import ConditionType
 from schemaop.model.history import DatabaseState
+from schemaop.model.jobpolicy import JobPolicy
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ SM_PLURAL = "schemamigrations"
 class OperatorConfig:
     """Settings read once at start-up (flags and env), never at import time."""
 
-    job_image: str = "schemaop:dev"
-    job_service_account: str | None = None
+    # Images, ServiceAccounts, volume types and annotations a SchemaVersion may ask
+    # of its Job, and the defaults it gets (--job-image, --job-service-account).
+    job_policy: JobPolicy = dataclasses.field(default_factory=JobPolicy)
     label_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Labels every connection Secret must carry (--secret-selector); empty: any Secret.
     secret_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -221,11 +223,24 @@ class Reconciler:
             jobs=jobs,
             rollback_points=snapshots,
             apply_policy=_policy_hook(),
+            job_policy=self.config.job_policy,
         )
         decision = decide(facts)
         self._add_lint_status(migrations, decision)
         if decision.create_job_for is not None:
-            await self._start_job(sv, decision)
+            try:
+                await self._start_job(sv, decision)
+            except KubeError as exc:
+                if exc.status not in (400, 422):
+                    raise
+                # The API server refuses the Job or a plan ConfigMap as built from this
+                # spec (a value the CRD cannot check): a spec change is needed.
+                decision.conditions = cond.stalled(
+                    cond.Reason.INVALID_SPEC,
+                    f"The API server refused the migration Job built from this spec: {exc}. "
+                    "Fix spec.job; nothing runs until then.",
+                )
+                decision.requeue_after = max(decision.requeue_after, 300.0)
         # SchemaMigrations first: whoever sees the SchemaVersion Ready then also sees
         # its migrations marked applied.
         await self._write_migration_status(namespace, migrations, decision)
@@ -262,8 +277,10 @@ class Reconciler:
     async def _start_job(self, sv: Mapping[str, Any], decision: Decision) -> None:
         assert decision.create_job_for is not None
         plan, attempt = decision.create_job_for
-        await self.kube.create_if_absent(build_plan_configmap(sv, plan))
-        job = build_job(sv, plan, attempt, self.config.job_image, self.config.job_service_account)
+        configmaps = build_plan_configmaps(sv, plan)
+        for configmap in configmaps:
+            await self.kube.create_if_absent(configmap)
+        job = build_job(sv, plan, attempt, self.config.job_policy, len(configmaps))
         created = await self.kube.create_if_absent(job)
         meta = sv["metadata"]
         if created:
