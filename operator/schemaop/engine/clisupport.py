@@ -27,16 +27,16 @@ import sys
 import time
 from typing import Any, TextIO
 
+from schemaop import redaction
 from schemaop.engine.errors import EngineError, InvalidConnectionString, Refused
 from schemaop.model.plan import SNAPSHOT_POLICIES, InvalidPlan, Plan, RunOptions
-from schemaop.redaction import (
-    path_argument,
-    schema_list_argument,
-    schema_name_argument,
-    scrub_messages,
-    shown,
-)
 from schemaop.redaction import scrub as redact
+from schemaop.redaction import scrub_messages, shown
+
+# The argument types every command shares, re-exported for the command modules.
+path_argument = redaction.path_argument
+schema_list_argument = redaction.schema_list_argument
+schema_name_argument = redaction.schema_name_argument
 
 EXIT_OK = 0
 EXIT_FAILED = 1

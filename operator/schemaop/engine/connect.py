@@ -60,9 +60,12 @@ _ENCODE_HINT = (
     "percent-encode special characters in the user name and password "
     "('@' as %40, '/' as %2F, ':' as %3A, '%' as %25)"
 )
+_NOT_A_URL = (
+    "it is neither a postgresql://user@host:port/dbname URL nor 'host=... dbname=...' pairs"
+)
 # libpq's parse errors, by what they are about; their text quotes the input.
 _PARSE_PROBLEMS = (
-    ('missing "="', "it is neither a postgresql://user@host/dbname URL nor key=value pairs"),
+    ('missing "="', _NOT_A_URL),
     ("percent-encoded token", "it has an invalid %-escape"),
     ("unexpected spaces", "it has an unencoded space (write %20)"),
     ("invalid uri query parameter", "it has an unknown query parameter"),
@@ -130,8 +133,9 @@ def check_conninfo(conninfo: str, source: str) -> dict[str, Any]:
             elif not _PORT_RE.match(str(params.get("port") or "")):
                 problem = "its port is not a number"
     if problem is not None:
+        hint = "" if problem == _NOT_A_URL else f"; {_ENCODE_HINT}"
         raise InvalidConnectionString(
-            f"the database URL from {source} cannot be used: {problem}; {_ENCODE_HINT}"
+            f"the database URL from {source} cannot be used: {problem}{hint}"
         )
     return params
 
