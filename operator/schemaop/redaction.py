@@ -74,11 +74,12 @@ MIN_FRAGMENT_LENGTH = 4
 # SchemaVersion (and again after each rotation); beyond this the oldest go.
 _MAX_REMEMBERED = 20_000
 
-# A schema name schemaop accepts from flags and settings: ASCII letters, digits,
-# ``_``, ``$`` and ``-``, not starting with a digit, ``$`` or ``-``; 63 at most
-# (PostgreSQL's limit). No ``:``, ``/``, ``@``, quotes or spaces, so a URL pasted
-# in the wrong place is refused instead of becoming a schema's name.
-IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
+# A schema name schemaop accepts from flags and settings: 1 to 63 characters
+# (PostgreSQL cuts longer names short), no control characters, and none of the
+# URL punctuation ``@ : /``, so a connection string pasted in the wrong place is
+# refused instead of becoming a schema's name. Anything else is allowed (names
+# reach SQL only as quoted identifiers): ``Odd Schema`` is fine.
+IDENTIFIER_RE = re.compile(r"^[^\x00-\x1f\x7f@:/]{1,63}$")
 
 _SEPARATORS = re.compile(r"[@:/?#&=,;\s]+")
 # scheme://user:PASSWORD@ (the password runs to the last @ of the token, so an
@@ -186,8 +187,8 @@ def shown(value: str) -> str:
 
 
 def is_identifier(name: str) -> bool:
-    """Whether ``name`` is a schema name schemaop accepts (:data:`IDENTIFIER_RE`)."""
-    return IDENTIFIER_RE.match(name) is not None
+    """Whether ``name`` is a schema name schemaop accepts (:data:`IDENTIFIER_RE`, 63 bytes)."""
+    return IDENTIFIER_RE.match(name) is not None and len(name.encode()) <= 63
 
 
 _URL_NOT_PATH = (
@@ -195,8 +196,8 @@ _URL_NOT_PATH = (
     "give the URL with --database-url or $DATABASE_URL"
 )
 _NOT_A_SCHEMA = (
-    "not a schema name (it is not shown): use ASCII letters, digits, _, $ and -, "
-    "at most 63, starting with a letter or _"
+    "not a schema name (it is not shown): at most 63 bytes, "
+    "no control characters and none of '@', ':' and '/'"
 )
 
 

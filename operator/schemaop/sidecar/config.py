@@ -7,8 +7,8 @@ flags, so they never show in ``ps``; ``repr`` of the config hides them.
 Both are handed to the scrubber (:mod:`schemaop.redaction`) as soon as they
 are read, and the URL is checked here (:func:`schemaop.engine.connect.check_conninfo`):
 one libpq cannot read as written is a :class:`ConfigError` that names where it
-came from, never its text. Schema names must be plain identifiers
-(:data:`schemaop.redaction.IDENTIFIER_RE`); no error message echoes a value
+came from, never its text. Schema names are checked against
+:data:`schemaop.redaction.IDENTIFIER_RE`; no error message echoes a value
 that looks like a connection string.
 
 =================================  ========================  ====================
@@ -163,8 +163,8 @@ def _names(value: Any, what: str) -> tuple[str, ...]:
 
 
 _NOT_A_NAME = (
-    "a name is not a plain schema name (it is not shown): use ASCII letters, digits, "
-    "_, $ and -, at most 63, starting with a letter or _"
+    "a name is not a schema name (it is not shown): at most 63 bytes, "
+    "no control characters and none of '@', ':' and '/'"
 )
 
 
