@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def assert_clean(out: subprocess.CompletedProcess[str], tail: str, *, lines: int
         ["migrate", "{url}"],
         ["{url}"],
     ],
-    ids=lambda c: " ".join(c),
+    ids=" ".join,
 )
 def test_malformed_url_never_shows_its_password(
     command: list[str], bad_url: str, tail: str, migdir: Path
@@ -171,8 +172,6 @@ def test_sidecar_logs_never_show_a_password(postgres: Postgres, tmp_path: Path) 
         try:
             deadline = 30.0
             while deadline > 0 and "refresh failed" not in log.read_text():
-                import time
-
                 time.sleep(0.25)
                 deadline -= 0.25
         finally:
