@@ -11,7 +11,8 @@ and imports what it needs inside ``run``.
 
 Before any command runs, every argument and environment variable that looks
 like a connection string is handed to :mod:`schemaop.redaction`, whose
-scrubber is then installed for every log record of the process; argparse's
+scrubber is then installed for every log record of the process and for
+everything written to stderr (every error line of every command); argparse's
 own errors go through it too and are one line (exit 2), never an echo of a URL.
 """
 
@@ -22,7 +23,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, Protocol, cast
+from typing import NoReturn, Protocol, TextIO, cast
 
 from schemaop import __version__, redaction
 
@@ -89,6 +90,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         redaction.remember_connection_string(os.environ.get(name))
     redaction.remember(os.environ.get("PGPASSWORD"))
     redaction.install_log_scrubber()
+    stderr = sys.stderr
+    if not isinstance(stderr, redaction.ScrubbingWriter):
+        sys.stderr = cast(TextIO, redaction.ScrubbingWriter(stderr))
+    try:
+        return _main(args)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(args: list[str]) -> int:
     top = _top_parser()
     if not args or args[0].startswith("-"):
         top.parse_args(args)  # handles --help and --version, then exits

@@ -52,6 +52,7 @@ __all__ = [
     "MASK",
     "MIN_FRAGMENT_LENGTH",
     "MIN_SECRET_LENGTH",
+    "ScrubbingWriter",
     "install_log_scrubber",
     "is_identifier",
     "looks_like_url",
@@ -269,6 +270,23 @@ def scrub_json_text(text: str) -> str:
     if json.dumps(data, sort_keys=True, default=str) == text:
         separators = None
     return json.dumps(cleaned, sort_keys=True, separators=separators, default=str)
+
+
+class ScrubbingWriter:
+    """A text stream whose writes go through :func:`scrub` first (the CLI's stderr).
+
+    Everything else (``fileno``, ``flush``, ``isatty``...) is the wrapped stream's.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(scrub(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 def install_log_scrubber() -> None:
