@@ -145,7 +145,9 @@ def remember(value: str | None) -> None:
 def _url_userinfo_password(text: str) -> str | None:
     """Everything that could be the password of a URL, however badly it is encoded."""
     rest = text.split("://", 1)[1] if "://" in text else text
-    rest = rest.split("?", 1)[0]
+    before_query = rest.split("?", 1)[0]
+    # A '?' before every '@' is more likely part of the password than a query.
+    rest = before_query if "@" in before_query else rest
     if "@" not in rest:
         return None
     userinfo = rest.rsplit("@", 1)[0]

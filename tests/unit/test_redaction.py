@@ -63,6 +63,12 @@ def test_colon_and_slash_in_the_password() -> None:
     assert "xy" in scrubbed
 
 
+def test_question_mark_then_unencoded_at() -> None:
+    tail = marker()
+    redaction.remember_connection_string(f"postgresql://mig:x?y@{tail}@host/db")
+    assert tail not in redaction.scrub(f"host '{tail}@host'")
+
+
 def test_percent_encoded_password() -> None:
     tail = marker()
     redaction.remember_connection_string(f"postgresql://mig:Lea%40{tail}@host/db")
