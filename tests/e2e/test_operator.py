@@ -513,6 +513,11 @@ def test_secret_content_never_shows_even_when_malformed(env: Env, operator: Oper
     nowhere: not in status, not in Events, not in the operator's log."""
     tail = f"kPw{uuid.uuid4().hex[:12]}"
     host_port = env.dsn.split("@", 1)[1]  # 127.0.0.1:PORT/dbname
+    # A URL pasted as a schema name is refused at admission: it never reaches a plan.
+    for field in ({"historySchema": f"postgresql://mig:Lea@{tail}@h/db"}, {"schemas": ["a:b"]}):
+        with pytest.raises(ApiException) as err:
+            env.schemaversion(name="pasted", **field)
+        assert err.value.status == 422
     env.secret(url=f"postgresql://mig:Lea@{tail}@{host_port}")
     env.migration("1", "create table a (id int)", "drop table a")
     env.schemaversion()

@@ -20,6 +20,7 @@ from schemaop.engine.errors import (
     InvalidConnectionString,
     connection_failure,
 )
+from schemaop.schemas import load_schema_files, validate
 
 pytestmark = pytest.mark.unit
 
@@ -252,3 +253,28 @@ def test_connection_failures_never_quote_libpq(
     got_cls, got_text = connection_failure(Exception(message))
     assert (got_cls, got_text) == (cls, text)
     assert "kPw99" not in got_text
+
+
+def test_crd_schema_names_follow_the_same_rule() -> None:
+    spec = load_schema_files()["schemaversion.json"]["properties"]["spec"]["properties"]
+    for pattern in (spec["historySchema"]["pattern"], spec["schemas"]["items"]["pattern"]):
+        assert pattern.replace("]+$", "]{1,63}$") == redaction.IDENTIFIER_RE.pattern
+
+
+def test_a_url_as_a_schema_name_is_refused_by_the_crd_schema_without_echo() -> None:
+    tail = marker()
+    url = f"postgresql://mig:Lea@{tail}@host/db"
+    doc = {
+        "apiVersion": "schemaop.io/v1alpha1",
+        "kind": "SchemaVersion",
+        "metadata": {"name": "db"},
+        "spec": {
+            "connection": {"urlFrom": {"secretKeyRef": {"name": "s", "key": "url"}}},
+            "targetVersion": "latest",
+            "historySchema": url,
+            "schemas": ["public", url],
+        },
+    }
+    problems = validate(doc)
+    assert sorted(p.path for p in problems) == ["spec.historySchema", "spec.schemas.1"]
+    assert tail not in " ".join(str(p) for p in problems)
