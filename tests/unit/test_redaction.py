@@ -278,3 +278,33 @@ def test_a_url_as_a_schema_name_is_refused_by_the_crd_schema_without_echo() -> N
     problems = validate(doc)
     assert sorted(p.path for p in problems) == ["spec.historySchema", "spec.schemas.1"]
     assert tail not in " ".join(str(p) for p in problems)
+
+
+def test_cli_errors_are_one_scrubbed_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from schemaop.cli import main
+
+    tail = marker()
+    url = f"postgresql://mig:Lea@{tail}@host/db"
+    for argv in (
+        ["migrate", "--dir", "x", "--snapshot", url],  # argparse's own "invalid choice: 'URL'"
+        ["lint", ".", "--applied-through", url],  # the command's own message
+        ["status", "--limit", url],
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            code = main(argv)
+            raise SystemExit(code)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert tail not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_scrubbing_writer_passes_everything_else_through() -> None:
+    import io
+
+    pw = marker()
+    redaction.remember(pw)
+    buffer = io.StringIO()
+    writer = redaction.ScrubbingWriter(buffer)
+    assert writer.write(f"a {pw} b\n") == len(f"a {pw} b\n")
+    writer.flush()
+    assert buffer.getvalue() == "a *** b\n" and writer.getvalue() == "a *** b\n"
