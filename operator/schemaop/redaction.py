@@ -74,6 +74,8 @@ MIN_FRAGMENT_LENGTH = 4
 # At most this many remembered values: an operator reads one Secret per
 # SchemaVersion (and again after each rotation); beyond this the oldest go.
 _MAX_REMEMBERED = 20_000
+# Values longer than this are looked for with str.find, not in the trie regex.
+_TRIE_DEPTH = 256
 
 # A schema name schemaop accepts from flags and settings: 1 to 63 characters
 # (PostgreSQL cuts longer names short), no control characters, and none of the
@@ -93,40 +95,94 @@ _URL_LIKE_RE = re.compile(r"://|^[^\s/]*:[^\s]*@|\bpassword\s*=", re.I)
 
 
 class _Remembered:
-    """The secret values this process has read, and one compiled pattern for them all."""
+    """The secret values this process has read, and how to find them fast in a message.
+
+    Most values are matched by one compiled trie regex; values added since it
+    was compiled (and very long ones) are looked for with ``str.find``. The
+    regex is rebuilt only when the recent ones reach a quarter of the compiled
+    ones, so an operator reading a thousand Secrets compiles it a few dozen
+    times, not a thousand.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.values: dict[str, None] = {}  # an insertion-ordered set: the oldest go first
         self.pattern: re.Pattern[str] | None = None
+        self.recent: list[str] = []  # not in the pattern yet
+        self.long: list[str] = []  # longer than the trie goes: always by str.find
         self.log_scrubber = False
 
     def add(self, value: str, minimum: int) -> None:
         if len(value) < minimum or value in self.values:
             return
         with self.lock:
-            self.values[value] = None
             # The same value as it appears inside a JSON string (quotes, backslashes).
-            escaped = json.dumps(value)[1:-1]
-            if escaped != value:
-                self.values[escaped] = None
-            while len(self.values) > _MAX_REMEMBERED:
-                del self.values[next(iter(self.values))]
-            self.pattern = None
+            for form in dict.fromkeys((value, json.dumps(value)[1:-1])):
+                self.values[form] = None
+                (self.long if len(form) > _TRIE_DEPTH else self.recent).append(form)
+            if len(self.values) > _MAX_REMEMBERED:
+                while len(self.values) > _MAX_REMEMBERED:
+                    del self.values[next(iter(self.values))]
+                self.long = [v for v in self.long if v in self.values]
+                self.pattern, self.recent = None, []
 
-    def compiled(self) -> re.Pattern[str] | None:
-        pattern = self.pattern
-        if pattern is None and self.values:
-            with self.lock:
-                ordered = sorted(self.values, key=len, reverse=True)
-                pattern = self.pattern = re.compile("|".join(re.escape(v) for v in ordered))
-        return pattern
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where remembered values occur in ``text`` (overlapping ones too)."""
+        with self.lock:
+            if self.pattern is None or len(self.recent) > max(32, len(self.values) // 4):
+                short = [v for v in self.values if len(v) <= _TRIE_DEPTH]
+                self.pattern = re.compile(f"(?=({_trie_pattern(short)}))") if short else None
+                self.recent = []
+            pattern, plain = self.pattern, self.recent + self.long
+        found = []
+        if pattern is not None:
+            found = [(m.start(), m.end(1)) for m in pattern.finditer(text) if m.end(1) > m.start()]
+        for value in plain:
+            at = text.find(value)
+            while at >= 0:
+                found.append((at, at + len(value)))
+                at = text.find(value, at + 1)
+        return found
+
+
+def _trie_pattern(values: list[str]) -> str:
+    """One regex matching any of ``values``, longest first, factored as a trie.
+
+    A flat alternation of thousands of literals is tried one by one at every
+    position of every message (about 0.4 s a message with 2,000 values); the
+    trie branches on one character at a time instead.
+    """
+    end = ""  # the key marking that a value ends at this node
+    trie: dict[str, Any] = {}
+    for value in values:
+        node = trie
+        for char in value:
+            node = node.setdefault(char, {})
+        node[end] = {}
+    # Built bottom-up without recursion (values can be long): node id -> regex.
+    order: list[dict[str, Any]] = []
+    stack = [trie]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(child for key, child in node.items() if key != end)
+    built: dict[int, str] = {}
+    for node in reversed(order):
+        alts = [re.escape(k) + built[id(c)] for k, c in sorted(node.items()) if k != end]
+        if not alts:
+            built[id(node)] = ""
+            continue
+        group = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        # A value ending here, and longer ones going on: the greedy '?' tries longer first.
+        built[id(node)] = f"(?:{group})?" if end in node else group
+    return built[id(trie)]
 
 
 _REMEMBERED = _Remembered()
 
 
 def _add(value: str, minimum: int) -> None:
+    """Remember one value (and its JSON-string form) if it has ``minimum`` characters."""
     _REMEMBERED.add(value, minimum)
 
 
@@ -230,9 +286,22 @@ def scrub(text: str) -> str:
     """``text`` with every remembered secret, and any URL or ``password=`` password, masked."""
     if not text:
         return text
-    pattern = _REMEMBERED.compiled()
-    if pattern is not None:
-        text = pattern.sub(MASK, text)
+    spans = sorted(_REMEMBERED.spans(text))
+    if spans:
+        # The union of every occurrence is masked, so two overlapping values
+        # (a password and a fragment of another one) leave nothing between them.
+        merged: list[list[int]] = []
+        for start, stop in spans:
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], stop)
+            else:
+                merged.append([start, stop])
+        out, pos = [], 0
+        for start, stop in merged:
+            out += [text[pos:start], MASK]
+            pos = stop
+        out.append(text[pos:])
+        text = "".join(out)
     text = _URL_PASSWORD_RE.sub(lambda m: m.group("head") + MASK, text)
     return _KV_PASSWORD_RE.sub(lambda m: m.group("head") + MASK, text)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 import uuid
 
 import pytest
@@ -308,3 +309,24 @@ def test_scrubbing_writer_passes_everything_else_through() -> None:
     assert writer.write(f"a {pw} b\n") == len(f"a {pw} b\n")
     writer.flush()
     assert buffer.getvalue() == "a *** b\n" and writer.getvalue() == "a *** b\n"
+
+
+def test_overlapping_values_are_masked_as_their_union() -> None:
+    head, tail = marker("Hd"), marker("Tl")
+    redaction.remember(head + "XYZW")
+    redaction.remember("XYZW" + tail)
+    scrubbed = redaction.scrub(f"a {head}XYZW{tail} b")
+    assert scrubbed == "a *** b"
+
+
+def test_scrubbing_stays_fast_with_thousands_of_secrets() -> None:
+    # An operator reads one Secret per SchemaVersion; every log record is scrubbed.
+    started = time.monotonic()
+    message = "cannot connect to app@db.example:5432/app (Secret ns/db key url): timed out"
+    for _ in range(1000):
+        redaction.remember_connection_string(f"postgresql://u:{uuid.uuid4().hex}@h/db")
+        redaction.scrub(message)
+    for _ in range(1000):
+        assert redaction.scrub(message) == message
+    # A flat alternation took 0.2 s a message here (400 s in all); this takes about 2 s.
+    assert time.monotonic() - started < 60
