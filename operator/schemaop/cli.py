@@ -8,17 +8,27 @@ knows all subcommands; it holds names and one-line help, nothing imported.
 
 A command module provides ``add_arguments(parser)`` and ``run(args) -> int``,
 and imports what it needs inside ``run``.
+
+Before any command runs, every argument and environment variable that looks
+like a connection string is handed to :mod:`schemaop.redaction`, whose
+scrubber is then installed for every log record of the process and for
+everything written to stderr (every error line of every command); argparse's
+own errors go through it too and are one line (exit 2), never an echo of a URL.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import NoReturn, Protocol, TextIO, cast
 
-from schemaop import __version__
+from schemaop import __version__, redaction
+
+# Where a connection string or password may come from outside the command line.
+_SECRET_ENV = ("DATABASE_URL", "SCHEMAOP_DATABASE_URL")
 
 # name -> (module under schemaop.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -46,13 +56,20 @@ class CommandModule(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that go through the scrubber."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {redaction.scrub(message)} (see '{self.prog} --help')\n")
+
+
 def _load(name: str) -> CommandModule:
     module_name, _ = COMMANDS[name]
     return cast(CommandModule, importlib.import_module(f"schemaop.commands.{module_name}"))
 
 
 def _top_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="schemaop",
         description="Keep PostgreSQL databases at a declared schema version.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -68,6 +85,21 @@ def _top_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``schemaop`` console script; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    redaction.remember_possible_urls(args)
+    for name in _SECRET_ENV:
+        redaction.remember_connection_string(os.environ.get(name))
+    redaction.remember(os.environ.get("PGPASSWORD"))
+    redaction.install_log_scrubber()
+    stderr = sys.stderr
+    if not isinstance(stderr, redaction.ScrubbingWriter):
+        sys.stderr = cast(TextIO, redaction.ScrubbingWriter(stderr))
+    try:
+        return _main(args)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(args: list[str]) -> int:
     top = _top_parser()
     if not args or args[0].startswith("-"):
         top.parse_args(args)  # handles --help and --version, then exits
@@ -75,14 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print(f"schemaop: unknown command {name!r}; see 'schemaop --help'", file=sys.stderr)
+        print(
+            f"schemaop: unknown command {redaction.shown(name)}; see 'schemaop --help'",
+            file=sys.stderr,
+        )
         return 2
     module = _load(name)
     # No prefix matching of long options: a mistyped flag is an error, never quietly
     # another flag (--database-url is not --database-url-file).
-    parser = argparse.ArgumentParser(
-        prog=f"schemaop {name}", description=COMMANDS[name][1], allow_abbrev=False
-    )
+    parser = _Parser(prog=f"schemaop {name}", description=COMMANDS[name][1], allow_abbrev=False)
     module.add_arguments(parser)
     namespace = parser.parse_args(rest)
     try:

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
+from schemaop.redaction import looks_like_url, scrub
+
 KINDS: dict[str, str] = {
     "SchemaMigration": "schemamigration.json",
     "SchemaVersion": "schemaversion.json",
@@ -78,7 +80,11 @@ def validate(document: object, source: str = "<document>") -> list[Problem]:
     problems = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
         path = ".".join(str(p) for p in error.absolute_path)
-        problems.append(Problem(source, path, error.message))
+        message = error.message
+        if isinstance(error.instance, str) and looks_like_url(error.instance):
+            # jsonschema quotes the value: never a URL (it may hold a password).
+            message = message.replace(repr(error.instance), "(a URL-like value, not shown)")
+        problems.append(Problem(source, path, scrub(message)))
     return problems
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -506,3 +507,49 @@ def test_destructive_change_blocks_then_rename_policy_keeps_the_data(
     env.wait_ready("1", operator)
     with psycopg.connect(env.dsn) as conn:
         assert conn.execute("select v from a where id = 1").fetchone() == ("x",)
+
+
+def test_secret_content_never_shows_even_when_malformed(env: Env, operator: Operator) -> None:
+    """A Secret holding a URL with an unencoded '@' in its password, then not a URL at all:
+    the status names the Secret and the problem; the password, whole or in part, shows
+    nowhere: not in status, not in Events, not in the operator's log."""
+    tail = f"kPw{uuid.uuid4().hex[:12]}"
+    host_port = env.dsn.split("@", 1)[1]  # 127.0.0.1:PORT/dbname
+    # A URL pasted as a schema name is refused at admission: it never reaches a plan.
+    for field in ({"historySchema": f"postgresql://mig:Lea@{tail}@h/db"}, {"schemas": ["a:b"]}):
+        with pytest.raises(ApiException) as err:
+            env.schemaversion(name="pasted", **field)
+        assert err.value.status == 422
+    env.secret(url=f"postgresql://mig:Lea@{tail}@{host_port}")
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.schemaversion()
+    ready = env.wait_reason("Ready", "False", "DatabaseUnreachable", operator)
+    assert f"Secret {env.ns}/db key url" in ready["message"]
+    assert "more than one '@'" in ready["message"]
+
+    def assert_nowhere(secret: str) -> None:
+        blobs = [
+            json.dumps(env.sv().get("status") or {}),
+            *(f"{e.reason} {e.message}" for e in env.events()),
+            operator.log(),
+        ]
+        for blob in blobs:
+            for n in range(4, len(secret) + 1):
+                for i in range(len(secret) - n + 1):
+                    assert secret[i : i + n] not in blob, (secret[i : i + n], blob[-2000:])
+
+    assert_nowhere(tail)
+    assert env.jobs() == []
+    # Not a URL at all (a bare password pasted into the Secret): libpq's parse error
+    # would quote it; the status says what is wrong instead.
+    junk = f"Junk{uuid.uuid4().hex[:12]}"
+    env.secret(url=junk)
+
+    def says_not_a_url() -> Any:
+        c = env.condition("Ready")
+        return c if "neither a postgresql://" in str(c.get("message")) else None
+
+    env.wait("the not-a-URL message", says_not_a_url, 60, operator)
+    time.sleep(2)  # a few more reconciles and log lines
+    assert_nowhere(junk)
+    assert_nowhere(tail)

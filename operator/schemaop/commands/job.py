@@ -18,6 +18,8 @@ import json
 import os
 import sys
 
+from schemaop.redaction import path_argument, scrub, scrub_json_text
+
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 
@@ -28,11 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plan",
         required=True,
         metavar="FILE",
+        type=path_argument,
         help="plan file (JSON), or a directory of its parts plan.json.000, plan.json.001 ...",
     )
     run_p.add_argument(
         "--termination-log",
         metavar="PATH",
+        type=path_argument,
         default=None,
         help=f"where to write the summary (default {DEFAULT_TERMINATION_LOG} when writable)",
     )
@@ -49,11 +53,15 @@ def _termination_path(explicit: str | None) -> str | None:
 
 
 def _write(path: str | None, text: str) -> None:
+    """Write the termination message, its human text through the scrubber first.
+
+    The operator copies it into status and Events: this is the one place it is written.
+    """
     if not path:
         return
     try:
         with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(scrub_json_text(text))
     except OSError as exc:
         print(f"schemaop: cannot write termination log {path}: {exc.strerror}", file=sys.stderr)
 
@@ -72,17 +80,17 @@ def run(args: argparse.Namespace) -> int:
             "error": {"kind": "InvalidPlan", "reason": "InvalidPlan", "message": str(exc)},
         }
         _write(term, json.dumps(summary)[:4000])
-        print(json.dumps(summary))
-        print(f"schemaop: error: {exc}", file=sys.stderr)
+        print(scrub_json_text(json.dumps(summary)))
+        print(f"schemaop: error: {scrub(str(exc))}", file=sys.stderr)
         return cs.EXIT_USAGE
 
     def connect() -> engine.Conn:
         return engine.connect(None, f"schemaop-job {plan.short_hash}")
 
     result = engine.run_plan(connect, plan, cs.Progress(quiet=args.quiet))
-    print(result.to_json())
+    print(scrub_json_text(result.to_json()))
     _write(term, result.termination_message())
     if result.error is not None:
         print(cs.describe_error(result.error), file=sys.stderr)
-        return cs.EXIT_REFUSED if isinstance(result.error, engine.Refused) else cs.EXIT_FAILED
+        return cs.exit_code(result.error)
     return cs.EXIT_OK

@@ -53,7 +53,15 @@ class _Item:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="SQL file, directory or YAML")
+    from schemaop.redaction import path_argument
+
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        type=path_argument,
+        help="SQL file, directory or YAML",
+    )
     parser.add_argument("--format", choices=["text", "json", "gitlab"], default="text")
     parser.add_argument(
         "--applied-through",
@@ -61,7 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="migrations up to VERSION are already applied: tables they create count as existing",
     )
     parser.add_argument(
-        "--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout"
+        "--output",
+        "-o",
+        metavar="FILE",
+        type=path_argument,
+        help="write the report to FILE instead of stdout",
     )
 
 

@@ -74,7 +74,7 @@ def _execute(
     connect: Callable[[], Conn],
     spare: list[Conn],
 ) -> int:
-    from schemaop import engine, planner
+    from schemaop import engine, planner, redaction
     from schemaop.engine import clisupport as cs
     from schemaop.model import InvalidMigrationSet, InvalidPlan
 
@@ -116,11 +116,11 @@ def _execute(
     progress = cs.Progress(quiet=args.quiet or out == "json")
     result = engine.run_plan(connect, the_plan, progress)
     if out == "json":
-        print(json.dumps(result.to_dict(), default=str))
+        print(redaction.scrub_json_text(json.dumps(result.to_dict(), default=str)))
     if result.error is not None:
         if out != "json":
             print(cs.describe_error(result.error), file=sys.stderr)
-        return cs.EXIT_REFUSED if isinstance(result.error, engine.Refused) else cs.EXIT_FAILED
+        return cs.exit_code(result.error)
     if out != "json":
         applied = [s for s in result.steps if s.status == "applied"]
         if not applied:
@@ -154,8 +154,4 @@ def _check_rollback_target(migrations: MigrationSet, state: DatabaseState, targe
 def _report_error(exc: EngineError, out: str) -> int:
     from schemaop.engine import clisupport as cs
 
-    if out == "json":
-        print(json.dumps({"ok": False, "error": exc.to_dict()}, default=str))
-    else:
-        print(cs.describe_error(exc), file=sys.stderr)
-    return cs.EXIT_FAILED
+    return cs.report(exc, out)

@@ -11,7 +11,6 @@ connecting (for reviewing a directory in CI).
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--empty", action="store_true", help="plan for an empty database; do not connect"
     )
-    parser.add_argument("--file", metavar="PATH", help="also write the plan file to PATH")
+    parser.add_argument(
+        "--file", metavar="PATH", type=cs.path_argument, help="also write the plan file to PATH"
+    )
     cs.add_db_arguments(parser)
     cs.add_planning_arguments(parser)
     cs.add_run_arguments(parser)
@@ -48,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
             with engine.connect(args.database_url, "schemaop-plan") as conn:
                 state = engine.read_state(conn, options.history_schema)
         except engine.EngineError as exc:
-            print(cs.describe_error(exc), file=sys.stderr)
-            return cs.EXIT_FAILED
+            return cs.report(exc, out)
     try:
         the_plan = planner.plan(
             migrations, state, args.to, options=options, out_of_order=args.out_of_order

@@ -22,6 +22,8 @@ import re
 import sys
 from typing import Any
 
+from schemaop.redaction import schema_name_argument, shown
+
 _DURATION_RE = re.compile(r"^\s*(?P<n>[0-9]+)\s*(?P<unit>s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -31,7 +33,7 @@ def parse_age(text: str) -> dt.timedelta:
     m = _DURATION_RE.match(text)
     if not m:
         raise argparse.ArgumentTypeError(
-            f"invalid duration {text!r}: use a number and a unit, e.g. 30d, 12h, 2w, 90m"
+            f"invalid duration {shown(text)}: use a number and a unit, e.g. 30d, 12h, 2w, 90m"
         )
     return dt.timedelta(seconds=int(m.group("n")) * _UNIT_SECONDS[m.group("unit")])
 
@@ -53,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history-schema",
         default="schemaop",
+        type=schema_name_argument,
         help="the runner's history schema, whose advisory lock purge holds (default: schemaop)",
     )
     parser.add_argument("--lock-timeout", default="2s", help="lock_timeout per drop (default 2s)")
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from psycopg import sql
 
     from schemaop.engine import lock as advisory
+    from schemaop.engine.clisupport import exit_code
     from schemaop.engine.connect import connect, redact
     from schemaop.engine.errors import EngineError
     from schemaop.lint.policy import ARCHIVE_SCHEMA, TOMBSTONES_TABLE
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         conn = connect(args.database_url, "schemaop-purge")
     except EngineError as exc:
         print(f"schemaop purge: {redact(str(exc))}", file=sys.stderr)
-        return 1
+        return exit_code(exc)
     key = advisory.lock_key(args.history_schema)
     with conn:
         if not advisory.try_lock(conn, key):

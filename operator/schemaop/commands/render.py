@@ -15,8 +15,14 @@ import sys
 from pathlib import Path
 
 
+def _path(value: str) -> Path:
+    from schemaop.redaction import path_argument
+
+    return Path(path_argument(value))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("directory", type=Path, help="migration directory")
+    parser.add_argument("directory", type=_path, help="migration directory")
     parser.add_argument(
         "--schema-version",
         required=True,

@@ -25,14 +25,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     action.add_argument(
         "--mark-applied", metavar="VERSION", help="record the failed step as done by hand"
     )
-    parser.add_argument("--dir", metavar="DIR", help="migration directory (for --retry)")
+    parser.add_argument(
+        "--dir", metavar="DIR", type=cs.path_argument, help="migration directory (for --retry)"
+    )
     cs.add_db_arguments(parser)
     cs.add_planning_arguments(parser)
     cs.add_run_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from schemaop import engine
+    from schemaop import engine, redaction
     from schemaop.engine import clisupport as cs
     from schemaop.engine import repair
     from schemaop.model import InvalidMigrationSet, InvalidPlan
@@ -50,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             entry = repair.mark_applied(connect, options, args.mark_applied)
         except engine.EngineError as exc:
-            print(cs.describe_error(exc), file=sys.stderr)
-            code = cs.EXIT_REFUSED if isinstance(exc, engine.Refused) else cs.EXIT_FAILED
-            return code
+            return cs.report(exc)
         if out == "json":
             print(json.dumps({"ok": True, "markedApplied": entry}, default=str))
         else:
@@ -72,14 +72,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = repair.retry(connect, options, migrations, cs.Progress(quiet=args.quiet))
     except engine.EngineError as exc:
-        print(cs.describe_error(exc), file=sys.stderr)
-        return cs.EXIT_REFUSED if isinstance(exc, engine.Refused) else cs.EXIT_FAILED
+        return cs.report(exc)
     if out == "json":
-        print(json.dumps(result.to_dict(), default=str))
+        print(redaction.scrub_json_text(json.dumps(result.to_dict(), default=str)))
     if result.error is not None:
         if out != "json":
             print(cs.describe_error(result.error), file=sys.stderr)
-        return cs.EXIT_FAILED
+        return cs.exit_code(result.error)
     if out != "json":
         print(f"repaired: the step finished; the database is at {result.current_version}")
     return cs.EXIT_OK

@@ -24,15 +24,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "variables, or --database-url-file); connect with a read-only role."
     )
     add = parser.add_argument
-    add("--database-url-file", metavar="PATH", help="read the database URL from this file")
-    add("--schemas", help="comma-separated managed schemas [SCHEMAOP_SCHEMAS; public]")
-    add("--history-schema", help="schema of schemaop's history table [schemaop]")
+    from schemaop.redaction import path_argument, schema_list_argument, schema_name_argument
+
+    add(
+        "--database-url-file",
+        metavar="PATH",
+        type=path_argument,
+        help="read the database URL from this file",
+    )
+    add(
+        "--schemas",
+        type=schema_list_argument,
+        help="comma-separated managed schemas [SCHEMAOP_SCHEMAS; public]",
+    )
+    add(
+        "--history-schema",
+        type=schema_name_argument,
+        help="schema of schemaop's history table [schemaop]",
+    )
     add("--host", help="address to listen on [SCHEMAOP_SIDECAR_HOST; 0.0.0.0]")
     add("--port", type=int, help="port to listen on [SCHEMAOP_SIDECAR_PORT; 8080]")
     add("--poll-interval", type=float, help="seconds between fallback polls [30]")
     add("--rate-limit", type=float, help="requests per second per client, 0 = off [20]")
     add("--rate-burst", type=int, help="bucket size of the rate limit [40]")
-    add("--token-file", metavar="PATH", help="require this bearer token on /api/ [none]")
+    add(
+        "--token-file",
+        metavar="PATH",
+        type=path_argument,
+        help="require this bearer token on /api/ [none]",
+    )
     add("--cors-origins", help="comma-separated allowed origins, or * [none]")
     add("--access-log", action="store_true", default=None, help="log every request")
     add("--header-timeout", type=float, help="seconds for a request's headers to arrive [10]")
@@ -47,12 +67,15 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
+    from schemaop.redaction import install_log_scrubber, scrub
     from schemaop.sidecar.config import ConfigError, load_config
 
+    # Every log record goes through the scrubber (also when not started by cli.main).
+    install_log_scrubber()
     try:
         config = load_config(vars(args), os.environ)
     except ConfigError as exc:
-        print(f"schemaop sidecar: {exc}", file=sys.stderr)
+        print(f"schemaop sidecar: {scrub(str(exc))}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=config.log_level.upper(),
@@ -79,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
             await serve(config, stop)
         except OSError as exc:
             print(
-                f"schemaop sidecar: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+                f"schemaop sidecar: cannot listen on {scrub(config.host)}:{config.port}: "
+                f"{exc.strerror}",
                 file=sys.stderr,
             )
             return 1

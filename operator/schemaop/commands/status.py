@@ -19,8 +19,18 @@ from typing import Any
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from schemaop.engine import clisupport as cs
 
-    parser.add_argument("--dir", metavar="DIR", help="migration directory: list pending ones")
-    parser.add_argument("--schemas", default="public", help="managed schemas (fingerprint)")
+    parser.add_argument(
+        "--dir",
+        metavar="DIR",
+        type=cs.path_argument,
+        help="migration directory: list pending ones",
+    )
+    parser.add_argument(
+        "--schemas",
+        default="public",
+        type=cs.schema_list_argument,
+        help="managed schemas (fingerprint)",
+    )
     parser.add_argument("--limit", type=int, default=10, help="history rows to show (10)")
     parser.add_argument("--snapshot", type=int, metavar="ID", help="print a Schema snapshot")
     cs.add_db_arguments(parser)
@@ -55,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 snapshot.list_snapshots(conn, args.history_schema) if state.history_exists else []
             )
     except engine.EngineError as exc:
-        print(cs.describe_error(exc), file=sys.stderr)
-        return cs.EXIT_FAILED
+        return cs.report(exc, out)
 
     report: dict[str, Any] = state.to_dict()
     report["applied"] = len(state.applied)

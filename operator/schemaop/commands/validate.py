@@ -16,8 +16,14 @@ from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", type=Path, help="manifest files or directories")
+    parser.add_argument("paths", nargs="+", type=_path, help="manifest files or directories")
     parser.add_argument("--output", choices=["text", "json"], default="text")
+
+
+def _path(value: str) -> Path:
+    from schemaop.redaction import path_argument
+
+    return Path(path_argument(value))
 
 
 def _files(paths: list[Path]) -> list[Path]:

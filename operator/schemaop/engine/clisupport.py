@@ -6,13 +6,16 @@ Used by ``schemaop migrate``, ``plan``, ``status``, ``rollback``, ``repair`` and
 == =======================================================================
 0  success (also: nothing to do)
 1  the run failed (SQL error, lock busy, snapshot failed, database unreachable)
-2  bad input (options, unreadable directory or plan file)
+2  bad input (options, unreadable directory or plan file, a database URL that
+   cannot be used as written)
 3  refused before anything ran (dirty database, checksum mismatch, missing
    migration or down step, unknown target)
 == =======================================================================
 
 Nothing printed here ever contains the password or the full connection string:
-every message goes through :func:`schemaop.engine.connect.redact`.
+every message goes through the scrubber (:func:`schemaop.redaction.scrub`), and
+arguments that are paths or schema names refuse a value that looks like a URL
+without echoing it (:mod:`schemaop.redaction`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,16 @@ import sys
 import time
 from typing import Any, TextIO
 
-from schemaop.engine.connect import redact
-from schemaop.engine.errors import EngineError
+from schemaop import redaction
+from schemaop.engine.errors import EngineError, InvalidConnectionString, Refused
 from schemaop.model.plan import SNAPSHOT_POLICIES, InvalidPlan, Plan, RunOptions
+from schemaop.redaction import scrub as redact
+from schemaop.redaction import scrub_messages, shown
+
+# The argument types every command shares, re-exported for the command modules.
+path_argument = redaction.path_argument
+schema_list_argument = redaction.schema_list_argument
+schema_name_argument = redaction.schema_name_argument
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,7 +51,9 @@ def duration_ms(text: str) -> int:
     """``2s``, ``500ms``, ``1.5s``, ``1m`` or a bare number of milliseconds."""
     m = _DURATION_RE.match(text)
     if not m:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 500ms, 2s or 1m")
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {shown(text)}: use e.g. 500ms, 2s or 1m"
+        )
     factor = {"ms": 1, "s": 1000, "m": 60_000, None: 1}[m.group("unit")]
     return int(float(m.group("n")) * factor)
 
@@ -56,6 +68,7 @@ def add_db_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history-schema",
         default="schemaop",
+        type=schema_name_argument,
         help="schema of schemaop's history and snapshot tables (default: schemaop)",
     )
     parser.add_argument("--output", choices=["text", "json"], default="text")
@@ -63,15 +76,26 @@ def add_db_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_source_arguments(parser: argparse.ArgumentParser, *, plan_file: bool = True) -> None:
     src = parser.add_mutually_exclusive_group(required=not plan_file)
-    src.add_argument("--dir", metavar="DIR", help="directory of migration files (docs/engine.md)")
+    src.add_argument(
+        "--dir",
+        metavar="DIR",
+        type=path_argument,
+        help="directory of migration files (docs/engine.md)",
+    )
     if plan_file:
-        src.add_argument("--plan", metavar="FILE", help="a plan file (from 'schemaop plan')")
+        src.add_argument(
+            "--plan",
+            metavar="FILE",
+            type=path_argument,
+            help="a plan file (from 'schemaop plan')",
+        )
 
 
 def add_planning_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--schemas",
         default="public",
+        type=schema_list_argument,
         help="comma-separated managed schemas (fingerprint, snapshots; default: public)",
     )
     parser.add_argument(
@@ -104,7 +128,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long to wait for another runner's lock (default 60s)",
     )
     parser.add_argument("--snapshot", choices=SNAPSHOT_POLICIES, default="None")
-    parser.add_argument("--snapshot-dir", help="directory for --snapshot Full dumps")
+    parser.add_argument(
+        "--snapshot-dir", type=path_argument, help="directory for --snapshot Full dumps"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
 
 
@@ -139,7 +165,7 @@ def read_plan_file(path: str) -> Plan:
         with open(path, "rb") as fh:
             return Plan.from_json(fh.read())
     except OSError as exc:
-        raise InvalidPlan(f"cannot read plan file {path}: {exc.strerror}") from exc
+        raise InvalidPlan(f"cannot read plan file {shown(path)}: {exc.strerror}") from exc
 
 
 def fail(message: str, code: int = EXIT_USAGE, *, output: str = "text", **extra: Any) -> int:
@@ -151,15 +177,31 @@ def fail(message: str, code: int = EXIT_USAGE, *, output: str = "text", **extra:
     return code
 
 
+def exit_code(err: EngineError) -> int:
+    """The exit code of a failed command: 2 bad URL, 3 refused, 1 anything else."""
+    if isinstance(err, InvalidConnectionString):
+        return EXIT_USAGE
+    return EXIT_REFUSED if isinstance(err, Refused) else EXIT_FAILED
+
+
+def report(err: EngineError, output: str = "text") -> int:
+    """Print an engine error (JSON on stdout with --output json) and return its exit code."""
+    if output == "json":
+        print(json.dumps({"ok": False, "error": scrub_messages(err.to_dict())}, default=str))
+    else:
+        print(describe_error(err), file=sys.stderr)
+    return exit_code(err)
+
+
 def describe_error(err: EngineError) -> str:
     lines = [f"error: {redact(str(err))}"]
     if err.detail:
         lines.append(f"  detail: {redact(err.detail)}")
     if err.hint:
-        lines.append(f"  hint: {err.hint}")
+        lines.append(f"  hint: {redact(err.hint)}")
     if err.statement:
         stmt = err.statement if len(err.statement) < 400 else err.statement[:397] + "..."
-        lines.append("  statement: " + stmt.replace("\n", "\n             "))
+        lines.append("  statement: " + redact(stmt).replace("\n", "\n             "))
     if err.position:
         lines.append(f"  at line {err.position.line}, column {err.position.column}")
     return "\n".join(lines)

@@ -12,9 +12,16 @@ blocked runner shows up in ``pg_stat_activity``) and runs in autocommit: the
 runner opens its transactions explicitly, and the operator's read-only use
 never leaves a transaction open.
 
-Passwords seen here are remembered by :func:`redact`, which replaces them (and
-the password part of any URL or ``password=`` in a conninfo) with ``***``
-before anything is printed.
+The connection string is checked before libpq sees it (:func:`check_conninfo`):
+one that libpq would misread (an unencoded ``@`` or ``/`` in the password,
+which libpq takes as the end of the user info or of the host, so half the
+password becomes a host or port name) is refused with
+:class:`~schemaop.engine.errors.InvalidConnectionString`. No message about a
+connection quotes the string or libpq's text about it: it says what kind of
+problem it is and where the string came from (the flag, the environment
+variable, the Secret). Every connection string and password seen here is
+remembered by :mod:`schemaop.redaction`, whose scrubber (:func:`redact`) is
+the last line of defence on every output.
 """
 
 from __future__ import annotations
@@ -26,7 +33,22 @@ from typing import Any
 
 import psycopg
 
-from schemaop.engine.errors import ConnectionFailed, classify
+from schemaop.engine.errors import InvalidConnectionString, connection_failure
+from schemaop.redaction import remember as remember_secret
+from schemaop.redaction import remember_connection_string
+from schemaop.redaction import scrub as redact
+
+__all__ = [
+    "APPLICATION_NAME",
+    "Conn",
+    "check_conninfo",
+    "connect",
+    "describe",
+    "redact",
+    "remember_secret",
+    "resolve_url",
+    "url_source",
+]
 
 APPLICATION_NAME = "schemaop-runner"
 
@@ -34,25 +56,25 @@ APPLICATION_NAME = "schemaop-runner"
 Conn = psycopg.Connection[Any]
 _CONNECT_TIMEOUT = "10"
 
-_secrets: set[str] = set()
-_URL_PASSWORD_RE = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/@\s:]*:)(?P<pw>[^@\s]*)(?=@)", re.I)
-_KV_PASSWORD_RE = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
-
-
-def remember_secret(value: str | None) -> None:
-    """Make :func:`redact` scrub ``value`` from now on (no-op for short or empty values)."""
-    if value and len(value) >= 3:
-        _secrets.add(value)
-
-
-def redact(text: str) -> str:
-    """``text`` with every known password and any URL or conninfo password replaced."""
-    if not text:
-        return text
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    text = _URL_PASSWORD_RE.sub(lambda m: m.group("head") + "***", text)
-    return _KV_PASSWORD_RE.sub(lambda m: m.group("head") + "***", text)
+_ENCODE_HINT = (
+    "percent-encode special characters in the user name and password "
+    "('@' as %40, '/' as %2F, ':' as %3A, '%' as %25)"
+)
+_NOT_A_URL = (
+    "it is neither a postgresql://user@host:port/dbname URL nor 'host=... dbname=...' pairs"
+)
+# libpq's parse errors, by what they are about; their text quotes the input.
+_PARSE_PROBLEMS = (
+    ('missing "="', _NOT_A_URL),
+    ("percent-encoded token", "it has an invalid %-escape"),
+    ("unexpected spaces", "it has an unencoded space (write %20)"),
+    ("invalid uri query parameter", "it has an unknown query parameter"),
+    ("invalid connection option", "it has an unknown option"),
+    ("unterminated quoted string", "it has an unterminated quoted string"),
+    ('"]"', "an IPv6 address in it lacks its ']'"),
+)
+_URI_RE = re.compile(r"^postgres(ql)?://", re.I)
+_PORT_RE = re.compile(r"^[0-9]*(,[0-9]*)*$")
 
 
 def resolve_url(url: str | None, environ: Mapping[str, str] | None = None) -> str:
@@ -63,12 +85,74 @@ def resolve_url(url: str | None, environ: Mapping[str, str] | None = None) -> st
     return env.get("DATABASE_URL", "")
 
 
-def describe(conninfo: str) -> str:
-    """A printable name for a database: ``user@host:port/dbname``, never the password."""
-    try:
-        params = psycopg.conninfo.conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError:
-        return "<unparsable connection string>"
+def url_source(url: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """Where :func:`resolve_url` takes the connection string from, for messages."""
+    env = os.environ if environ is None else environ
+    if url:
+        return "--database-url"
+    if env.get("DATABASE_URL"):
+        return "$DATABASE_URL"
+    return "libpq's PG* variables"
+
+
+def _uri_problem(conninfo: str) -> str | None:
+    """What libpq would misread in a postgresql:// URL (None: nothing)."""
+    body = conninfo.split("://", 1)[1].split("?", 1)[0]
+    ats = body.count("@")
+    if ats > 1:
+        return "it has more than one '@'"
+    if ats == 1 and "/" in body.split("@", 1)[0]:
+        return "it has a '/' before the '@'"
+    return None
+
+
+def check_conninfo(conninfo: str, source: str) -> dict[str, Any]:
+    """libpq's reading of ``conninfo``, or :class:`InvalidConnectionString`.
+
+    Remembers the string and its password for the scrubber first. The error
+    names ``source`` and the kind of problem, never any of the string's text.
+    """
+    remember_connection_string(conninfo)
+    params: dict[str, Any] = {}
+    problem: str | None = None
+    if _URI_RE.match(conninfo):
+        problem = _uri_problem(conninfo)
+    if problem is None and conninfo:
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            low = str(exc).lower()
+            problem = next(
+                (text for needle, text in _PARSE_PROBLEMS if needle in low),
+                "libpq cannot parse it",
+            )
+        else:
+            remember_connection_string(conninfo, str(params.get("password") or ""))
+            if "@" in str(params.get("host") or ""):
+                problem = "its host name has an '@' in it"
+            elif not _PORT_RE.match(str(params.get("port") or "")):
+                problem = "its port is not a number"
+    if problem is not None:
+        hint = "" if problem == _NOT_A_URL else f"; {_ENCODE_HINT}"
+        raise InvalidConnectionString(
+            f"the database URL from {source} cannot be used: {problem}{hint}"
+        )
+    return params
+
+
+def describe(conninfo: str | Mapping[str, Any]) -> str:
+    """A printable name for a database: ``user@host:port/dbname``, never the password.
+
+    Only for a connection string :func:`check_conninfo` accepted (its parts are
+    where libpq reads them); the result still goes through the scrubber.
+    """
+    if isinstance(conninfo, str):
+        try:
+            params: Mapping[str, Any] = psycopg.conninfo.conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError:
+            return "<unparsable connection string>"
+    else:
+        params = conninfo
     env = os.environ
     host = str(params.get("host") or env.get("PGHOST") or "localhost")
     port = str(params.get("port") or env.get("PGPORT") or "5432")
@@ -83,22 +167,21 @@ def connect(
     *,
     autocommit: bool = True,
     connect_timeout: int | None = None,
+    source: str | None = None,
 ) -> Conn:
     """Open a connection (autocommit) with ``application_name`` set.
 
-    Raises :class:`~schemaop.engine.errors.ConnectionFailed` (or its subclass
-    ``AuthenticationFailed``) with a message that never contains the password.
+    ``source`` names where ``url`` came from in messages (default: the flag or
+    environment variable :func:`resolve_url` took it from). Raises
+    :class:`~schemaop.engine.errors.ConnectionFailed` or its subclasses
+    ``AuthenticationFailed`` and ``InvalidConnectionString``, with a message
+    that quotes nothing of the connection string but user, host, port and
+    database name of one that parsed cleanly.
     """
     conninfo = resolve_url(url)
-    try:
-        params = psycopg.conninfo.conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError as exc:
-        raise ConnectionFailed(
-            "the database URL cannot be parsed; expected postgresql://user@host:port/dbname "
-            "or 'host=... dbname=...'"
-        ) from exc
-    remember_secret(str(params.get("password") or ""))
+    where = source or url_source(url)
     remember_secret(os.environ.get("PGPASSWORD"))
+    params = check_conninfo(conninfo, where)
     kwargs: dict[str, str] = {"application_name": application_name[:63]}
     if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
         kwargs["connect_timeout"] = str(connect_timeout or _CONNECT_TIMEOUT)
@@ -107,8 +190,7 @@ def connect(
             psycopg.conninfo.make_conninfo(conninfo, **kwargs), autocommit=autocommit
         )
     except psycopg.Error as exc:
-        err = classify(exc)
-        err.message = f"cannot connect to {describe(conninfo)}: {redact(err.message)}"
-        raise err from exc
+        cls, problem = connection_failure(exc)
+        raise cls(f"cannot connect to {redact(describe(params))} ({where}): {problem}") from exc
     remember_secret(conn.info.password)
     return conn

@@ -15,6 +15,7 @@ SQLSTATE   class                    retryable  reason
 57P01-03   ConnectionFailed         yes        DatabaseUnreachable
 28P01 28*  AuthenticationFailed     no         DatabaseUnreachable
 3D000      ConnectionFailed         no         DatabaseUnreachable
+(client)   InvalidConnectionString  no         DatabaseUnreachable
 55P03      LockTimeout              yes        LockTimeout
 40001      SerializationFailure     yes        MigrationFailed
 40P01      SerializationFailure     yes        MigrationFailed
@@ -23,19 +24,24 @@ SQLSTATE   class                    retryable  reason
 other      MigrationFailed          no         MigrationFailed
 =========  =======================  =========  ===================
 
-The original psycopg error is chained (``raise ... from``) and never printed
-with the connection string: psycopg's messages name host, port and user, never
-the password, and :func:`schemaop.engine.connect.redact` scrubs anything else.
+The original psycopg error is chained (``raise ... from``) and never printed.
+Messages about a connection never quote libpq's own text, which repeats what
+it was given (a "host name" that is the second half of a password with an
+unencoded ``@``, a "port" that is its first half): :func:`connection_failure`
+names the kind of problem instead, from a closed list, and
+:mod:`schemaop.redaction` scrubs every message as a last line of defence.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import psycopg
 
 from schemaop.model.plan import RefusalReason
+from schemaop.redaction import scrub as redact
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +125,16 @@ class ConnectionFailed(EngineError):
 
 class AuthenticationFailed(ConnectionFailed):
     """Wrong password or user, or no pg_hba entry: a Secret needs fixing, retrying won't."""
+
+    retryable = False
+
+
+class InvalidConnectionString(ConnectionFailed):
+    """The connection string cannot be used as written (unparseable, an unencoded ``@``...).
+
+    The message says what is wrong and where the string came from, never any of
+    its text; fixing the URL (or the Secret) is the only cure, so no retry.
+    """
 
     retryable = False
 
@@ -222,6 +238,58 @@ _BY_CLASS: dict[str, type[EngineError]] = {
 }
 
 
+# libpq's client-side connection messages (psycopg gives them no SQLSTATE, even
+# for the server's FATALs) quote what libpq was given, so they are never shown:
+# the first entry whose needle is in the lower-cased message names the problem.
+_CONNECTION_PROBLEMS: tuple[tuple[str, type[EngineError], str], ...] = (
+    ("password authentication failed", AuthenticationFailed, "password authentication failed"),
+    (
+        "no password supplied",
+        AuthenticationFailed,
+        "the server asks for a password and none was given",
+    ),
+    (
+        "no pg_hba.conf entry",
+        AuthenticationFailed,
+        "no pg_hba.conf entry allows this user, database, address and SSL mode",
+    ),
+    ("authentication failed", AuthenticationFailed, "authentication failed"),
+    ("resolve host", ConnectionFailed, "the host name cannot be resolved"),
+    ("translate host name", ConnectionFailed, "the host name cannot be resolved"),
+    ("servname not supported", InvalidConnectionString, "the port is not a number"),
+    ("invalid integer value", InvalidConnectionString, "a numeric option has another value"),
+    ("invalid", InvalidConnectionString, "an option has an invalid value"),
+    ("connection refused", ConnectionFailed, "connection refused (is PostgreSQL listening there?)"),
+    ("timeout expired", ConnectionFailed, "timed out"),
+    ("no route to host", ConnectionFailed, "no route to the host"),
+    ("network is unreachable", ConnectionFailed, "the network is unreachable"),
+    ("no such file or directory", ConnectionFailed, "no server on that Unix socket"),
+    ("ssl", ConnectionFailed, "SSL negotiation failed (check sslmode and the server's SSL set-up)"),
+    ("too many", ResourceExhausted, "too many connections"),
+    ("starting up", ConnectionFailed, "the server is starting up"),
+    ("shutting down", ConnectionFailed, "the server is shutting down"),
+    ("recovery", ConnectionFailed, "the server is in recovery"),
+    ("role", AuthenticationFailed, "the role cannot log in (it may not exist)"),
+    ("database", ConnectionFailed, "the database does not exist or does not accept connections"),
+)
+_QUOTED_RE = re.compile(r'"[^"]*"|\'[^\']*\'')
+
+
+def connection_failure(exc: BaseException) -> tuple[type[EngineError], str]:
+    """The error class and a fixed description of a failed connection attempt.
+
+    The description never contains any of libpq's text: it is chosen from
+    :data:`_CONNECTION_PROBLEMS` by what that text is about.
+    """
+    # Quoted names (host, user, database) are dropped first: a host called
+    # "database.local" says nothing about what went wrong.
+    low = _QUOTED_RE.sub("", str(exc)).lower()
+    for needle, cls, text in _CONNECTION_PROBLEMS:
+        if needle in low:
+            return cls, text
+    return ConnectionFailed, "the connection failed"
+
+
 def error_class(sqlstate: str | None) -> type[EngineError]:
     """The engine error class for a SQLSTATE (None: a client-side connection failure)."""
     if sqlstate is None:
@@ -263,8 +331,6 @@ def classify(
         cls = ConnectionFailed
     else:
         cls = MigrationFailed
-    from schemaop.engine.connect import redact
-
     return cls(
         redact(message),
         sqlstate=sqlstate,

@@ -7,7 +7,9 @@ client in a worker thread, so the kopf event loop never blocks.
 
 Status is written in one place, :meth:`KubeApi.update_status`: it applies a pure
 mutator to the current object's status, skips the write when nothing changed,
-and retries on a conflict (HTTP 409) with the object re-read.
+and retries on a conflict (HTTP 409) with the object re-read. Status messages
+and Event messages pass through the scrubber (:mod:`schemaop.redaction`) here,
+the one place both are written.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
+
+from schemaop import redaction
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +154,8 @@ class KubeApi:
             if obj is None:
                 return None
             old = obj.get("status") or {}
-            new = mutate(copy.deepcopy(old))
+            # The one place status is written: its human text goes through the scrubber.
+            new = redaction.scrub_messages(mutate(copy.deepcopy(old)))
             if new == old:
                 return obj
             obj["status"] = new
@@ -287,7 +292,7 @@ class KubeApi:
             },
             "type": type_,
             "reason": reason,
-            "message": message[:1024],
+            "message": redaction.scrub(message)[:1024],
             "source": {"component": "schemaop"},
             "reportingComponent": "schemaop.io/operator",
             "reportingInstance": "schemaop",

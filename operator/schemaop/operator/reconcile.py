@@ -5,6 +5,10 @@ The I/O sits here and only here in the operator: the Kubernetes API through
 (a short-lived, read-only connection in a worker thread: the operator only ever
 reads history and the schema fingerprint; Jobs do the writing). Decisions are
 made by the pure :func:`schemaop.decide.decide`.
+
+The Secret values read here are handed to the scrubber (:mod:`schemaop.redaction`)
+the moment they are read; a connection error names the Secret and the kind of
+problem, never the Secret's content (:func:`schemaop.engine.connect.connect`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from schemaop import metrics
+from schemaop import metrics, redaction
 from schemaop.decide import Decision, Facts, JobFacts, decide
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmaps
@@ -66,17 +70,20 @@ def connection_secrets(spec: Mapping[str, Any]) -> list[str]:
 
 
 def read_database(
-    conninfo: str, history_schema: str, schemas: list[str], timeout: int
+    conninfo: str, history_schema: str, schemas: list[str], timeout: int, source: str = "spec"
 ) -> tuple[DatabaseState, str | None, list[dict[str, Any]]]:
     """History, live fingerprint and rollback points over a read-only connection.
 
-    Runs in a worker thread; the connection is opened and closed here.
+    Runs in a worker thread; the connection is opened and closed here. ``source``
+    says where ``conninfo`` came from in error messages (a Secret's name and key).
     """
     from schemaop import engine
     from schemaop.engine.archives import list_archives
     from schemaop.engine.snapshot import list_snapshots
 
-    conn = engine.connect(conninfo, application_name="schemaop-operator", connect_timeout=timeout)
+    conn = engine.connect(
+        conninfo, application_name="schemaop-operator", connect_timeout=timeout, source=source
+    )
     try:
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET statement_timeout = '30s'")
@@ -125,15 +132,18 @@ class Reconciler:
             with contextlib.suppress(KeyError):
                 metric.remove(*labels)
 
-    async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> str:
+    async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> tuple[str, str]:
+        """The connection string, and where it came from (for messages; never its text)."""
         import psycopg.conninfo
 
         conn = spec.get("connection") or {}
         if "urlFrom" in conn:
             ref = conn["urlFrom"]["secretKeyRef"]
-            return await self.kube.read_secret_key(
+            url = await self.kube.read_secret_key(
                 namespace, ref["name"], ref["key"], self.config.secret_selector
             )
+            redaction.remember_connection_string(url)
+            return url, f"Secret {namespace}/{ref['name']} key {ref['key']}"
         params: dict[str, Any] = {
             "host": conn.get("host"),
             "port": conn.get("port", 5432),
@@ -142,12 +152,15 @@ class Reconciler:
         }
         if conn.get("sslmode"):
             params["sslmode"] = conn["sslmode"]
+        source = "spec.connection"
         if "passwordFrom" in conn:
             ref = conn["passwordFrom"]["secretKeyRef"]
             params["password"] = await self.kube.read_secret_key(
                 namespace, ref["name"], ref["key"], self.config.secret_selector
             )
-        return psycopg.conninfo.make_conninfo(**params)
+            redaction.remember(params["password"])
+            source = f"spec.connection, password from Secret {namespace}/{ref['name']}"
+        return psycopg.conninfo.make_conninfo(**params), source
 
     async def _jobs(self, namespace: str, name: str) -> list[JobFacts]:
         jobs = await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={name}")
@@ -190,7 +203,7 @@ class Reconciler:
         snapshots: list[dict[str, Any]] = []
         if not spec.get("paused"):
             try:
-                conninfo = await self._conninfo(namespace, spec)
+                conninfo, source = await self._conninfo(namespace, spec)
             except SecretNotFound as exc:
                 secret_error = str(exc)
                 secret_unlabelled = isinstance(exc, SecretNotLabelled)
@@ -202,6 +215,7 @@ class Reconciler:
                         str(spec.get("historySchema", "schemaop")),
                         list(spec.get("schemas") or ["public"]),
                         self.config.db_connect_timeout,
+                        source,
                     )
                 except Exception as exc:
                     db_error = _engine_error(exc)
@@ -470,7 +484,7 @@ def _engine_error(exc: Exception) -> dict[str, Any]:
 
     if isinstance(exc, EngineError):
         return {**exc.to_dict(limit=1000), "kind": type(exc).__name__}
-    return {"message": f"{type(exc).__name__}: {exc}", "retryable": True}
+    return {"message": f"{type(exc).__name__}: {redaction.scrub(str(exc))}", "retryable": True}
 
 
 def _policy_hook() -> Any:

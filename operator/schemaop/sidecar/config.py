@@ -4,6 +4,12 @@ Read exactly once, at start-up, by :func:`load_config` (never at import time),
 then passed around as a frozen :class:`SidecarConfig`. Secrets (the database
 URL, the bearer token) come from the environment or from files, never from
 flags, so they never show in ``ps``; ``repr`` of the config hides them.
+Both are handed to the scrubber (:mod:`schemaop.redaction`) as soon as they
+are read, and the URL is checked here (:func:`schemaop.engine.connect.check_conninfo`):
+one libpq cannot read as written is a :class:`ConfigError` that names where it
+came from, never its text. Schema names are checked against
+:data:`schemaop.redaction.IDENTIFIER_RE`; no error message echoes a value
+that looks like a connection string.
 
 =================================  ========================  ====================
 environment variable               flag                      default
@@ -36,6 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from schemaop import redaction
 from schemaop.sidecar.forwarded import Network, parse_networks
 
 __all__ = ["ConfigError", "SidecarConfig", "load_config"]
@@ -78,22 +85,32 @@ def load_config(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sidecar
         return environ.get(env) or None
 
     # DATABASE_URL as well, like the other commands; libpq's PG* when neither is set.
+    source = "$SCHEMAOP_DATABASE_URL" if environ.get("SCHEMAOP_DATABASE_URL") else "$DATABASE_URL"
     database_url = environ.get("SCHEMAOP_DATABASE_URL") or environ.get("DATABASE_URL", "")
     if flags.get("database_url_file"):
         database_url = _read_secret(flags["database_url_file"], "--database-url-file")
+        source = "--database-url-file"
+    redaction.remember_connection_string(database_url)
     if flags.get("token_file"):
         token = _token(_read_secret(flags["token_file"], "--token-file"), "--token-file")
     else:
         token = _token(environ.get("SCHEMAOP_SIDECAR_TOKEN"), "SCHEMAOP_SIDECAR_TOKEN")
+    redaction.remember(token)
+    if database_url:
+        _check_url(database_url, source)
 
     defaults = SidecarConfig()
     schemas = _names(pick("schemas", "SCHEMAOP_SCHEMAS"), "schemas") or defaults.schemas
     history = pick("history_schema", "SCHEMAOP_HISTORY_SCHEMA") or defaults.history_schema
+    if not redaction.is_identifier(str(history)):
+        raise ConfigError(f"history schema: {_NOT_A_NAME}")
     if history in schemas:
         raise ConfigError(f"schemas: the history schema {history!r} cannot be a managed schema")
     log_level = str(pick("log_level", "SCHEMAOP_LOG_LEVEL") or defaults.log_level).lower()
     if log_level not in _LOG_LEVELS:
-        raise ConfigError(f"log level: {log_level!r} is not one of {', '.join(_LOG_LEVELS)}")
+        raise ConfigError(
+            f"log level: {redaction.shown(log_level)} is not one of {', '.join(_LOG_LEVELS)}"
+        )
     port = _number(pick("port", "SCHEMAOP_SIDECAR_PORT"), "port", int, defaults.port)
     if not 0 <= port <= 65535:
         raise ConfigError(f"port: {port} is not between 0 and 65535")
@@ -181,7 +198,26 @@ def _names(value: Any, what: str) -> tuple[str, ...]:
     for name in names:
         if "\x00" in name:
             raise ConfigError(f"{what}: a name contains a NUL character")
+        if what == "schemas" and not redaction.is_identifier(name):
+            raise ConfigError(f"schemas: {_NOT_A_NAME}")
     return names
+
+
+_NOT_A_NAME = (
+    "a name is not a schema name (it is not shown): at most 63 bytes, "
+    "no control characters and none of '@', ':' and '/'"
+)
+
+
+def _check_url(database_url: str, source: str) -> None:
+    """A URL libpq would misread (or cannot read) is a ConfigError naming only its source."""
+    from schemaop.engine.connect import check_conninfo
+    from schemaop.engine.errors import InvalidConnectionString
+
+    try:
+        check_conninfo(database_url, source)
+    except InvalidConnectionString as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _number(value: Any, what: str, kind: type[Any], default: Any) -> Any:
@@ -190,9 +226,9 @@ def _number(value: Any, what: str, kind: type[Any], default: Any) -> Any:
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{what}: {value!r} is not a number") from None
+        raise ConfigError(f"{what}: {redaction.shown(str(value))} is not a number") from None
     if isinstance(number, float) and not math.isfinite(number):
-        raise ConfigError(f"{what}: {value!r} is not a finite number")
+        raise ConfigError(f"{what}: {redaction.shown(str(value))} is not a finite number")
     return number
 
 
