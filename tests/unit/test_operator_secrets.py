@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -25,7 +26,9 @@ class SecretKube:
     def __init__(self, value: str) -> None:
         self.value = value
 
-    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+    async def read_secret_key(
+        self, namespace: str, name: str, key: str, selector: Mapping[str, str] | None = None
+    ) -> str:
         return self.value
 
 
