@@ -412,7 +412,8 @@ def decide(facts: Facts) -> Decision:
         return Decision(
             cond.progressing(
                 Reason.SECRET_NOT_FOUND,
-                f"{facts.secret_error}; create it (schemaop watches it and retries, next in "
+                f"{facts.secret_error}; create or fix it (schemaop watches it and retries, "
+                f"next in "
                 f"{delay:.0f}s)",
             ),
             status,

@@ -88,3 +88,17 @@ def test_the_flag_takes_label_syntax_and_names_itself_in_errors() -> None:
     }
     with pytest.raises(SystemExit, match="bad --secret-selector part 'a!=b'"):
         _selector("a!=b", "--secret-selector")
+
+
+def test_a_secret_that_is_not_utf8_is_a_clear_error_that_carries_none_of_it() -> None:
+    api, core = _api()
+    secret = core.secrets[("apps", "db")]
+    secret["data"]["url"] = base64.b64encode(b"postgresql://app:\xffhunter2@db/app").decode()
+    with pytest.raises(SecretNotFound) as refused:
+        _read(api, None)
+    assert str(refused.value) == (
+        "Secret apps/db key 'url' is not UTF-8 text: store the connection string "
+        "(or password) as UTF-8"
+    )
+    # Nothing of the value rides along in the exception chain (tracebacks, logs).
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__

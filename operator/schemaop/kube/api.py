@@ -222,7 +222,15 @@ class KubeApi:
         data = secret.get("data") or {}
         if key not in data:
             raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
-        return base64.b64decode(data[key]).decode("utf-8")
+        try:
+            return base64.b64decode(data[key], validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            # `from None`: a UnicodeDecodeError carries the bytes it could not decode,
+            # which would put part of the Secret into a traceback or a log line.
+            raise SecretNotFound(
+                f"Secret {namespace}/{name} key {key!r} is not UTF-8 text: store the "
+                "connection string (or password) as UTF-8"
+            ) from None
 
     # -- plan ConfigMaps and Jobs -----------------------------------------------
 
