@@ -13,18 +13,30 @@ export PYTHONPATH := $(CURDIR)/tools
 # database directories whenever other pytest sessions start meanwhile.
 PYTEST = d=$$(mktemp -d /tmp/schemaop-pytest-XXXXXX); rc=0; $(BIN)/pytest --basetemp="$$d" $(1) || rc=$$?; rm -rf "$$d"; exit $$rc
 
-.PHONY: help venv testbins lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint bench clean
+.PHONY: help venv lock testbins image lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
-$(BIN)/.installed: pyproject.toml
+# The runtime dependencies at the versions and hashes of requirements.lock (the
+# image installs the same), then the package and the dev tools.
+$(BIN)/.installed: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
 venv: $(BIN)/.installed ## create .venv with schemaop and dev tools
+
+lock: ## regenerate requirements.lock (pinned runtime dependencies with hashes) from pyproject.toml
+	d=$$(mktemp -d); $(PYTHON) -m venv "$$d" && "$$d/bin/pip" install -q pip-tools \
+	  && "$$d/bin/pip-compile" -q --generate-hashes --allow-unsafe --build-deps-for=wheel \
+	     --strip-extras --no-emit-index-url --no-emit-find-links \
+	     --output-file requirements.lock pyproject.toml; rc=$$?; rm -rf "$$d"; exit $$rc
+
+image: ## build the schemaop image from the Dockerfile with buildah, on a debootstrap base (cached)
+	@tools/realnode/image.sh >/dev/null
 
 testbins: ## build kube-apiserver, kube-controller-manager, kubectl, etcd, helm (cached)
 	@tools/k8s-testbins/build.sh >/dev/null
