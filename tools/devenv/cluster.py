@@ -27,7 +27,7 @@ dev-down``) can stop it; :func:`stop` leaves no process behind (SIGTERM to each
 process group, SIGKILL after a timeout). Processes started for a test session
 die with the process that started them (``PR_SET_PDEATHSIG``).
 
-    python -m devenv.cluster start DIR   # prints the kubeconfig path
+    python -m devenv.cluster start [--real-node] DIR   # prints the kubeconfig path
     python -m devenv.cluster stop DIR
 """
 
@@ -734,16 +734,18 @@ def _terminate(pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -
 
 
 def main(argv: list[str]) -> int:
+    real_node = "--real-node" in argv
+    argv = [a for a in argv if a != "--real-node"]
     if len(argv) != 2 or argv[0] not in {"start", "stop"}:
-        print("usage: python -m devenv.cluster start|stop DIR", file=sys.stderr)
+        print("usage: python -m devenv.cluster start [--real-node] DIR | stop DIR", file=sys.stderr)
         return 2
     directory = Path(argv[1])
     try:
         if argv[0] == "start":
-            print(start(directory, detached=True).kubeconfig)
+            print(start(directory, detached=True, real_node=real_node).kubeconfig)
         else:
             stop(directory)
-    except ClusterError as exc:
+    except (ClusterError, realnode.RealNodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -318,7 +318,12 @@ def main(argv: list[str]) -> int:
             return down(state)
         print(state / "env.sh")
         return 0
-    except (devcluster.ClusterError, subprocess.CalledProcessError, OSError) as exc:
+    except (
+        devcluster.ClusterError,
+        realnode.RealNodeError,
+        subprocess.CalledProcessError,
+        OSError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

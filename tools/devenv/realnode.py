@@ -216,9 +216,9 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
     """Start containerd, kubelet, kube-proxy and kube-scheduler for ``cluster``."""
     from devenv.cluster import _spawn, _wait
 
-    t0 = time.monotonic()
     bins = node_binaries()
     archive, ref = image()
+    t0 = time.monotonic()  # builds, when needed, take their own time
     owner = _owner() or {}
     owner["bins"] = str(bins)  # for stop and cleanup, which never build
     _write_owner(owner)
