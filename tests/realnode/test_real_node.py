@@ -21,6 +21,7 @@ from devenv import cluster as devcluster
 from devenv import pg as devpg
 from devenv import realnode
 from e2e.kube_support import (
+    APP_CHART,
     CHART,
     GROUP,
     VERSION,
@@ -192,16 +193,126 @@ def test_pods_reach_the_api_server_through_the_kubernetes_service(
         " os.environ['KUBERNETES_SERVICE_PORT']);"
         "print(urllib.request.urlopen(url, context=ssl.create_default_context(cafile=ca)).status)"
     )
-    out = subprocess.run(
+    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", script)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "200", out.stdout
+
+
+def _database(server: devpg.Postgres) -> tuple[str, str]:
+    """A fresh database and owner role; (its URL from pods, its URL from here)."""
+    name, password = f"t_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    server.psql(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+    server.psql(f'CREATE DATABASE "{name}" OWNER {name}')
+    return (
+        f"postgresql://{name}:{password}@{realnode.NODE_IP}:{server.port}/{name}",
+        server.dsn(name),
+    )
+
+
+def test_app_chart_waits_for_the_schema_in_its_init_container(
+    release: Release,
+    real_cluster: devcluster.Cluster,
+    kube: Any,
+    node_postgres: devpg.Postgres,
+    node_image: tuple[str, str],
+) -> None:
+    """The example app chart: its pods' `schemaop wait` init container holds the
+    app until the chart's SchemaVersion is Ready at its target."""
+    url, _ = _database(node_postgres)
+    repository, tag = node_image
+    values = [
+        "--namespace",
+        release.apps,
+        "--set",
+        f"database.url={url}",
+        *("--set", f"image.repository={repository}", "--set", f"image.tag={tag}"),
+        *("--set", f"wait.image.repository={repository}", "--set", f"wait.image.tag={tag}"),
+        *("--set", "image.pullPolicy=Never", "--set", "wait.image.pullPolicy=Never"),
+        "--set",
+        "wait.timeoutSeconds=180",
+        "--set-json",
+        'command=["python","-c","import time; print(\\"app up\\", flush=True); time.sleep(3600)"]',
+    ]
+    helm(real_cluster, "install", "shop", str(APP_CHART), *values)
+    try:
+        sv = wait_ready(kube, release.apps, "shop-orders-app", "2", timeout=240)
+        core = client.CoreV1Api(kube)
+
+        def app_running() -> Any:
+            pods = core.list_namespaced_pod(
+                release.apps, label_selector="app.kubernetes.io/instance=shop"
+            ).items
+            running = [
+                p
+                for p in pods
+                if p.status.container_statuses and p.status.container_statuses[0].state.running
+            ]
+            return running[0] if running else None
+
+        pod = poll("the app to run", app_running, 180)
+        (init,) = pod.status.init_container_statuses
+        assert init.name == "wait-for-schema"
+        assert init.state.terminated.exit_code == 0
+        applied = max(h["appliedAt"] for h in sv["status"]["history"])
+        started = pod.status.container_statuses[0].state.running.started_at
+        assert started.strftime("%Y-%m-%dT%H:%M:%SZ") >= applied
+        waited = real_cluster.kubectl(
+            "logs", "-n", release.apps, pod.metadata.name, "-c", "wait-for-schema"
+        )
+        assert "Ready at or past 2" in waited.stdout, waited.stdout
+    finally:
+        helm(real_cluster, "uninstall", "shop", "--namespace", release.apps, "--wait")
+        client.CustomObjectsApi(kube).delete_collection_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            release.apps,
+            "schemamigrations",
+            label_selector="app.kubernetes.io/instance=shop",
+        )
+
+
+def test_a_pod_reaches_the_operator_metrics_through_its_service(
+    release: Release,
+    real_cluster: devcluster.Cluster,
+    kube: Any,
+    namespace: str,
+    node_image: tuple[str, str],
+) -> None:
+    """The chart's metrics Service: pod to ClusterIP to the operator pod on the
+    same bridge (kube-proxy's DNAT, routed and masqueraded by this machine)."""
+    services = client.CoreV1Api(kube).list_namespaced_service(release.namespace).items
+    (service,) = [s for s in services if any(p.port == 8080 for p in s.spec.ports)]
+    poll(
+        "endpoints of the metrics Service",
+        lambda: real_cluster.kubectl(
+            "get", "endpoints", "-n", release.namespace, service.metadata.name,
+            "-o", "jsonpath={.subsets[0].addresses[0].ip}",
+        ).stdout,
+        60,
+    )  # fmt: skip
+    url = f"http://{service.spec.cluster_ip}:8080/metrics"
+    script = (
+        f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
+    )
+    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", script)
+    assert out.returncode == 0, out.stderr
+    assert "schemaop_reconcile_errors_total" in out.stdout
+
+
+def _run_pod(
+    cluster: devcluster.Cluster, namespace: str, image: tuple[str, str], *command: str
+) -> subprocess.CompletedProcess[str]:
+    """`kubectl run --attach --rm` of the image with ``command``; its output."""
+    return subprocess.run(
         [
-            str(real_cluster.bin_dir / "kubectl"),
+            str(cluster.bin_dir / "kubectl"),
             "--kubeconfig",
-            str(real_cluster.kubeconfig),
+            str(cluster.kubeconfig),
             "run",
-            "probe",
+            f"probe-{uuid.uuid4().hex[:6]}",
             "-n",
             namespace,
-            f"--image={node_image[0]}:{node_image[1]}",
+            f"--image={image[0]}:{image[1]}",
             "--image-pull-policy=Never",
             "--restart=Never",
             "--attach",
@@ -209,14 +320,10 @@ def test_pods_reach_the_api_server_through_the_kubernetes_service(
             "--quiet",
             "--command",
             "--",
-            "python",
-            "-c",
-            script,
+            *command,
         ],
         check=False,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "200", out.stdout

@@ -57,6 +57,14 @@ if [ -s "$archive" ]; then
   echo "$archive $image_ref"
   exit 0
 fi
+# One build at a time; whoever waited finds the archive built.
+mkdir -p "$out/images"
+exec 9>"$out/images/.lock"
+flock 9
+if [ -s "$archive" ]; then
+  echo "$archive $image_ref"
+  exit 0
+fi
 need_commands buildah:buildah podman:podman
 start_all=$SECONDS
 
