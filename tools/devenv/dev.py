@@ -268,7 +268,17 @@ def _chart_and_examples(state: Path, server: devpg.Postgres, running: devcluster
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    return _examples(state, running, url)
+    service = running.kubectl(
+        "get", "service", "-n", OPERATOR_NAMESPACE, "-l", "app.kubernetes.io/instance=schemaop",
+        "-o", "jsonpath={.items[0].spec.clusterIP}", check=False,
+    ).stdout.strip()  # fmt: skip
+    reach = (
+        f"Operator (chart schemaop in {OPERATOR_NAMESPACE}, image {ref}):\n"
+        f"  kubectl -n {OPERATOR_NAMESPACE} logs deploy/schemaop\n"
+        f"  curl http://{service}:8080/metrics   (its Service, through kube-proxy)\n"
+        f"  helm -n {OPERATOR_NAMESPACE} status schemaop\n\n"
+    )
+    return reach + _examples(state, running, url)
 
 
 def _stop_operator(state: Path) -> bool:
