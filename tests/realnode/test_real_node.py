@@ -302,28 +302,71 @@ def test_a_pod_reaches_the_operator_metrics_through_its_service(
 def _run_pod(
     cluster: devcluster.Cluster, namespace: str, image: tuple[str, str], *command: str
 ) -> subprocess.CompletedProcess[str]:
-    """`kubectl run --attach --rm` of the image with ``command``; its output."""
-    return subprocess.run(
-        [
-            str(cluster.bin_dir / "kubectl"),
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-            "run",
-            f"probe-{uuid.uuid4().hex[:6]}",
-            "-n",
-            namespace,
-            f"--image={image[0]}:{image[1]}",
-            "--image-pull-policy=Never",
-            "--restart=Never",
-            "--attach",
-            "--rm",
-            "--quiet",
-            "--command",
-            "--",
-            *command,
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    """Run ``command`` in a pod of the image to its end; its log as stdout and its
+    exit code. (Not `kubectl run --attach`: it loses the output of a container
+    that ends before the attach.)"""
+    name = f"probe-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl(
+        "run", name, "-n", namespace, f"--image={image[0]}:{image[1]}",
+        "--image-pull-policy=Never", "--restart=Never", "--command", "--", *command,
+    )  # fmt: skip
+
+    def finished() -> Any:
+        phase = cluster.kubectl(
+            "get", "pod", name, "-n", namespace, "-o", "jsonpath={.status.phase}"
+        ).stdout
+        return phase if phase in ("Succeeded", "Failed") else None
+
+    phase = poll(f"pod {name} to finish", finished, 120)
+    logs = cluster.kubectl("logs", "-n", namespace, name, check=False)
+    cluster.kubectl("delete", "pod", name, "-n", namespace, "--wait=false")
+    return subprocess.CompletedProcess(
+        [name], 0 if phase == "Succeeded" else 1, logs.stdout, logs.stderr
     )
+
+
+def test_operator_pod_deleted_while_its_job_runs_converges_with_one_job(
+    release: Release,
+    real_cluster: devcluster.Cluster,
+    kube: Any,
+    node_postgres: devpg.Postgres,
+) -> None:
+    """The Deployment's next operator pod adopts the running Job: one Job, the
+    migration applied once, Ready."""
+    url, dsn = _database(node_postgres)
+    core, custom = client.CoreV1Api(kube), client.CustomObjectsApi(kube)
+    batch = client.BatchV1Api(kube)
+    core.create_namespaced_secret(release.apps, secret_body("slow", url))
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        release.apps,
+        "schemamigrations",
+        migration_body(
+            "1", "select pg_sleep(8); create table a (id int)", "drop table a", db="slow"
+        ),
+    )
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, release.apps, "schemaversions", schemaversion_body("slow", secret="slow")
+    )
+
+    def job_pod_running() -> Any:
+        pods = core.list_namespaced_pod(
+            release.apps, label_selector="schemaop.io/schemaversion=slow"
+        ).items
+        return next((p for p in pods if p.status.phase == "Running"), None)
+
+    poll("the migration Job's pod to run", job_pod_running, 120)
+    old = operator_pod(kube, release.namespace, RELEASE)
+    core.delete_namespaced_pod(old.metadata.name, release.namespace)
+    poll(
+        "a new operator pod",
+        lambda: operator_pod(kube, release.namespace, RELEASE).metadata.uid != old.metadata.uid,
+        120,
+    )
+    sv = wait_ready(kube, release.apps, "slow", "1", timeout=240)
+    jobs = batch.list_namespaced_job(release.apps, label_selector="schemaop.io/schemaversion=slow")
+    assert len(jobs.items) == 1
+    assert [h["version"] for h in sv["status"]["history"]] == ["1"]
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select count(*) from a").fetchone() == (0,)
