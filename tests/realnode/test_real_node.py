@@ -366,7 +366,9 @@ def test_operator_pod_deleted_while_its_job_runs_converges_with_one_job(
     )
     sv = wait_ready(kube, release.apps, "slow", "1", timeout=240)
     jobs = batch.list_namespaced_job(release.apps, label_selector="schemaop.io/schemaversion=slow")
-    assert len(jobs.items) == 1
+    assert len(jobs.items) == 1, [
+        (j.metadata.name, j.metadata.creation_timestamp, j.status.conditions) for j in jobs.items
+    ]
     assert [h["version"] for h in sv["status"]["history"]] == ["1"]
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select count(*) from a").fetchone() == (0,)
