@@ -87,7 +87,12 @@ with_progress "building the image" "$out/build.log" \
 with_progress "saving the image" "$out/save.log" \
   podman "${storage[@]}" save --format oci-archive --output "$archive.tmp" "$image_ref"
 mv "$archive.tmp" "$archive"
-# Older archives are not needed once their inputs changed; keep the newest three.
+# Older builds are not needed once their inputs changed: drop their tags from the
+# build storage (the layer cache stays: a change under operator/ reuses the
+# dependency layer) and keep the newest three archives.
+podman "${storage[@]}" images --format '{{.Repository}}:{{.Tag}}' \
+  | grep -E '^localhost/schemaop:realnode-' | grep -vxF "$image_ref" \
+  | xargs -r podman "${storage[@]}" rmi >/dev/null 2>&1 || true
 find "$out/images" -maxdepth 1 -name '*.tar' -printf '%T@ %p\n' | sort -rn | tail -n +4 \
   | cut -d' ' -f2- | xargs -r rm -f
 log "image ready in $((SECONDS - start_all))s: $image_ref"
