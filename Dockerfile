@@ -17,10 +17,16 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/schemaop
+# The dependencies at the versions and hashes pinned in requirements.lock
+# (setuptools, the build backend, included), so two builds of one commit install
+# the same packages; then the package itself without resolving anything again.
+COPY requirements.lock ./
+RUN /opt/schemaop/bin/pip install --no-compile --require-hashes --only-binary=:all: \
+      -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 # Wheels, not an editable install: the runtime stage gets no source tree.
-RUN /opt/schemaop/bin/pip install --no-compile . \
+RUN /opt/schemaop/bin/pip install --no-compile --no-deps --no-build-isolation . \
  && /opt/schemaop/bin/python -m compileall -q /opt/schemaop/lib
 
 FROM ${PYTHON_IMAGE} AS runtime

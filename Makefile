@@ -13,18 +13,36 @@ export PYTHONPATH := $(CURDIR)/tools
 # database directories whenever other pytest sessions start meanwhile.
 PYTEST = d=$$(mktemp -d /tmp/schemaop-pytest-XXXXXX); rc=0; $(BIN)/pytest --basetemp="$$d" $(1) || rc=$$?; rm -rf "$$d"; exit $$rc
 
-.PHONY: help venv testbins lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint bench clean
+.PHONY: help venv lock testbins realnode-bins image test-realnode dev-real lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
-$(BIN)/.installed: pyproject.toml
+# The runtime dependencies at the versions and hashes of requirements.lock (the
+# image installs the same), then the package and the dev tools.
+$(BIN)/.installed: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
 venv: $(BIN)/.installed ## create .venv with schemaop and dev tools
+
+lock: ## regenerate requirements.lock (pinned runtime dependencies with hashes) from pyproject.toml
+	d=$$(mktemp -d); $(PYTHON) -m venv "$$d" && "$$d/bin/pip" install -q pip-tools \
+	  && "$$d/bin/pip-compile" -q --generate-hashes --allow-unsafe --build-deps-for=wheel \
+	     --strip-extras --no-emit-index-url --no-emit-find-links \
+	     --output-file requirements.lock pyproject.toml; rc=$$?; rm -rf "$$d"; exit $$rc
+
+realnode-bins: testbins ## build kubelet, kube-proxy, kube-scheduler, crictl, pause for the real node (cached)
+	@tools/realnode/build.sh >/dev/null
+
+image: ## build the schemaop image from the Dockerfile with buildah, on a debootstrap base (cached)
+	@tools/realnode/image.sh >/dev/null
+
+test-realnode: venv realnode-bins image ## e2e tests on a real node (containerd, kubelet; needs root)
+	@$(call PYTEST,tests/realnode)
 
 testbins: ## build kube-apiserver, kube-controller-manager, kubectl, etcd, helm (cached)
 	@tools/k8s-testbins/build.sh >/dev/null
@@ -40,8 +58,9 @@ lint: venv ## ruff, mypy --strict, hadolint, and every shipped artifact checked 
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python tools/check_artifacts.py
 
+# tests/realnode runs on its own target (root, containerd, a built image): `make test-realnode`.
 test: venv testbins ## every test: unit, integration (PostgreSQL), e2e (local cluster)
-	@$(call PYTEST,tests)
+	@$(call PYTEST,tests --ignore=tests/realnode)
 
 test-unit: venv ## fast pure tests only
 	@$(call PYTEST,-m unit tests/unit)
@@ -54,6 +73,9 @@ test-e2e: venv testbins ## tests on the local control plane
 
 dev: venv testbins ## bring up PostgreSQL and the local cluster, print how to reach them
 	$(BIN)/python -m devenv.dev up
+
+dev-real: venv testbins realnode-bins image ## like dev, on a real node: the chart and the image built from the Dockerfile
+	SCHEMAOP_DEV_NODE=real $(BIN)/python -m devenv.dev up
 
 dev-down: ## stop everything `make dev` started
 	@test ! -x $(BIN)/python || $(BIN)/python -m devenv.dev down

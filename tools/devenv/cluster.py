@@ -14,7 +14,12 @@ no kubelet and no registry. The binaries are built from the Go module proxy by
   kube-controller-manager (the controllers Jobs, Deployments and namespaces
   need), each in its own process group, logging to ``<dir>/logs/<name>.log``;
 - the pod runner (:mod:`devenv.podrunner`), which registers a Node and runs the
-  pods bound to it as local processes.
+  pods bound to it as local processes; or, with ``real_node=True``, a real node
+  (:mod:`devenv.realnode`: containerd, kubelet, kube-proxy, kube-scheduler and
+  the project's image). Then the API server listens on the node's bridge
+  address instead of 127.0.0.1, so pods reach it through the ``kubernetes``
+  Service, and the controller manager also runs the node-lifecycle and
+  endpoint controllers.
 
 Every port is a free loopback port; nothing listens on another interface. The
 running state is recorded in ``<dir>/cluster.json`` so another process (``make
@@ -22,7 +27,7 @@ dev-down``) can stop it; :func:`stop` leaves no process behind (SIGTERM to each
 process group, SIGKILL after a timeout). Processes started for a test session
 die with the process that started them (``PR_SET_PDEATHSIG``).
 
-    python -m devenv.cluster start DIR   # prints the kubeconfig path
+    python -m devenv.cluster start [--real-node] DIR   # prints the kubeconfig path
     python -m devenv.cluster stop DIR
 """
 
@@ -48,6 +53,7 @@ from pathlib import Path
 
 import yaml
 
+from devenv import realnode
 from devenv.util import free_port, log
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -73,8 +79,18 @@ CONTROLLERS = (
     "clusterrole-aggregation-controller",
 )
 
+# With a real node, also: nodes turn schedulable when Ready (the not-ready taint),
+# Services get endpoints.
+REAL_NODE_CONTROLLERS = (
+    "node-lifecycle-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+)
+
 # Start order; stop goes the other way.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "podrunner")
+CONTROL_PLANE = COMPONENTS[:3]
 
 
 class ClusterError(RuntimeError):
@@ -108,13 +124,16 @@ class Cluster:
     etcd_port: int
     node_name: str
     pids: dict[str, int]
+    # The API server's address: 127.0.0.1, or the real node's bridge address.
+    address: str = "127.0.0.1"
+    real_node: bool = False
     _procs: dict[str, subprocess.Popen[bytes]] = dataclasses.field(
         default_factory=dict, repr=False, compare=False
     )
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -145,7 +164,8 @@ class Cluster:
         )
 
     def alive(self) -> bool:
-        return all(_pid_alive(self.pids.get(name, 0)) for name in COMPONENTS) and _ready(
+        names = set(CONTROL_PLANE) | set(self.pids)
+        return all(_pid_alive(self.pids.get(name, 0)) for name in names) and _ready(
             self.server, self.ca_file
         )
 
@@ -155,6 +175,8 @@ class Cluster:
             "port": self.port,
             "etcd_port": self.etcd_port,
             "node_name": self.node_name,
+            "address": self.address,
+            "real_node": self.real_node,
             "pids": self.pids,
             "server": self.server,
             "kubeconfig": str(self.kubeconfig),
@@ -174,10 +196,14 @@ class Cluster:
             etcd_port=int(state["etcd_port"]),
             node_name=str(state["node_name"]),
             pids={k: int(v) for k, v in state["pids"].items()},
+            address=str(state.get("address", "127.0.0.1")),
+            real_node=bool(state.get("real_node", False)),
         )
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop every component, newest first; nothing is left running."""
+        if self.real_node:
+            realnode.stop(self, timeout)
         for name in reversed(COMPONENTS):
             pid = self.pids.get(name)
             proc = self._procs.get(name)
@@ -195,11 +221,14 @@ def start(
     *,
     bin_dir: Path | None = None,
     pod_runner: bool = True,
+    real_node: bool = False,
     detached: bool = False,
     node_name: str = NODE_NAME,
     timeout: float = 90.0,
 ) -> Cluster:
     """Start the control plane (and the pod runner) with its state in ``directory``.
+
+    ``real_node``: a real node (:mod:`devenv.realnode`) instead of the pod runner.
 
     ``detached``: the processes outlive the caller (``make dev``); otherwise they
     die with it and are also stopped at interpreter exit. Retries with new ports
@@ -213,7 +242,9 @@ def start(
     last: ClusterError | None = None
     for _attempt in range(3):
         try:
-            return _start_once(directory, bin_dir, pod_runner, detached, node_name, timeout)
+            return _start_once(
+                directory, bin_dir, pod_runner, real_node, detached, node_name, timeout
+            )
         except _PortTaken as exc:
             last = ClusterError(str(exc))
             log("cluster", f"retrying with new ports: {exc}")
@@ -238,15 +269,30 @@ class _PortTaken(ClusterError):
 
 
 def _start_once(
-    directory: Path, bin_dir: Path, pod_runner: bool, detached: bool, node_name: str, timeout: float
+    directory: Path,
+    bin_dir: Path,
+    pod_runner: bool,
+    real_node: bool,
+    detached: bool,
+    node_name: str,
+    timeout: float,
 ) -> Cluster:
     t0 = time.monotonic()
     for sub in ("pki", "logs", "etcd"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     pki = directory / "pki"
-    _make_pki(pki)
+    address = "127.0.0.1"
+    identities = dict(IDENTITIES)
+    if real_node:
+        address = realnode.NODE_IP
+        pod_runner = False
+        identities.update(_real_node_identities(node_name))
+    _make_pki(pki, identities)
+    if real_node:
+        _issue(pki, "kubelet-serving", f"/CN={node_name}", "serverAuth",
+               (f"IP:{address}", "IP:127.0.0.1"))  # fmt: skip
     port, etcd_port, peer_port = free_port(), free_port(), free_port()
-    _write_kubeconfigs(directory, port)
+    _write_kubeconfigs(directory, address, port, identities)
     cluster = Cluster(
         directory=directory,
         bin_dir=bin_dir,
@@ -254,10 +300,14 @@ def _start_once(
         etcd_port=etcd_port,
         node_name=node_name,
         pids={},
+        address=address,
+        real_node=real_node,
     )
     if not detached:
         atexit.register(cluster.stop)
     try:
+        if real_node:
+            realnode.prepare_network(directory)
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
         _spawn(
@@ -283,8 +333,8 @@ def _start_once(
             [
                 str(bin_dir / "kube-apiserver"),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={address}",
+                f"--advertise-address={address}",
                 f"--secure-port={port}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
                 f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -300,9 +350,10 @@ def _start_once(
                 f"--kubelet-certificate-authority={pki / 'ca.crt'}",
                 f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
                 f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
-                # Loopback addresses are invalid in Endpoints; pods reach the API
-                # server through KUBERNETES_SERVICE_HOST instead.
-                "--endpoint-reconciler-type=none",
+                # Loopback addresses are invalid in Endpoints; pods of the pod
+                # runner reach the API server through KUBERNETES_SERVICE_HOST
+                # instead. A real node's pods use the `kubernetes` Service.
+                f"--endpoint-reconciler-type={'lease' if real_node else 'none'}",
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
                 f"--cert-dir={pki}",
@@ -317,13 +368,14 @@ def _start_once(
             t0,
             timeout,
         )
+        controllers = CONTROLLERS + (REAL_NODE_CONTROLLERS if real_node else ())
         _spawn(
             cluster,
             "kube-controller-manager",
             [
                 str(bin_dir / "kube-controller-manager"),
                 f"--kubeconfig={directory / 'controller-manager.kubeconfig'}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(controllers)}",
                 f"--root-ca-file={pki / 'ca.crt'}",
                 f"--service-account-private-key-file={pki / 'sa.key'}",
                 "--leader-elect=false",
@@ -362,6 +414,8 @@ def _start_once(
                 env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")},
             )
         cluster.save()
+        if real_node:
+            realnode.start(cluster, detached, timeout=max(timeout, 180.0))
         token = cluster.admin_token()
         _wait(
             cluster,
@@ -401,12 +455,17 @@ _EC = ("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-o
 _API_SANS = (
     "IP:127.0.0.1",
     "IP:10.0.0.1",
+    f"IP:{realnode.NODE_IP}",
     "DNS:localhost",
     "DNS:kubernetes",
     "DNS:kubernetes.default",
     "DNS:kubernetes.default.svc",
     "DNS:kubernetes.default.svc.cluster.local",
 )
+
+
+# openssl's spelling of the real node's address in a certificate's SANs.
+_REAL_NODE_SAN = f"IP Address:{realnode.NODE_IP}"
 
 
 def _issue(pki: Path, name: str, subject: str, usage: str, sans: tuple[str, ...] = ()) -> None:
@@ -427,7 +486,25 @@ def _issue(pki: Path, name: str, subject: str, usage: str, sans: tuple[str, ...]
     )  # fmt: skip
 
 
-def _make_pki(pki: Path) -> None:
+# Static token identities: short name -> (user, group). All in system:masters but
+# a real node's, which get exactly the rights Kubernetes' bootstrap policy gives
+# those users.
+IDENTITIES = {
+    "admin": ("admin", "system:masters"),
+    "controller-manager": ("system:kube-controller-manager", "system:masters"),
+    "podrunner": ("schemaop:podrunner", "system:masters"),
+}
+
+
+def _real_node_identities(node_name: str) -> dict[str, tuple[str, str]]:
+    return {
+        "kubelet": (f"system:node:{node_name}", "system:nodes"),
+        "kube-proxy": ("system:kube-proxy", "system:node-proxiers"),
+        "kube-scheduler": ("system:kube-scheduler", "system:kube-scheduler"),
+    }
+
+
+def _make_pki(pki: Path, identities: dict[str, tuple[str, str]] = IDENTITIES) -> None:
     """CA, serving and client certificates, service-account keys and tokens.
 
     Kept across restarts of the same directory, so `make dev` keeps working
@@ -441,6 +518,8 @@ def _make_pki(pki: Path) -> None:
             "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
         )  # fmt: skip
+    if (pki / "apiserver.crt").exists() and _REAL_NODE_SAN not in _sans(pki / "apiserver.crt"):
+        (pki / "apiserver.crt").unlink()  # made before the real node's address was a SAN
     _issue(pki, "apiserver", "/CN=kube-apiserver", "serverAuth", _API_SANS)
     # The pod runner's kubelet endpoint (`kubectl logs`), and the API server's
     # client certificate for it.
@@ -449,18 +528,26 @@ def _make_pki(pki: Path) -> None:
     if not (pki / "sa.key").exists():
         _openssl(*_EC, str(pki / "sa.key"))
         _openssl("pkey", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub"))
-    if not (pki / "tokens.csv").exists():
-        identities = {
-            "admin": ("admin", "system:masters"),
-            "controller-manager": ("system:kube-controller-manager", "system:masters"),
-            "podrunner": ("schemaop:podrunner", "system:masters"),
-        }
-        rows = []
-        for short, (user, group) in identities.items():
+    tokens = pki / "tokens.csv"
+    rows = tokens.read_text().splitlines() if tokens.exists() else []
+    missing = [short for short in identities if not (pki / f"{short}.token").exists()]
+    if missing or not tokens.exists():
+        for short in missing:
+            user, group = identities[short]
             token = secrets.token_hex(24)
             _write(pki / f"{short}.token", token + "\n", 0o600)
             rows.append(f'{token},{user},{user},"{group}"')
-        _write(pki / "tokens.csv", "\n".join(rows) + "\n", 0o600)
+        _write(tokens, "\n".join(rows) + "\n", 0o600)
+
+
+def _sans(cert: Path) -> str:
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", str(cert)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout
 
 
 def _kubeconfig(server: str, ca: bytes, token: str, user: str) -> str:
@@ -489,14 +576,16 @@ def _kubeconfig(server: str, ca: bytes, token: str, user: str) -> str:
     return str(yaml.safe_dump(config, sort_keys=False))
 
 
-def _write_kubeconfigs(directory: Path, port: int) -> None:
+def _write_kubeconfigs(
+    directory: Path, address: str, port: int, identities: dict[str, tuple[str, str]]
+) -> None:
     pki = directory / "pki"
-    server = f"https://127.0.0.1:{port}"
+    server = f"https://{address}:{port}"
     ca = (pki / "ca.crt").read_bytes()
-    for short, filename in (
-        ("admin", "kubeconfig"),
-        ("controller-manager", "controller-manager.kubeconfig"),
-    ):
+    for short in identities:
+        if short == "podrunner":
+            continue
+        filename = "kubeconfig" if short == "admin" else f"{short}.kubeconfig"
         token = (pki / f"{short}.token").read_text().strip()
         _write(directory / filename, _kubeconfig(server, ca, token, short), 0o600)
 
@@ -645,16 +734,18 @@ def _terminate(pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -
 
 
 def main(argv: list[str]) -> int:
+    real_node = "--real-node" in argv
+    argv = [a for a in argv if a != "--real-node"]
     if len(argv) != 2 or argv[0] not in {"start", "stop"}:
-        print("usage: python -m devenv.cluster start|stop DIR", file=sys.stderr)
+        print("usage: python -m devenv.cluster start [--real-node] DIR | stop DIR", file=sys.stderr)
         return 2
     directory = Path(argv[1])
     try:
         if argv[0] == "start":
-            print(start(directory, detached=True).kubeconfig)
+            print(start(directory, detached=True, real_node=real_node).kubeconfig)
         else:
             stop(directory)
-    except ClusterError as exc:
+    except (ClusterError, realnode.RealNodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

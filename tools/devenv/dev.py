@@ -13,6 +13,13 @@ database ``orders``), waits until the SchemaVersion is Ready and prints
 ``kubectl get`` of the result. ``down`` stops everything and keeps the data, so
 the next ``up`` finds the same objects and databases.
 
+With ``SCHEMAOP_DEV_NODE=real`` (``make dev-real``) the cluster has a real node
+(:mod:`devenv.realnode`) instead of the pod runner, and ``up`` installs the
+operator the way users do: ``helm upgrade --install`` of charts/schemaop into
+the namespace ``schemaop-system`` with the image built from the Dockerfile
+(pullPolicy Never); PostgreSQL also listens on the node's bridge address, and
+the example Secret points there.
+
     python -m devenv.dev up|down|env
 """
 
@@ -28,7 +35,14 @@ from pathlib import Path
 
 from devenv import cluster as devcluster
 from devenv import pg as devpg
+from devenv import realnode
 from devenv.util import log, state_dir
+
+OPERATOR_NAMESPACE = "schemaop-system"
+
+
+def _real_node() -> bool:
+    return os.environ.get("SCHEMAOP_DEV_NODE", "podrunner") == "real"
 
 
 def _pg_running(base: Path) -> devpg.Postgres | None:
@@ -58,29 +72,42 @@ def _env_sh(state: Path, server: devpg.Postgres, running: devcluster.Cluster) ->
 
 def up(state: Path) -> int:
     state.mkdir(parents=True, exist_ok=True)
-    server = _pg_running(state / "pg")
-    if server is None:
-        server = devpg.start(state / "pg")
-    else:
-        log("dev", f"PostgreSQL already running on 127.0.0.1:{server.port}")
+    real = _real_node()
     cluster_dir = state / "cluster"
     running = devcluster.Cluster.load(cluster_dir)
-    if running is not None and running.alive():
+    if running is not None and running.alive() and running.real_node == real:
         log("dev", f"control plane already running at {running.server}")
     else:
         if running is not None:
-            running.stop()  # a partial or stale one: nothing may be left behind
-        running = devcluster.start(cluster_dir, detached=True)
+            running.stop()  # a partial, stale or other kind: nothing may be left behind
+        running = devcluster.start(cluster_dir, detached=True, real_node=real)
+    # After the cluster: with a real node PostgreSQL also listens on its bridge.
+    networks = ((realnode.NODE_IP, realnode.POD_CIDR),) if real else ()
+    server = _pg_running(state / "pg")
+    if server is not None and (realnode.NODE_IP in server.listen.split(",")) != real:
+        server.stop()
+        server = None
+    if server is None:
+        server = devpg.start(state / "pg", networks=networks)
+    else:
+        log("dev", f"PostgreSQL already running on {server.listen} port {server.port}")
     env_sh = _env_sh(state, server, running)
     rel = _relative(env_sh)
-    summary = _operator_and_examples(state, server, running)
+    if real:
+        summary = _chart_and_examples(state, server, running)
+    else:
+        summary = _operator_and_examples(state, server, running)
     print(
         f"""
 schemaop dev environment is up (state in {_relative(state)}/)
   Kubernetes   {running.server}  (node {running.node_name})
   kubeconfig   {_relative(running.kubeconfig)}
   PostgreSQL   {server.dsn()}
-  Pod logs     {_relative(running.pod_log_dir)}/<namespace>/<pod>/<container>.log
+  Pod logs     {
+            "kubectl logs <pod>"
+            if real
+            else _relative(running.pod_log_dir) + "/<namespace>/<pod>/<container>.log"
+        }
   Server logs  {_relative(running.log_dir)}/
 
 {summary}
@@ -117,14 +144,7 @@ def _operator_pid(state: Path) -> int | None:
 
 def _operator_and_examples(state: Path, server: devpg.Postgres, running: devcluster.Cluster) -> str:
     """CRDs, the operator, the examples; returns `kubectl get` of the result."""
-    # The example database and its owner role, once.
-    server.psql(
-        "DO $$ BEGIN CREATE ROLE orders LOGIN PASSWORD "
-        f"'{DEV_PASSWORD}'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-    )
-    if server.psql("SELECT 1 FROM pg_database WHERE datname = 'orders'") != "1":
-        server.psql('CREATE DATABASE "orders" OWNER orders')
-    url = server.dsn("orders", user="orders", password=DEV_PASSWORD)
+    url = _example_database(server, server.host)
 
     log("dev", "installing the CRDs")
     running.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
@@ -163,7 +183,11 @@ def _operator_and_examples(state: Path, server: devpg.Postgres, running: devclus
         (state / "operator.pid").write_text(str(proc.pid))
     else:
         log("dev", "operator already running")
+    return _examples(state, running, url)
 
+
+def _examples(state: Path, running: devcluster.Cluster, url: str) -> str:
+    """Apply manifests/examples with the Secret pointed at ``url``; `kubectl get` after."""
     log("dev", "applying manifests/examples (Secret pointed at the local database 'orders')")
     secret = (ROOT / "manifests/examples" / EXAMPLES[0]).read_text()
     secret = "\n".join(
@@ -192,6 +216,69 @@ def _operator_and_examples(state: Path, server: devpg.Postgres, running: devclus
         "get", "-n", "default", "schemaversions,schemamigrations,jobs", check=False
     )
     return got.stdout
+
+
+def _example_database(server: devpg.Postgres, host: str) -> str:
+    """The example database and its owner role (once); its URL as seen from ``host``."""
+    server.psql(
+        "DO $$ BEGIN CREATE ROLE orders LOGIN PASSWORD "
+        f"'{DEV_PASSWORD}'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    if server.psql("SELECT 1 FROM pg_database WHERE datname = 'orders'") != "1":
+        server.psql('CREATE DATABASE "orders" OWNER orders')
+    return f"postgresql://orders:{DEV_PASSWORD}@{host}:{server.port}/orders"
+
+
+def _chart_and_examples(state: Path, server: devpg.Postgres, running: devcluster.Cluster) -> str:
+    """charts/schemaop on the real node with the built image, then the examples."""
+    url = _example_database(server, realnode.NODE_IP)
+    _archive, ref = realnode.image()
+    repository, tag = ref.rsplit(":", 1)
+    log("dev", f"installing charts/schemaop into {OPERATOR_NAMESPACE} ({ref})")
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(running.kubeconfig),
+        "HELM_CACHE_HOME": str(state / "helm" / "cache"),
+        "HELM_CONFIG_HOME": str(state / "helm" / "config"),
+        "HELM_DATA_HOME": str(state / "helm" / "data"),
+    }
+    subprocess.run(
+        [
+            str(running.bin_dir / "helm"),
+            "upgrade",
+            "--install",
+            "schemaop",
+            str(ROOT / "charts" / "schemaop"),
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--create-namespace",
+            "--set",
+            f"image.repository={repository}",
+            "--set",
+            f"image.tag={tag}",
+            "--set",
+            "image.pullPolicy=Never",
+            "--set",
+            "jobs.serviceAccount.namespaces={default}",
+            "--wait",
+            "--timeout",
+            "180s",
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    service = running.kubectl(
+        "get", "service", "-n", OPERATOR_NAMESPACE, "-l", "app.kubernetes.io/instance=schemaop",
+        "-o", "jsonpath={.items[0].spec.clusterIP}", check=False,
+    ).stdout.strip()  # fmt: skip
+    reach = (
+        f"Operator (chart schemaop in {OPERATOR_NAMESPACE}, image {ref}):\n"
+        f"  kubectl -n {OPERATOR_NAMESPACE} logs deploy/schemaop\n"
+        f"  curl http://{service}:8080/metrics   (its Service, through kube-proxy)\n"
+        f"  helm -n {OPERATOR_NAMESPACE} status schemaop\n\n"
+    )
+    return reach + _examples(state, running, url)
 
 
 def _stop_operator(state: Path) -> bool:
@@ -241,7 +328,12 @@ def main(argv: list[str]) -> int:
             return down(state)
         print(state / "env.sh")
         return 0
-    except (devcluster.ClusterError, subprocess.CalledProcessError, OSError) as exc:
+    except (
+        devcluster.ClusterError,
+        realnode.RealNodeError,
+        subprocess.CalledProcessError,
+        OSError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -62,6 +62,8 @@ class Postgres:
     port: int
     user: str = "postgres"
     host: str = "127.0.0.1"
+    # Every address it listens on (comma-separated, as listen_addresses).
+    listen: str = "127.0.0.1"
 
     def dsn(
         self, dbname: str = "postgres", user: str | None = None, password: str | None = None
@@ -118,7 +120,7 @@ class Postgres:
         )
 
     def start(self) -> None:
-        _pg_ctl_start(self.bindir, self.datadir, self.port)
+        _pg_ctl_start(self.bindir, self.datadir, self.port, self.listen)
 
     def destroy(self) -> None:
         """Stop the server and remove its data directory."""
@@ -136,6 +138,7 @@ class Postgres:
                 "datadir": str(self.datadir),
                 "bindir": str(self.bindir),
                 "port": self.port,
+                "listen": self.listen,
                 "dsn": self.dsn(),
             }
         )
@@ -153,7 +156,7 @@ def _run_as_postgres_prefix() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
-def _pg_ctl_start(bindir: Path, datadir: Path, port: int) -> None:
+def _pg_ctl_start(bindir: Path, datadir: Path, port: int, listen: str = "127.0.0.1") -> None:
     logfile = datadir.parent / f"{datadir.name}.log"
     subprocess.run(
         [
@@ -167,7 +170,7 @@ def _pg_ctl_start(bindir: Path, datadir: Path, port: int) -> None:
             "-t",
             "60",
             "-o",
-            f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1",
+            f"-p {port} -k {datadir} -c listen_addresses={listen}",
             "start",
         ],
         check=True,
@@ -176,8 +179,15 @@ def _pg_ctl_start(bindir: Path, datadir: Path, port: int) -> None:
     )
 
 
-def start(basedir: Path, max_connections: int = 300) -> Postgres:
-    """initdb (once) and start a cluster under ``basedir``; returns its handle."""
+def start(
+    basedir: Path, max_connections: int = 300, networks: tuple[tuple[str, str], ...] = ()
+) -> Postgres:
+    """initdb (once) and start a cluster under ``basedir``; returns its handle.
+
+    ``networks``: (address, CIDR) pairs beyond loopback, for clients elsewhere on
+    this machine (the real node's pods: the bridge address and the pod network);
+    it also listens on each address and takes passwords from each CIDR.
+    """
     bindir = ensure_installed()
     basedir.mkdir(parents=True, exist_ok=True)
     datadir = basedir / "data"
@@ -228,9 +238,16 @@ def start(basedir: Path, max_connections: int = 300) -> Postgres:
             "host all postgres 127.0.0.1/32 trust\n"
             "host all all 127.0.0.1/32 scram-sha-256\n"
         )
+    hba = datadir / "pg_hba.conf"
+    for _address, cidr in networks:
+        line = f"host all all {cidr} scram-sha-256\n"
+        if line not in hba.read_text():
+            with hba.open("a") as f:
+                f.write(line)
+    listen = ",".join(["127.0.0.1", *(address for address, _cidr in networks)])
     port = free_port()
-    _pg_ctl_start(bindir, datadir, port)
-    pg = Postgres(datadir=datadir, bindir=bindir, port=port)
+    _pg_ctl_start(bindir, datadir, port, listen)
+    pg = Postgres(datadir=datadir, bindir=bindir, port=port, listen=listen)
     (basedir / "postgres.json").write_text(pg.as_json())
     log("pg", f"PostgreSQL {datadir} listening on 127.0.0.1:{port}")
     return pg
@@ -239,7 +256,10 @@ def start(basedir: Path, max_connections: int = 300) -> Postgres:
 def load(basedir: Path) -> Postgres:
     info = json.loads((basedir / "postgres.json").read_text())
     return Postgres(
-        datadir=Path(info["datadir"]), bindir=Path(info["bindir"]), port=int(info["port"])
+        datadir=Path(info["datadir"]),
+        bindir=Path(info["bindir"]),
+        port=int(info["port"]),
+        listen=str(info.get("listen", "127.0.0.1")),
     )
 
 

@@ -1,0 +1,605 @@
+"""A real node for the local control plane: containerd, runc, kubelet, kube-proxy
+and kube-scheduler, running the project's image built from its Dockerfile.
+
+Why: the pod runner (:mod:`devenv.podrunner`) runs containers as local
+processes, so nothing it runs shows that the image, the chart's securityContext,
+real volumes, probes or Services work. This module runs the real thing on this
+machine, wired to the control plane of :mod:`devenv.cluster`
+(``start(..., real_node=True)``):
+
+- a Linux bridge ``schemaop0`` with the address :data:`NODE_IP` and the pod
+  network :data:`POD_CIDR` behind it, and no uplink: pods get a route to the
+  Service network only, nothing routes off the machine. The API server, the
+  kubelet and PostgreSQL (for pods) listen on the bridge address; everything
+  else on 127.0.0.1;
+- containerd (Debian's) with its own root, state and socket under
+  ``<dir>/node``, runc, the CNI plugins bridge/host-local/portmap/loopback
+  (Debian's ``containernetworking-plugins``), ``restrict_oom_score_adj`` (this
+  machine's root lacks CAP_SYS_RESOURCE) and a static ``pause`` sandbox image;
+- kubelet (token of ``system:node:<name>``, serving certificate from the
+  cluster CA with the bridge address, webhook authorization), kube-proxy
+  (iptables mode, masquerading all Service traffic: pod-to-Service-to-pod on one
+  bridge needs it), kube-scheduler; all three from ``tools/realnode/build.sh``,
+  the same Kubernetes release as the control plane;
+- the image from ``tools/realnode/image.sh`` (debootstrap base, buildah build of
+  the unmodified Dockerfile), imported into containerd.
+
+One real node at a time per machine: kube-proxy's iptables chains and the
+bridge are global. :func:`stop` removes the pods (sandboxes, network
+namespaces, veths), stops the processes, unmounts what is left under the
+node's directories, runs ``kube-proxy --cleanup``, removes new iptables chains,
+the bridge and restores ``net.ipv4.ip_forward``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devenv.util import free_port, log
+
+if TYPE_CHECKING:
+    from devenv.cluster import Cluster
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO_ROOT / "tools" / "realnode"
+BRIDGE = "schemaop0"
+POD_CIDR = "10.244.0.0/24"
+NODE_IP = "10.244.0.1"
+CLUSTER_DOMAIN = "cluster.local"
+# Where a node records that it runs (one per machine), and what it changed.
+OWNER_FILE = Path("/run/schemaop-realnode.json")
+COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-scheduler")
+CACHE = Path(os.environ.get("SCHEMAOP_CACHE", Path.home() / ".cache" / "schemaop")) / "realnode"
+CONTAINERD_ROOT = CACHE / "containerd"
+DEBIAN_PACKAGES = {
+    "containerd": "containerd",
+    "runc": "runc",
+    "iptables": "iptables",
+    "/usr/lib/cni/bridge": "containernetworking-plugins",
+}
+
+
+class RealNodeError(RuntimeError):
+    """The real node could not be started (the message says which part and why)."""
+
+
+def node_binaries() -> Path:
+    """kubelet, kube-proxy, kube-scheduler, pause and pause.oci.tar (built if needed)."""
+    return Path(_script("build.sh").splitlines()[-1])
+
+
+def image() -> tuple[Path, str]:
+    """The project's image: (OCI archive, image reference), built if its inputs changed."""
+    archive, ref = _script("image.sh").splitlines()[-1].split()
+    return Path(archive), ref
+
+
+def _script(name: str) -> str:
+    out = subprocess.run(
+        ["bash", str(SCRIPTS / name)], check=False, stdout=subprocess.PIPE, text=True
+    )
+    if out.returncode != 0:
+        raise RealNodeError(f"{SCRIPTS / name} failed (exit {out.returncode}); see its output")
+    return out.stdout.strip()
+
+
+def ensure_packages() -> None:
+    """Install Debian's containerd, runc, iptables and CNI plugins if missing."""
+    missing = sorted(
+        {
+            package
+            for command, package in DEBIAN_PACKAGES.items()
+            if not (Path(command).exists() if command.startswith("/") else shutil.which(command))
+        }
+    )
+    if missing:
+        log("realnode", f"installing {' '.join(missing)} from Debian")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env)
+
+
+# --- network ---------------------------------------------------------------------
+
+
+def prepare_network(directory: Path) -> None:
+    """Claim the machine's real node for ``directory`` and create the bridge.
+
+    Called before the API server starts: it listens on the bridge address.
+    A claim left by a node that is gone is cleaned up first.
+    """
+    if os.geteuid() != 0:
+        raise RealNodeError("a real node needs root (containerd, network namespaces, iptables)")
+    ensure_packages()
+    owner = _owner()
+    if owner is not None:
+        other = Path(owner["directory"])
+        if other != directory and _node_alive(owner):
+            raise RealNodeError(f"a real node already runs on this machine, from {other}")
+        log("realnode", f"cleaning up after the node of {other}")
+        cleanup(other, owner)
+    state = {
+        "directory": str(directory),
+        "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
+        "chains": sorted(_iptables_chains()),
+        "pids": {},
+    }
+    _write_owner(state)
+    _ip("link", "add", BRIDGE, "type", "bridge")
+    _ip("addr", "add", f"{NODE_IP}/{POD_CIDR.split('/')[1]}", "dev", BRIDGE)
+    _ip("link", "set", BRIDGE, "up")
+    _guard()
+    # Service traffic from a pod to another pod is routed by this machine.
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+
+
+# The pod network talks to this machine and to itself only: nothing from
+# another interface reaches the bridge address (the API server, the kubelet and
+# PostgreSQL listen there) or is forwarded to or from a pod. Removed at cleanup
+# with every chain the node added.
+_GUARD = {
+    "INPUT": (
+        "SCHEMAOP-NODE-IN",
+        (("-i", "lo", "-j", "RETURN"), ("-i", BRIDGE, "-j", "RETURN"),
+         ("-d", POD_CIDR, "-j", "DROP")),
+    ),
+    "FORWARD": (
+        "SCHEMAOP-NODE-FWD",
+        (("-i", BRIDGE, "-o", BRIDGE, "-j", "RETURN"), ("-i", BRIDGE, "-j", "DROP"),
+         ("-o", BRIDGE, "-j", "DROP")),
+    ),
+}  # fmt: skip
+
+
+def _guard() -> None:
+    for hook, (chain, rules) in _GUARD.items():
+        _iptables("-N", chain)
+        for rule in rules:
+            _iptables("-A", chain, *rule)
+        _iptables("-I", hook, "1", "-j", chain)
+
+
+def _iptables(*args: str) -> None:
+    out = subprocess.run(["iptables", "-w", *args], check=False, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RealNodeError(f"iptables {' '.join(args)}: {out.stderr.strip()}")
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    out = subprocess.run(["ip", *args], check=False, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise RealNodeError(f"ip {' '.join(args)}: {out.stderr.strip()}")
+
+
+def _owner() -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(OWNER_FILE.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_owner(state: dict[str, Any]) -> None:
+    tmp = OWNER_FILE.with_name(OWNER_FILE.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(OWNER_FILE)
+
+
+def _node_alive(owner: dict[str, Any]) -> bool:
+    from devenv.cluster import _pid_alive
+
+    return any(_pid_alive(int(pid)) for pid in owner.get("pids", {}).values())
+
+
+def _iptables_chains() -> set[str]:
+    """``table/chain`` of every iptables chain (to remove only the ones we added)."""
+    chains = set()
+    for table in ("filter", "nat", "mangle"):
+        out = subprocess.run(
+            ["iptables", "-w", "-t", table, "-S"], check=False, capture_output=True, text=True
+        )
+        for line in out.stdout.splitlines():
+            if line.startswith("-N "):
+                chains.add(f"{table}/{line.split()[1]}")
+    return chains
+
+
+# --- start -----------------------------------------------------------------------
+
+
+def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
+    """Start containerd, kubelet, kube-proxy and kube-scheduler for ``cluster``."""
+    from devenv.cluster import _spawn, _wait
+
+    bins = node_binaries()
+    archive, ref = image()
+    t0 = time.monotonic()  # builds, when needed, take their own time
+    owner = _owner() or {}
+    owner["bins"] = str(bins)  # for stop and cleanup, which never build
+    _write_owner(owner)
+    node = cluster.directory / "node"
+    for sub in ("containerd", "kubelet", "cni/net.d", "cni/ipam", "pod-logs"):
+        (node / sub).mkdir(parents=True, exist_ok=True)
+    sock = node / "containerd" / "containerd.sock"
+    pause_ref = _pause_ref(bins)
+    _write_containerd_config(node, sock, pause_ref)
+    _write_cni_config(node)
+    _write_kubelet_config(cluster, node, sock)
+    _spawn(
+        cluster,
+        "containerd",
+        ["containerd", "--config", str(node / "containerd" / "config.toml")],
+        detached,
+    )
+    _record_pids(cluster)
+    _wait(cluster, "containerd's socket", sock.exists, t0, timeout)
+    # Sandboxes a killed node left in containerd's cached root go before the
+    # kubelet comes (it would adopt nothing of them).
+    _remove_pods(sock, bins)
+    _import_images(sock, {pause_ref: bins / "pause.oci.tar", ref: archive})
+    _spawn(
+        cluster,
+        "kubelet",
+        [
+            str(bins / "kubelet"),
+            f"--config={node / 'kubelet' / 'config.yaml'}",
+            f"--kubeconfig={cluster.directory / 'kubelet.kubeconfig'}",
+            f"--root-dir={node / 'kubelet' / 'root'}",
+            f"--cert-dir={node / 'kubelet' / 'pki'}",
+            f"--node-ip={NODE_IP}",
+            f"--hostname-override={cluster.node_name}",
+            "--v=1",
+        ],
+        detached,
+    )
+    _spawn(
+        cluster,
+        "kube-proxy",
+        [
+            str(bins / "kube-proxy"),
+            f"--kubeconfig={cluster.directory / 'kube-proxy.kubeconfig'}",
+            f"--hostname-override={cluster.node_name}",
+            "--proxy-mode=iptables",
+            "--masquerade-all",
+            f"--cluster-cidr={POD_CIDR}",
+            f"--nodeport-addresses={NODE_IP}/32",
+            f"--healthz-bind-address=127.0.0.1:{free_port()}",
+            f"--metrics-bind-address=127.0.0.1:{free_port()}",
+            # The machine's conntrack settings are not ours to change.
+            "--conntrack-max-per-core=0",
+            "--conntrack-tcp-timeout-established=0",
+            "--conntrack-tcp-timeout-close-wait=0",
+            "--v=1",
+        ],
+        detached,
+    )
+    _spawn(
+        cluster,
+        "kube-scheduler",
+        [
+            str(bins / "kube-scheduler"),
+            f"--kubeconfig={cluster.directory / 'kube-scheduler.kubeconfig'}",
+            f"--authentication-kubeconfig={cluster.directory / 'kube-scheduler.kubeconfig'}",
+            f"--authorization-kubeconfig={cluster.directory / 'kube-scheduler.kubeconfig'}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            f"--cert-dir={node / 'scheduler-pki'}",
+            "--v=1",
+        ],
+        detached,
+    )
+    _record_pids(cluster)
+    cluster.save()
+    token = cluster.admin_token()
+    _wait(
+        cluster,
+        f"Node {cluster.node_name} Ready without taints",
+        lambda: _node_ready(cluster, token),
+        t0,
+        timeout,
+    )
+    log("realnode", f"node {cluster.node_name} ready in {time.monotonic() - t0:.1f}s ({ref})")
+
+
+def _record_pids(cluster: Cluster) -> None:
+    owner = _owner() or {}
+    owner["pids"] = {name: cluster.pids[name] for name in COMPONENTS if name in cluster.pids}
+    _write_owner(owner)
+
+
+def _import_images(sock: Path, images: dict[str, Path]) -> None:
+    """Import the images containerd's (cached) root lacks; remove other versions."""
+    present = set(_ctr(sock, "images", "list", "--quiet").split())
+    for ref, tar in images.items():
+        if ref in present:
+            continue
+        t1 = time.monotonic()
+        _ctr(sock, "images", "import", "--snapshotter", "overlayfs", str(tar))
+        log("realnode", f"imported {ref} into containerd in {time.monotonic() - t1:.1f}s")
+    for ref in present - set(images):
+        if ref.startswith(("localhost/schemaop:realnode-", "localhost/schemaop-pause:")):
+            _ctr(sock, "images", "remove", ref)
+
+
+def _pause_ref(bins: Path) -> str:
+    """The reference the pause archive was saved under (from its index.json)."""
+    out = subprocess.run(
+        ["tar", "-xOf", str(bins / "pause.oci.tar"), "index.json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    manifest = json.loads(out.stdout)["manifests"][0]
+    return str(manifest["annotations"]["org.opencontainers.image.ref.name"])
+
+
+def _ctr(sock: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["ctr", "--address", str(sock), "--namespace", "k8s.io", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RealNodeError(f"ctr {' '.join(args)}: {out.stderr.strip()}")
+    return out.stdout
+
+
+def _write_containerd_config(node: Path, sock: Path, pause_ref: str) -> None:
+    base = node / "containerd"
+    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    config = f"""\
+version = 2
+# The content store and snapshots outlive the node (a cache: importing the image
+# takes most of a minute); containers, sandboxes and mounts live in state.
+root = "{CONTAINERD_ROOT}"
+state = "{base / "state"}"
+# Snapshotters and plugins this machine cannot or need not use.
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "{sock}"
+
+[ttrpc]
+  address = "{sock}.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[{cri}]
+  sandbox_image = "{pause_ref}"
+  # The kubelet asks for negative oom_score_adj values; without
+  # CAP_SYS_RESOURCE (absent here) runc then fails every sandbox.
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "{free_port()}"
+  enable_selinux = false
+  max_container_log_line_size = 16384
+
+[{cri}.containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+
+[{cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[{cri}.containerd.runtimes.runc.options]
+  BinaryName = "{shutil.which("runc") or "/usr/sbin/runc"}"
+  SystemdCgroup = false
+
+[{cri}.cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = "{node / "cni" / "net.d"}"
+  max_conf_num = 1
+"""
+    (base / "config.toml").write_text(config)
+
+
+def _write_cni_config(node: Path) -> None:
+    from devenv.cluster import SERVICE_CIDR
+
+    conflist = {
+        "cniVersion": "1.0.0",
+        "name": "schemaop",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": BRIDGE,
+                "isGateway": True,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": POD_CIDR, "gateway": NODE_IP}]],
+                    # No default route: a pod reaches this machine's bridge
+                    # address, other pods and Services, and nothing else.
+                    "routes": [{"dst": SERVICE_CIDR}],
+                    "dataDir": str(node / "cni" / "ipam"),
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+    (node / "cni" / "net.d" / "10-schemaop.conflist").write_text(json.dumps(conflist, indent=2))
+
+
+def _write_kubelet_config(cluster: Cluster, node: Path, sock: Path) -> None:
+    import yaml
+
+    pki = cluster.directory / "pki"
+    config = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "address": NODE_IP,
+        "port": free_port(),
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": free_port(),
+        "tlsCertFile": str(pki / "kubelet-serving.crt"),
+        "tlsPrivateKeyFile": str(pki / "kubelet-serving.key"),
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(pki / "ca.crt")},
+        },
+        "authorization": {"mode": "Webhook"},
+        "containerRuntimeEndpoint": f"unix://{sock}",
+        "podLogsDir": str(node / "pod-logs"),
+        "clusterDomain": CLUSTER_DOMAIN,
+        "resolvConf": "",
+        # This machine: cgroup v1 (hybrid), no systemd, root without
+        # CAP_SYS_RESOURCE, swap allowed, the host's iptables left alone.
+        "failCgroupV1": False,
+        "cgroupDriver": "cgroupfs",
+        "cgroupsPerQOS": False,
+        "enforceNodeAllocatable": [],
+        "failSwapOn": False,
+        "localStorageCapacityIsolation": False,
+        "makeIPTablesUtilChains": False,
+        "serializeImagePulls": False,
+        # A shared test machine: never evict pods for its disk or memory.
+        "evictionHard": {
+            "memory.available": "1Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "nodeStatusUpdateFrequency": "5s",
+        "syncFrequency": "10s",
+        "fileCheckFrequency": "20s",
+        "staticPodPath": "",
+        "shutdownGracePeriod": "0s",
+    }
+    (node / "kubelet").mkdir(parents=True, exist_ok=True)
+    (node / "kubelet" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _node_ready(cluster: Cluster, token: str) -> bool:
+    import ssl
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{cluster.server}/api/v1/nodes/{cluster.node_name}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    context = ssl.create_default_context(cafile=str(cluster.ca_file))
+    with urllib.request.urlopen(request, context=context, timeout=2) as resp:
+        node = json.load(resp)
+    ready = any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in node.get("status", {}).get("conditions", [])
+    )
+    return ready and not node.get("spec", {}).get("taints")
+
+
+# --- stop ------------------------------------------------------------------------
+
+
+def stop(cluster: Cluster, timeout: float = 15.0) -> None:
+    """Stop the node's processes and remove everything the node made."""
+    from devenv.cluster import _is_component, _terminate
+
+    for name in ("kube-scheduler", "kube-proxy", "kubelet"):
+        pid = cluster.pids.pop(name, 0)
+        proc = cluster._procs.pop(name, None)
+        if pid and (proc is not None or _is_component(pid, name)):
+            _terminate(pid, proc, timeout)
+    sock = cluster.directory / "node" / "containerd" / "containerd.sock"
+    owner = _owner()
+    if owner is not None and Path(owner["directory"]) == cluster.directory and "bins" in owner:
+        _remove_pods(sock, Path(owner["bins"]))
+    pid = cluster.pids.pop("containerd", 0)
+    proc = cluster._procs.pop("containerd", None)
+    if pid and (proc is not None or _is_component(pid, "containerd")):
+        _terminate(pid, proc, timeout)
+    if owner is not None and Path(owner["directory"]) == cluster.directory:
+        cleanup(cluster.directory, owner)
+
+
+def _remove_pods(sock: Path, bins: Path) -> None:
+    """Stop and remove every pod sandbox through the CRI (network teardown by CNI)."""
+    if not sock.exists():
+        return
+    crictl = [
+        str(bins / "crictl"),
+        "--runtime-endpoint",
+        f"unix://{sock}",
+        "--timeout",
+        "20s",
+    ]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run([*crictl, "rmp", "--all", "--force"], check=False, capture_output=True)
+
+
+def cleanup(directory: Path, owner: dict[str, Any]) -> None:
+    """Remove what a node made: shims, mounts, iptables chains, the bridge."""
+    from devenv.cluster import _is_component, _terminate
+
+    node = directory / "node"
+    for name, pid in owner.get("pids", {}).items():
+        if _is_component(int(pid), name):
+            _terminate(int(pid), None, 5.0)
+    # containerd-shim processes of this node (their cmdline names its socket).
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"containerd-shim" in cmdline and str(node).encode() in cmdline:
+                os.kill(int(proc.name), 9)
+    _unmount_under(node)
+    _unmount_under(CONTAINERD_ROOT)
+    if "bins" in owner:
+        kube_proxy = Path(owner["bins"]) / "kube-proxy"
+        subprocess.run([str(kube_proxy), "--cleanup"], check=False, capture_output=True)
+    before = set(owner.get("chains", []))
+    for entry in sorted(_iptables_chains() - before):
+        table, chain = entry.split("/", 1)
+        _drop_chain(table, chain)
+    _ip("link", "delete", BRIDGE, check=False)
+    with contextlib.suppress(OSError):
+        Path("/proc/sys/net/ipv4/ip_forward").write_text(owner.get("ip_forward", "0") + "\n")
+    OWNER_FILE.unlink(missing_ok=True)
+
+
+def _unmount_under(path: Path) -> None:
+    """Lazily unmount every mount point below ``path``, deepest first."""
+    prefix = str(path.resolve()) + "/"
+    points = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            if point.startswith(prefix):
+                points.append(point)
+    for point in sorted(set(points), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def _drop_chain(table: str, chain: str) -> None:
+    """Delete the rules that jump to ``chain``, then the chain itself."""
+    out = subprocess.run(
+        ["iptables", "-w", "-t", table, "-S"], check=False, capture_output=True, text=True
+    )
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if parts[:1] == ["-A"] and "-j" in parts and parts[parts.index("-j") + 1] == chain:
+            subprocess.run(
+                ["iptables", "-w", "-t", table, "-D", *parts[1:]], check=False, capture_output=True
+            )
+    subprocess.run(["iptables", "-w", "-t", table, "-F", chain], check=False, capture_output=True)
+    subprocess.run(["iptables", "-w", "-t", table, "-X", chain], check=False, capture_output=True)

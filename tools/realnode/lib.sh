@@ -1,0 +1,40 @@
+# Shared helpers of the tools/realnode scripts (sourced; set $log_tag first).
+# shellcheck shell=bash
+
+log() { echo "[${log_tag:-realnode}] $*" >&2; }
+
+# Run a command with its output in a log file, printing a progress line every
+# 30 s so a long step (a cold build, debootstrap) never looks hung; on failure
+# print the log's tail and exit.
+with_progress() {
+  local what="$1" logfile="$2"; shift 2
+  local t0=$SECONDS
+  "$@" >"$logfile" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 5
+    if kill -0 "$pid" 2>/dev/null && (( (SECONDS - t0) % 30 < 5 )); then
+      log "  ... still $what ($((SECONDS - t0))s)"
+    fi
+  done
+  if ! wait "$pid"; then
+    log "FAILED: $what; last lines of $logfile:"
+    tail -n 30 "$logfile" >&2
+    exit 1
+  fi
+  log "  done: $what in $((SECONDS - t0))s"
+}
+
+# Install Debian packages for the commands that are missing ("command:package ...").
+need_commands() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} from Debian"
+    local sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
+      "${missing[@]}" >&2
+  fi
+}
