@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from schemaop.engine import clisupport, redact
+from schemaop.commands import _support as clisupport
+from schemaop.engine import redact
 from schemaop.engine.connect import describe, remember_secret
 from schemaop.engine.errors import (
     AuthenticationFailed,

@@ -8,16 +8,9 @@ from pathlib import Path
 import pglast
 import pytest
 
+from schemaop.engine.droprewrite import apply_policy, apply_to_plan
 from schemaop.lint import RULES, lint_set
-from schemaop.lint.policy import (
-    Policy,
-    Refusal,
-    Rewrite,
-    apply_policy,
-    apply_to_plan,
-    archive_name,
-    tombstone_name,
-)
+from schemaop.lint.policy import Policy, Refusal, Rewrite, archive_name, tombstone_name
 from schemaop.model import Migration, Version
 from schemaop.model.plan import Plan, PlanStep
 
@@ -228,7 +221,7 @@ def _plan_for(ms: list[Migration], applied: str | None = None) -> Plan:
 
 
 def test_plan_hook_blocks_with_findings_for_status() -> None:
-    from schemaop.lint.policy import plan_hook
+    from schemaop.operator.lintgate import plan_hook
 
     ms = [
         _m("CREATE TABLE t (id int PRIMARY KEY, x text);", version="1"),

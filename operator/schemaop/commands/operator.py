@@ -186,10 +186,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     import kopf
-    import kubernetes
     from prometheus_client import start_http_server
 
-    from schemaop.kube.api import KubeApi
+    from schemaop.kube.api import KubeApi, load_config
     from schemaop.operator import handlers  # registers the handlers
     from schemaop.operator.reconcile import OperatorConfig, Reconciler
 
@@ -239,10 +238,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.all_namespaces and not namespaces:
         own = _own_namespace()
         namespaces = [own] if own else ["default"]
-    try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    load_config()
 
     @kopf.on.startup()
     async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> None:
