@@ -136,6 +136,7 @@ def judge(
 
 
 def version_tag(version: str) -> str:
+    """``1.2`` -> ``1_2``: a version as part of an identifier."""
     return version.replace(".", "_")
 
 
