@@ -25,6 +25,7 @@ import os
 import re
 
 from schemaop.model.jobpolicy import ANY, DEFAULT_VOLUME_TYPES, JobPolicy, parse_image
+from schemaop.model.names import GROUP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -243,13 +244,9 @@ def run(args: argparse.Namespace) -> int:
     @kopf.on.startup()
     async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> None:
         settings.posting.enabled = False  # we post our own events, one per transition
-        settings.persistence.finalizer = "schemaop.io/finalizer"
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-            prefix="schemaop.io"
-        )
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="schemaop.io"
-        )
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 60
