@@ -3,8 +3,8 @@
 :class:`SchemaReader` introspects the served schemas, reads the version and
 dirtiness from the history table and the live fingerprint, in one read-only
 REPEATABLE READ transaction over a kept connection; :func:`listen` waits on the
-``NOTIFY`` the runner sends after each change. Both blocking/async plumbing
-around psycopg lives here; the sidecar (:mod:`schemaop.sidecar.cache`) only
+``NOTIFY`` the runner sends after each change. The psycopg plumbing, blocking and
+async, lives here; the sidecar (:mod:`schemaop.sidecar.cache`) only
 sees plain values and a short reason when a read fails.
 """
 
