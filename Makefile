@@ -51,10 +51,11 @@ testbins: ## build kube-apiserver, kube-controller-manager, kubectl, etcd, helm 
 # and gitlab-ci-local, promtool, the dashboard's queries, helm lint --strict of every
 # values combination, Artifact Hub metadata, the krew manifest); the tools install
 # themselves on first use (tools/linttools.py).
-lint: venv ## ruff, mypy --strict, hadolint, and every shipped artifact checked by its own tool
+lint: venv ## ruff, mypy --strict, import-linter (.importlinter), hadolint, and every shipped artifact checked by its own tool
 	$(BIN)/ruff check operator tests tools bench
 	$(BIN)/ruff format --check operator tests tools bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python tools/check_artifacts.py
 

@@ -50,7 +50,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 from devenv import pg as devpg  # noqa: E402
 from devenv.util import free_port, wait_for  # noqa: E402
 from schemaop.engine.introspect import introspect  # noqa: E402
-from schemaop.sidecar.cache import DatabaseLoader, read_only_conninfo  # noqa: E402
+from schemaop.engine.schemaread import SchemaReader, read_only_conninfo  # noqa: E402
+from schemaop.sidecar.cache import Snapshot  # noqa: E402
 
 PYTHON = sys.executable
 
@@ -251,10 +252,10 @@ def main() -> int:
                 doc = introspect(conn, ["public"])
                 columns = sum(len(t["columns"]) for t in doc[0]["tables"])
                 intro = median_seconds(lambda: introspect(conn, ["public"]), 5)
-            loader = DatabaseLoader(read_only_conninfo(dsn), ["public"], "schemaop")
-            loader.load()
-            refresh = median_seconds(loader.load, 5)
-            loader.close()
+            reader = SchemaReader(read_only_conninfo(dsn), ["public"], "schemaop")
+            reader.read()
+            refresh = median_seconds(lambda: Snapshot(*reader.read()), 5)
+            reader.close()
             pg_dump = server.bin("pg_dump")
             dump = median_seconds(
                 lambda: subprocess.run(

@@ -13,8 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-GROUP = "schemaop.io"
-VERSION = "v1alpha1"
+from schemaop.model.names import GROUP, VERSION
 
 _DROP_KEYS = {"$schema", "$id", "$defs", "$comment"}
 _READY = '.status.conditions[?(@.type=="Ready")]'

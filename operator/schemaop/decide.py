@@ -22,9 +22,9 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from schemaop.kube.builders import ANNOTATION_APPROVED_PLAN, LABEL_ATTEMPT, LABEL_PLAN
+from schemaop.kube.builders import LABEL_ATTEMPT, LABEL_PLAN
 from schemaop.model import conditions as cond
 from schemaop.model.conditions import Condition, Reason
 from schemaop.model.duration import (
@@ -38,6 +38,7 @@ from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.jobpolicy import check as check_job_policy
 from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
+from schemaop.model.names import ANNOTATION_APPROVED_PLAN
 from schemaop.model.plan import InvalidPlan, Plan, RunOptions
 from schemaop.model.version import InvalidVersion, Version
 from schemaop.planner import PlanRefused, plan
@@ -60,6 +61,14 @@ def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) 
     return float(min(cap, base * (2 ** max(0, attempt - 1))))
 
 
+def job_finished(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The condition that says a Job has finished (``Complete`` or ``Failed``), or None."""
+    for c in status.get("conditions") or []:
+        if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
+            return cast("Mapping[str, Any]", c)
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class JobFacts:
     """One migration Job the operator created, as read from the API."""
@@ -80,9 +89,7 @@ class JobFacts:
         meta, status = job["metadata"], job.get("status") or {}
         labels = meta.get("labels") or {}
         conds = {c.get("type"): c for c in status.get("conditions") or []}
-        done = [
-            c for t, c in conds.items() if t in ("Complete", "Failed") and c.get("status") == "True"
-        ]
+        done = job_finished(status)
         summary: Mapping[str, Any] | None = None
         if message:
             try:
@@ -94,12 +101,12 @@ class JobFacts:
             name=meta["name"],
             plan_hash12=labels.get(LABEL_PLAN, ""),
             attempt=int(labels.get(LABEL_ATTEMPT, "1") or 1),
-            active=not done,
+            active=done is None,
             succeeded=bool(conds.get("Complete", {}).get("status") == "True"),
             failed=bool(conds.get("Failed", {}).get("status") == "True"),
             started_at=status.get("startTime"),
             finished_at=status.get("completionTime")
-            or (done[0].get("lastTransitionTime") if done else None),
+            or (done.get("lastTransitionTime") if done else None),
             summary=summary,
         )
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
+from schemaop.model.names import API_VERSION
 from schemaop.redaction import looks_like_url, scrub
 
 KINDS: dict[str, str] = {
@@ -22,7 +23,6 @@ KINDS: dict[str, str] = {
     "SchemaVersion": "schemaversion.json",
 }
 COMMON = "common.json"
-API_VERSION = "schemaop.io/v1alpha1"
 
 
 def load_schema_files() -> dict[str, dict[str, Any]]:

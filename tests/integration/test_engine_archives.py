@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from schemaop.engine.archives import list_archives
-from schemaop.lint.policy import registry_ddl
+from schemaop.engine.droprewrite import registry_ddl
 
 
 def test_no_archive_schema_lists_nothing(database: str) -> None:

@@ -13,18 +13,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from schemaop.engine.droprewrite import apply_policy, apply_to_plan
 from schemaop.engine.history import read_state
 from schemaop.engine.runner import run_plan
 from schemaop.lint import lint_set
-from schemaop.lint.policy import (
-    ARCHIVE_SCHEMA,
-    Policy,
-    Refusal,
-    Rewrite,
-    apply_policy,
-    apply_to_plan,
-)
+from schemaop.lint.policy import Policy, Refusal, Rewrite
 from schemaop.model import Migration, MigrationSet, Version
+from schemaop.model.names import ARCHIVE_SCHEMA
 from schemaop.model.plan import Plan
 from schemaop.planner import plan as make_plan
 

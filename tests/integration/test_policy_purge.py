@@ -8,7 +8,8 @@ import psycopg
 import pytest
 
 from schemaop.cli import main
-from schemaop.lint.policy import Policy, Rewrite, apply_policy
+from schemaop.engine.droprewrite import apply_policy
+from schemaop.lint.policy import Policy, Rewrite
 from schemaop.model import Migration, Version
 
 

@@ -31,8 +31,8 @@ from sidecar_support import (
 from devenv import pg as devpg
 from devenv.util import free_port
 from schemaop.commands.sidecar import SHUTDOWN_GRACE
+from schemaop.engine.schemaread import read_only_conninfo
 from schemaop.sidecar.app import package_file
-from schemaop.sidecar.cache import read_only_conninfo
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = json.loads((ROOT / "schemas/openapi/sidecar.json").read_text())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 
 import pytest
 
-from schemaop.engine import clisupport, redact
+from schemaop.commands import _support as clisupport
+from schemaop.engine import redact
 from schemaop.engine.connect import describe, remember_secret
 from schemaop.engine.errors import (
     AuthenticationFailed,
@@ -107,6 +109,27 @@ def test_termination_message_fits_kubernetes_limit() -> None:
 )
 def test_durations(text: str, ms: int) -> None:
     assert clisupport.duration_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "s", "2h", "1.5.0s", "-1s", "2 s s", "1e3"])
+def test_durations_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=r"use e\.g\. 500ms, 2s or 1m"):
+        clisupport.duration_ms(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30d", 30 * 86400), (" 12h ", 43200), ("2w", 14 * 86400), ("90m", 5400), ("0s", 0)],
+)
+def test_ages(text: str, seconds: int) -> None:
+    """``purge --older-than``: whole numbers with a unit, the same parser as durations."""
+    assert clisupport.age(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["30", "1.5d", "2ms", "3y", "d", ""])
+def test_ages_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="use a number and a unit"):
+        clisupport.age(text)
 
 
 def test_transaction_control_is_found_only_at_top_level() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from schemaop.engine.clisupport import read_plan_file
+from schemaop.commands._support import read_plan_file
 from schemaop.kube.builders import (
     PLAN_MOUNT,
     build_job,

@@ -8,14 +8,15 @@ from pathlib import Path
 import pglast
 import pytest
 
+from schemaop.engine.droprewrite import apply_policy, apply_to_plan
 from schemaop.lint import RULES, lint_set
 from schemaop.lint.policy import (
+    Drops,
     Policy,
     Refusal,
     Rewrite,
-    apply_policy,
-    apply_to_plan,
     archive_name,
+    judge,
     tombstone_name,
 )
 from schemaop.model import Migration, Version
@@ -30,6 +31,17 @@ def _m(up: str, down: str | None = None, version: str = "3") -> Migration:
 
 def _parses(text: str) -> None:
     pglast.parse_sql(text)
+
+
+def test_judge_decides_without_writing_sql() -> None:
+    """The pure decision names the drops a policy keeps; the engine writes their SQL."""
+    m = _m("CREATE TABLE t (id int PRIMARY KEY);\nDROP TABLE users;")
+    drops = judge(m, "Backup")
+    assert isinstance(drops, Drops)
+    assert drops.policy is Policy.BACKUP and [f.code for f in drops.findings] == ["SO101"]
+    assert isinstance(judge(m, "Block"), Refusal)
+    assert judge(m, "Allow") == Rewrite(m.up, m.down)
+    assert isinstance(judge(_m("DROP TABLE users; TRUNCATE t;"), "Rename"), Refusal)
 
 
 def test_block_refuses_unallowed_destructive_findings() -> None:
@@ -228,7 +240,7 @@ def _plan_for(ms: list[Migration], applied: str | None = None) -> Plan:
 
 
 def test_plan_hook_blocks_with_findings_for_status() -> None:
-    from schemaop.lint.policy import plan_hook
+    from schemaop.operator.lintgate import plan_hook
 
     ms = [
         _m("CREATE TABLE t (id int PRIMARY KEY, x text);", version="1"),

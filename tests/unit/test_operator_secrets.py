@@ -16,8 +16,9 @@ import pytest
 
 from schemaop import redaction
 from schemaop.engine.errors import InvalidConnectionString
+from schemaop.engine.observe import read_database
 from schemaop.kube.api import KubeApi
-from schemaop.operator.reconcile import OperatorConfig, Reconciler, _engine_error, read_database
+from schemaop.operator.reconcile import OperatorConfig, Reconciler, _engine_error
 
 SPEC = {"connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from schemaop.sidecar.cache import read_only_conninfo
+from schemaop.engine.schemaread import read_only_conninfo
 from schemaop.sidecar.config import ConfigError, SidecarConfig, load_config
 from schemaop.sidecar.forwarded import client_address, parse_networks
 from schemaop.sidecar.logs import mask

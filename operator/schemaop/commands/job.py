@@ -68,7 +68,7 @@ def _write(path: str | None, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from schemaop import engine
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
     from schemaop.model import InvalidPlan
 
     term = _termination_path(args.termination_log)

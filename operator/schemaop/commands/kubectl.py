@@ -25,9 +25,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
+from schemaop.model.names import ANNOTATION_APPROVED_PLAN
+
 SV_PLURAL = "schemaversions"
 SM_PLURAL = "schemamigrations"
-APPROVED_PLAN = "schemaop.io/approved-plan"
 
 
 class Api(Protocol):
@@ -344,7 +345,7 @@ def approval_patch(sv: Mapping[str, Any], wanted: str | None) -> tuple[str, str]
             f"the plan of {name} is now {plan_hash[:12]}, not {wanted}: review it again "
             f"(kubectl schemaop plan {meta['name']} -n {meta.get('namespace')})"
         )
-    if (meta.get("annotations") or {}).get(APPROVED_PLAN) == plan_hash:
+    if (meta.get("annotations") or {}).get(ANNOTATION_APPROVED_PLAN) == plan_hash:
         raise PluginError(f"plan {plan_hash[:12]} of {name} is already approved")
     return plan_hash, plan_text(sv)
 
@@ -445,7 +446,9 @@ async def execute(
             print(plan_text(sv), file=out)
     elif action == "approve":
         plan_hash, text = approval_patch(sv, args.plan)
-        await api.patch_annotations(SV_PLURAL, namespace, args.name, {APPROVED_PLAN: plan_hash})
+        await api.patch_annotations(
+            SV_PLURAL, namespace, args.name, {ANNOTATION_APPROVED_PLAN: plan_hash}
+        )
         print(text, file=out)
         print(f"approved plan {plan_hash[:12]}; the operator runs it next", file=out)
     elif action == "rollback":
@@ -498,28 +501,14 @@ def _ask(prompt: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kubernetes import config
-    from kubernetes.config.config_exception import ConfigException
-
-    from schemaop.kube.api import KubeApi, KubeError
+    from schemaop.kube.api import KubeApi, KubeConfigError, KubeError, client_from_kubeconfig
 
     try:
-        contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=args.kubeconfig
-        )
-        if args.context:
-            chosen = next((c for c in contexts if c["name"] == args.context), None)
-            if chosen is None:
-                raise ConfigException(f"context {args.context!r} not found")
-        else:
-            chosen = active
-        namespace = args.namespace or chosen.get("context", {}).get("namespace") or "default"
-        client = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=args.kubeconfig, context=args.context
-        )
-    except (ConfigException, OSError, TypeError) as exc:
+        client, context_namespace = client_from_kubeconfig(args.kubeconfig, args.context)
+    except KubeConfigError as exc:
         print(f"kubectl schemaop: no usable kubeconfig: {exc}", file=sys.stderr)
         return 1
+    namespace = args.namespace or context_namespace
     try:
         return asyncio.run(execute(KubeApi(client), args, namespace, sys.stdout, confirm=_ask))
     except PluginError as exc:

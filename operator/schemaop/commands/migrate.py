@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
 
     cs.add_source_arguments(parser)
     parser.add_argument("--to", metavar="VERSION", default=None, help="target (default latest)")
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 def execute(args: argparse.Namespace, *, target: str, rollback: bool) -> int:
     """Plan (from --dir) or read (--plan) and run; shared with ``schemaop rollback``."""
     from schemaop import engine
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
     from schemaop.model import InvalidPlan
 
     out = args.output
@@ -75,7 +75,7 @@ def _execute(
     spare: list[Conn],
 ) -> int:
     from schemaop import engine, planner, redaction
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
     from schemaop.model import InvalidMigrationSet, InvalidPlan
 
     out = args.output
@@ -152,6 +152,6 @@ def _check_rollback_target(migrations: MigrationSet, state: DatabaseState, targe
 
 
 def _report_error(exc: EngineError, out: str) -> int:
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
 
     return cs.report(exc, out)

@@ -25,6 +25,7 @@ import os
 import re
 
 from schemaop.model.jobpolicy import ANY, DEFAULT_VOLUME_TYPES, JobPolicy, parse_image
+from schemaop.model.names import GROUP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -186,10 +187,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     import kopf
-    import kubernetes
     from prometheus_client import start_http_server
 
-    from schemaop.kube.api import KubeApi
+    from schemaop.kube.api import KubeApi, load_config
     from schemaop.operator import handlers  # registers the handlers
     from schemaop.operator.reconcile import OperatorConfig, Reconciler
 
@@ -239,21 +239,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.all_namespaces and not namespaces:
         own = _own_namespace()
         namespaces = [own] if own else ["default"]
-    try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    load_config()
 
     @kopf.on.startup()
     async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> None:
         settings.posting.enabled = False  # we post our own events, one per transition
-        settings.persistence.finalizer = "schemaop.io/finalizer"
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-            prefix="schemaop.io"
-        )
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="schemaop.io"
-        )
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 60

@@ -14,7 +14,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
 
     cs.add_source_arguments(parser, plan_file=False)
     parser.add_argument("--to", metavar="VERSION", default="latest", help="target (latest)")
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from schemaop import migrations_dir, planner
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
     from schemaop.model import DatabaseState, InvalidMigrationSet, InvalidPlan
 
     out = args.output

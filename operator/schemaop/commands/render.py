@@ -50,11 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from schemaop.kube.builders import dns_name
+    from schemaop.kube.builders import LABEL_SCHEMAVERSION, dns_name
     from schemaop.migrations_dir import load
     from schemaop.model.migration import InvalidMigrationSet
+    from schemaop.model.names import API_VERSION
 
-    labels = {"schemaop.io/schemaversion": args.schema_version}
+    labels = {LABEL_SCHEMAVERSION: args.schema_version}
     annotations: dict[str, str] = {}
     for flag, items, into in (
         ("--label", args.label, labels),
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             spec["transactional"] = False
         docs.append(
             {
-                "apiVersion": "schemaop.io/v1alpha1",
+                "apiVersion": API_VERSION,
                 "kind": "SchemaMigration",
                 "metadata": meta,
                 "spec": spec,

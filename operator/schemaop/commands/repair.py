@@ -18,7 +18,7 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
 
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--retry", action="store_true", help="resume the failed step")
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from schemaop import engine, redaction
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
     from schemaop.engine import repair
     from schemaop.model import InvalidMigrationSet, InvalidPlan
 

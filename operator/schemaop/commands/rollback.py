@@ -11,7 +11,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
 
     cs.add_source_arguments(parser, plan_file=False)
     parser.add_argument("--to", metavar="VERSION", required=True, help="version to go down to")

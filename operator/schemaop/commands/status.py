@@ -17,7 +17,7 @@ from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
 
     parser.add_argument(
         "--dir",
@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from schemaop import engine
-    from schemaop.engine import clisupport as cs
+    from schemaop.commands import _support as cs
     from schemaop.engine import snapshot
     from schemaop.model import InvalidMigrationSet, MigrationSet
 

@@ -59,9 +59,7 @@ def is_ready_at(status: dict[str, object], wanted: str) -> tuple[bool, str]:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    import kubernetes
-
-    from schemaop.kube.api import KubeApi, KubeError
+    from schemaop.kube.api import KubeApi, KubeError, load_config
     from schemaop.model.version import InvalidVersion, Version
 
     try:
@@ -69,10 +67,7 @@ def run(args: argparse.Namespace) -> int:
     except InvalidVersion as exc:
         print(f"schemaop wait: {exc}", file=sys.stderr)
         return 2
-    try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    load_config()
     namespace = _namespace(args.namespace)
     api = KubeApi()
     deadline = time.monotonic() + args.timeout

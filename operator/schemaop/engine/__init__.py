@@ -26,7 +26,8 @@ from schemaop.engine.errors import (
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
 from schemaop.engine.history import ensure_history, read_history, read_state
 from schemaop.engine.lock import DEFAULT_LOCK_KEY, lock_key
-from schemaop.engine.runner import NOTIFY_CHANNEL, RunResult, StepResult, run_plan
+from schemaop.engine.runner import RunResult, StepResult, run_plan
+from schemaop.model.names import NOTIFY_CHANNEL
 
 __all__ = [
     "APPLICATION_NAME",

@@ -161,6 +161,11 @@ def describe(conninfo: str | Mapping[str, Any]) -> str:
     return f"{user + '@' if user else ''}{host}:{port}/{dbname}"
 
 
+def make_conninfo(params: Mapping[str, Any], base: str = "") -> str:
+    """A libpq connection string from keyword ``params`` (None values left out), over ``base``."""
+    return psycopg.conninfo.make_conninfo(base, **params)
+
+
 def connect(
     url: str | None = None,
     application_name: str = APPLICATION_NAME,

@@ -20,8 +20,9 @@ from schemaop.engine import lock as advisory
 from schemaop.engine.connect import Conn
 from schemaop.engine.errors import Refused
 from schemaop.engine.fingerprint import fingerprint
-from schemaop.engine.runner import NOTIFY_CHANNEL, ConnFactory, ProgressFn, RunResult, run_plan
+from schemaop.engine.runner import ConnFactory, ProgressFn, RunResult, run_plan
 from schemaop.model.migration import MigrationSet
+from schemaop.model.names import NOTIFY_CHANNEL
 from schemaop.model.plan import Plan, PlanStep, RefusalReason, RunOptions
 from schemaop.model.version import InvalidVersion, Version
 

@@ -95,6 +95,7 @@ from schemaop.engine.errors import (
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
 from schemaop.model.history import DatabaseState, HistoryEntry, derive_state
 from schemaop.model.migration import text_problem
+from schemaop.model.names import NOTIFY_CHANNEL
 from schemaop.model.plan import Plan, PlanStep, RefusalReason
 from schemaop.model.version import Version
 
@@ -102,7 +103,6 @@ Conn = psycopg.Connection[Any]
 ConnFactory = Callable[[], Conn]
 ProgressFn = Callable[[dict[str, Any]], None]
 
-NOTIFY_CHANNEL = "schemaop_schema_changed"
 TERMINATION_LIMIT = 4096
 _RETRY_BASE_S = 0.1
 _RETRY_CAP_S = 5.0

@@ -25,14 +25,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from schemaop import redaction
+from schemaop.model.names import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 
-GROUP = "schemaop.io"
-VERSION = "v1alpha1"
 StatusMutator = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -54,6 +54,40 @@ class SecretNotFound(Exception):
 
 class SecretNotLabelled(SecretNotFound):
     """The connection Secret lacks the labels the operator requires (``--secret-selector``)."""
+
+
+class KubeConfigError(Exception):
+    """No usable kubeconfig (file, context)."""
+
+
+def load_config() -> None:
+    """Configure the default client: in-cluster when running in a pod, else the kubeconfig."""
+    try:
+        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def client_from_kubeconfig(path: str | None, context: str | None) -> tuple[Any, str]:
+    """A client for ``context`` (default: the active one) of the kubeconfig at ``path``
+    (default: $KUBECONFIG or ~/.kube/config), and that context's namespace."""
+    try:
+        contexts, active = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=path
+        )
+        if context:
+            chosen = next((c for c in contexts if c["name"] == context), None)
+            if chosen is None:
+                raise KubeConfigError(f"context {context!r} not found")
+        else:
+            chosen = active
+        namespace = chosen.get("context", {}).get("namespace") or "default"
+        client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=path, context=context
+        )
+    except (k8s_config.ConfigException, OSError, TypeError) as exc:
+        raise KubeConfigError(str(exc)) from exc
+    return client, namespace
 
 
 def _wrap(exc: ApiException, what: str) -> KubeError:
@@ -302,7 +336,7 @@ class KubeApi:
             "reason": reason,
             "message": redaction.scrub(message)[:1024],
             "source": {"component": "schemaop"},
-            "reportingComponent": "schemaop.io/operator",
+            "reportingComponent": f"{GROUP}/operator",
             "reportingInstance": "schemaop",
             "firstTimestamp": now[:19] + "Z",
             "lastTimestamp": now[:19] + "Z",

@@ -28,15 +28,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from schemaop.model.jobpolicy import JobPolicy
+from schemaop.model.names import API_VERSION, GROUP
 from schemaop.model.plan import Plan
 
-GROUP: Final = "schemaop.io"
-API_VERSION: Final = "schemaop.io/v1alpha1"
-LABEL_SCHEMAVERSION: Final = "schemaop.io/schemaversion"
-LABEL_PLAN: Final = "schemaop.io/plan"
-LABEL_ATTEMPT: Final = "schemaop.io/attempt"
+LABEL_SCHEMAVERSION: Final = f"{GROUP}/schemaversion"
+LABEL_PLAN: Final = f"{GROUP}/plan"
+LABEL_ATTEMPT: Final = f"{GROUP}/attempt"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
-ANNOTATION_APPROVED_PLAN: Final = "schemaop.io/approved-plan"
 PLAN_KEY: Final = "plan.json"
 PLAN_MOUNT: Final = "/etc/schemaop/plan"
 CONTAINER: Final = "migrate"
@@ -266,7 +264,7 @@ def build_job(
             "name": name,
             "namespace": meta["namespace"],
             "labels": labels,
-            "annotations": {"schemaop.io/plan-hash": plan.hash},
+            "annotations": {f"{GROUP}/plan-hash": plan.hash},
             "ownerReferences": [owner_reference(schemaversion)],
         },
         "spec": job_spec,

@@ -31,6 +31,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from schemaop.model.names import GROUP
+
 ANY: Final = "*"
 DEFAULT_VOLUME_TYPES: Final = ("persistentVolumeClaim",)
 DEFAULT_SERVICE_ACCOUNT: Final = "default"
@@ -48,7 +50,7 @@ SECURITY_ANNOTATIONS: Final = (
     "iam.amazonaws.com/",
     "vault.hashicorp.com/",
     "k8s.v1.cni.cncf.io/",
-    "schemaop.io/",
+    f"{GROUP}/",
 )
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

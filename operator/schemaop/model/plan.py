@@ -45,9 +45,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, cast
 
+from schemaop.model.names import API_VERSION
 from schemaop.model.version import InvalidVersion, Version
 
-PLAN_API_VERSION: Final = "schemaop.io/v1alpha1"
+PLAN_API_VERSION: Final = API_VERSION
 PLAN_KIND: Final = "Plan"
 
 Direction = Literal["up", "down"]

@@ -22,10 +22,10 @@ import kopf
 from schemaop import metrics
 from schemaop.decide import backoff
 from schemaop.kube.builders import LABEL_SCHEMAVERSION
+from schemaop.model.names import GROUP, VERSION
 from schemaop.operator.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
-GROUP, VERSION = "schemaop.io", "v1alpha1"
 # Coalesce bursts of events (a Helm release applies many objects at once).
 DEBOUNCE_SECONDS = 0.2
 

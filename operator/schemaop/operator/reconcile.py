@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemaop import metrics, redaction
-from schemaop.decide import Decision, Facts, JobFacts, decide
+from schemaop.decide import Decision, Facts, JobFacts, decide, job_finished
+from schemaop.engine.observe import read_database
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmaps
 from schemaop.model import conditions as cond
@@ -69,33 +70,6 @@ def connection_secrets(spec: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def read_database(
-    conninfo: str, history_schema: str, schemas: list[str], timeout: int, source: str = "spec"
-) -> tuple[DatabaseState, str | None, list[dict[str, Any]]]:
-    """History, live fingerprint and rollback points over a read-only connection.
-
-    Runs in a worker thread; the connection is opened and closed here. ``source``
-    says where ``conninfo`` came from in error messages (a Secret's name and key).
-    """
-    from schemaop import engine
-    from schemaop.engine.archives import list_archives
-    from schemaop.engine.snapshot import list_snapshots
-
-    conn = engine.connect(
-        conninfo, application_name="schemaop-operator", connect_timeout=timeout, source=source
-    )
-    try:
-        conn.execute("SET default_transaction_read_only = on")
-        conn.execute("SET statement_timeout = '30s'")
-        state = engine.read_state(conn, history_schema)
-        if not state.history_exists:
-            return state, None, []
-        points = list_snapshots(conn, history_schema) + list_archives(conn)
-        return state, engine.fingerprint(conn, schemas), points
-    finally:
-        conn.close()
-
-
 class Reconciler:
     def __init__(self, kube: KubeApi, config: OperatorConfig) -> None:
         self.kube = kube
@@ -134,7 +108,7 @@ class Reconciler:
 
     async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> tuple[str, str]:
         """The connection string, and where it came from (for messages; never its text)."""
-        import psycopg.conninfo
+        from schemaop.engine.connect import make_conninfo
 
         conn = spec.get("connection") or {}
         if "urlFrom" in conn:
@@ -160,17 +134,13 @@ class Reconciler:
             )
             redaction.remember(params["password"])
             source = f"spec.connection, password from Secret {namespace}/{ref['name']}"
-        return psycopg.conninfo.make_conninfo(**params), source
+        return make_conninfo(params), source
 
     async def _jobs(self, namespace: str, name: str) -> list[JobFacts]:
         jobs = await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={name}")
         out = []
         for job in jobs:
-            status = job.get("status") or {}
-            finished = any(
-                c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-                for c in status.get("conditions") or []
-            )
+            finished = job_finished(job.get("status") or {}) is not None
             message = (
                 await self.kube.job_termination_message(namespace, job["metadata"]["name"])
                 if finished
@@ -489,6 +459,6 @@ def _engine_error(exc: Exception) -> dict[str, Any]:
 
 def _policy_hook() -> Any:
     """The lint gate and destructive-change policy applied to a plan."""
-    from schemaop.lint.policy import plan_hook
+    from schemaop.operator.lintgate import plan_hook
 
     return plan_hook

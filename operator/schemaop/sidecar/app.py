@@ -35,7 +35,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemaop import __version__, metrics
-from schemaop.sidecar.cache import DatabaseLoader, SchemaCache, Snapshot, read_only_conninfo
+from schemaop.engine.schemaread import SchemaReader, read_only_conninfo
+from schemaop.sidecar.cache import SchemaCache, Snapshot
 from schemaop.sidecar.config import SidecarConfig
 from schemaop.sidecar.errors import INTERNAL_MESSAGE, code_for, error_response
 from schemaop.sidecar.forwarded import Network, client_address
@@ -447,13 +448,13 @@ def build_app(config: SidecarConfig, cache: SchemaCache) -> web.Application:
 def make_cache(config: SidecarConfig) -> SchemaCache:
     """A cache reading the configured database with a read-only session."""
     conninfo = read_only_conninfo(config.database_url)
-    loader = DatabaseLoader(conninfo, config.schemas, config.history_schema)
+    reader = SchemaReader(conninfo, config.schemas, config.history_schema)
     return SchemaCache(
-        loader.load,
+        lambda: Snapshot(*reader.read()),
         conninfo,
         poll_interval=config.poll_interval,
         retry_interval=config.retry_interval,
-        close=loader.close,
+        close=reader.close,
     )
 
 

@@ -15,7 +15,7 @@ per table, the ETag), so a cached GET is a dictionary lookup and a write.
   marked stale, readiness turns false, and the refresher retries every
   ``retry_interval`` seconds.
 
-Reading the database is blocking (psycopg, the engine's sync helpers) and runs
+Reading the database (:mod:`schemaop.engine.schemaread`) is blocking and runs
 in a worker thread, one refresh at a time, inside one read-only REPEATABLE READ
 transaction so the schema, version and fingerprint agree. Subscribers (the
 event stream) get one event per change of version or fingerprint.
@@ -31,25 +31,18 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from schemaop import metrics
-from schemaop.engine.introspect import content_fingerprint, introspect
+from schemaop.engine.schemaread import describe_failure, listen
 from schemaop.sidecar.jsonschema_map import table_json_schema
 
 __all__ = [
-    "CHANNEL",
-    "DatabaseLoader",
     "SchemaCache",
     "Snapshot",
-    "read_only_conninfo",
 ]
 
-CHANNEL = "schemaop_schema_changed"
 
 log = logging.getLogger("schemaop.sidecar")
 
@@ -142,85 +135,6 @@ class Snapshot:
             "generatedAt": self.generated_at,
             "etag": self.etag,
         }
-
-
-def read_only_conninfo(database_url: str, application_name: str = "schemaop-sidecar") -> str:
-    """The connection string with read-only sessions forced on (options are appended)."""
-    params = conninfo_to_dict(database_url) if database_url else {}
-    options = str(params.get("options") or "")
-    options = f"{options} -c default_transaction_read_only=on".strip()
-    params.update(options=options)
-    params.setdefault("application_name", application_name)
-    params.setdefault("connect_timeout", 5)
-    return make_conninfo("", **params)
-
-
-class DatabaseLoader:
-    """Reads snapshots over one kept connection (reopened after a failure). Blocking."""
-
-    def __init__(self, conninfo: str, schemas: Sequence[str], history_schema: str) -> None:
-        self.conninfo = conninfo
-        self.schemas = list(schemas)
-        self.history_schema = history_schema
-        self._conn: psycopg.Connection[Any] | None = None
-        self._warned = False
-
-    def load(self) -> Snapshot:
-        try:
-            conn = self._connection()
-            started = time.perf_counter()
-            with conn.transaction():
-                conn.execute("SET LOCAL search_path = pg_catalog, pg_temp")
-                schemas = introspect(conn, self.schemas)
-                metrics.SIDECAR_INTROSPECTION_DURATION.observe(time.perf_counter() - started)
-                version, fingerprint, dirty = self._state(conn, schemas)
-            return Snapshot(schemas, version, fingerprint, dirty)
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.conninfo, autocommit=True)
-            self._conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        return self._conn
-
-    def _state(
-        self, conn: psycopg.Connection[Any], schemas: list[dict[str, Any]]
-    ) -> tuple[str | None, str, bool]:
-        """Version and dirtiness from the history table, fingerprint from the engine."""
-        from schemaop.engine.fingerprint import fingerprint
-        from schemaop.engine.history import read_state
-
-        try:
-            with conn.transaction():  # a savepoint: a refused read must not end the snapshot
-                state = read_state(conn, self.history_schema)
-        except psycopg.errors.InsufficientPrivilege:
-            if not self._warned:
-                log.warning(
-                    "cannot read %s.schema_history (GRANT SELECT on it to this role); "
-                    "serving the schema without a version",
-                    self.history_schema,
-                )
-                self._warned = True
-            version, dirty = None, False
-        else:
-            version = state.current_version.text if state.current_version else None
-            dirty = state.dirty
-        try:
-            with conn.transaction():
-                live = fingerprint(conn, self.schemas)
-        except psycopg.errors.InsufficientPrivilege:
-            # pg_get_functiondef needs nothing special, but a locked-down role may
-            # still miss something: fall back to a hash of what we serve.
-            live = content_fingerprint(schemas)
-        return version, live, dirty
 
 
 Loader = Callable[[], Snapshot]
@@ -318,7 +232,7 @@ class SchemaCache:
             snapshot = await asyncio.to_thread(self._loader)
         except Exception as exc:
             metrics.SIDECAR_REFRESHES.labels("error").inc()
-            self.last_error = _describe(exc)
+            self.last_error = describe_failure(exc)
             if not self.stale:
                 serving = "the last good schema" if self.snapshot else "nothing yet (503)"
                 log.warning("schema refresh failed, serving %s: %s", serving, exc)
@@ -361,30 +275,8 @@ class SchemaCache:
 
     async def _listen_loop(self) -> None:
         assert self._listen_conninfo is not None
-        delay = self.retry_interval
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self._listen_conninfo, autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self.listening = True
-                    delay = self.retry_interval
-                    self.wake()  # changes may have landed while we were not listening
-                    async for _ in conn.notifies():
-                        metrics.SIDECAR_NOTIFICATIONS.inc()
-                        self.wake()
-            except (psycopg.Error, OSError) as exc:
-                log.debug("listener lost its connection: %s", exc)
-            self.listening = False
-            self.wake()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        await listen(self._listen_conninfo, self.wake, self._set_listening, self.retry_interval)
 
-
-def _describe(exc: BaseException) -> str:
-    """A short reason for readiness output: the class, never connection details."""
-    if isinstance(exc, psycopg.OperationalError):
-        return "database unreachable"
-    if isinstance(exc, psycopg.Error):
-        return f"database error ({type(exc).__name__})"
-    return f"internal error ({type(exc).__name__})"
+    def _set_listening(self, listening: bool) -> None:
+        self.listening = listening
+        self.wake()  # changes may have landed while we were not listening

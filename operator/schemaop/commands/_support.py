@@ -21,6 +21,7 @@ without echoing it (:mod:`schemaop.redaction`).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
@@ -44,18 +45,52 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 
-_DURATION_RE = re.compile(r"^\s*(?P<n>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|s|m)?\s*$")
+
+def number_with_unit(
+    text: str,
+    units: dict[str, int],
+    *,
+    hint: str,
+    bare: str | None = None,
+    fraction: bool = False,
+) -> int:
+    """A command-line duration: one number and one of ``units`` (name -> factor), blanks
+    around allowed; the whole number of the smallest unit (a fraction is truncated).
+
+    ``bare`` is the unit of a number written without one (None: a unit is required);
+    ``fraction`` allows ``1.5``. The CRD's format (``1h30m``) is another one:
+    :mod:`schemaop.model.duration`.
+    """
+    number = r"[0-9]+(?:\.[0-9]+)?" if fraction else r"[0-9]+"
+    names = "|".join(sorted(units, key=len, reverse=True))
+    optional = "?" if bare is not None else ""
+    m = re.match(rf"^\s*(?P<n>{number})\s*(?P<unit>{names}){optional}\s*$", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid duration {shown(text)}: {hint}")
+    factor = units[m.group("unit") or str(bare)]
+    n = m.group("n")
+    return int(float(n) * factor) if "." in n else int(n) * factor
 
 
 def duration_ms(text: str) -> int:
     """``2s``, ``500ms``, ``1.5s``, ``1m`` or a bare number of milliseconds."""
-    m = _DURATION_RE.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(
-            f"invalid duration {shown(text)}: use e.g. 500ms, 2s or 1m"
-        )
-    factor = {"ms": 1, "s": 1000, "m": 60_000, None: 1}[m.group("unit")]
-    return int(float(m.group("n")) * factor)
+    return number_with_unit(
+        text,
+        {"ms": 1, "s": 1000, "m": 60_000},
+        hint="use e.g. 500ms, 2s or 1m",
+        bare="ms",
+        fraction=True,
+    )
+
+
+def age(text: str) -> dt.timedelta:
+    """``30d``, ``12h``, ``2w``, ``90m`` or ``45s`` (whole numbers; a unit is required)."""
+    seconds = number_with_unit(
+        text,
+        {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800},
+        hint="use a number and a unit, e.g. 30d, 12h, 2w, 90m",
+    )
+    return dt.timedelta(seconds=seconds)
 
 
 def add_db_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,23 @@
+"""Names other systems see, each defined once: the API group and version, the
+annotations a person sets, and the PostgreSQL names the engine and the sidecar share.
+
+Pure constants; every module that needs one imports it from here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+GROUP: Final = "schemaop.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+# The annotation with which a person approves a plan (its hash).
+ANNOTATION_APPROVED_PLAN: Final = f"{GROUP}/approved-plan"
+
+# The schema holding the Backup policy's copies and the Rename policy's tombstone registry.
+ARCHIVE_SCHEMA: Final = "schemaop_archive"
+TOMBSTONES_TABLE: Final = "tombstones"
+
+# The channel the runner NOTIFYs after each step and the sidecar LISTENs on.
+NOTIFY_CHANNEL: Final = "schemaop_schema_changed"
