@@ -55,6 +55,7 @@ from schemaop.lint.core import LintResult, Statement, lint_migration, parse_stat
 from schemaop.lint.findings import Finding
 from schemaop.lint.rules import kind, qualified_key, range_key, strings
 from schemaop.model import Migration
+from schemaop.model.conditions import Reason
 from schemaop.model.plan import Plan
 
 ARCHIVE_SCHEMA: Final = "schemaop_archive"
@@ -73,12 +74,12 @@ class Policy(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class Refusal:
-    """The migration must not run under this policy. ``reason`` is a condition reason."""
+    """The migration must not run under this policy; ``reason`` is its condition reason."""
 
     version: str
     policy: Policy
     findings: tuple[Finding, ...]
-    reason: str = "DestructiveChange"
+    reason: Reason = Reason.DESTRUCTIVE_CHANGE
 
     @property
     def message(self) -> str:
