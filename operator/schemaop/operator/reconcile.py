@@ -246,7 +246,7 @@ class Reconciler:
             try:
                 await self._start_job(sv, decision)
             except KubeError as exc:
-                if exc.status not in (400, 422):
+                if not exc.invalid:
                     raise
                 # The API server refuses the Job or a plan ConfigMap as built from this
                 # spec (a value the CRD cannot check): a spec change is needed.
