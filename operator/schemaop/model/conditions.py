@@ -132,24 +132,6 @@ MESSAGES: Mapping[Reason, str] = {
     Reason.IN_SYNC: "The live schema matches the one recorded after the last migration.",
 }
 
-#: Reasons that need a person (or a spec change): Stalled, not Reconciling.
-PERMANENT: frozenset[Reason] = frozenset(
-    {
-        Reason.INVALID_MIGRATION_SET,
-        Reason.CHECKSUM_MISMATCH,
-        Reason.DOWN_MIGRATION_MISSING,
-        Reason.MISSING_MIGRATION,
-        Reason.UNKNOWN_TARGET,
-        Reason.DATABASE_DIRTY,
-        Reason.DESTRUCTIVE_CHANGE,
-        Reason.MIGRATION_FAILED,
-        Reason.AUTHENTICATION_FAILED,
-        Reason.INVALID_SPEC,
-        Reason.JOB_POLICY_DENIED,
-    }
-)
-
-
 #: Reasons the planner and the runner refuse a plan with (before anything runs).
 REFUSALS: frozenset[Reason] = frozenset(
     {
