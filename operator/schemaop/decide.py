@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -40,6 +39,7 @@ from schemaop.model.jobpolicy import check as check_job_policy
 from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
 from schemaop.model.names import ANNOTATION_APPROVED_PLAN
 from schemaop.model.plan import InvalidPlan, Plan, RunOptions
+from schemaop.model.run import RunError, RunSummary
 from schemaop.model.version import InvalidVersion, Version
 from schemaop.planner import PlanRefused, plan
 
@@ -81,8 +81,8 @@ class JobFacts:
     failed: bool
     started_at: str | None = None
     finished_at: str | None = None
-    # The Job's termination message: the engine's JSON summary.
-    summary: Mapping[str, Any] | None = None
+    # The Job's termination message: the engine's summary (None: no message).
+    summary: RunSummary | None = None
 
     @classmethod
     def from_job(cls, job: Mapping[str, Any], message: str | None) -> JobFacts:
@@ -90,13 +90,6 @@ class JobFacts:
         labels = meta.get("labels") or {}
         conds = {c.get("type"): c for c in status.get("conditions") or []}
         done = job_finished(status)
-        summary: Mapping[str, Any] | None = None
-        if message:
-            try:
-                parsed = json.loads(message)
-                summary = parsed if isinstance(parsed, dict) else None
-            except ValueError:
-                summary = {"error": {"message": message[-2000:], "retryable": True}}
         return cls(
             name=meta["name"],
             plan_hash12=labels.get(LABEL_PLAN, ""),
@@ -107,7 +100,7 @@ class JobFacts:
             started_at=status.get("startTime"),
             finished_at=status.get("completionTime")
             or (done.get("lastTransitionTime") if done else None),
-            summary=summary,
+            summary=RunSummary.from_json(message) if message else None,
         )
 
 
@@ -126,7 +119,7 @@ class Facts:
     secret_error: str | None = None
     # The Secret exists but lacks the labels of the operator's --secret-selector.
     secret_unlabelled: bool = False
-    db_error: Mapping[str, Any] | None = None  # an engine error's to_dict()
+    db_error: RunError | None = None  # why the database could not be read
     db_state: DatabaseState | None = None
     live_fingerprint: str | None = None
     jobs: Sequence[JobFacts] = ()
@@ -312,21 +305,30 @@ def _db_status(state: DatabaseState) -> dict[str, Any]:
     }
 
 
+def _job_error(job: JobFacts) -> RunError | None:
+    return job.summary.error if job.summary is not None else None
+
+
 def _failure_from(job: JobFacts) -> dict[str, Any]:
-    error = dict((job.summary or {}).get("error") or {})
-    position = error.get("position") or {}
+    error = _job_error(job)
     failure: dict[str, Any] = {
-        "message": str(error.get("message") or "the migration Job failed without a summary"),
+        "message": (error.message if error else "") or "the migration Job failed without a summary",
         "attempts": job.attempt,
     }
-    for key in ("version", "sqlstate", "statement"):
-        if error.get(key):
-            failure[key] = str(error[key])[:2000]
-    if isinstance(position, Mapping):
-        if position.get("offset") is not None:
-            failure["position"] = int(position["offset"])
-        if position.get("line") is not None:
-            failure["line"] = int(position["line"])
+    if error is None:
+        return failure
+    for key, value in (
+        ("version", error.version),
+        ("sqlstate", error.sqlstate),
+        ("statement", error.statement),
+    ):
+        if value:
+            failure[key] = value[:2000]
+    if error.position is not None:
+        if error.position.offset is not None:
+            failure["position"] = error.position.offset
+        if error.position.line is not None:
+            failure["line"] = error.position.line
     return failure
 
 
@@ -344,9 +346,6 @@ def _failure_message(failure: Mapping[str, Any]) -> str:
     if failure.get("statement"):
         text += f"; statement: {str(failure['statement'])[:300]}"
     return text
-
-
-_REFUSAL_REASONS = {r.value: r for r in Reason}
 
 
 def decide(facts: Facts) -> Decision:
@@ -428,19 +427,23 @@ def decide(facts: Facts) -> Decision:
         )
 
     if facts.db_error is not None or facts.db_state is None:
-        error = dict(facts.db_error or {"message": "database state unknown", "retryable": True})
+        error = facts.db_error or RunError(
+            "database state unknown", reason=Reason.DATABASE_UNREACHABLE, retryable=True
+        )
         delay = backoff(attempts_so_far + 1)
         status["failure"] = {
-            "message": str(error.get("message")),
+            "message": error.message,
             "attempts": attempts_so_far + 1,
-            **({"sqlstate": error["sqlstate"]} if error.get("sqlstate") else {}),
+            **({"sqlstate": error.sqlstate} if error.sqlstate else {}),
         }
+        # Credentials the database refuses need a person; anything else that keeps the
+        # database from being read is shown as unreachable and looked at again.
         reason = (
             Reason.AUTHENTICATION_FAILED
-            if error.get("kind") == "AuthenticationFailed" or error.get("sqlstate") == "28P01"
+            if error.reason is Reason.AUTHENTICATION_FAILED
             else Reason.DATABASE_UNREACHABLE
         )
-        message = f"{error.get('message')}; retrying in {delay:.0f}s"
+        message = f"{error.message}; retrying in {delay:.0f}s"
         conditions = (
             cond.stalled(reason, message)
             if reason == Reason.AUTHENTICATION_FAILED
@@ -505,7 +508,7 @@ def decide(facts: Facts) -> Decision:
     try:
         the_plan = plan(migrations, state, target_text, options=options)
     except PlanRefused as refusal:
-        reason = _REFUSAL_REASONS.get(refusal.reason.value, Reason.INVALID_MIGRATION_SET)
+        reason = refusal.reason
         message = refusal.message
         if reason is Reason.MISSING_MIGRATION:
             # The usual cause on a cluster: a Helm rollback or a GitOps prune deleted them.
@@ -608,8 +611,11 @@ def decide(facts: Facts) -> Decision:
             "attempts": last.attempt,
         }
     )
-    error = (last.summary or {}).get("error") or {}
-    retryable = bool(error.get("retryable", not last.failed))
+    # Whether another attempt can help was decided once, by the engine's classifier
+    # (schemaop.engine.errors), and travels in the summary; a Job that failed without
+    # saying why is not retried, one that succeeded short of the target is.
+    job_error = _job_error(last)
+    retryable = job_error.retryable if job_error is not None else not last.failed
     if not retryable:
         status["failure"] = failure
         return Decision(

@@ -26,12 +26,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from schemaop.model.conditions import Reason
 from schemaop.model.history import DatabaseState
 from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
-from schemaop.model.plan import Plan, PlanStep, RefusalReason, RunOptions
+from schemaop.model.plan import Plan, PlanStep, RunOptions
 from schemaop.model.version import LATEST, InvalidVersion, Version
 
-__all__ = ["PlanRefused", "RefusalReason", "plan", "resolve_target"]
+__all__ = ["PlanRefused", "plan", "resolve_target"]
 
 # Target meaning "no migration applied" (roll everything back).
 ZERO = Version("0")
@@ -40,9 +41,7 @@ ZERO = Version("0")
 class PlanRefused(Exception):
     """No plan: ``reason`` says why (a condition reason), ``message`` what to do."""
 
-    def __init__(
-        self, reason: RefusalReason, message: str, versions: Iterable[Version] = ()
-    ) -> None:
+    def __init__(self, reason: Reason, message: str, versions: Iterable[Version] = ()) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -64,14 +63,14 @@ def resolve_target(migrations: MigrationSet, target: Version | str) -> Version |
         try:
             target = Version(target)
         except InvalidVersion as exc:
-            raise PlanRefused(RefusalReason.UNKNOWN_TARGET, str(exc)) from exc
+            raise PlanRefused(Reason.UNKNOWN_TARGET, str(exc)) from exc
     if migrations.get(target) is not None:
         return target
     if target == ZERO:
         return None
     known = ", ".join(m.version.text for m in migrations) or "none"
     raise PlanRefused(
-        RefusalReason.UNKNOWN_TARGET,
+        Reason.UNKNOWN_TARGET,
         f"target version {target} is not in the migration set (versions: {_clip(known)}); "
         "use 'latest', one of those versions, or 0 to revert everything",
         [target],
@@ -89,13 +88,14 @@ def plan(
 ) -> Plan:
     """Compute the plan that brings the database from its history to ``target``.
 
-    Raises :class:`PlanRefused` with a :class:`RefusalReason`; never does I/O.
+    Raises :class:`PlanRefused` with a reason of
+    :data:`schemaop.model.conditions.REFUSALS`; never does I/O.
     """
     if not isinstance(migrations, MigrationSet):
         try:
             migrations = MigrationSet(migrations)
         except InvalidMigrationSet as exc:
-            raise PlanRefused(RefusalReason.INVALID_MIGRATION_SET, str(exc)) from exc
+            raise PlanRefused(Reason.INVALID_MIGRATION_SET, str(exc)) from exc
     options = options or RunOptions()
     if allow_missing and not options.allow_missing:
         options = dataclasses.replace(options, allow_missing=True)
@@ -105,7 +105,7 @@ def plan(
     if history.dirty_step is not None:
         d = history.dirty_step
         raise PlanRefused(
-            RefusalReason.DATABASE_DIRTY,
+            Reason.DATABASE_DIRTY,
             f"the database is dirty: non-transactional {d.direction} step {d.version} "
             f"({d.description}) did not finish ({d.statements_done} statement(s) done). "
             "Fix the cause, then run 'schemaop repair --retry --dir DIR' to run its remaining "
@@ -122,7 +122,7 @@ def plan(
     if mismatched:
         names = ", ".join(v.text for v in mismatched)
         raise PlanRefused(
-            RefusalReason.CHECKSUM_MISMATCH,
+            Reason.CHECKSUM_MISMATCH,
             f"applied migration(s) {_clip(names)} changed since they were applied (checksum "
             "differs); an applied migration must never be edited: restore its text and add "
             "a new migration instead",
@@ -132,7 +132,7 @@ def plan(
     if missing and not options.allow_missing:
         names = ", ".join(v.text for v in missing)
         raise PlanRefused(
-            RefusalReason.MISSING_MIGRATION,
+            Reason.MISSING_MIGRATION,
             f"version(s) {_clip(names)} are applied in the database but not in the migration "
             "set; add them back, or allow missing migrations explicitly",
             missing,
@@ -150,7 +150,7 @@ def plan(
     if no_down:
         names = ", ".join(v.text for v in no_down)
         raise PlanRefused(
-            RefusalReason.DOWN_MIGRATION_MISSING,
+            Reason.DOWN_MIGRATION_MISSING,
             f"cannot go down to {goal or 0}: migration(s) {_clip(names)} have no down step; "
             "an applied migration cannot gain one (its checksum covers up and down), so choose "
             "a higher target, or undo the change with a new forward migration",
@@ -172,7 +172,7 @@ def plan(
     if late and not out_of_order:
         names = ", ".join(v.text for v in late)
         raise PlanRefused(
-            RefusalReason.INVALID_MIGRATION_SET,
+            Reason.INVALID_MIGRATION_SET,
             f"migration(s) {_clip(names)} are not applied but are older than the applied "
             f"version {top}; they would run out of order. Give them versions above {top}",
             late,

@@ -17,6 +17,7 @@ from devenv.pg import Postgres
 from schemaop import engine, planner
 from schemaop.engine import repair
 from schemaop.model import DatabaseState, Migration, MigrationSet, Plan, RunOptions, Version
+from schemaop.model.conditions import Reason
 
 
 def mig(
@@ -166,7 +167,7 @@ def test_changed_checksum_refuses_before_running(database: str) -> None:
     edited = [BASE[0], mig("2", BASE[1].up + "\n-- edited", BASE[1].down), BASE[2]]
     with pytest.raises(planner.PlanRefused) as exc:
         make_plan(database, edited)
-    assert exc.value.reason is planner.RefusalReason.CHECKSUM_MISMATCH
+    assert exc.value.reason is Reason.CHECKSUM_MISMATCH
     assert exc.value.versions == (Version("2"),)
 
     # A stale plan (made before someone else applied an edited migration) is refused
@@ -184,7 +185,7 @@ def test_missing_migration_refuses_unless_allowed(database: str) -> None:
     assert migrate(database, BASE[:2]).ok
     with pytest.raises(planner.PlanRefused) as exc:
         make_plan(database, [BASE[1], BASE[2]])
-    assert exc.value.reason is planner.RefusalReason.MISSING_MIGRATION
+    assert exc.value.reason is Reason.MISSING_MIGRATION
     opts = RunOptions(allow_missing=True)
     with engine.connect(database) as conn:
         state = engine.read_state(conn)
@@ -214,7 +215,7 @@ def test_down_missing_refuses_before_anything_runs(database: str) -> None:
     assert migrate(database, migs).ok
     with pytest.raises(planner.PlanRefused) as exc:
         make_plan(database, migs, "1")
-    assert exc.value.reason is planner.RefusalReason.DOWN_MIGRATION_MISSING
+    assert exc.value.reason is Reason.DOWN_MIGRATION_MISSING
 
 
 def test_fingerprint_sees_every_kind_of_change(database: str) -> None:
@@ -312,7 +313,7 @@ def test_failing_non_transactional_step_leaves_dirty_and_repair_retry_resumes(
     assert state.dirty_step.statements_done == 1
     with pytest.raises(planner.PlanRefused) as exc:
         make_plan(database, migs)
-    assert exc.value.reason is planner.RefusalReason.DATABASE_DIRTY
+    assert exc.value.reason is Reason.DATABASE_DIRTY
     # The runner refuses too, even with a plan made before the failure.
     stale = engine.run_plan(factory(database), make_plan_unchecked(database, migs))
     assert isinstance(stale.error, engine.Refused) and stale.error.reason == "DatabaseDirty"

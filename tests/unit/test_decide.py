@@ -18,12 +18,19 @@ from schemaop.decide import (
     backoff,
     decide,
 )
+from schemaop.engine.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    InvalidConnectionString,
+    LockBusy,
+)
 from schemaop.model.conditions import ConditionType, Reason
 from schemaop.model.duration import DURATION_PATTERN, InvalidDuration, parse_ms
 from schemaop.model.duration import FIELDS as DURATION_FIELDS
 from schemaop.model.history import AppliedMigration, DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.migration import checksum
+from schemaop.model.run import RunSummary
 from schemaop.model.version import Version
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -202,7 +209,8 @@ def test_transient_failure_retries_with_capped_backoff() -> None:
 
 
 def test_unreachable_database_and_missing_secret_are_transient() -> None:
-    d = decide(_facts(db_state=None, db_error={"message": "connection refused", "retryable": True}))
+    refused = ConnectionFailed("connection refused").summary()
+    d = decide(_facts(db_state=None, db_error=refused))
     assert _reason(d, ConditionType.RECONCILING) == (True, Reason.DATABASE_UNREACHABLE)
     assert d.requeue_after == backoff(1)
     d = decide(_facts(secret_error="Secret ns/db does not exist"))
@@ -383,3 +391,57 @@ def test_one_duration_format() -> None:
     for bad in ("", "bogus", "5m1h", "1d", "1000000h", "1.5s", "-1s", " 2s"):
         with pytest.raises(InvalidDuration):
             parse_ms(bad)
+
+
+def test_refused_credentials_stall_and_a_bad_url_is_shown_unreachable() -> None:
+    # decide reads the reason the engine's classifier set, not the error's class name.
+    auth = AuthenticationFailed("password authentication failed", sqlstate="28P01")
+    d = decide(_facts(db_state=None, db_error=auth.summary()))
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.AUTHENTICATION_FAILED)
+    assert d.status["failure"]["sqlstate"] == "28P01"
+    bad_url = InvalidConnectionString("the port is not a number").summary()
+    d = decide(_facts(db_state=None, db_error=bad_url))
+    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.DATABASE_UNREACHABLE)
+    d = decide(_facts(db_state=None))
+    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.DATABASE_UNREACHABLE)
+    assert "database state unknown" in d.status["failure"]["message"]
+
+
+def _finished_job(plan_hash12: str, message: str | None, failed: bool = True) -> JobFacts:
+    job = {
+        "metadata": {
+            "name": "db-x-1",
+            "labels": {"schemaop.io/plan": plan_hash12, "schemaop.io/attempt": "1"},
+        },
+        "status": {
+            "conditions": [
+                {
+                    "type": "Failed" if failed else "Complete",
+                    "status": "True",
+                    "lastTransitionTime": "2026-11-22T11:59:55Z",
+                }
+            ]
+        },
+    }
+    return JobFacts.from_job(job, message)
+
+
+def test_job_failures_follow_the_summary_verdict() -> None:
+    first = decide(_facts())
+    assert first.create_job_for is not None
+    h = first.create_job_for[0].short_hash
+    # An engine error as the Job writes it: LockBusy is retried with backoff.
+    busy = RunSummary(ok=False, error=LockBusy("another run holds the lock").summary())
+    d = decide(_facts(jobs=[_finished_job(h, busy.termination_message())]))
+    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.RETRYING)
+    # A cut-off or foreign termination message: retried, its text shown.
+    d = decide(_facts(jobs=[_finished_job(h, '{"ok":false,"err')]))
+    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.RETRYING)
+    assert d.status["failure"]["message"] == '{"ok":false,"err'
+    # No message at all: the Job failed without saying why; a person must look.
+    d = decide(_facts(jobs=[_finished_job(h, None)]))
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.MIGRATION_FAILED)
+    assert "without a summary" in d.status["failure"]["message"]
+    # Succeeded but the database is not at the target: another attempt.
+    d = decide(_facts(jobs=[_finished_job(h, RunSummary(ok=True).to_json(), failed=False)]))
+    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.RETRYING)

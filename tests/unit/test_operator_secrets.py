@@ -42,8 +42,8 @@ async def test_malformed_secret_is_named_never_quoted(template: str) -> None:
     with pytest.raises(InvalidConnectionString) as err:
         read_database(conninfo, "schemaop", ["public"], 1, source)
     error = _engine_error(err.value)
-    assert error["message"].startswith("the database URL from Secret ns/db key url cannot be used")
-    assert tail[:6] not in json.dumps(error)
+    assert error.message.startswith("the database URL from Secret ns/db key url cannot be used")
+    assert tail[:6] not in json.dumps(error.to_dict())
     # Read once, the Secret's content is known to the scrubber for the rest of the process.
     assert tail not in redaction.scrub(f"some library said: {tail}")
 

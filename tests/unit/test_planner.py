@@ -15,10 +15,10 @@ from schemaop.model import (
     Migration,
     MigrationSet,
     Plan,
-    RefusalReason,
     RunOptions,
     Version,
 )
+from schemaop.model.conditions import REFUSALS, Reason
 
 
 def m(v: str, down: str | None = "SELECT 'down';", tx: bool = True) -> Migration:
@@ -36,7 +36,7 @@ SET = MigrationSet([m("1"), m("2"), m("3")])
 
 
 def test_refusal_reasons_are_exactly_the_agreed_names() -> None:
-    assert {r.value for r in RefusalReason} == {
+    assert {r.value for r in REFUSALS} == {
         "ChecksumMismatch",
         "DownMigrationMissing",
         "MissingMigration",
@@ -72,7 +72,7 @@ def test_down_plan_in_reverse_order_and_mixed_plan() -> None:
 def test_invalid_target_text_is_unknown_target() -> None:
     with pytest.raises(planner.PlanRefused) as exc:
         planner.plan(SET, DatabaseState(), "v2")
-    assert exc.value.reason is RefusalReason.UNKNOWN_TARGET
+    assert exc.value.reason is Reason.UNKNOWN_TARGET
 
 
 def test_out_of_order_allowed_explicitly() -> None:

@@ -14,7 +14,6 @@ statement, position, version) in every failing case.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -70,17 +69,18 @@ def run(args: argparse.Namespace) -> int:
     from schemaop import engine
     from schemaop.commands import _support as cs
     from schemaop.model import InvalidPlan
+    from schemaop.model.conditions import Reason
+    from schemaop.model.run import RunError, RunSummary
 
     term = _termination_path(args.termination_log)
     try:
         plan = cs.read_plan_file(args.plan)
     except InvalidPlan as exc:
-        summary = {
-            "ok": False,
-            "error": {"kind": "InvalidPlan", "reason": "InvalidPlan", "message": str(exc)},
-        }
-        _write(term, json.dumps(summary)[:4000])
-        print(scrub_json_text(json.dumps(summary)))
+        summary = RunSummary.failed(
+            RunError(message=str(exc), reason=Reason.INVALID_PLAN, kind="InvalidPlan")
+        )
+        _write(term, summary.termination_message())
+        print(scrub_json_text(summary.to_json()))
         print(f"schemaop: error: {scrub(str(exc))}", file=sys.stderr)
         return cs.EXIT_USAGE
 

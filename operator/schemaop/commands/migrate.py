@@ -139,12 +139,13 @@ def _execute(
 
 def _check_rollback_target(migrations: MigrationSet, state: DatabaseState, target: str) -> None:
     from schemaop import planner
+    from schemaop.model.conditions import Reason
 
     goal = planner.resolve_target(migrations, target)
     current = state.current_version
     if goal is not None and (current is None or goal > current):
         raise planner.PlanRefused(
-            planner.RefusalReason.UNKNOWN_TARGET,
+            Reason.UNKNOWN_TARGET,
             f"rollback target {goal} is above the current version {current or 'none'}; "
             "use 'schemaop migrate --to' to go up",
             [goal],

@@ -6,23 +6,34 @@ retry can help (``retryable``), and, for SQL errors, the ``sqlstate``, server
 ``message``, failing ``statement`` and its ``position`` in the migration.
 
 :func:`classify` is the only place that turns a psycopg error into an engine
-error and decides ``retryable``; known SQLSTATEs map to specific classes:
+error; the class it picks decides ``reason`` (a member of the one
+:class:`schemaop.model.conditions.Reason`) and ``retryable`` (whether running
+the Job again can help), and both travel to the operator in the run summary
+(:class:`schemaop.model.run.RunError`), which reads them and decides nothing
+again. ``step_retry`` says whether the runner retries the failing step inside
+the run first (lock and serialization conflicts, up to ``retries`` times).
+Known SQLSTATEs map to specific classes:
 
-=========  =======================  =========  ===================
-SQLSTATE   class                    retryable  reason
-=========  =======================  =========  ===================
-08*        ConnectionFailed         yes        DatabaseUnreachable
-57P01-03   ConnectionFailed         yes        DatabaseUnreachable
-28P01 28*  AuthenticationFailed     no         DatabaseUnreachable
-3D000      ConnectionFailed         no         DatabaseUnreachable
-(client)   InvalidConnectionString  no         DatabaseUnreachable
-55P03      LockTimeout              yes        LockTimeout
-40001      SerializationFailure     yes        MigrationFailed
-40P01      SerializationFailure     yes        MigrationFailed
-57014      StatementTimeout         no         MigrationFailed
-53*        ResourceExhausted        yes        MigrationFailed
-other      MigrationFailed          no         MigrationFailed
-=========  =======================  =========  ===================
+=========  =======================  =========  ====================  ==========
+SQLSTATE   class                    retryable  reason                step_retry
+=========  =======================  =========  ====================  ==========
+08*        ConnectionFailed         yes        DatabaseUnreachable   no
+57P01-03   ConnectionFailed         yes        DatabaseUnreachable   no
+3D000      ConnectionFailed         yes        DatabaseUnreachable   no
+28P01 28*  AuthenticationFailed     no         AuthenticationFailed  no
+(client)   InvalidConnectionString  no         DatabaseUnreachable   no
+55P03      LockTimeout              yes        LockTimeout           yes
+40001      SerializationFailure     yes        MigrationFailed       yes
+40P01      SerializationFailure     yes        MigrationFailed       yes
+57014      StatementTimeout         no         MigrationFailed       no
+53*        ResourceExhausted        yes        MigrationFailed       no
+other      MigrationFailed          no         MigrationFailed       no
+=========  =======================  =========  ====================  ==========
+
+Errors of the engine's own: ``LockBusy`` (yes, LockBusy), ``SnapshotFailed``
+(yes, SnapshotFailed), ``Refused`` (no, the refusal's reason, one of
+:data:`schemaop.model.conditions.REFUSALS`), ``NotRecorded``, ``LockLost`` and
+``HistoryLost`` (no, MigrationFailed).
 
 The original psycopg error is chained (``raise ... from``) and never printed.
 Messages about a connection never quote libpq's own text, which repeats what
@@ -34,33 +45,25 @@ names the kind of problem instead, from a closed list, and
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
 import psycopg
 
-from schemaop.model.plan import RefusalReason
+from schemaop.model.conditions import Reason
+from schemaop.model.run import Position, RunError
 from schemaop.redaction import scrub as redact
 
-
-@dataclasses.dataclass(frozen=True)
-class Position:
-    """Where in a migration's SQL an error is: 1-based character offset, line and column."""
-
-    offset: int
-    line: int
-    column: int
-
-    def to_dict(self) -> dict[str, int]:
-        return {"offset": self.offset, "line": self.line, "column": self.column}
+__all__ = ["Position"]  # re-exported: the engine's errors carry it
 
 
 class EngineError(Exception):
-    """Base of every engine error. ``retryable`` is set by the class, see the table above."""
+    """Base of every engine error. ``reason``, ``retryable`` and ``step_retry`` are set
+    by the class, see the table above."""
 
     retryable: bool = False
-    reason: str = "MigrationFailed"
+    step_retry: bool = False
+    reason: Reason = Reason.MIGRATION_FAILED
 
     def __init__(
         self,
@@ -94,39 +97,38 @@ class EngineError(Exception):
             out = f"migration {self.version}: {out}"
         return out
 
+    def summary(self) -> RunError:
+        """The error as it crosses to the operator (a run summary's ``error``)."""
+        return RunError(
+            message=self.message,
+            reason=self.reason,
+            retryable=self.retryable,
+            kind=self.kind,
+            sqlstate=self.sqlstate,
+            detail=self.detail,
+            hint=self.hint,
+            statement=self.statement,
+            position=self.position,
+            version=self.version,
+        )
+
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
         """JSON-able summary; ``limit`` clips the long texts (termination messages)."""
-
-        def clip(text: str | None) -> str | None:
-            if text is None or limit is None or len(text) <= limit:
-                return text
-            return text[: limit - 3] + "..."
-
-        return {
-            "kind": self.kind,
-            "reason": self.reason,
-            "retryable": self.retryable,
-            "sqlstate": self.sqlstate,
-            "message": clip(self.message),
-            "detail": clip(self.detail),
-            "hint": clip(self.hint),
-            "statement": clip(self.statement),
-            "position": self.position.to_dict() if self.position else None,
-            "version": self.version,
-        }
+        return self.summary().to_dict(limit)
 
 
 class ConnectionFailed(EngineError):
     """The database cannot be reached (refused, DNS, shut down, no such database)."""
 
     retryable = True
-    reason = "DatabaseUnreachable"
+    reason = Reason.DATABASE_UNREACHABLE
 
 
 class AuthenticationFailed(ConnectionFailed):
     """Wrong password or user, or no pg_hba entry: a Secret needs fixing, retrying won't."""
 
     retryable = False
+    reason = Reason.AUTHENTICATION_FAILED
 
 
 class InvalidConnectionString(ConnectionFailed):
@@ -143,20 +145,22 @@ class LockBusy(EngineError):
     """Another runner holds the advisory lock for longer than the bounded wait."""
 
     retryable = True
-    reason = "LockBusy"
+    reason = Reason.LOCK_BUSY
 
 
 class LockTimeout(EngineError):
     """A statement kept hitting lock_timeout (55P03) through every retry."""
 
     retryable = True
-    reason = "LockTimeout"
+    step_retry = True
+    reason = Reason.LOCK_TIMEOUT
 
 
 class SerializationFailure(EngineError):
     """40001 / 40P01: a concurrent transaction won; running again can succeed."""
 
     retryable = True
+    step_retry = True
 
 
 class ResourceExhausted(EngineError):
@@ -206,17 +210,16 @@ class Refused(EngineError):
 
     retryable = False
 
-    def __init__(self, reason: RefusalReason, message: str, **kw: Any) -> None:
+    def __init__(self, reason: Reason, message: str, **kw: Any) -> None:
         super().__init__(message, **kw)
-        self.refusal = reason
-        self.reason = reason.value
+        self.reason = reason
 
 
 class SnapshotFailed(EngineError):
     """pg_dump failed or is missing; nothing was applied."""
 
     retryable = True
-    reason = "SnapshotFailed"
+    reason = Reason.SNAPSHOT_FAILED
 
 
 _BY_SQLSTATE: dict[str, type[EngineError]] = {

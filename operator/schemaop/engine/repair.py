@@ -21,15 +21,16 @@ from schemaop.engine.connect import Conn
 from schemaop.engine.errors import Refused
 from schemaop.engine.fingerprint import fingerprint
 from schemaop.engine.runner import ConnFactory, ProgressFn, RunResult, run_plan
+from schemaop.model.conditions import Reason
 from schemaop.model.migration import MigrationSet
 from schemaop.model.names import NOTIFY_CHANNEL
-from schemaop.model.plan import Plan, PlanStep, RefusalReason, RunOptions
+from schemaop.model.plan import Plan, PlanStep, RunOptions
 from schemaop.model.version import InvalidVersion, Version
 
 
 def _not_dirty() -> Refused:
     return Refused(
-        RefusalReason.DATABASE_DIRTY,
+        Reason.DATABASE_DIRTY,
         "the database is not dirty: there is nothing to repair",
     )
 
@@ -39,7 +40,7 @@ def mark_applied(connect: ConnFactory, options: RunOptions, version: str) -> dic
     try:
         wanted = Version(version)
     except InvalidVersion as exc:
-        raise Refused(RefusalReason.UNKNOWN_TARGET, str(exc)) from exc
+        raise Refused(Reason.UNKNOWN_TARGET, str(exc)) from exc
     schema = options.history_schema
     key = advisory.lock_key(schema)
     with connect() as conn:
@@ -58,7 +59,7 @@ def _mark(conn: Conn, options: RunOptions, schema: str, wanted: Version) -> dict
         raise _not_dirty()
     if d.version != wanted:
         raise Refused(
-            RefusalReason.DATABASE_DIRTY,
+            Reason.DATABASE_DIRTY,
             f"the dirty step is {d.direction} {d.version}, not {wanted}",
             version=d.version.text,
         )
@@ -97,13 +98,13 @@ def retry(
     m = migrations.get(d.version)
     if m is None:
         raise Refused(
-            RefusalReason.MISSING_MIGRATION,
+            Reason.MISSING_MIGRATION,
             f"the dirty step {d.version} is not in the migration set",
             version=d.version.text,
         )
     if m.checksum != d.checksum:
         raise Refused(
-            RefusalReason.CHECKSUM_MISMATCH,
+            Reason.CHECKSUM_MISMATCH,
             f"migration {d.version} changed since its step started (checksum differs); "
             "restore it, or finish the step by hand and use --mark-applied",
             version=d.version.text,
@@ -111,7 +112,7 @@ def retry(
     text = m.up if d.direction == "up" else m.down
     if text is None:
         raise Refused(
-            RefusalReason.DOWN_MIGRATION_MISSING,
+            Reason.DOWN_MIGRATION_MISSING,
             f"migration {d.version} has no down step",
             version=d.version.text,
         )

@@ -89,21 +89,21 @@ from schemaop.engine.errors import (
     LockTimeout,
     NotRecorded,
     Refused,
-    SerializationFailure,
     classify,
 )
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
+from schemaop.model.conditions import Reason
 from schemaop.model.history import DatabaseState, HistoryEntry, derive_state
 from schemaop.model.migration import text_problem
 from schemaop.model.names import NOTIFY_CHANNEL
-from schemaop.model.plan import Plan, PlanStep, RefusalReason
+from schemaop.model.plan import Plan, PlanStep
+from schemaop.model.run import TERMINATION_LIMIT, RunSummary, StepSummary
 from schemaop.model.version import Version
 
 Conn = psycopg.Connection[Any]
 ConnFactory = Callable[[], Conn]
 ProgressFn = Callable[[dict[str, Any]], None]
 
-TERMINATION_LIMIT = 4096
 _RETRY_BASE_S = 0.1
 _RETRY_CAP_S = 5.0
 
@@ -118,16 +118,19 @@ class StepResult:
     duration_ms: int = 0
     attempts: int = 0
 
+    def summary(self) -> StepSummary:
+        return StepSummary(
+            version=self.version,
+            description=self.description,
+            direction=self.direction,
+            transactional=self.transactional,
+            status=self.status,
+            duration_ms=self.duration_ms,
+            attempts=self.attempts,
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "description": self.description,
-            "direction": self.direction,
-            "transactional": self.transactional,
-            "status": self.status,
-            "durationMs": self.duration_ms,
-            "attempts": self.attempts,
-        }
+        return self.summary().to_dict()
 
 
 @dataclasses.dataclass
@@ -154,48 +157,34 @@ class RunResult:
     def applied_count(self) -> int:
         return sum(1 for s in self.steps if s.status == "applied")
 
+    def summary(self) -> RunSummary:
+        """The typed summary the Job reports and the operator reads back."""
+        return RunSummary(
+            ok=self.ok,
+            plan_hash=self.plan_hash,
+            from_version=self.from_version,
+            to_version=self.to_version,
+            target=self.target,
+            current_version=self.current_version,
+            applied=self.applied_count,
+            skipped=sum(1 for s in self.steps if s.status == "skipped"),
+            steps=tuple(s.summary() for s in self.steps),
+            snapshots=tuple(self.snapshots),
+            rollback_points=tuple(self.rollback_points),
+            fingerprint=self.fingerprint,
+            duration_ms=self.duration_ms,
+            error=self.error.summary() if self.error else None,
+        )
+
     def to_dict(self, *, clip: int | None = None, steps: bool = True) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "planHash": self.plan_hash,
-            "fromVersion": self.from_version,
-            "toVersion": self.to_version,
-            "target": self.target,
-            "currentVersion": self.current_version,
-            "applied": self.applied_count,
-            "skipped": sum(1 for s in self.steps if s.status == "skipped"),
-            "steps": [s.to_dict() for s in self.steps] if steps else None,
-            "snapshots": self.snapshots,
-            "rollbackPoints": self.rollback_points,
-            "fingerprint": self.fingerprint,
-            "durationMs": self.duration_ms,
-            "error": self.error.to_dict(limit=clip) if self.error else None,
-        }
+        return self.summary().to_dict(clip=clip, steps=steps)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return self.summary().to_json()
 
     def termination_message(self, limit: int = TERMINATION_LIMIT) -> str:
         """A compact JSON summary under ``limit`` bytes (Kubernetes keeps 4096)."""
-        for clip, with_steps in ((1000, True), (600, False), (200, False), (80, False)):
-            data = self.to_dict(clip=clip, steps=with_steps)
-            if not with_steps:
-                failed = [s.to_dict() for s in self.steps if s.status == "failed"]
-                data["steps"] = failed
-                data["snapshots"] = [
-                    {k: s.get(k) for k in ("id", "kind", "location")} for s in self.snapshots
-                ]
-                data["rollbackPoints"] = data["rollbackPoints"][:5]
-            text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-            if len(text.encode()) < limit:
-                return text
-        minimal = {
-            "ok": self.ok,
-            "planHash": self.plan_hash,
-            "currentVersion": self.current_version,
-            "error": self.error.to_dict(limit=60) if self.error else None,
-        }
-        return json.dumps(minimal, separators=(",", ":"), default=str)[: limit - 1]
+        return self.summary().termination_message(limit)
 
 
 class _CountingCursor(psycopg.Cursor[Any]):
@@ -434,7 +423,7 @@ def _check_texts(plan: Plan) -> None:
         elif "\0" in step.description:
             problem = "the description contains a NUL character"
         if problem is not None:
-            raise Refused(RefusalReason.INVALID_MIGRATION_SET, problem, version=step.version.text)
+            raise Refused(Reason.INVALID_MIGRATION_SET, problem, version=step.version.text)
 
 
 def run_plan(
@@ -658,7 +647,7 @@ def _check_transaction_control(todo: list[tuple[int, PlanStep]]) -> None:
         if found is not None:
             st, why = found
             raise Refused(
-                RefusalReason.INVALID_MIGRATION_SET,
+                Reason.INVALID_MIGRATION_SET,
                 f"{step.direction} step of migration {step.version} contains {st.text!r}; {why}",
                 version=step.version.text,
                 statement=st.text,
@@ -711,7 +700,7 @@ def _verify(plan: Plan, state: DatabaseState, resume_dirty: bool) -> HistoryEntr
         )
         if not (resume_dirty and matches):
             raise Refused(
-                RefusalReason.DATABASE_DIRTY,
+                Reason.DATABASE_DIRTY,
                 f"the database is dirty: non-transactional {d.direction} step {d.version} "
                 f"did not finish ({d.statements_done} statement(s) done); fix the cause and "
                 f"run 'schemaop repair --retry --dir DIR', or 'schemaop repair --mark-applied "
@@ -728,7 +717,7 @@ def _verify(plan: Plan, state: DatabaseState, resume_dirty: bool) -> HistoryEntr
         # Versions are compared by text; "1" and "1.0" are distinct migrations.
         if mismatched:
             raise Refused(
-                RefusalReason.CHECKSUM_MISMATCH,
+                Reason.CHECKSUM_MISMATCH,
                 f"applied migration(s) {', '.join(mismatched)} differ from the plan's (checksum "
                 "mismatch); the plan is stale or an applied migration was edited",
                 version=mismatched[0],
@@ -736,7 +725,7 @@ def _verify(plan: Plan, state: DatabaseState, resume_dirty: bool) -> HistoryEntr
         unknown = [a.version.text for a in state.applied if a.version.text not in plan.verify]
         if unknown and not plan.options.allow_missing:
             raise Refused(
-                RefusalReason.MISSING_MIGRATION,
+                Reason.MISSING_MIGRATION,
                 f"version(s) {', '.join(unknown)} are applied in the database but unknown to "
                 "the plan; the plan is stale or migrations were removed",
                 version=unknown[0],
@@ -752,7 +741,7 @@ def _effective_steps(run: _Run, state: DatabaseState) -> list[tuple[int, PlanSte
         done = applied.get(step.version)
         if done is not None and step.checksum and done != step.checksum:
             raise Refused(
-                RefusalReason.CHECKSUM_MISMATCH,
+                Reason.CHECKSUM_MISMATCH,
                 f"migration {step.version} is applied with a different checksum than the "
                 "plan's step; the plan is stale or the migration was edited",
                 version=step.version.text,
@@ -1069,7 +1058,7 @@ def _rollback_quietly(conn: Conn) -> None:
 
 def _retry(run: _Run, step: PlanStep, err: EngineError, attempt: int) -> bool:
     """Sleep and return True when ``err`` is worth another try of the step."""
-    if not isinstance(err, LockTimeout | SerializationFailure):
+    if not err.step_retry:
         return False
     if attempt >= run.plan.options.retries:
         if isinstance(err, LockTimeout):

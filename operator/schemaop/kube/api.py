@@ -37,15 +37,23 @@ StatusMutator = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class KubeError(Exception):
-    """An API call failed; ``status`` is the HTTP status (0 when unknown)."""
+    """An API call failed; ``status`` is the HTTP status (0 when unknown).
+
+    The one verdict on an API error is :attr:`invalid`: the API server refused the
+    object as it was built (400, 422), so sending it again cannot help and the spec
+    it came from must change. Every other failure (a conflict, throttling, RBAC, an
+    outage) is retried by the reconcile loop with backoff
+    (:mod:`schemaop.operator.handlers`); a 409 on a status write is retried at once,
+    with the object re-read (:meth:`KubeApi.update_status`).
+    """
 
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
 
     @property
-    def retryable(self) -> bool:
-        return self.status in (0, 409, 429) or self.status >= 500
+    def invalid(self) -> bool:
+        return self.status in (400, 422)
 
 
 class SecretNotFound(Exception):

@@ -39,6 +39,7 @@ from typing import Any, Final
 from schemaop.lint.core import LintResult, lint_migration
 from schemaop.lint.findings import Finding
 from schemaop.model import Migration
+from schemaop.model.conditions import Reason
 
 TOMBSTONE_MARK: Final = "__schemaop_dropped_v"
 _MAX_IDENT: Final = 63
@@ -55,12 +56,12 @@ class Policy(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class Refusal:
-    """The migration must not run under this policy. ``reason`` is a condition reason."""
+    """The migration must not run under this policy; ``reason`` is its condition reason."""
 
     version: str
     policy: Policy
     findings: tuple[Finding, ...]
-    reason: str = "DestructiveChange"
+    reason: Reason = Reason.DESTRUCTIVE_CHANGE
 
     @property
     def message(self) -> str:

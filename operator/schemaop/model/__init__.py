@@ -12,7 +12,6 @@ from schemaop.model.plan import (
     InvalidPlan,
     Plan,
     PlanStep,
-    RefusalReason,
     RunOptions,
 )
 from schemaop.model.version import LATEST, InvalidVersion, Version, is_valid_version, parse_version
@@ -29,7 +28,6 @@ __all__ = [
     "MigrationSet",
     "Plan",
     "PlanStep",
-    "RefusalReason",
     "RunOptions",
     "Version",
     "checksum",

@@ -27,7 +27,9 @@ class ConditionType(enum.StrEnum):
 
 
 class Reason(enum.StrEnum):
-    """Every reason schemaop writes on a condition (closed set)."""
+    """Every reason schemaop gives (closed set): on a condition, on an engine error
+    (``EngineError.reason``, a run summary's ``error.reason``), on a refusal of the
+    planner or the runner (:data:`REFUSALS`) and of the lint policy."""
 
     APPLIED = "Applied"
     MIGRATING = "Migrating"
@@ -52,6 +54,12 @@ class Reason(enum.StrEnum):
     INVALID_SPEC = "InvalidSpec"
     JOB_POLICY_DENIED = "JobPolicyDenied"
     PAUSED = "Paused"
+    # Engine errors that do not name a condition reason of their own (the operator
+    # shows a failed Job as MigrationFailed or Retrying; these say why).
+    LOCK_BUSY = "LockBusy"
+    LOCK_TIMEOUT = "LockTimeout"
+    SNAPSHOT_FAILED = "SnapshotFailed"
+    INVALID_PLAN = "InvalidPlan"
     DRIFTED = "Drifted"
     IN_SYNC = "InSync"
 
@@ -107,24 +115,32 @@ MESSAGES: Mapping[Reason, str] = {
     ),
     Reason.PAUSED: "spec.paused is true: nothing is planned or run; set spec.paused to false "
     "to resume.",
+    Reason.LOCK_BUSY: (
+        "Another run holds schemaop's advisory lock on this database past the wait; "
+        "retried with backoff."
+    ),
+    Reason.LOCK_TIMEOUT: (
+        "A statement kept waiting for a lock (lock_timeout) through every retry: a long "
+        "transaction holds a lock the migration needs; retried with backoff."
+    ),
+    Reason.SNAPSHOT_FAILED: (
+        "The snapshot before the run failed (pg_dump missing or failing); nothing was "
+        "applied; retried with backoff."
+    ),
+    Reason.INVALID_PLAN: "The plan file cannot be read (bad JSON, a missing field, a wrong hash).",
     Reason.DRIFTED: "The live schema differs from the one recorded after the last migration.",
     Reason.IN_SYNC: "The live schema matches the one recorded after the last migration.",
 }
 
-#: Reasons that need a person (or a spec change): Stalled, not Reconciling.
-PERMANENT: frozenset[Reason] = frozenset(
+#: Reasons the planner and the runner refuse a plan with (before anything runs).
+REFUSALS: frozenset[Reason] = frozenset(
     {
-        Reason.INVALID_MIGRATION_SET,
         Reason.CHECKSUM_MISMATCH,
         Reason.DOWN_MIGRATION_MISSING,
         Reason.MISSING_MIGRATION,
-        Reason.UNKNOWN_TARGET,
         Reason.DATABASE_DIRTY,
-        Reason.DESTRUCTIVE_CHANGE,
-        Reason.MIGRATION_FAILED,
-        Reason.AUTHENTICATION_FAILED,
-        Reason.INVALID_SPEC,
-        Reason.JOB_POLICY_DENIED,
+        Reason.INVALID_MIGRATION_SET,
+        Reason.UNKNOWN_TARGET,
     }
 )
 

@@ -37,7 +37,6 @@ under the lock, so a plan computed from stale state cannot run.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import functools
 import hashlib
 import json
@@ -58,19 +57,6 @@ SNAPSHOT_POLICIES: Final[tuple[str, ...]] = ("None", "Schema", "Full")
 _IDENTIFIER_RE: Final = re.compile(r"^[^\x00]{1,63}$")
 #: PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1); longer names are truncated.
 NAME_MAX_BYTES: Final = 63
-
-
-class RefusalReason(enum.StrEnum):
-    """Why a plan cannot be made or run. The operator maps these 1:1 to condition reasons."""
-
-    CHECKSUM_MISMATCH = "ChecksumMismatch"
-    DOWN_MIGRATION_MISSING = "DownMigrationMissing"
-    # A version is applied in the database but absent from the migration set.
-    MISSING_MIGRATION = "MissingMigration"
-    # A non-transactional step failed or was interrupted; run `schemaop repair`.
-    DATABASE_DIRTY = "DatabaseDirty"
-    INVALID_MIGRATION_SET = "InvalidMigrationSet"
-    UNKNOWN_TARGET = "UnknownTarget"
 
 
 class InvalidPlan(ValueError):

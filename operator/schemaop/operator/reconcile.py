@@ -31,6 +31,7 @@ from schemaop.model import conditions as cond
 from schemaop.model.conditions import ConditionType
 from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
+from schemaop.model.run import RunError
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class Reconciler:
         ]
         secret_error: str | None = None
         secret_unlabelled = False
-        db_error: dict[str, Any] | None = None
+        db_error: RunError | None = None
         state: DatabaseState | None = None
         fingerprint: str | None = None
         snapshots: list[dict[str, Any]] = []
@@ -215,7 +216,7 @@ class Reconciler:
             try:
                 await self._start_job(sv, decision)
             except KubeError as exc:
-                if exc.status not in (400, 422):
+                if not exc.invalid:
                     raise
                 # The API server refuses the Job or a plan ConfigMap as built from this
                 # spec (a value the CRD cannot check): a spec change is needed.
@@ -449,12 +450,19 @@ def _strip_times(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conditions]
 
 
-def _engine_error(exc: Exception) -> dict[str, Any]:
+def _engine_error(exc: Exception) -> RunError:
+    """Why the database could not be read: the engine's verdict, or, for anything the
+    engine did not classify, a transient failure named by its type."""
     from schemaop.engine.errors import EngineError
 
     if isinstance(exc, EngineError):
-        return {**exc.to_dict(limit=1000), "kind": type(exc).__name__}
-    return {"message": f"{type(exc).__name__}: {redaction.scrub(str(exc))}", "retryable": True}
+        return exc.summary().clipped(1000)
+    return RunError(
+        f"{type(exc).__name__}: {redaction.scrub(str(exc))}",
+        reason=cond.Reason.DATABASE_UNREACHABLE,
+        retryable=True,
+        kind=type(exc).__name__,
+    )
 
 
 def _policy_hook() -> Any:
