@@ -46,6 +46,7 @@ from schemaop.model.status import (
     Failure,
     LastJob,
     MigrationLint,
+    PlanLint,
     SchemaMigrationStatus,
     SchemaVersionStatus,
     StatusChange,
@@ -92,8 +93,7 @@ class Facts:
     # Destructive-change policy hook: (plan, migrations, policy) -> (plan, blocking
     # findings, lint summary). None when lint is not available.
     apply_policy: (
-        Callable[[Plan, MigrationSet, str], tuple[Plan, list[dict[str, Any]], dict[str, Any]]]
-        | None
+        Callable[[Plan, MigrationSet, str], tuple[Plan, list[dict[str, Any]], PlanLint]] | None
     ) = None
 
 
@@ -325,7 +325,7 @@ def decide(facts: Facts) -> Decision:
         )
 
     # Lint policy gate (and the Backup/Rename rewrite).
-    lint_summary: dict[str, Any] | None = None
+    lint_summary: PlanLint | None = None
     if facts.apply_policy is not None:
         policy = str(spec.get("destructive", "Block"))
         the_plan, blocking, lint_summary = facts.apply_policy(the_plan, migrations, policy)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, TypedDict
 
 from schemaop.model.history import DatabaseState
 from schemaop.model.plan import Plan
@@ -220,7 +220,7 @@ def iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def plan_status(p: Plan, approved: bool, lint: Mapping[str, Any] | None) -> PlanStatus:
+def plan_status(p: Plan, approved: bool, lint: PlanLint | None) -> PlanStatus:
     steps: list[PlanStepStatus] = [
         {
             "version": s.version.text,
@@ -242,7 +242,7 @@ def plan_status(p: Plan, approved: bool, lint: Mapping[str, Any] | None) -> Plan
     if len(steps) > MAX_STATUS_STEPS:
         out["truncatedSteps"] = len(steps) - MAX_STATUS_STEPS
     if lint is not None:
-        out["lint"] = cast("PlanLint", dict(lint))
+        out["lint"] = lint.copy()
     return out
 
 

@@ -255,7 +255,7 @@ class Reconciler:
         by_version = self._lint_cache.get(key)
         if by_version is None:
             by_version = {
-                m.version.text: cast("MigrationLint", lint_status(r.findings))
+                m.version.text: lint_status(r.findings)
                 for m, r in zip(migration_set, lint_set(list(migration_set)), strict=True)
             }
             if len(self._lint_cache) > 1000:
