@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from schemaop.lint.findings import Finding, Severity
+from schemaop.model.status import MigrationLint
 
 MAX_FINDINGS: Final = 50
 MAX_STATEMENT: Final = 1024
@@ -42,7 +43,7 @@ def finding_status(f: Finding) -> dict[str, Any]:
     return out
 
 
-def lint_status(findings: Iterable[Finding]) -> dict[str, Any]:
+def lint_status(findings: Iterable[Finding]) -> MigrationLint:
     """``{"errors", "warnings", "findings"}``: counts of unsuppressed findings, and the
     findings themselves (errors first, then warnings, info, suppressed; at most 50)."""
     items = list(findings)

@@ -1,15 +1,33 @@
-"""The shape of the status schemaop writes, documented as TypedDicts (pure).
+"""The shape of the status schemaop writes, and the changes made to it (pure).
 
-The authoritative schema is ``schemas/`` (the CRDs are generated from it); these
-types say the same in Python for the code that builds status (``decide``, the
-reconciler) and for readers. ``tests/unit/test_status_shape.py`` keeps the keys
+The authoritative schema is ``schemas/`` (the CRDs are generated from it); the
+TypedDicts here say the same in Python for the code that builds status (``decide``,
+the reconciler) and for readers. ``tests/unit/test_status_shape.py`` keeps the keys
 here and the properties in ``schemas/`` identical. All keys are camelCase, as in
 every Kubernetes status; none is ever a secret.
+
+A change to a SchemaVersion's status is a :data:`StatusChange`: a small pure
+mutator of one part of it (``set_failure``, ``clear_plan``...). ``decide`` returns
+the changes; the one status writer (``Reconciler._write_status``, through
+``KubeApi.update_status``: re-read on conflict, no write when nothing changed)
+applies them with :func:`apply` to the status it just read. The shaping helpers
+below (``plan_status``, ``database_status``, ``failure_from``...) turn the model's
+objects into these shapes.
 """
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, TypedDict
+
+from schemaop.model.history import DatabaseState
+from schemaop.model.plan import Plan
+from schemaop.model.run import RunError
+
+# At most this many plan steps, history rows and rollback points are kept in status.
+MAX_STATUS_STEPS = 50
+MAX_HISTORY = 20
 
 
 class Condition(TypedDict, total=False):
@@ -120,3 +138,187 @@ class SchemaMigrationStatus(TypedDict, total=False):
     appliedAt: str
     lint: MigrationLint
     conditions: list[Condition]
+
+
+# -- changes ---------------------------------------------------------------------
+
+StatusChange = Callable[[SchemaVersionStatus], None]
+"""One change to a SchemaVersion's status, applied in place by :func:`apply`."""
+
+
+def apply(status: SchemaVersionStatus, changes: Iterable[StatusChange]) -> SchemaVersionStatus:
+    """``status`` with ``changes`` applied in order (in place; returned for chaining)."""
+    for change in changes:
+        change(status)
+    return status
+
+
+def set_target_version(version: str) -> StatusChange:
+    def change(status: SchemaVersionStatus) -> None:
+        status["targetVersion"] = version
+
+    return change
+
+
+def set_database(fields: SchemaVersionStatus) -> StatusChange:
+    """What the database's history says (see :func:`database_status`)."""
+
+    def change(status: SchemaVersionStatus) -> None:
+        status.update(fields)
+
+    return change
+
+
+def set_rollback_points(points: Sequence[RollbackPoint]) -> StatusChange:
+    def change(status: SchemaVersionStatus) -> None:
+        status["rollbackPoints"] = list(points)
+
+    return change
+
+
+def set_pending(steps: int) -> StatusChange:
+    def change(status: SchemaVersionStatus) -> None:
+        status["pending"] = steps
+
+    return change
+
+
+def set_plan(plan: PlanStatus) -> StatusChange:
+    def change(status: SchemaVersionStatus) -> None:
+        status["plan"] = plan
+
+    return change
+
+
+def clear_plan(status: SchemaVersionStatus) -> None:
+    status.pop("plan", None)
+
+
+def set_last_job(job: LastJob) -> StatusChange:
+    def change(status: SchemaVersionStatus) -> None:
+        status["lastJob"] = job
+
+    return change
+
+
+def set_failure(failure: Failure) -> StatusChange:
+    def change(status: SchemaVersionStatus) -> None:
+        status["failure"] = failure
+
+    return change
+
+
+def clear_failure(status: SchemaVersionStatus) -> None:
+    status.pop("failure", None)
+
+
+# -- shaping ---------------------------------------------------------------------
+
+
+def iso(t: dt.datetime) -> str:
+    """A time as status writes it (UTC, seconds, ``Z``)."""
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plan_status(p: Plan, approved: bool, lint: PlanLint | None) -> PlanStatus:
+    steps: list[PlanStepStatus] = [
+        {
+            "version": s.version.text,
+            "direction": s.direction,
+            "description": s.description,
+            "transactional": s.transactional,
+            "checksum": s.checksum,
+        }
+        for s in p.steps
+    ]
+    out: PlanStatus = {
+        "hash": p.hash,
+        "fromVersion": p.from_version.text if p.from_version else "",
+        "toVersion": p.to_version.text if p.to_version else "",
+        "direction": p.direction if p.direction in ("up", "down") else "none",
+        "steps": steps[:MAX_STATUS_STEPS],
+        "approved": approved,
+    }
+    if len(steps) > MAX_STATUS_STEPS:
+        out["truncatedSteps"] = len(steps) - MAX_STATUS_STEPS
+    if lint is not None:
+        out["lint"] = lint.copy()
+    return out
+
+
+def database_status(state: DatabaseState) -> SchemaVersionStatus:
+    """currentVersion, dirty, schemaHash and the newest history rows."""
+    history: list[HistoryStatus] = []
+    for entry in state.recent[:MAX_HISTORY]:
+        item: HistoryStatus = {
+            "version": entry.version.text,
+            "direction": entry.direction,
+            "status": entry.status,
+            "description": entry.description,
+        }
+        if entry.applied_at:
+            item["appliedAt"] = iso(entry.applied_at)
+        if entry.duration_ms is not None:
+            item["durationSeconds"] = round(entry.duration_ms / 1000.0, 3)
+        if entry.plan_hash:
+            item["planHash"] = entry.plan_hash
+        history.append(item)
+    return {
+        "currentVersion": state.current_version.text if state.current_version else "",
+        "dirty": state.dirty,
+        "schemaHash": state.last_fingerprint or "",
+        "history": history,
+    }
+
+
+def rollback_points(rows: Sequence[Mapping[str, Any]]) -> list[RollbackPoint]:
+    """Rows of the database's snapshots table, newest first, at most MAX_HISTORY."""
+    return [
+        {
+            "kind": str(p.get("kind", "")),
+            "ref": str(p.get("location", "")),
+            "version": str(p.get("version") or ""),
+            "fingerprint": str(p.get("fingerprint") or ""),
+            "takenAt": str(p.get("takenAt", "")),
+        }
+        for p in list(rows)[-MAX_HISTORY:][::-1]
+    ]
+
+
+def failure_from(error: RunError | None, attempts: int) -> Failure:
+    """The failure of a migration Job, from the error its summary carries (if any)."""
+    failure: Failure = {
+        "message": (error.message if error else "") or "the migration Job failed without a summary",
+        "attempts": attempts,
+    }
+    if error is None:
+        return failure
+    if error.version:
+        failure["version"] = error.version[:2000]
+    if error.sqlstate:
+        failure["sqlstate"] = error.sqlstate[:2000]
+    if error.statement:
+        failure["statement"] = error.statement[:2000]
+    if error.position is not None:
+        if error.position.offset is not None:
+            failure["position"] = error.position.offset
+        if error.position.line is not None:
+            failure["line"] = error.position.line
+    return failure
+
+
+def failure_message(failure: Failure) -> str:
+    """One line for a condition message: version, SQLSTATE, message, line, statement."""
+    parts = []
+    if failure.get("version"):
+        parts.append(f"migration {failure['version']} failed")
+    else:
+        parts.append("migration failed")
+    if failure.get("sqlstate"):
+        parts.append(f"SQLSTATE {failure['sqlstate']}")
+    text = ", ".join(parts) + f": {failure.get('message', '')}"
+    if failure.get("line"):
+        text += f" (line {failure['line']})"
+    if failure.get("statement"):
+        text += f"; statement: {str(failure['statement'])[:300]}"
+    return text

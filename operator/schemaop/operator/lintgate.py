@@ -11,11 +11,12 @@ from schemaop.lint.policy import Refusal
 from schemaop.lint.status import finding_status, lint_status
 from schemaop.model import Migration
 from schemaop.model.plan import Plan
+from schemaop.model.status import PlanLint
 
 
 def plan_hook(
     plan: Plan, migrations: Iterable[Migration], policy: str
-) -> tuple[Plan, list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[Plan, list[dict[str, Any]], PlanLint]:
     """The operator's lint gate: ``(plan, blocking findings, lint summary)``.
 
     The signature of ``schemaop.decide.Facts.apply_policy``. ``blocking`` is

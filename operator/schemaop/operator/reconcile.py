@@ -20,18 +20,29 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from schemaop import metrics, redaction
-from schemaop.decide import Decision, Facts, JobFacts, decide, job_finished
+from schemaop.decide import (
+    Decision,
+    Facts,
+    JobFacts,
+    after_job_created,
+    after_job_refused,
+    decide,
+    job_finished,
+    with_migration_lint,
+)
 from schemaop.engine.observe import read_database
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmaps
 from schemaop.model import conditions as cond
+from schemaop.model import status as st
 from schemaop.model.conditions import ConditionType
 from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.run import RunError
+from schemaop.model.status import MigrationLint, SchemaMigrationStatus, SchemaVersionStatus
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +89,7 @@ class Reconciler:
         # (namespace, secret name) -> SchemaVersion names that read it.
         self.secret_index: dict[tuple[str, str], set[str]] = {}
         # Lint results by the migration set's checksums: linting is pure and costly.
-        self._lint_cache: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
+        self._lint_cache: dict[tuple[str, ...], dict[str, MigrationLint]] = {}
         self._stalled_reason: dict[tuple[str, str], str] = {}
         self._info_labels: dict[tuple[str, str], tuple[str, str]] = {}
         self._failed_sqlstates: dict[tuple[str, str], set[str]] = {}
@@ -210,22 +221,18 @@ class Reconciler:
             apply_policy=_policy_hook(),
             job_policy=self.config.job_policy,
         )
-        decision = decide(facts)
-        self._add_lint_status(migrations, decision)
+        decision = with_migration_lint(decide(facts), self._lint_status(migrations))
         if decision.create_job_for is not None:
             try:
-                await self._start_job(sv, decision)
+                job_name = await self._start_job(sv, decision)
             except KubeError as exc:
                 if not exc.invalid:
                     raise
                 # The API server refuses the Job or a plan ConfigMap as built from this
                 # spec (a value the CRD cannot check): a spec change is needed.
-                decision.conditions = cond.stalled(
-                    cond.Reason.INVALID_SPEC,
-                    f"The API server refused the migration Job built from this spec: {exc}. "
-                    "Fix spec.job; nothing runs until then.",
-                )
-                decision.requeue_after = max(decision.requeue_after, 300.0)
+                decision = after_job_refused(decision, str(exc))
+            else:
+                decision = after_job_created(decision, job_name, _iso(_now()))
         # SchemaMigrations first: whoever sees the SchemaVersion Ready then also sees
         # its migrations marked applied.
         await self._write_migration_status(namespace, migrations, decision)
@@ -233,8 +240,9 @@ class Reconciler:
         metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
         return decision.requeue_after
 
-    def _add_lint_status(self, migrations: list[dict[str, Any]], decision: Decision) -> None:
-        """Lint findings on each SchemaMigration's status (cached by the set's checksums)."""
+    def _lint_status(self, migrations: list[dict[str, Any]]) -> dict[str, MigrationLint]:
+        """Lint findings for each SchemaMigration's status, by object name (cached by
+        the set's checksums); empty when the set is invalid."""
         from schemaop.decide import to_migrations
         from schemaop.lint import lint_set, lint_status
         from schemaop.model.migration import InvalidMigrationSet
@@ -242,7 +250,7 @@ class Reconciler:
         try:
             migration_set = to_migrations(migrations)
         except InvalidMigrationSet:
-            return
+            return {}
         key = tuple(m.checksum for m in migration_set)
         by_version = self._lint_cache.get(key)
         if by_version is None:
@@ -253,13 +261,15 @@ class Reconciler:
             if len(self._lint_cache) > 1000:
                 self._lint_cache.clear()
             self._lint_cache[key] = by_version
+        out: dict[str, MigrationLint] = {}
         for obj in migrations:
             version = str((obj.get("spec") or {}).get("version", ""))
-            fields = decision.migration_status.get(obj["metadata"]["name"])
-            if fields is not None and version in by_version:
-                fields["lint"] = by_version[version]
+            if version in by_version:
+                out[obj["metadata"]["name"]] = by_version[version]
+        return out
 
-    async def _start_job(self, sv: Mapping[str, Any], decision: Decision) -> None:
+    async def _start_job(self, sv: Mapping[str, Any], decision: Decision) -> str:
+        """Create the plan's ConfigMaps and Job (if absent); returns the Job's name."""
         assert decision.create_job_for is not None
         plan, attempt = decision.create_job_for
         configmaps = build_plan_configmaps(sv, plan)
@@ -277,37 +287,30 @@ class Reconciler:
                 f"Job {job['metadata']['name']} started: plan {plan.short_hash}, "
                 f"{len(plan.steps)} {plan.direction} step(s)",
             )
-        decision.status["lastJob"] = {
-            "name": job["metadata"]["name"],
-            "planHash": plan.short_hash,
-            "result": "Running",
-            "startedAt": _iso(_now()),
-        }
+        return str(job["metadata"]["name"])
 
     async def _write_status(self, sv: Mapping[str, Any], decision: Decision) -> None:
+        """The one writer of a SchemaVersion's status: the decision's changes and
+        conditions applied to the status as read (re-read on conflict, not written
+        when nothing changed: :meth:`KubeApi.update_status`)."""
         meta = sv["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         now = _iso(_now())
-        before: dict[str, Any] = {}
+        # The status as last read (for the Events and metrics of what changed).
+        before: list[SchemaVersionStatus] = [{}]
 
-        def mutate(status: dict[str, Any]) -> dict[str, Any]:
-            before.clear()
-            before.update(status)
+        def mutate(read: dict[str, Any]) -> dict[str, Any]:
+            status = cast("SchemaVersionStatus", read)
+            before[0] = cast("SchemaVersionStatus", dict(read))
             generation = int(meta.get("generation", 0))
-            for key, value in decision.status.items():
-                if value is None:
-                    status.pop(key, None)
-                else:
-                    status[key] = value
+            st.apply(status, decision.changes)
             status["observedGeneration"] = generation
-            merged = cond.merge(
-                status.get("conditions") or [], decision.conditions, generation, now
-            )
+            old_conds = read.get("conditions") or []
+            merged = cond.merge(old_conds, decision.conditions, generation, now)
             # lastTransitionTime must not move when nothing else did: compare first.
-            old_conds = status.get("conditions") or []
             if _strip_times(old_conds) != _strip_times(merged):
-                status["conditions"] = merged
-            return status
+                read["conditions"] = merged
+            return read
 
         try:
             written = await self.kube.update_status(SV_PLURAL, namespace, name, mutate)
@@ -316,7 +319,7 @@ class Reconciler:
             raise
         if written is None:
             return
-        await self._events_and_metrics(written, before)
+        await self._events_and_metrics(written, before[0])
 
     async def _events_and_metrics(self, sv: Mapping[str, Any], before: Mapping[str, Any]) -> None:
         meta, status = sv["metadata"], sv.get("status") or {}
@@ -428,7 +431,7 @@ class Reconciler:
                 continue
 
             def mutate(
-                status: dict[str, Any], fields: Mapping[str, Any] = fields
+                status: dict[str, Any], fields: SchemaMigrationStatus = fields
             ) -> dict[str, Any]:
                 was_applied = status.get("applied")
                 status.update(fields)

@@ -1,0 +1,478 @@
+"""The gates: what the operator does next for one SchemaVersion (pure).
+
+:func:`decide` takes the facts the reconciler gathered and returns a
+:class:`Decision`: the conditions, the status changes (mutators of
+:mod:`schemaop.model.status`), at most one Job to create, and when to look again.
+Gates, in order: paused; an invalid migration set; a spec the operator cannot
+use (:mod:`schemaop.decide.spec`); the Job policy (image, ServiceAccount,
+snapshot volume type, pod annotations: the operator's configuration, not the
+SchemaVersion author's); the Secret; the database; a running Job; the planner's
+refusals (checksum mismatch, missing down step, dirty database); the lint
+policy; manual approval; then the Job for the plan, whose failures are retried
+with capped exponential backoff when the cause is transient and wait for a spec
+change when it is not.
+
+A Decision is never edited once made. What the reconciler learns by acting is a
+second pure step that returns a new Decision: :func:`after_job_created`,
+:func:`after_job_refused`, :func:`with_migration_lint`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from schemaop.decide.jobfacts import JobFacts, last_job_status
+from schemaop.decide.spec import (
+    run_options,
+    spec_problems,
+    to_migrations,
+    version_of,
+)
+from schemaop.model import conditions as cond
+from schemaop.model import status as st
+from schemaop.model.conditions import Condition, Reason
+from schemaop.model.duration import DRIFT_CHECK_INTERVAL, InvalidDuration
+from schemaop.model.history import DatabaseState
+from schemaop.model.jobpolicy import JobPolicy
+from schemaop.model.jobpolicy import check as check_job_policy
+from schemaop.model.migration import InvalidMigrationSet, MigrationSet
+from schemaop.model.names import ANNOTATION_APPROVED_PLAN
+from schemaop.model.plan import InvalidPlan, Plan
+from schemaop.model.run import RunError
+from schemaop.model.status import (
+    Failure,
+    LastJob,
+    MigrationLint,
+    PlanLint,
+    SchemaMigrationStatus,
+    SchemaVersionStatus,
+    StatusChange,
+)
+from schemaop.planner import PlanRefused, plan
+
+# Retry backoff for transient failures: 10 s, 20 s, 40 s ... capped at 5 minutes.
+BACKOFF_BASE = 10.0
+BACKOFF_CAP = 300.0
+# How often a healthy resource is looked at again when nothing triggers it.
+DEFAULT_RESYNC = 300.0
+# How long a SchemaVersion whose Job the API server refused waits before a new look.
+REFUSED_JOB_RESYNC = 300.0
+
+
+def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Delay before retry number ``attempt`` (1-based): capped exponential, never zero."""
+    return float(min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+@dataclasses.dataclass(frozen=True)
+class Facts:
+    """Everything :func:`decide` needs, gathered by the handlers."""
+
+    name: str
+    namespace: str
+    generation: int
+    spec: Mapping[str, Any]
+    annotations: Mapping[str, str]
+    migrations: Sequence[Mapping[str, Any]]  # SchemaMigration objects
+    now: dt.datetime
+    status: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    secret_error: str | None = None
+    # The Secret exists but lacks the labels of the operator's --secret-selector.
+    secret_unlabelled: bool = False
+    db_error: RunError | None = None  # why the database could not be read
+    db_state: DatabaseState | None = None
+    live_fingerprint: str | None = None
+    jobs: Sequence[JobFacts] = ()
+    # Rows of the database's snapshots table (engine.snapshot.list_snapshots).
+    rollback_points: Sequence[Mapping[str, Any]] = ()
+    # What the SchemaVersion may ask of its Job (operator configuration).
+    job_policy: JobPolicy = dataclasses.field(default_factory=JobPolicy)
+    # Destructive-change policy hook: (plan, migrations, policy) -> (plan, blocking
+    # findings, lint summary). None when lint is not available.
+    apply_policy: (
+        Callable[[Plan, MigrationSet, str], tuple[Plan, list[dict[str, Any]], PlanLint]] | None
+    ) = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """The outcome of :func:`decide`; never edited (see the module docstring)."""
+
+    conditions: Sequence[Condition]
+    # Changes to the SchemaVersion's status besides conditions, applied in order by
+    # the status writer to the status it read (model.status.apply).
+    changes: Sequence[StatusChange]
+    create_job_for: tuple[Plan, int] | None = None  # (plan, attempt)
+    requeue_after: float = DEFAULT_RESYNC
+    # Per-migration facts for SchemaMigration status: name -> fields.
+    migration_status: Mapping[str, SchemaMigrationStatus] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conditions", tuple(self.conditions))
+        object.__setattr__(self, "changes", tuple(self.changes))
+
+    @property
+    def status(self) -> SchemaVersionStatus:
+        """The status fields this decision sets, as they read on an empty status."""
+        return st.apply({}, self.changes)
+
+
+def decide(facts: Facts) -> Decision:
+    """The next step for one SchemaVersion (see the module docstring)."""
+    spec = facts.spec
+    try:
+        drift_interval = float(DRIFT_CHECK_INTERVAL.parse(spec.get("driftCheckInterval")) or 0)
+        drift_interval /= 1000.0
+    except InvalidDuration:
+        drift_interval = DEFAULT_RESYNC
+    target_text = str(spec.get("targetVersion", "latest"))
+    changes: list[StatusChange] = []
+
+    if spec.get("paused"):
+        return Decision(cond.paused(), changes, requeue_after=drift_interval)
+
+    try:
+        migrations = to_migrations(facts.migrations)
+    except InvalidMigrationSet as exc:
+        return Decision(cond.stalled(Reason.INVALID_MIGRATION_SET, str(exc)), changes)
+
+    problems = spec_problems(spec)
+    if problems:
+        return Decision(
+            cond.stalled(
+                Reason.INVALID_SPEC,
+                "; ".join(problems) + ". Fix the SchemaVersion's spec; nothing runs until then.",
+            ),
+            changes,
+            requeue_after=drift_interval,
+        )
+    violations = check_job_policy(spec, facts.job_policy)
+    if violations:
+        return Decision(
+            cond.stalled(
+                Reason.JOB_POLICY_DENIED,
+                "The operator's Job policy refuses this SchemaVersion, so no Job is created: "
+                + "; ".join(str(v) for v in violations)
+                + ". Change spec.job or spec.snapshot, or ask the operator's administrators "
+                "to allow it.",
+            ),
+            changes,
+            requeue_after=drift_interval,
+        )
+
+    latest = migrations.latest
+    changes.append(
+        st.set_target_version(
+            (latest.text if latest else "") if target_text == "latest" else target_text
+        )
+    )
+    previous_failure = facts.status.get("failure") or {}
+    attempts_so_far = int(previous_failure.get("attempts", 0) or 0)
+
+    if facts.secret_error and facts.secret_unlabelled:
+        # A person must label it (Stalled); Secrets are not watched in this mode (the
+        # operator may not list them), so look again, more often than the usual cap.
+        delay = backoff(attempts_so_far + 1, cap=60.0)
+        changes.append(
+            st.set_failure({"message": facts.secret_error, "attempts": attempts_so_far + 1})
+        )
+        return Decision(
+            cond.stalled(
+                Reason.SECRET_NOT_LABELLED,
+                f"{facts.secret_error} (checked again in {delay:.0f}s, or at once when this "
+                "SchemaVersion changes)",
+            ),
+            changes,
+            requeue_after=delay,
+        )
+    if facts.secret_error:
+        delay = backoff(attempts_so_far + 1)
+        changes.append(
+            st.set_failure({"message": facts.secret_error, "attempts": attempts_so_far + 1})
+        )
+        return Decision(
+            cond.progressing(
+                Reason.SECRET_NOT_FOUND,
+                f"{facts.secret_error}; create or fix it (schemaop watches it and retries, "
+                f"next in "
+                f"{delay:.0f}s)",
+            ),
+            changes,
+            requeue_after=delay,
+        )
+
+    if facts.db_error is not None or facts.db_state is None:
+        error = facts.db_error or RunError(
+            "database state unknown", reason=Reason.DATABASE_UNREACHABLE, retryable=True
+        )
+        delay = backoff(attempts_so_far + 1)
+        failure: Failure = {"message": error.message, "attempts": attempts_so_far + 1}
+        if error.sqlstate:
+            failure["sqlstate"] = error.sqlstate
+        changes.append(st.set_failure(failure))
+        # Credentials the database refuses need a person; anything else that keeps the
+        # database from being read is shown as unreachable and looked at again.
+        reason = (
+            Reason.AUTHENTICATION_FAILED
+            if error.reason is Reason.AUTHENTICATION_FAILED
+            else Reason.DATABASE_UNREACHABLE
+        )
+        message = f"{error.message}; retrying in {delay:.0f}s"
+        conditions = (
+            cond.stalled(reason, message)
+            if reason == Reason.AUTHENTICATION_FAILED
+            else cond.progressing(reason, message)
+        )
+        return Decision(conditions, changes, requeue_after=delay)
+
+    state = facts.db_state
+    database = st.database_status(state)
+    changes.append(st.set_database(database))
+    changes.append(st.set_rollback_points(st.rollback_points(facts.rollback_points)))
+    applied = {a.version for a in state.applied}
+    migration_status: dict[str, SchemaMigrationStatus] = {}
+    for obj in facts.migrations:
+        version = version_of(obj)
+        found = migrations.get(version) if version is not None else None
+        if version is None or found is None:
+            continue
+        migration_status[obj["metadata"]["name"]] = {
+            "applied": version in applied,
+            "checksum": found.checksum,
+            "observedGeneration": int(obj["metadata"].get("generation", 1)),
+        }
+
+    # A Job still running for this database: wait for it, whatever the plan now is.
+    running = [j for j in facts.jobs if j.active]
+    if running:
+        job = max(running, key=lambda j: j.attempt)
+        running_job: LastJob = {"name": job.name, "planHash": job.plan_hash12, "result": "Running"}
+        if job.started_at:
+            running_job["startedAt"] = job.started_at
+        changes.append(st.set_last_job(running_job))
+        return Decision(
+            cond.progressing(Reason.MIGRATING, f"Job {job.name} is running"),
+            changes,
+            requeue_after=30.0,
+            migration_status=migration_status,
+        )
+
+    if not facts.migrations and not state.applied:
+        # Nothing declared and nothing applied: most likely the SchemaVersion arrived
+        # before its SchemaMigrations (one kubectl apply, one GitOps sync). Not Ready:
+        # "at version 0" would read as healthy to Argo CD and Flux for that moment.
+        return Decision(
+            cond.progressing(Reason.NO_MIGRATIONS),
+            changes,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+
+    try:
+        options = run_options(spec)
+    except InvalidPlan as exc:
+        return Decision(cond.stalled(Reason.INVALID_SPEC, f"spec: {exc}"), changes)
+    try:
+        the_plan = plan(migrations, state, target_text, options=options)
+    except PlanRefused as refusal:
+        reason = refusal.reason
+        message = refusal.message
+        if reason is Reason.MISSING_MIGRATION:
+            # The usual cause on a cluster: a Helm rollback or a GitOps prune deleted them.
+            message += (
+                ". If a Helm rollback or a GitOps prune deleted their SchemaMigrations, apply "
+                "them again, and keep them from now on (helm.sh/resource-policy: keep, "
+                "Argo CD Prune=false, Flux prune: disabled; see docs/install.md)"
+            )
+        return Decision(
+            cond.stalled(reason, message),
+            changes,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+
+    changes.append(st.set_pending(len(the_plan.steps)))
+    last_job = last_job_status(facts.jobs)
+    if last_job:
+        changes.append(st.set_last_job(last_job))
+
+    if not the_plan.steps:
+        changes += [st.clear_plan, st.clear_failure]
+        conditions = cond.ready(
+            f"The database is at version {database.get('currentVersion') or '0 (empty)'}."
+        )
+        if facts.live_fingerprint and state.last_fingerprint:
+            drifted = facts.live_fingerprint != state.last_fingerprint
+            conditions.append(
+                cond.drift(
+                    drifted,
+                    (
+                        f"The live schema (fingerprint {facts.live_fingerprint[:12]}) differs from "
+                        "the one recorded after the last migration "
+                        f"({state.last_fingerprint[:12]}); "
+                        "someone changed it outside schemaop. schemaop does not change it back: "
+                        "turn the change into a migration, or revert it by hand."
+                    )
+                    if drifted
+                    else None,
+                )
+            )
+        return Decision(
+            conditions, changes, requeue_after=drift_interval, migration_status=migration_status
+        )
+
+    # Lint policy gate (and the Backup/Rename rewrite).
+    lint_summary: PlanLint | None = None
+    if facts.apply_policy is not None:
+        policy = str(spec.get("destructive", "Block"))
+        the_plan, blocking, lint_summary = facts.apply_policy(the_plan, migrations, policy)
+        if blocking:
+            changes.append(st.set_plan(st.plan_status(the_plan, False, lint_summary)))
+            listing = "; ".join(
+                f"{b.get('version', '?')}: {b.get('code', '')} {b.get('message', '')}"
+                for b in blocking[:5]
+            )
+            return Decision(
+                cond.stalled(
+                    Reason.DESTRUCTIVE_CHANGE,
+                    f"{cond.MESSAGES[Reason.DESTRUCTIVE_CHANGE]} Findings: {listing}",
+                ),
+                changes,
+                requeue_after=drift_interval,
+                migration_status=migration_status,
+            )
+
+    approved = spec.get("approval", "Automatic") != "Manual" or (
+        facts.annotations.get(ANNOTATION_APPROVED_PLAN, "").strip()
+        in (the_plan.hash, the_plan.short_hash)
+    )
+    changes.append(st.set_plan(st.plan_status(the_plan, approved, lint_summary)))
+    if not approved:
+        return Decision(
+            cond.waiting_for_approval(the_plan.hash, namespace=facts.namespace, name=facts.name),
+            changes,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+
+    # The Job for this plan: first attempt, wait for a retry, or stop.
+    mine = sorted(
+        (j for j in facts.jobs if j.plan_hash12 == the_plan.short_hash), key=lambda j: j.attempt
+    )
+    if not mine:
+        changes.append(st.clear_failure)
+        return Decision(
+            cond.progressing(Reason.MIGRATING, _describe_plan(the_plan)),
+            changes,
+            create_job_for=(the_plan, 1),
+            requeue_after=30.0,
+            migration_status=migration_status,
+        )
+    last = mine[-1]
+    failure = (
+        st.failure_from(last.error, last.attempt)
+        if last.failed
+        else {
+            "message": "the migration Job succeeded but the database is not at its target yet",
+            "attempts": last.attempt,
+        }
+    )
+    # Whether another attempt can help was decided once, by the engine's classifier
+    # (schemaop.engine.errors), and travels in the summary; a Job that failed without
+    # saying why is not retried, one that succeeded short of the target is.
+    job_error = last.error
+    retryable = job_error.retryable if job_error is not None else not last.failed
+    if not retryable:
+        changes.append(st.set_failure(failure))
+        return Decision(
+            cond.stalled(
+                Reason.MIGRATION_FAILED,
+                st.failure_message(failure)
+                + ". The database is unchanged by the failed step. Fix the migration (a new "
+                "SchemaMigration version, or delete and recreate the broken one) to continue.",
+            ),
+            changes,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+    delay = backoff(last.attempt)
+    finished = _parse_time(last.finished_at) or facts.now
+    retry_at = finished + dt.timedelta(seconds=delay)
+    failure["retryAt"] = st.iso(retry_at)
+    changes.append(st.set_failure(failure))
+    if facts.now < retry_at:
+        return Decision(
+            cond.progressing(
+                Reason.RETRYING,
+                f"{st.failure_message(failure)}; "
+                f"attempt {last.attempt + 1} at {failure['retryAt']}",
+            ),
+            changes,
+            requeue_after=max(1.0, (retry_at - facts.now).total_seconds()),
+            migration_status=migration_status,
+        )
+    return Decision(
+        cond.progressing(
+            Reason.MIGRATING, _describe_plan(the_plan) + f" (attempt {last.attempt + 1})"
+        ),
+        changes,
+        create_job_for=(the_plan, last.attempt + 1),
+        requeue_after=30.0,
+        migration_status=migration_status,
+    )
+
+
+def after_job_created(decision: Decision, job_name: str, started_at: str) -> Decision:
+    """``decision`` once its Job exists: status.lastJob names it, Running."""
+    assert decision.create_job_for is not None
+    the_plan = decision.create_job_for[0]
+    job: LastJob = {
+        "name": job_name,
+        "planHash": the_plan.short_hash,
+        "result": "Running",
+        "startedAt": started_at,
+    }
+    return dataclasses.replace(decision, changes=(*decision.changes, st.set_last_job(job)))
+
+
+def after_job_refused(decision: Decision, error: str) -> Decision:
+    """``decision`` once the API server refused its Job (or a plan ConfigMap) as built
+    from the spec, for a value the CRD cannot check: Stalled until the spec changes."""
+    return dataclasses.replace(
+        decision,
+        conditions=cond.stalled(
+            Reason.INVALID_SPEC,
+            f"The API server refused the migration Job built from this spec: {error}. "
+            "Fix spec.job; nothing runs until then.",
+        ),
+        requeue_after=max(decision.requeue_after, REFUSED_JOB_RESYNC),
+    )
+
+
+def with_migration_lint(decision: Decision, lint: Mapping[str, MigrationLint]) -> Decision:
+    """``decision`` with each SchemaMigration's lint findings (by object name) added
+    to the status it writes for that SchemaMigration."""
+    merged: dict[str, SchemaMigrationStatus] = {}
+    for name, fields in decision.migration_status.items():
+        merged[name] = {**fields, "lint": lint[name]} if name in lint else fields
+    return dataclasses.replace(decision, migration_status=merged)
+
+
+def _describe_plan(p: Plan) -> str:
+    frm = p.from_version.text if p.from_version else "0"
+    to = p.to_version.text if p.to_version else "0"
+    return (
+        f"Migrating {p.direction} from {frm} to {to}: {len(p.steps)} step(s), plan {p.short_hash}"
+    )
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,78 @@
+"""The migration Jobs the operator created, read from the API into facts (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from schemaop.kube.builders import LABEL_ATTEMPT, LABEL_PLAN
+from schemaop.model.run import RunError, RunSummary
+from schemaop.model.status import LastJob, failure_from, failure_message
+
+
+def job_finished(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The condition that says a Job has finished (``Complete`` or ``Failed``), or None."""
+    for c in status.get("conditions") or []:
+        if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
+            return cast("Mapping[str, Any]", c)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class JobFacts:
+    """One migration Job the operator created, as read from the API."""
+
+    name: str
+    plan_hash12: str
+    attempt: int
+    active: bool
+    succeeded: bool
+    failed: bool
+    started_at: str | None = None
+    finished_at: str | None = None
+    # The Job's termination message: the engine's summary (None: no message).
+    summary: RunSummary | None = None
+
+    @classmethod
+    def from_job(cls, job: Mapping[str, Any], message: str | None) -> JobFacts:
+        meta, status = job["metadata"], job.get("status") or {}
+        labels = meta.get("labels") or {}
+        conds = {c.get("type"): c for c in status.get("conditions") or []}
+        done = job_finished(status)
+        return cls(
+            name=meta["name"],
+            plan_hash12=labels.get(LABEL_PLAN, ""),
+            attempt=int(labels.get(LABEL_ATTEMPT, "1") or 1),
+            active=done is None,
+            succeeded=bool(conds.get("Complete", {}).get("status") == "True"),
+            failed=bool(conds.get("Failed", {}).get("status") == "True"),
+            started_at=status.get("startTime"),
+            finished_at=status.get("completionTime")
+            or (done.get("lastTransitionTime") if done else None),
+            summary=RunSummary.from_json(message) if message else None,
+        )
+
+    @property
+    def error(self) -> RunError | None:
+        """Why the Job failed, as its summary says (None: no summary or no error)."""
+        return self.summary.error if self.summary is not None else None
+
+
+def last_job_status(jobs: Sequence[JobFacts]) -> LastJob | None:
+    """status.lastJob: the Job that finished (or started) last, or None."""
+    if not jobs:
+        return None
+    job = max(jobs, key=lambda j: (j.finished_at or j.started_at or "", j.attempt))
+    out: LastJob = {
+        "name": job.name,
+        "planHash": job.plan_hash12,
+        "result": "Running" if job.active else ("Succeeded" if job.succeeded else "Failed"),
+    }
+    if job.started_at:
+        out["startedAt"] = job.started_at
+    if job.finished_at:
+        out["finishedAt"] = job.finished_at
+    if job.failed:
+        out["message"] = failure_message(failure_from(job.error, job.attempt))[:1000]
+    return out
