@@ -14,7 +14,6 @@ problem, never the Secret's content (:func:`schemaop.engine.connect.connect`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -28,10 +27,11 @@ from schemaop.engine.observe import read_database
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmaps
 from schemaop.model import conditions as cond
-from schemaop.model.conditions import ConditionType
 from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.run import RunError
+from schemaop.operator.lintgate import LintCache
+from schemaop.operator.report import StatusReport
 
 log = logging.getLogger(__name__)
 
@@ -77,35 +77,12 @@ class Reconciler:
         self.config = config
         # (namespace, secret name) -> SchemaVersion names that read it.
         self.secret_index: dict[tuple[str, str], set[str]] = {}
-        # Lint results by the migration set's checksums: linting is pure and costly.
-        self._lint_cache: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
-        self._stalled_reason: dict[tuple[str, str], str] = {}
-        self._info_labels: dict[tuple[str, str], tuple[str, str]] = {}
-        self._failed_sqlstates: dict[tuple[str, str], set[str]] = {}
+        self._lint_cache = LintCache()
+        self.report = StatusReport(kube)
 
     def forget(self, namespace: str, name: str) -> None:
-        """Drop every metric series of a SchemaVersion this operator no longer runs
-        (deleted, or moved to another shard), so its alerts stop with it."""
-        key = (namespace, name)
-        removals: list[tuple[Any, tuple[str, ...]]] = [
-            (metrics.OPERATOR_READY, key),
-            (metrics.OPERATOR_PENDING, key),
-            (metrics.OPERATOR_DRIFTED, key),
-            (metrics.OPERATOR_MIGRATION_DURATION, key),
-            *((metrics.OPERATOR_APPLIED, (*key, d)) for d in ("up", "down")),
-            *((metrics.OPERATOR_LINT_FINDINGS, (*key, sev)) for sev in ("error", "warning")),
-            *(
-                (metrics.OPERATOR_FAILED, (*key, state))
-                for state in self._failed_sqlstates.pop(key, set())
-            ),
-        ]
-        if (reason := self._stalled_reason.pop(key, None)) is not None:
-            removals.append((metrics.OPERATOR_STALLED, (*key, reason)))
-        if (info := self._info_labels.pop(key, None)) is not None:
-            removals.append((metrics.OPERATOR_VERSION_INFO, (*key, *info)))
-        for metric, labels in removals:
-            with contextlib.suppress(KeyError):
-                metric.remove(*labels)
+        """Drop every metric series of a SchemaVersion this operator no longer runs."""
+        self.report.forget(namespace, name)
 
     async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> tuple[str, str]:
         """The connection string, and where it came from (for messages; never its text)."""
@@ -236,23 +213,13 @@ class Reconciler:
     def _add_lint_status(self, migrations: list[dict[str, Any]], decision: Decision) -> None:
         """Lint findings on each SchemaMigration's status (cached by the set's checksums)."""
         from schemaop.decide import to_migrations
-        from schemaop.lint import lint_set, lint_status
         from schemaop.model.migration import InvalidMigrationSet
 
         try:
             migration_set = to_migrations(migrations)
         except InvalidMigrationSet:
             return
-        key = tuple(m.checksum for m in migration_set)
-        by_version = self._lint_cache.get(key)
-        if by_version is None:
-            by_version = {
-                m.version.text: lint_status(r.findings)
-                for m, r in zip(migration_set, lint_set(list(migration_set)), strict=True)
-            }
-            if len(self._lint_cache) > 1000:
-                self._lint_cache.clear()
-            self._lint_cache[key] = by_version
+        by_version = self._lint_cache.by_version(migration_set)
         for obj in migrations:
             version = str((obj.get("spec") or {}).get("version", ""))
             fields = decision.migration_status.get(obj["metadata"]["name"])
@@ -316,108 +283,7 @@ class Reconciler:
             raise
         if written is None:
             return
-        await self._events_and_metrics(written, before)
-
-    async def _events_and_metrics(self, sv: Mapping[str, Any], before: Mapping[str, Any]) -> None:
-        meta, status = sv["metadata"], sv.get("status") or {}
-        ns, name = meta["namespace"], meta["name"]
-        conditions = status.get("conditions") or []
-        old_conditions = before.get("conditions") or []
-        # One Event per reason and write: Ready and Stalled often change together with
-        # the same reason (MigrationFailed), as do Ready and ApprovalPending.
-        events: dict[str, tuple[bool, str]] = {}  # reason -> (warning, message)
-        for type_ in (
-            ConditionType.READY,
-            ConditionType.STALLED,
-            ConditionType.DRIFTED,
-            ConditionType.APPROVAL_PENDING,
-        ):
-            new, old = cond.find(conditions, type_), cond.find(old_conditions, type_)
-            if new is None:
-                continue
-            if old is not None and (old.get("status"), old.get("reason")) == (
-                new.get("status"),
-                new.get("reason"),
-            ):
-                continue
-            became_true = new.get("status") == "True"
-            drift_cleared = (
-                type_ == ConditionType.DRIFTED
-                and old is not None
-                and old.get("status") == "True"
-                and not became_true
-            )
-            if not (became_true or drift_cleared or type_ == ConditionType.READY):
-                continue
-            warning = (type_ in (ConditionType.STALLED, ConditionType.DRIFTED) and became_true) or (
-                type_ == ConditionType.READY
-                and new.get("reason") in ("DatabaseUnreachable", "SecretNotFound", "Retrying")
-            )
-            reason = str(new.get("reason"))
-            earlier = events.get(reason)
-            events[reason] = (
-                warning or (earlier is not None and earlier[0]),
-                str(new.get("message")),
-            )
-        for reason, (warning, message) in events.items():
-            await self.kube.post_event(sv, "Warning" if warning else "Normal", reason, message)
-        ready = cond.find(conditions, ConditionType.READY)
-        stalled = cond.find(conditions, ConditionType.STALLED)
-        drifted = cond.find(conditions, ConditionType.DRIFTED)
-        metrics.OPERATOR_READY.labels(ns, name).set(
-            1 if ready and ready.get("status") == "True" else 0
-        )
-        metrics.OPERATOR_PENDING.labels(ns, name).set(int(status.get("pending") or 0))
-        metrics.OPERATOR_DRIFTED.labels(ns, name).set(
-            1 if drifted and drifted.get("status") == "True" else 0
-        )
-        if stalled is not None:
-            is_stalled = stalled.get("status") == "True"
-            reason = str(stalled.get("reason"))
-            # One series per SchemaVersion: drop the one of the previous reason.
-            previous = self._stalled_reason.get((ns, name))
-            if previous is not None and previous != reason:
-                with contextlib.suppress(KeyError):
-                    metrics.OPERATOR_STALLED.remove(ns, name, previous)
-            self._stalled_reason[(ns, name)] = reason
-            metrics.OPERATOR_STALLED.labels(ns, name, reason).set(1 if is_stalled else 0)
-        old_job, new_job = before.get("lastJob") or {}, status.get("lastJob") or {}
-        if new_job.get("result") != old_job.get("result") or new_job.get("name") != old_job.get(
-            "name"
-        ):
-            if new_job.get("result") == "Succeeded":
-                steps = (before.get("plan") or {}).get("steps") or []
-                direction = (before.get("plan") or {}).get("direction") or "up"
-                metrics.OPERATOR_APPLIED.labels(ns, name, direction).inc(len(steps) or 1)
-                await self.kube.post_event(
-                    sv, "Normal", "MigrationSucceeded", f"Job {new_job.get('name')} succeeded"
-                )
-            elif new_job.get("result") == "Failed":
-                failure = status.get("failure") or {}
-                sqlstate = str(failure.get("sqlstate", ""))
-                self._failed_sqlstates.setdefault((ns, name), set()).add(sqlstate)
-                metrics.OPERATOR_FAILED.labels(ns, name, sqlstate).inc()
-        info = (str(status.get("currentVersion", "")), str(status.get("targetVersion", "")))
-        old_info = self._info_labels.get((ns, name))
-        if old_info is not None and old_info != info:
-            with contextlib.suppress(KeyError):
-                metrics.OPERATOR_VERSION_INFO.remove(ns, name, *old_info)
-        self._info_labels[(ns, name)] = info
-        metrics.OPERATOR_VERSION_INFO.labels(ns, name, *info).set(1)
-        # Every history row that is new since the last write (a plan of N steps adds N).
-        seen = before.get("history") or []
-        for entry in status.get("history") or []:
-            if entry in seen:
-                break  # newest first: the rest were there before
-            if entry.get("durationSeconds") is not None:
-                metrics.OPERATOR_MIGRATION_DURATION.labels(ns, name).observe(
-                    float(entry["durationSeconds"])
-                )
-        lint = (status.get("plan") or {}).get("lint") or {}
-        for severity in ("errors", "warnings"):
-            metrics.OPERATOR_LINT_FINDINGS.labels(ns, name, severity.rstrip("s")).set(
-                int(lint.get(severity) or 0)
-            )
+        await self.report.status_written(written, before)
 
     async def _write_migration_status(
         self, namespace: str, migrations: list[dict[str, Any]], decision: Decision
