@@ -2,8 +2,9 @@
 
 The I/O sits here and only here in the operator: the Kubernetes API through
 :class:`schemaop.kube.api.KubeApi`, the database through :mod:`schemaop.engine`
-(a short-lived, read-only connection in a worker thread: the operator only ever
-reads history and the schema fingerprint; Jobs do the writing). Decisions are
+(a read-only connection, kept per database in :class:`~schemaop.engine.readpool.ReadPool`,
+in a worker thread: the operator only ever reads history and the schema
+fingerprint; Jobs do the writing). Decisions are
 made by the pure :func:`schemaop.decide.decide`.
 
 The Secret values read here are handed to the scrubber (:mod:`schemaop.redaction`)
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -24,6 +26,7 @@ from typing import Any
 from schemaop import metrics, redaction
 from schemaop.decide import Decision, Facts, JobFacts, decide, job_finished
 from schemaop.engine.observe import read_database
+from schemaop.engine.readpool import ReadPool
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmaps
 from schemaop.model import conditions as cond
@@ -72,17 +75,24 @@ def connection_secrets(spec: Mapping[str, Any]) -> list[str]:
 
 
 class Reconciler:
-    def __init__(self, kube: KubeApi, config: OperatorConfig) -> None:
+    def __init__(
+        self, kube: KubeApi, config: OperatorConfig, read_pool: ReadPool | None = None
+    ) -> None:
         self.kube = kube
         self.config = config
+        # The kept read-only connections, per database (None: one connection per read).
+        self.read_pool = read_pool
         # (namespace, secret name) -> SchemaVersion names that read it.
         self.secret_index: dict[tuple[str, str], set[str]] = {}
         self._lint_cache = LintCache()
         self.report = StatusReport(kube)
 
     def forget(self, namespace: str, name: str) -> None:
-        """Drop every metric series of a SchemaVersion this operator no longer runs."""
+        """Drop every metric series of a SchemaVersion this operator no longer runs, and
+        the connections to its database that no other SchemaVersion uses."""
         self.report.forget(namespace, name)
+        if self.read_pool is not None:
+            self.read_pool.release((namespace, name))
 
     async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> tuple[str, str]:
         """The connection string, and where it came from (for messages; never its text)."""
@@ -158,12 +168,16 @@ class Reconciler:
             else:
                 try:
                     state, fingerprint, snapshots = await asyncio.to_thread(
-                        read_database,
-                        conninfo,
-                        str(spec.get("historySchema", "schemaop")),
-                        list(spec.get("schemas") or ["public"]),
-                        self.config.db_connect_timeout,
-                        source,
+                        functools.partial(
+                            read_database,
+                            conninfo,
+                            str(spec.get("historySchema", "schemaop")),
+                            list(spec.get("schemas") or ["public"]),
+                            self.config.db_connect_timeout,
+                            source,
+                            pool=self.read_pool,
+                            owner=(namespace, name),
+                        )
                     )
                 except Exception as exc:
                     db_error = _engine_error(exc)
