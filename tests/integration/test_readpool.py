@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import psycopg
 import pytest
 
+from devenv.pg import Postgres
+from schemaop.engine.errors import AuthenticationFailed
 from schemaop.engine.observe import read_database
 from schemaop.engine.readpool import ReadPool
 
@@ -165,3 +168,24 @@ def test_idle_connections_expire() -> None:
     with pool.connection("b", timeout=1, source="t"):
         pass
     assert opened[0].closed and pool.stats() == {"databases": 1, "idle": 1}
+
+
+def test_check_new_sees_a_changed_password_a_kept_connection_hides(
+    postgres: Postgres, database: str
+) -> None:
+    role = f"r_{uuid.uuid4().hex[:8]}"
+    postgres.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'first'")
+    dbname = database.rsplit("/", 1)[1]
+    dsn = postgres.dsn(dbname, user=role, password="first")
+    pool = ReadPool()
+    try:
+        kept = backend_pid(pool, dsn)
+        pool.check_new(dsn, timeout=5, source="test")
+        assert pool.stats() == {"databases": 1, "idle": 1}
+        assert backend_pid(pool, dsn) != kept  # the new connection replaced the kept one
+        postgres.psql(f"ALTER ROLE {role} PASSWORD 'second'")
+        backend_pid(pool, dsn)  # still logged in
+        with pytest.raises(AuthenticationFailed):
+            pool.check_new(dsn, timeout=5, source="test")
+    finally:
+        pool.close()

@@ -18,6 +18,9 @@ a new connection (TCP, TLS, authentication) each time:
   than ``idle_timeout`` seconds is closed at the next use of the pool;
 - when a SchemaVersion's connection string changes (a new Secret), the
   connections of the old one are closed once no SchemaVersion uses it;
+- a kept connection stays logged in after its password changed: before the
+  operator creates a Job it connects anew (:meth:`ReadPool.check_new`), so
+  rotated or revoked credentials stop it before a Job runs;
 - :meth:`ReadPool.close` (the operator's cleanup) closes everything.
 
 Why not psycopg-pool: its ``getconn`` turns a failed connection attempt into a
@@ -132,6 +135,21 @@ class ReadPool:
             ok = True
         finally:
             self._give_back(key, conn, ok)
+
+    def check_new(self, conninfo: str, *, timeout: int, source: str) -> None:
+        """Connect anew (raising the classified error as a read would) and keep this
+        connection in place of the idle ones.
+
+        A kept connection stays logged in after its password changed; the
+        operator calls this before it creates a Job, so that rotated or revoked
+        credentials stop it as they did when every read connected anew.
+        """
+        conn = self._open(conninfo, timeout, source)
+        key = _key(conninfo)
+        with self._lock:
+            stale = [c for c, _ in self._idle.pop(key, [])]
+        _close_all(stale)
+        self._give_back(key, conn, True)
 
     def release(self, owner: Hashable) -> None:
         """``owner`` reads no database any more: close what nobody else reads."""

@@ -124,6 +124,23 @@ class Reconciler:
             source = f"spec.connection, password from Secret {namespace}/{ref['name']}"
         return make_conninfo(params), source
 
+    async def _check_new_connection(self, conninfo: str, source: str) -> RunError | None:
+        """Why a new connection fails (as a read's error), or None; see ReadPool.check_new."""
+        if self.read_pool is None:
+            return None  # the read connected anew already
+        try:
+            await asyncio.to_thread(
+                functools.partial(
+                    self.read_pool.check_new,
+                    conninfo,
+                    timeout=self.config.db_connect_timeout,
+                    source=source,
+                )
+            )
+        except Exception as exc:
+            return _engine_error(exc)
+        return None
+
     async def _jobs(self, namespace: str, name: str) -> list[JobFacts]:
         jobs = await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={name}")
         out = []
@@ -159,6 +176,7 @@ class Reconciler:
         state: DatabaseState | None = None
         fingerprint: str | None = None
         snapshots: list[dict[str, Any]] = []
+        read_from: tuple[str, str] | None = None  # (conninfo, source) of a good read
         if not spec.get("paused"):
             try:
                 conninfo, source = await self._conninfo(namespace, spec)
@@ -181,6 +199,8 @@ class Reconciler:
                     )
                 except Exception as exc:
                     db_error = _engine_error(exc)
+                else:
+                    read_from = (conninfo, source)
         jobs = await self._jobs(namespace, name) if state is not None else []
         facts = Facts(
             name=name,
@@ -202,6 +222,21 @@ class Reconciler:
             job_policy=self.config.job_policy,
         )
         decision = decide(facts)
+        if decision.create_job_for is not None and read_from is not None:
+            # The read may have used a kept connection, logged in before a password
+            # change: connect anew before a Job is created (engine/readpool.py).
+            db_error = await self._check_new_connection(*read_from)
+            if db_error is not None:
+                decision = decide(
+                    dataclasses.replace(
+                        facts,
+                        db_error=db_error,
+                        db_state=None,
+                        live_fingerprint=None,
+                        jobs=[],
+                        rollback_points=[],
+                    )
+                )
         self._add_lint_status(migrations, decision)
         if decision.create_job_for is not None:
             try:
