@@ -168,6 +168,16 @@ def test_idle_connections_expire() -> None:
     with pool.connection("b", timeout=1, source="t"):
         pass
     assert opened[0].closed and pool.stats() == {"databases": 1, "idle": 1}
+    # However busy, a connection older than max_lifetime is closed when given back.
+    for t in range(25, 40, 5):
+        now[0] = float(t)
+        with pool.connection("b", timeout=1, source="t"):
+            pass
+    assert len(opened) == 2 and not opened[1].closed
+    pool.max_lifetime = 15
+    with pool.connection("b", timeout=1, source="t"):
+        pass
+    assert opened[1].closed and pool.stats() == {"databases": 0, "idle": 0}
 
 
 def test_check_new_sees_a_changed_password_a_kept_connection_hides(

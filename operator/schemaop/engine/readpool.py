@@ -14,8 +14,10 @@ a new connection (TCP, TLS, authentication) each time:
   restarted server) is discarded and a new one opened; one whose read failed,
   or that is not idle, is closed rather than given back;
 - bounded: ``per_database`` idle connections per database, ``max_databases``
-  databases (least recently used closed first), and an idle connection older
-  than ``idle_timeout`` seconds is closed at the next use of the pool;
+  databases (least recently used closed first); an idle connection unused for
+  ``idle_timeout`` seconds is closed at the next use of the pool, and one
+  opened more than ``max_lifetime`` seconds ago when it is given back (so
+  revoked credentials or a changed pg_hba.conf are seen within that time);
 - when a SchemaVersion's connection string changes (a new Secret), the
   connections of the old one are closed once no SchemaVersion uses it;
 - a kept connection stays logged in after its password changed: before the
@@ -91,18 +93,20 @@ class ReadPool:
         per_database: int = 2,
         max_databases: int = 32,
         idle_timeout: float = 300.0,
+        max_lifetime: float = 900.0,
         opener: Callable[[str, int, str], Conn] = open_read_only,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.per_database = per_database
         self.max_databases = max_databases
         self.idle_timeout = idle_timeout
+        self.max_lifetime = max_lifetime
         self._open = opener
         self._clock = clock
         self._lock = threading.Lock()
-        # key -> idle connections with the time they were given back, most recent last;
-        # the dict itself in least-recently-used order.
-        self._idle: collections.OrderedDict[str, list[tuple[Conn, float]]] = (
+        # key -> idle connections (connection, given back at, opened at), most recent
+        # last; the dict itself in least-recently-used order.
+        self._idle: collections.OrderedDict[str, list[tuple[Conn, float, float]]] = (
             collections.OrderedDict()
         )
         # who (a SchemaVersion) reads which database: a key nobody uses is closed.
@@ -124,17 +128,17 @@ class ReadPool:
         while conn is None:
             candidate = self._pop_idle(key)
             if candidate is None:
-                conn = self._open(conninfo, timeout, source)
-            elif _healthy(candidate):
-                conn = candidate
+                conn, born = self._open(conninfo, timeout, source), self._clock()
+            elif _healthy(candidate[0]):
+                conn, born = candidate
             else:
-                candidate.close()
+                candidate[0].close()
         ok = False
         try:
             yield conn
             ok = True
         finally:
-            self._give_back(key, conn, ok)
+            self._give_back(key, conn, ok, born)
 
     def check_new(self, conninfo: str, *, timeout: int, source: str) -> None:
         """Connect anew (raising the classified error as a read would) and keep this
@@ -147,9 +151,9 @@ class ReadPool:
         conn = self._open(conninfo, timeout, source)
         key = _key(conninfo)
         with self._lock:
-            stale = [c for c, _ in self._idle.pop(key, [])]
+            stale = [c for c, _, _ in self._idle.pop(key, [])]
         _close_all(stale)
-        self._give_back(key, conn, True)
+        self._give_back(key, conn, True, self._clock())
 
     def release(self, owner: Hashable) -> None:
         """``owner`` reads no database any more: close what nobody else reads."""
@@ -162,7 +166,7 @@ class ReadPool:
         """Close every connection; the pool opens no more (the operator's cleanup)."""
         with self._lock:
             self._closed = True
-            stale = [c for idle in self._idle.values() for c, _ in idle]
+            stale = [c for idle in self._idle.values() for c, _, _ in idle]
             self._idle.clear()
             self._owners.clear()
         _close_all(stale)
@@ -188,8 +192,8 @@ class ReadPool:
                     stale += self._drop_unowned(previous)
             now = self._clock()
             for k in list(self._idle):
-                keep = [(c, t) for c, t in self._idle[k] if now - t < self.idle_timeout]
-                stale += [c for c, t in self._idle[k] if now - t >= self.idle_timeout]
+                keep = [e for e in self._idle[k] if now - e[1] < self.idle_timeout]
+                stale += [e[0] for e in self._idle[k] if now - e[1] >= self.idle_timeout]
                 if keep:
                     self._idle[k] = keep
                 else:
@@ -199,23 +203,26 @@ class ReadPool:
     def _drop_unowned(self, key: str | None) -> list[Conn]:
         if key is None or key in self._owners.values():
             return []
-        return [c for c, _ in self._idle.pop(key, [])]
+        return [c for c, _, _ in self._idle.pop(key, [])]
 
-    def _pop_idle(self, key: str) -> Conn | None:
+    def _pop_idle(self, key: str) -> tuple[Conn, float] | None:
+        """An idle connection of ``key`` and when it was opened, the most recent first."""
         with self._lock:
             idle = self._idle.get(key)
             if not idle:
                 return None
-            conn, _ = idle.pop()
+            conn, _, born = idle.pop()
             if not idle:
                 del self._idle[key]
-            return conn
+            return conn, born
 
-    def _give_back(self, key: str, conn: Conn, ok: bool) -> None:
+    def _give_back(self, key: str, conn: Conn, ok: bool, born: float) -> None:
         stale: list[Conn] = []
         with self._lock:
+            now = self._clock()
             idle_ok = (
                 ok
+                and now - born < self.max_lifetime
                 and not self._closed
                 and not conn.closed
                 and not conn.broken
@@ -225,13 +232,13 @@ class ReadPool:
                 stale.append(conn)
             else:
                 idle = self._idle.setdefault(key, [])
-                idle.append((conn, self._clock()))
+                idle.append((conn, now, born))
                 self._idle.move_to_end(key)
                 while len(idle) > self.per_database:
                     stale.append(idle.pop(0)[0])
                 while len(self._idle) > self.max_databases:
                     _, oldest = self._idle.popitem(last=False)
-                    stale += [c for c, _ in oldest]
+                    stale += [c for c, _, _ in oldest]
         _close_all(stale)
 
 
