@@ -422,6 +422,24 @@ def test_transactional_migration_with_its_own_commit_is_refused(database: str) -
     assert result.applied_count == 0
 
 
+def test_counting_cursor_sees_every_result(database: str) -> None:
+    # The batch cursor overrides a psycopg private method (engine/batchcursor.py):
+    # on a real server it must see the results before a failing statement.
+    from schemaop.engine.batchcursor import CountingCursor
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        cur = CountingCursor(conn)
+        query = (
+            "BEGIN; SELECT 'step' AS schemaop_step, '5', 'fp', 1, '1', 'up'; COMMIT;"
+            " BEGIN; SELECT nope; COMMIT;"
+        )
+        with pytest.raises(psycopg.errors.UndefinedColumn):
+            cur.execute(query.encode())
+        assert cur.ok_results == 4, f"psycopg {psycopg.__version__} hid the results"
+        assert [(m.duration, m.version, m.direction) for m in cur.marks] == [("5", "1", "up")]
+        assert cur.commits == [2]
+
+
 def test_batch_failure_without_result_details_falls_back_to_the_history(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -429,7 +447,7 @@ def test_batch_failure_without_result_details_falls_back_to_the_history(
     # finds out from the history which steps of a batch committed.
     from schemaop.engine import runner
 
-    monkeypatch.setattr(runner._CountingCursor, "_check_results", psycopg.Cursor._check_results)
+    monkeypatch.setattr(runner.CountingCursor, "_check_results", psycopg.Cursor._check_results)
     migs = [mig(str(i), f"CREATE TABLE t{i} (a int);") for i in range(1, 4)]
     migs += [mig("4", "SELECT 1;\nSELECT nope FROM t1;"), mig("5", "CREATE TABLE t5 (a int);")]
     result = migrate(database, migs)

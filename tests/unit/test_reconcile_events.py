@@ -8,6 +8,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from schemaop.operator.reconcile import Reconciler
+from schemaop.operator.report import StatusReport
 
 
 class RecordingKube:
@@ -32,7 +33,7 @@ def _value(metric: str, **labels: str) -> float | None:
 
 async def test_one_event_per_reason_and_a_cleared_drift_is_an_event() -> None:
     kube = RecordingKube()
-    reconciler = Reconciler(kube, None)  # type: ignore[arg-type]
+    report = StatusReport(kube)  # type: ignore[arg-type]
     before = {
         "conditions": [_cond("Ready", "True", "Applied"), _cond("Stalled", "False", "Applied")]
     }
@@ -43,13 +44,13 @@ async def test_one_event_per_reason_and_a_cleared_drift_is_an_event() -> None:
             _cond("Stalled", "True", "MigrationFailed", "boom"),
         ],
     )
-    await reconciler._events_and_metrics(failed, before)
+    await report.status_written(failed, before)
     assert kube.events == [("Warning", "MigrationFailed", "boom")]
 
     kube.events.clear()
     drifted = {"conditions": [_cond("Drifted", "True", "Drifted")]}
     in_sync = _sv("events", conditions=[_cond("Drifted", "False", "InSync", "back")])
-    await reconciler._events_and_metrics(in_sync, drifted)
+    await report.status_written(in_sync, drifted)
     assert kube.events == [("Normal", "InSync", "back")]
 
 
@@ -67,7 +68,7 @@ async def test_every_new_history_row_is_timed_and_forget_drops_the_series() -> N
             _cond("Stalled", "True", "DownMigrationMissing"),
         ],
     )
-    await reconciler._events_and_metrics(sv, {"history": [old]})
+    await reconciler.report.status_written(sv, {"history": [old]})
     labels = {"namespace": "ns", "name": "gone"}
     assert _value("schemaop_migration_duration_seconds_count", **labels) == 3
     stalled = {**labels, "reason": "DownMigrationMissing"}

@@ -189,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
+    from schemaop.engine.readpool import ReadPool
     from schemaop.kube.api import KubeApi, load_config
     from schemaop.operator import handlers  # registers the handlers
     from schemaop.operator.reconcile import OperatorConfig, Reconciler
@@ -253,7 +254,15 @@ def run(args: argparse.Namespace) -> int:
         memo.config = config
         memo.triggers = {}
         memo.seen = {}
-        memo.reconciler = Reconciler(KubeApi(), config)
+        # The kept read-only connections to the SchemaVersions' databases.
+        memo.read_pool = ReadPool()
+        memo.reconciler = Reconciler(KubeApi(), config, read_pool=memo.read_pool)
+
+    @kopf.on.cleanup()
+    async def _cleanup(memo: kopf.Memo, **_: object) -> None:
+        read_pool = getattr(memo, "read_pool", None)
+        if read_pool is not None:
+            await asyncio.to_thread(read_pool.close)
 
     start_http_server(args.metrics_port)
     scope = "all namespaces" if args.all_namespaces else ", ".join(namespaces)

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
@@ -110,10 +110,55 @@ CREATE TABLE IF NOT EXISTS {schema}.snapshots (
 COMMENT ON TABLE {schema}.snapshots IS 'schemaop rollback points; see docs/engine.md';
 """
 
-_COLUMNS = (
-    "id, version, description, direction, checksum, status, applied_at, duration_ms,"
-    " applied_by, plan_hash, fingerprint, error, transactional, statements_done"
-)
+# The history table's columns, in table order: the one list every read, insert and
+# restore of a row is written from (:func:`_entry` unpacks a row in this order).
+COLUMNS = (
+    "id", "version", "description", "direction", "checksum", "status", "applied_at",
+    "duration_ms", "applied_by", "plan_hash", "fingerprint", "error", "transactional",
+    "statements_done",
+)  # fmt: skip
+
+# The first column of what a runner's row insert returns (:func:`step_row_insert`): it
+# marks the row among the results of a batch (:mod:`schemaop.engine.batchcursor`).
+STEP_MARK_COLUMN = "schemaop_step"
+
+
+def row_insert(
+    schema: str,
+    values: Mapping[str, sql.Composable],
+    *,
+    overriding: bool = False,
+    tail: str = "",
+) -> sql.Composed:
+    """``INSERT INTO <schema>.schema_history (<columns>) VALUES (<values>)<tail>``.
+
+    ``values`` maps column names (of :data:`COLUMNS`) to their SQL; they are written
+    in table order, the columns left out take their defaults. ``overriding``: the
+    row keeps its own ``id`` (OVERRIDING SYSTEM VALUE).
+    """
+    unknown = set(values) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"not history columns: {sorted(unknown)}")
+    names = [c for c in COLUMNS if c in values]
+    return sql.SQL("INSERT INTO {table} ({cols}){overriding} VALUES ({vals}){tail}").format(
+        table=sql.Identifier(schema, HISTORY_TABLE),
+        cols=sql.SQL(", ").join(sql.Identifier(c) for c in names),
+        overriding=sql.SQL(" OVERRIDING SYSTEM VALUE" if overriding else ""),
+        vals=sql.SQL(", ").join(values[c] for c in names),
+        tail=sql.SQL(tail),
+    )
+
+
+def step_row_insert(schema: str, values: Mapping[str, sql.Composable]) -> sql.Composed:
+    """A runner's row insert (:func:`row_insert`), returning ``schemaop_step, duration_ms,
+    fingerprint, id, version, direction`` (what :class:`~schemaop.engine.batchcursor.Mark`
+    reads)."""
+    return row_insert(
+        schema,
+        values,
+        tail=f" RETURNING 'step' AS {STEP_MARK_COLUMN}, duration_ms::text, fingerprint, id,"
+        " version, direction",
+    )
 
 
 def history_exists(conn: Conn, schema: str) -> bool:
@@ -159,13 +204,10 @@ def restore_history(
     Snapshots are not restored. Call it holding the runner's lock, in autocommit.
     """
     table = sql.Identifier(schema, HISTORY_TABLE)
-    insert = sql.SQL(
-        "INSERT INTO {} (id, version, description, direction, checksum, status, applied_at,"
-        " duration_ms, applied_by, plan_hash, fingerprint, error, transactional,"
-        " statements_done) OVERRIDING SYSTEM VALUE VALUES"
-        " (%s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s, coalesce(%s, current_user), %s,"
-        " %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
-    ).format(table)
+    placeholders: dict[str, sql.Composable] = {c: sql.Placeholder() for c in COLUMNS}
+    placeholders["applied_at"] = sql.SQL("coalesce(%s, now())")
+    placeholders["applied_by"] = sql.SQL("coalesce(%s, current_user)")
+    insert = row_insert(schema, placeholders, overriding=True, tail=" ON CONFLICT (id) DO NOTHING")
     rows: list[tuple[Any, ...]] = [
         (e.id, e.version.text, e.description, e.direction, e.checksum, e.status, e.applied_at,
          e.duration_ms, e.applied_by, e.plan_hash, e.fingerprint,
@@ -199,8 +241,9 @@ def restore_history(
 
 
 def read_history(conn: Conn, schema: str) -> list[HistoryEntry]:
-    query = sql.SQL("SELECT {cols} FROM {schema}.schema_history ORDER BY id").format(
-        cols=sql.SQL(_COLUMNS), schema=sql.Identifier(schema)
+    query = sql.SQL("SELECT {cols} FROM {table} ORDER BY id").format(
+        cols=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
+        table=sql.Identifier(schema, HISTORY_TABLE),
     )
     return [_entry(r) for r in conn.execute(query).fetchall()]
 

@@ -30,8 +30,9 @@
      transactional steps are sent as one simple-protocol query string (up to 200
      steps or 2 MB), each still its own transaction: the server stops at the
      first error, so the steps before it are committed and the rest never
-     started; :class:`_CountingCursor` tells which. This makes a run of small
-     migrations one round trip per batch instead of three per migration.
+     started; :class:`~schemaop.engine.batchcursor.CountingCursor` tells which.
+     This makes a run of small migrations one round trip per batch instead of
+     three per migration.
      The history insert is a prepared statement of the session
      (``PREPARE schemaop_applied``), planned once per run;
      On the last step the insert also computes the schema fingerprint and sends
@@ -73,15 +74,16 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.pq import ExecStatus
 
 from schemaop.engine import history as hist
 from schemaop.engine import lock as advisory
 from schemaop.engine import snapshot as snap
+from schemaop.engine import verify
+from schemaop.engine.batchcursor import NO_MARK, CountingCursor, Mark
 from schemaop.engine.errors import (
     EngineError,
     HistoryLost,
@@ -93,7 +95,7 @@ from schemaop.engine.errors import (
 )
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
 from schemaop.model.conditions import Reason
-from schemaop.model.history import DatabaseState, HistoryEntry, derive_state
+from schemaop.model.history import HistoryEntry, derive_state
 from schemaop.model.migration import text_problem
 from schemaop.model.names import NOTIFY_CHANNEL
 from schemaop.model.plan import Plan, PlanStep
@@ -187,68 +189,6 @@ class RunResult:
         return self.summary().termination_message(limit)
 
 
-class _CountingCursor(psycopg.Cursor[Any]):
-    """A cursor that reads the outcome of a multi-statement query, even when it fails.
-
-    PostgreSQL runs a simple-protocol query string statement by statement and
-    stops at the first failure, sending one result per statement. From the
-    results before the error this cursor records how many there were
-    (``ok_results``: the failing statement's index in the string), the history
-    rows written (``marks``: results whose first column is ``schemaop_step``,
-    with the step's duration and fingerprint) and the ``COMMIT`` after each of
-    them (``commits``: steps that are done). This relies on psycopg passing
-    every result to ``_check_results`` (psycopg 3.1 to 3.3); if that changes,
-    ``ok_results`` stays -1 and a failing batch is retried one step at a time.
-    """
-
-    def __init__(self, connection: Conn) -> None:
-        super().__init__(connection)
-        self.ok_results = -1
-        self.marks: list[_Mark] = []
-        self.commits: list[int] = []
-
-    def _check_results(self, results: list[Any]) -> None:
-        count = 0
-        marks: list[_Mark] = []
-        commits: list[int] = []
-        pending = False
-        for i, res in enumerate(results):
-            if res.status == ExecStatus.FATAL_ERROR:
-                break
-            count += 1
-            if res.status == ExecStatus.TUPLES_OK and res.nfields >= 6:
-                if res.fname(0) == b"schemaop_step" and res.ntuples == 1:
-                    marks.append(
-                        _Mark(
-                            _text(res.get_value(0, 1)),
-                            _text(res.get_value(0, 2)),
-                            _text(res.get_value(0, 4)),
-                            _text(res.get_value(0, 5)),
-                        )
-                    )
-                    pending = True
-            elif pending and res.command_status == b"COMMIT":
-                commits.append(i)
-                pending = False
-        self.ok_results = count
-        self.marks = marks
-        self.commits = commits
-        super()._check_results(results)
-
-
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else bytes(value).decode()
-
-
-class _Mark(NamedTuple):
-    """A history row a batch wrote (its RETURNING): duration, fingerprint, version, direction."""
-
-    duration: str | None
-    fingerprint: str | None
-    version: str | None
-    direction: str | None
-
-
 @dataclasses.dataclass
 class _Run:
     conn: Conn
@@ -329,21 +269,25 @@ class _Run:
             "SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE name = 'schemaop_applied'"
         ).fetchone():
             self.conn.execute("DEALLOCATE schemaop_applied")
+        insert = hist.step_row_insert(
+            self.schema,
+            {
+                "version": sql.SQL("$1"),
+                "description": sql.SQL("$2"),
+                "direction": sql.SQL("$3"),
+                "checksum": sql.SQL("$4"),
+                "status": sql.Literal("applied"),
+                "applied_at": sql.SQL("now()"),
+                "duration_ms": _ELAPSED_MS,
+                "plan_hash": sql.Literal(self.plan.hash),
+                "fingerprint": sql.SQL("NULL"),
+                "error": sql.SQL("NULL"),
+                "transactional": sql.Literal(True),
+                "statements_done": _lock_check(self.key),
+            },
+        )
         self.conn.execute(
-            sql.SQL(
-                "PREPARE schemaop_applied(text, text, text, text) AS"
-                " INSERT INTO {table} (version, description, direction, checksum, status,"
-                " applied_at, duration_ms, plan_hash, fingerprint, error, transactional,"
-                " statements_done) VALUES ($1, $2, $3, $4, 'applied', now(),"
-                " (extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint, {plan_hash},"
-                " NULL, NULL, true, {lock_check})"
-                " RETURNING 'step' AS schemaop_step, duration_ms::text, fingerprint, id,"
-                " version, direction"
-            ).format(
-                table=sql.Identifier(self.schema, hist.HISTORY_TABLE),
-                plan_hash=sql.Literal(self.plan.hash),
-                lock_check=_lock_check(self.key),
-            )
+            sql.SQL("PREPARE schemaop_applied(text, text, text, text) AS {}").format(insert)
         )
         self._prepared = True
 
@@ -514,8 +458,13 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
     run.applied = _Applied(a.version for a in state.applied)
     run.result.current_version = run.applied.current
     run.result.fingerprint = state.last_fingerprint
-    resume = _verify(plan, state, resume_dirty)
-    todo = _effective_steps(run, state)
+    resume = verify.check_history(plan, state, resume_dirty)
+    todo: list[tuple[int, PlanStep]] = []
+    for index, step, to_do in verify.steps_to_run(plan, state):
+        if to_do:
+            todo.append((index, step))
+        else:
+            run.result.steps[index].status = "skipped"  # another runner did it already
     _check_transaction_control(todo)
     if not todo:
         run.progress("nothing-to-do", currentVersion=run.result.current_version)
@@ -586,7 +535,7 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
             b_index, b_step = batch[k]
             b_sr = run.result.steps[b_index]
             b_sr.attempts = attempts.get(b_index, 0) + 1
-            mark = outcome.marks[k] if k < len(outcome.marks) else _NO_MARK
+            mark = outcome.marks[k] if k < len(outcome.marks) else NO_MARK
             b_sr.duration_ms = int(mark.duration) if mark.duration else 0
             if b_index == last and mark.fingerprint:
                 run.result.fingerprint = mark.fingerprint
@@ -686,78 +635,6 @@ class _Applied:
         return rest[-1].text if rest else None
 
 
-def _verify(plan: Plan, state: DatabaseState, resume_dirty: bool) -> HistoryEntry | None:
-    """Check the database against the plan under the lock; returns a step to resume."""
-    resume: HistoryEntry | None = None
-    if state.dirty_step is not None:
-        d = state.dirty_step
-        first = plan.steps[0] if plan.steps else None
-        matches = (
-            first is not None
-            and first.version == d.version
-            and first.direction == d.direction
-            and first.checksum == d.checksum
-        )
-        if not (resume_dirty and matches):
-            raise Refused(
-                Reason.DATABASE_DIRTY,
-                f"the database is dirty: non-transactional {d.direction} step {d.version} "
-                f"did not finish ({d.statements_done} statement(s) done); fix the cause and "
-                f"run 'schemaop repair --retry --dir DIR', or 'schemaop repair --mark-applied "
-                f"{d.version}' if it was completed by hand",
-                version=d.version.text,
-            )
-        resume = d
-    if plan.verify:
-        mismatched = [
-            a.version.text
-            for a in state.applied
-            if a.version.text in plan.verify and plan.verify[a.version.text] != a.checksum
-        ]
-        # Versions are compared by text; "1" and "1.0" are distinct migrations.
-        if mismatched:
-            raise Refused(
-                Reason.CHECKSUM_MISMATCH,
-                f"applied migration(s) {', '.join(mismatched)} differ from the plan's (checksum "
-                "mismatch); the plan is stale or an applied migration was edited",
-                version=mismatched[0],
-            )
-        unknown = [a.version.text for a in state.applied if a.version.text not in plan.verify]
-        if unknown and not plan.options.allow_missing:
-            raise Refused(
-                Reason.MISSING_MIGRATION,
-                f"version(s) {', '.join(unknown)} are applied in the database but unknown to "
-                "the plan; the plan is stale or migrations were removed",
-                version=unknown[0],
-            )
-    return resume
-
-
-def _effective_steps(run: _Run, state: DatabaseState) -> list[tuple[int, PlanStep]]:
-    todo: list[tuple[int, PlanStep]] = []
-    applied = {a.version: a.checksum for a in state.applied}
-    for index, step in enumerate(run.plan.steps):
-        sr = run.result.steps[index]
-        done = applied.get(step.version)
-        if done is not None and step.checksum and done != step.checksum:
-            raise Refused(
-                Reason.CHECKSUM_MISMATCH,
-                f"migration {step.version} is applied with a different checksum than the "
-                "plan's step; the plan is stale or the migration was edited",
-                version=step.version.text,
-            )
-        if (step.direction == "up") == (done is not None):
-            sr.status = "skipped"  # another runner did it already
-            continue
-        todo.append((index, step))
-        # Later steps see the state this one will leave.
-        if step.direction == "up":
-            applied[step.version] = step.checksum
-        else:
-            applied.pop(step.version, None)
-    return todo
-
-
 # --- transactional steps ---------------------------------------------------------
 
 
@@ -781,6 +658,10 @@ def _named_settings(run: _Run, local: bool) -> dict[str, sql.Composed]:
     return out
 
 
+# A transactional step's duration, measured by the server inside the step's transaction.
+_ELAPSED_MS = sql.SQL("(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint")
+
+
 def _history_insert(
     run: _Run,
     step: PlanStep,
@@ -800,48 +681,38 @@ def _history_insert(
     ``notify_version``), all in one statement. ``check_lock``: fail unless the
     runner still holds its lock (:func:`_lock_check`).
     """
-    duration: sql.Composable = (
-        sql.Literal(duration_ms)
-        if duration_ms is not None
-        else sql.SQL("(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint")
-    )
-    fp: sql.Composable = (
-        sql.SQL("({})").format(fingerprint_query(run.plan.options.schemas))
-        if with_fingerprint
-        else sql.SQL("NULL")
-    )
-    insert = sql.SQL(
-        "INSERT INTO {table} (version, description, direction, checksum, status, applied_at,"
-        " duration_ms, plan_hash, fingerprint, error, transactional, statements_done)"
-        " VALUES ({version}, {description}, {direction}, {checksum}, {status}, now(),"
-        " {duration}, {plan_hash}, {fp}, {error}, {transactional}, {done})"
-        " RETURNING 'step' AS schemaop_step, duration_ms::text, fingerprint, id,"
-        " version, direction"
-    ).format(
-        table=sql.Identifier(run.schema, hist.HISTORY_TABLE),
-        version=sql.Literal(step.version.text),
-        description=sql.Literal(step.description),
-        direction=sql.Literal(step.direction),
-        checksum=sql.Literal(step.checksum),
-        status=sql.Literal(status),
-        duration=duration,
-        plan_hash=sql.Literal(run.plan.hash),
-        fp=fp,
-        error=sql.SQL("NULL") if error is None else sql.Literal(json.dumps(error)),
-        transactional=sql.Literal(step.transactional),
-        done=sql.SQL("{} + {}").format(_lock_check(run.key), sql.Literal(statements_done))
-        if check_lock
-        else sql.Literal(statements_done),
+    done: sql.Composable = sql.Literal(statements_done)
+    if check_lock:
+        done = sql.SQL("{} + {}").format(_lock_check(run.key), done)
+    insert = hist.step_row_insert(
+        run.schema,
+        {
+            "version": sql.Literal(step.version.text),
+            "description": sql.Literal(step.description),
+            "direction": sql.Literal(step.direction),
+            "checksum": sql.Literal(step.checksum),
+            "status": sql.Literal(status),
+            "applied_at": sql.SQL("now()"),
+            "duration_ms": _ELAPSED_MS if duration_ms is None else sql.Literal(duration_ms),
+            "plan_hash": sql.Literal(run.plan.hash),
+            "fingerprint": sql.SQL("({})").format(fingerprint_query(run.plan.options.schemas))
+            if with_fingerprint
+            else sql.SQL("NULL"),
+            "error": sql.SQL("NULL") if error is None else sql.Literal(json.dumps(error)),
+            "transactional": sql.Literal(step.transactional),
+            "statements_done": done,
+        },
     )
     if not with_fingerprint:
         return sql.Composed([insert])
     return sql.SQL(
         "WITH ins AS ({insert})"
-        " SELECT schemaop_step, duration_ms, fingerprint, id, version, direction,"
+        " SELECT {mark}, duration_ms, fingerprint, id, version, direction,"
         " pg_catalog.pg_notify({channel}, pg_catalog.json_build_object("
         "'version', {version}::text, 'fingerprint', fingerprint)::text) FROM ins"
     ).format(
         insert=insert,
+        mark=sql.Identifier(hist.STEP_MARK_COLUMN),
         channel=sql.Literal(NOTIFY_CHANNEL),
         version=sql.Literal(notify_version),
     )
@@ -854,13 +725,10 @@ BATCH_MAX_CHARS = 2_000_000
 @dataclasses.dataclass
 class _BatchOutcome:
     done: int
-    marks: list[_Mark]
+    marks: list[Mark]
     error: EngineError | None = None
     # Run only the first ``split_at`` steps next: a later one has a syntax error.
     split_at: int | None = None
-
-
-_NO_MARK = _Mark(None, None, None, None)
 
 
 def _step_prefix(run: _Run) -> list[sql.Composable]:
@@ -913,7 +781,7 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
         pos += len(prefix) + len(step.sql) + len(suffix)
     query = "".join(parts)
     _ensure_lexing(conn)
-    cur = _CountingCursor(conn)
+    cur = CountingCursor(conn)
     try:
         cur.execute(query.encode())
     except psycopg.Error as exc:
@@ -923,9 +791,9 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
             # steps committed, then go on one step at a time.
             done = _committed_in_batch(run, batch)
             if done < len(batch) - 1:
-                return _BatchOutcome(done, [_NO_MARK] * done, split_at=1)
+                return _BatchOutcome(done, [NO_MARK] * done, split_at=1)
             err = _locate(exc, batch[done][1].sql, offsets[done])
-            return _BatchOutcome(done, [_NO_MARK] * done, error=err)
+            return _BatchOutcome(done, [NO_MARK] * done, error=err)
         done = _recorded(batch, cur)
         if done < len(cur.commits):
             return _not_recorded(batch, done, cur)
@@ -961,7 +829,7 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
         _rollback_quietly(conn)  # a transaction left open by text that did not end as sent
     if cur.ok_results < 0:  # results unknown (see above): the history tells
         done = _committed_in_batch(run, batch)
-        cur.marks = [_NO_MARK] * done
+        cur.marks = [NO_MARK] * done
         cur.commits = list(range(done))
     else:
         done = _recorded(batch, cur)
@@ -990,7 +858,7 @@ def _ensure_lexing(conn: Conn) -> None:
         conn.execute("; ".join(fix))
 
 
-def _recorded(batch: list[tuple[int, PlanStep]], cur: _CountingCursor) -> int:
+def _recorded(batch: list[tuple[int, PlanStep]], cur: CountingCursor) -> int:
     """How many leading steps of ``batch`` have their own history row and COMMIT, in order."""
     done = 0
     for (_, step), mark in zip(batch, cur.marks, strict=False):
@@ -1003,7 +871,7 @@ def _recorded(batch: list[tuple[int, PlanStep]], cur: _CountingCursor) -> int:
 
 
 def _not_recorded(
-    batch: list[tuple[int, PlanStep]], done: int, cur: _CountingCursor
+    batch: list[tuple[int, PlanStep]], done: int, cur: CountingCursor
 ) -> _BatchOutcome:
     step = batch[done][1]
     err = NotRecorded(

@@ -2,8 +2,9 @@
 
 The I/O sits here and only here in the operator: the Kubernetes API through
 :class:`schemaop.kube.api.KubeApi`, the database through :mod:`schemaop.engine`
-(a short-lived, read-only connection in a worker thread: the operator only ever
-reads history and the schema fingerprint; Jobs do the writing). Decisions are
+(a read-only connection, kept per database in :class:`~schemaop.engine.readpool.ReadPool`,
+in a worker thread: the operator only ever reads history and the schema
+fingerprint; Jobs do the writing). Decisions are
 made by the pure :func:`schemaop.decide.decide`.
 
 The Secret values read here are handed to the scrubber (:mod:`schemaop.redaction`)
@@ -14,9 +15,9 @@ problem, never the Secret's content (:func:`schemaop.engine.connect.connect`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -34,15 +35,17 @@ from schemaop.decide import (
     with_migration_lint,
 )
 from schemaop.engine.observe import read_database
+from schemaop.engine.readpool import ReadPool
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmaps
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
-from schemaop.model.conditions import ConditionType
 from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.run import RunError
 from schemaop.model.status import MigrationLint, SchemaMigrationStatus, SchemaVersionStatus
+from schemaop.operator.lintgate import LintCache
+from schemaop.operator.report import StatusReport
 
 log = logging.getLogger(__name__)
 
@@ -83,40 +86,24 @@ def connection_secrets(spec: Mapping[str, Any]) -> list[str]:
 
 
 class Reconciler:
-    def __init__(self, kube: KubeApi, config: OperatorConfig) -> None:
+    def __init__(
+        self, kube: KubeApi, config: OperatorConfig, read_pool: ReadPool | None = None
+    ) -> None:
         self.kube = kube
         self.config = config
+        # The kept read-only connections, per database (None: one connection per read).
+        self.read_pool = read_pool
         # (namespace, secret name) -> SchemaVersion names that read it.
         self.secret_index: dict[tuple[str, str], set[str]] = {}
-        # Lint results by the migration set's checksums: linting is pure and costly.
-        self._lint_cache: dict[tuple[str, ...], dict[str, MigrationLint]] = {}
-        self._stalled_reason: dict[tuple[str, str], str] = {}
-        self._info_labels: dict[tuple[str, str], tuple[str, str]] = {}
-        self._failed_sqlstates: dict[tuple[str, str], set[str]] = {}
+        self._lint_cache = LintCache()
+        self.report = StatusReport(kube)
 
     def forget(self, namespace: str, name: str) -> None:
-        """Drop every metric series of a SchemaVersion this operator no longer runs
-        (deleted, or moved to another shard), so its alerts stop with it."""
-        key = (namespace, name)
-        removals: list[tuple[Any, tuple[str, ...]]] = [
-            (metrics.OPERATOR_READY, key),
-            (metrics.OPERATOR_PENDING, key),
-            (metrics.OPERATOR_DRIFTED, key),
-            (metrics.OPERATOR_MIGRATION_DURATION, key),
-            *((metrics.OPERATOR_APPLIED, (*key, d)) for d in ("up", "down")),
-            *((metrics.OPERATOR_LINT_FINDINGS, (*key, sev)) for sev in ("error", "warning")),
-            *(
-                (metrics.OPERATOR_FAILED, (*key, state))
-                for state in self._failed_sqlstates.pop(key, set())
-            ),
-        ]
-        if (reason := self._stalled_reason.pop(key, None)) is not None:
-            removals.append((metrics.OPERATOR_STALLED, (*key, reason)))
-        if (info := self._info_labels.pop(key, None)) is not None:
-            removals.append((metrics.OPERATOR_VERSION_INFO, (*key, *info)))
-        for metric, labels in removals:
-            with contextlib.suppress(KeyError):
-                metric.remove(*labels)
+        """Drop every metric series of a SchemaVersion this operator no longer runs, and
+        the connections to its database that no other SchemaVersion uses."""
+        self.report.forget(namespace, name)
+        if self.read_pool is not None:
+            self.read_pool.release((namespace, name))
 
     async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> tuple[str, str]:
         """The connection string, and where it came from (for messages; never its text)."""
@@ -147,6 +134,23 @@ class Reconciler:
             redaction.remember(params["password"])
             source = f"spec.connection, password from Secret {namespace}/{ref['name']}"
         return make_conninfo(params), source
+
+    async def _check_new_connection(self, conninfo: str, source: str) -> RunError | None:
+        """Why a new connection fails (as a read's error), or None; see ReadPool.check_new."""
+        if self.read_pool is None:
+            return None  # the read connected anew already
+        try:
+            await asyncio.to_thread(
+                functools.partial(
+                    self.read_pool.check_new,
+                    conninfo,
+                    timeout=self.config.db_connect_timeout,
+                    source=source,
+                )
+            )
+        except Exception as exc:
+            return _engine_error(exc)
+        return None
 
     async def _jobs(self, namespace: str, name: str) -> list[JobFacts]:
         jobs = await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={name}")
@@ -183,6 +187,7 @@ class Reconciler:
         state: DatabaseState | None = None
         fingerprint: str | None = None
         snapshots: list[dict[str, Any]] = []
+        read_from: tuple[str, str] | None = None  # (conninfo, source) of a good read
         if not spec.get("paused"):
             try:
                 conninfo, source = await self._conninfo(namespace, spec)
@@ -192,15 +197,21 @@ class Reconciler:
             else:
                 try:
                     state, fingerprint, snapshots = await asyncio.to_thread(
-                        read_database,
-                        conninfo,
-                        str(spec.get("historySchema", "schemaop")),
-                        list(spec.get("schemas") or ["public"]),
-                        self.config.db_connect_timeout,
-                        source,
+                        functools.partial(
+                            read_database,
+                            conninfo,
+                            str(spec.get("historySchema", "schemaop")),
+                            list(spec.get("schemas") or ["public"]),
+                            self.config.db_connect_timeout,
+                            source,
+                            pool=self.read_pool,
+                            owner=(namespace, name),
+                        )
                     )
                 except Exception as exc:
                     db_error = _engine_error(exc)
+                else:
+                    read_from = (conninfo, source)
         jobs = await self._jobs(namespace, name) if state is not None else []
         facts = Facts(
             name=name,
@@ -221,7 +232,23 @@ class Reconciler:
             apply_policy=_policy_hook(),
             job_policy=self.config.job_policy,
         )
-        decision = with_migration_lint(decide(facts), self._lint_status(migrations))
+        decision = decide(facts)
+        if decision.create_job_for is not None and read_from is not None:
+            # The read may have used a kept connection, logged in before a password
+            # change: connect anew before a Job is created (engine/readpool.py).
+            db_error = await self._check_new_connection(*read_from)
+            if db_error is not None:
+                decision = decide(
+                    dataclasses.replace(
+                        facts,
+                        db_error=db_error,
+                        db_state=None,
+                        live_fingerprint=None,
+                        jobs=[],
+                        rollback_points=[],
+                    )
+                )
+        decision = with_migration_lint(decision, self._lint_status(migrations))
         if decision.create_job_for is not None:
             try:
                 job_name = await self._start_job(sv, decision)
@@ -244,23 +271,13 @@ class Reconciler:
         """Lint findings for each SchemaMigration's status, by object name (cached by
         the set's checksums); empty when the set is invalid."""
         from schemaop.decide import to_migrations
-        from schemaop.lint import lint_set, lint_status
         from schemaop.model.migration import InvalidMigrationSet
 
         try:
             migration_set = to_migrations(migrations)
         except InvalidMigrationSet:
             return {}
-        key = tuple(m.checksum for m in migration_set)
-        by_version = self._lint_cache.get(key)
-        if by_version is None:
-            by_version = {
-                m.version.text: lint_status(r.findings)
-                for m, r in zip(migration_set, lint_set(list(migration_set)), strict=True)
-            }
-            if len(self._lint_cache) > 1000:
-                self._lint_cache.clear()
-            self._lint_cache[key] = by_version
+        by_version = self._lint_cache.by_version(migration_set)
         out: dict[str, MigrationLint] = {}
         for obj in migrations:
             version = str((obj.get("spec") or {}).get("version", ""))
@@ -319,108 +336,7 @@ class Reconciler:
             raise
         if written is None:
             return
-        await self._events_and_metrics(written, before[0])
-
-    async def _events_and_metrics(self, sv: Mapping[str, Any], before: Mapping[str, Any]) -> None:
-        meta, status = sv["metadata"], sv.get("status") or {}
-        ns, name = meta["namespace"], meta["name"]
-        conditions = status.get("conditions") or []
-        old_conditions = before.get("conditions") or []
-        # One Event per reason and write: Ready and Stalled often change together with
-        # the same reason (MigrationFailed), as do Ready and ApprovalPending.
-        events: dict[str, tuple[bool, str]] = {}  # reason -> (warning, message)
-        for type_ in (
-            ConditionType.READY,
-            ConditionType.STALLED,
-            ConditionType.DRIFTED,
-            ConditionType.APPROVAL_PENDING,
-        ):
-            new, old = cond.find(conditions, type_), cond.find(old_conditions, type_)
-            if new is None:
-                continue
-            if old is not None and (old.get("status"), old.get("reason")) == (
-                new.get("status"),
-                new.get("reason"),
-            ):
-                continue
-            became_true = new.get("status") == "True"
-            drift_cleared = (
-                type_ == ConditionType.DRIFTED
-                and old is not None
-                and old.get("status") == "True"
-                and not became_true
-            )
-            if not (became_true or drift_cleared or type_ == ConditionType.READY):
-                continue
-            warning = (type_ in (ConditionType.STALLED, ConditionType.DRIFTED) and became_true) or (
-                type_ == ConditionType.READY
-                and new.get("reason") in ("DatabaseUnreachable", "SecretNotFound", "Retrying")
-            )
-            reason = str(new.get("reason"))
-            earlier = events.get(reason)
-            events[reason] = (
-                warning or (earlier is not None and earlier[0]),
-                str(new.get("message")),
-            )
-        for reason, (warning, message) in events.items():
-            await self.kube.post_event(sv, "Warning" if warning else "Normal", reason, message)
-        ready = cond.find(conditions, ConditionType.READY)
-        stalled = cond.find(conditions, ConditionType.STALLED)
-        drifted = cond.find(conditions, ConditionType.DRIFTED)
-        metrics.OPERATOR_READY.labels(ns, name).set(
-            1 if ready and ready.get("status") == "True" else 0
-        )
-        metrics.OPERATOR_PENDING.labels(ns, name).set(int(status.get("pending") or 0))
-        metrics.OPERATOR_DRIFTED.labels(ns, name).set(
-            1 if drifted and drifted.get("status") == "True" else 0
-        )
-        if stalled is not None:
-            is_stalled = stalled.get("status") == "True"
-            reason = str(stalled.get("reason"))
-            # One series per SchemaVersion: drop the one of the previous reason.
-            previous = self._stalled_reason.get((ns, name))
-            if previous is not None and previous != reason:
-                with contextlib.suppress(KeyError):
-                    metrics.OPERATOR_STALLED.remove(ns, name, previous)
-            self._stalled_reason[(ns, name)] = reason
-            metrics.OPERATOR_STALLED.labels(ns, name, reason).set(1 if is_stalled else 0)
-        old_job, new_job = before.get("lastJob") or {}, status.get("lastJob") or {}
-        if new_job.get("result") != old_job.get("result") or new_job.get("name") != old_job.get(
-            "name"
-        ):
-            if new_job.get("result") == "Succeeded":
-                steps = (before.get("plan") or {}).get("steps") or []
-                direction = (before.get("plan") or {}).get("direction") or "up"
-                metrics.OPERATOR_APPLIED.labels(ns, name, direction).inc(len(steps) or 1)
-                await self.kube.post_event(
-                    sv, "Normal", "MigrationSucceeded", f"Job {new_job.get('name')} succeeded"
-                )
-            elif new_job.get("result") == "Failed":
-                failure = status.get("failure") or {}
-                sqlstate = str(failure.get("sqlstate", ""))
-                self._failed_sqlstates.setdefault((ns, name), set()).add(sqlstate)
-                metrics.OPERATOR_FAILED.labels(ns, name, sqlstate).inc()
-        info = (str(status.get("currentVersion", "")), str(status.get("targetVersion", "")))
-        old_info = self._info_labels.get((ns, name))
-        if old_info is not None and old_info != info:
-            with contextlib.suppress(KeyError):
-                metrics.OPERATOR_VERSION_INFO.remove(ns, name, *old_info)
-        self._info_labels[(ns, name)] = info
-        metrics.OPERATOR_VERSION_INFO.labels(ns, name, *info).set(1)
-        # Every history row that is new since the last write (a plan of N steps adds N).
-        seen = before.get("history") or []
-        for entry in status.get("history") or []:
-            if entry in seen:
-                break  # newest first: the rest were there before
-            if entry.get("durationSeconds") is not None:
-                metrics.OPERATOR_MIGRATION_DURATION.labels(ns, name).observe(
-                    float(entry["durationSeconds"])
-                )
-        lint = (status.get("plan") or {}).get("lint") or {}
-        for severity in ("errors", "warnings"):
-            metrics.OPERATOR_LINT_FINDINGS.labels(ns, name, severity.rstrip("s")).set(
-                int(lint.get(severity) or 0)
-            )
+        await self.report.status_written(written, before[0])
 
     async def _write_migration_status(
         self, namespace: str, migrations: list[dict[str, Any]], decision: Decision

@@ -36,13 +36,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemaop import __version__, metrics
 from schemaop.engine.schemaread import SchemaReader, read_only_conninfo
-from schemaop.sidecar.cache import SchemaCache, Snapshot
+from schemaop.sidecar.cache import SchemaCache
 from schemaop.sidecar.config import SidecarConfig
 from schemaop.sidecar.errors import INTERNAL_MESSAGE, code_for, error_response
 from schemaop.sidecar.forwarded import Network, client_address
 from schemaop.sidecar.logs import access_logger_class, masking
 from schemaop.sidecar.protocol import KEEPALIVE_TIMEOUT, Runner
 from schemaop.sidecar.ratelimit import RateLimiter
+from schemaop.sidecar.representation import Snapshot
 
 __all__ = ["CACHE_KEY", "build_app", "package_file", "serve"]
 
