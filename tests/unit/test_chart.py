@@ -448,7 +448,7 @@ def test_job_policy_values_reach_the_operator(helm: Path) -> None:
     assert env["SCHEMAOP_ALLOWED_JOB_IMAGES"] == "registry.example.com/platform/schemaop:1.0"
     assert env["SCHEMAOP_ALLOWED_JOB_SERVICE_ACCOUNTS"] == ""
     assert env["SCHEMAOP_ALLOWED_SNAPSHOT_VOLUME_TYPES"] == "persistentVolumeClaim"
-    assert env["SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS"] == "*"
+    assert env["SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS"] == ""
     assert env["SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"] == ""
     docs = _render(
         helm,

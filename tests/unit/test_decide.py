@@ -306,6 +306,7 @@ def test_job_policy_allows_the_defaults_and_what_it_lists() -> None:
         images=("registry.example.com/teams/",),
         service_accounts=("migrator",),
         volume_types=("persistentVolumeClaim", "csi"),
+        pod_annotations=("cluster-autoscaler.kubernetes.io/safe-to-evict",),
     )
     spec = _spec(
         job={

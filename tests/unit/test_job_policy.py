@@ -68,7 +68,7 @@ def test_parse_image_normalizes_like_the_runtime() -> None:
 def test_annotations_security_keys_need_an_exact_entry() -> None:
     apparmor = "container.apparmor.security.beta.kubernetes.io/migrate"
     spec = {"job": {"podAnnotations": {apparmor: "unconfined", "team.io/owner": "a"}}}
-    violations = check(spec, JobPolicy())
+    violations = check(spec, JobPolicy(pod_annotations=("*",)))
     assert len(violations) == 1 and apparmor in str(violations[0])
     assert "team.io" not in str(violations[0])
     assert check(spec, JobPolicy(pod_annotations=("*", apparmor))) == []
@@ -183,10 +183,37 @@ def test_operator_flags_and_environment_make_the_policy(monkeypatch: pytest.Monk
         monkeypatch.delenv(name, raising=False)
     default = policy("--job-image", OWN)
     assert default.allowed_images == (OWN,) and default.volume_types == ("persistentVolumeClaim",)
-    assert default.pod_annotations == ("*",) and default.api_service_accounts == ()
+    assert default.pod_annotations == () and default.api_service_accounts == ()
     monkeypatch.setenv("SCHEMAOP_ALLOWED_JOB_IMAGES", "r.io/a/, r.io/b:1")
     monkeypatch.setenv("SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS", "")
     from_env = policy()
     assert from_env.images == ("r.io/a/", "r.io/b:1") and from_env.pod_annotations == ()
     flags = policy("--allowed-job-image", "x.io/y", "--job-api-service-account", "a,b")
     assert flags.images == ("x.io/y",) and flags.api_service_accounts == ("a", "b")
+
+
+def test_by_default_no_pod_annotation_is_allowed_and_mesh_keys_need_an_exact_entry() -> None:
+    """Annotations are read by admission webhooks and node agents: a mesh's sidecar
+    injector takes an image and volumes from them, so none pass by default and the
+    known ones need an exact entry even under "*"."""
+    owner = {"job": {"podAnnotations": {"team.io/owner": "a"}}}
+    assert check(owner, JobPolicy()) != []
+    assert check(owner, JobPolicy(pod_annotations=("team.io/owner",))) == []
+    for key in (
+        "sidecar.istio.io/proxyImage",
+        "sidecar.istio.io/userVolume",
+        "inject.istio.io/templates",
+        "config.linkerd.io/proxy-image",
+        "cni.projectcalico.org/ipAddrs",
+        "v1.multus-cni.io/default-network",
+    ):
+        spec = {"job": {"podAnnotations": {key: "x"}}}
+        assert check(spec, JobPolicy(pod_annotations=("*",))), key
+        assert check(spec, JobPolicy(pod_annotations=(key,))) == [], key
+
+
+def test_an_image_with_a_trailing_newline_is_not_allowed() -> None:
+    policy = JobPolicy(default_image="schemaop:dev", images=("registry.example.com/team/x",))
+    for image in ("schemaop:dev\n", "registry.example.com/team/x\n", "schemaop:dev "):
+        assert check({"job": {"image": image}}, policy), repr(image)
+    assert check({"job": {"image": "schemaop:dev"}}, policy) == []

@@ -164,7 +164,7 @@ def job_policy(args: argparse.Namespace) -> JobPolicy:
             DEFAULT_VOLUME_TYPES,
         ),
         pod_annotations=_listed(
-            args.allowed_job_pod_annotation, "SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS", (ANY,)
+            args.allowed_job_pod_annotation, "SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS"
         ),
         api_service_accounts=_listed(
             args.job_api_service_account, "SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"

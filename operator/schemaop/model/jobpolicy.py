@@ -50,15 +50,22 @@ SECURITY_ANNOTATIONS: Final = (
     "iam.amazonaws.com/",
     "vault.hashicorp.com/",
     "k8s.v1.cni.cncf.io/",
+    "v1.multus-cni.io/",
+    "sidecar.istio.io/",
+    "inject.istio.io/",
+    "proxy.istio.io/",
+    "linkerd.io/",
+    "config.linkerd.io/",
+    "cni.projectcalico.org/",
     f"{GROUP}/",
 )
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_PATH_RE: Final = re.compile("^" + _COMPONENT + "(?:/" + _COMPONENT + ")*$")
+_PATH_RE: Final = re.compile("^" + _COMPONENT + "(?:/" + _COMPONENT + r")*\Z")
 _REFERENCE_RE: Final = re.compile(
     r"^(?P<name>(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?" + _COMPONENT + r"(?:/" + _COMPONENT + r")*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
+    r"(?:@(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?\Z"
 )
 
 
@@ -147,7 +154,7 @@ class JobPolicy:
     images: tuple[str, ...] = ()
     service_accounts: tuple[str, ...] = ()
     volume_types: tuple[str, ...] = DEFAULT_VOLUME_TYPES
-    pod_annotations: tuple[str, ...] = (ANY,)
+    pod_annotations: tuple[str, ...] = ()
     # ServiceAccounts whose Job pods get an API token mounted; every other gets none.
     api_service_accounts: tuple[str, ...] = ()
 
