@@ -43,7 +43,7 @@ class JobFacts:
         return cls(
             name=meta["name"],
             plan_hash12=labels.get(LABEL_PLAN, ""),
-            attempt=int(labels.get(LABEL_ATTEMPT, "1") or 1),
+            attempt=_attempt(labels.get(LABEL_ATTEMPT)),
             active=done is None,
             succeeded=bool(conds.get("Complete", {}).get("status") == "True"),
             failed=bool(conds.get("Failed", {}).get("status") == "True"),
@@ -76,3 +76,9 @@ def last_job_status(jobs: Sequence[JobFacts]) -> LastJob | None:
     if job.failed:
         out["message"] = failure_message(failure_from(job.error, job.attempt))[:1000]
     return out
+
+
+def _attempt(label: str | None) -> int:
+    """The attempt label as a number (1 when absent or not a small positive integer)."""
+    text = str(label or "")
+    return max(1, int(text)) if text.isascii() and text.isdigit() and len(text) <= 6 else 1

@@ -301,8 +301,14 @@ class KubeApi:
         )
         return list((result or {}).get("items", []))
 
-    async def job_termination_message(self, namespace: str, job_name: str) -> str | None:
-        """The termination message of the Job's newest finished pod, if any."""
+    async def job_termination_message(
+        self, namespace: str, job_meta: Mapping[str, Any]
+    ) -> str | None:
+        """The termination message of the Job's newest finished pod, if any: only pods
+        the Job controls (by its UID), not any pod carrying its ``job-name`` label."""
+        from schemaop.kube.builders import controlled_by
+
+        job_name = str(job_meta["name"])
         result = await self._call(
             f"list pods of job {namespace}/{job_name}",
             self.core.list_namespaced_pod,
@@ -310,7 +316,11 @@ class KubeApi:
             label_selector=f"job-name={job_name}",
         )
         pods = sorted(
-            (result or {}).get("items", []),
+            (
+                p
+                for p in (result or {}).get("items", [])
+                if controlled_by(p, job_meta.get("uid", ""))
+            ),
             key=lambda p: p["metadata"].get("creationTimestamp", ""),
             reverse=True,
         )

@@ -74,6 +74,14 @@ def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """Whether ``obj``'s controller (its ownerReference with controller: true) is the
+    object with ``uid``: labels can be copied by anyone who may create the kind in
+    the namespace, the UID of the controller cannot be chosen."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return bool(uid) and any(r.get("controller") and r.get("uid") == uid for r in refs)
+
+
 def _labels(schemaversion: str, plan_hash: str) -> dict[str, str]:
     return {
         LABEL_SCHEMAVERSION: schemaversion,

@@ -37,7 +37,12 @@ from schemaop.decide import (
 from schemaop.engine.observe import read_database
 from schemaop.engine.readpool import ReadPool
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
-from schemaop.kube.builders import LABEL_SCHEMAVERSION, build_job, build_plan_configmaps
+from schemaop.kube.builders import (
+    LABEL_SCHEMAVERSION,
+    build_job,
+    build_plan_configmaps,
+    controlled_by,
+)
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
 from schemaop.model.history import DatabaseState
@@ -152,13 +157,19 @@ class Reconciler:
             return _engine_error(exc)
         return None
 
-    async def _jobs(self, namespace: str, name: str) -> list[JobFacts]:
+    async def _jobs(self, namespace: str, name: str, uid: str) -> list[JobFacts]:
+        """The migration Jobs of this SchemaVersion: labelled for it AND controlled by
+        it (a label anyone in the namespace can copy; the controller reference to
+        this object's UID only the operator sets), so a look-alike Job cannot stall
+        it or feed it a forged summary."""
         jobs = await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={name}")
         out = []
         for job in jobs:
+            if not controlled_by(job, uid):
+                continue
             finished = job_finished(job.get("status") or {}) is not None
             message = (
-                await self.kube.job_termination_message(namespace, job["metadata"]["name"])
+                await self.kube.job_termination_message(namespace, job["metadata"])
                 if finished
                 else None
             )
@@ -212,7 +223,7 @@ class Reconciler:
                     db_error = _engine_error(exc)
                 else:
                     read_from = (conninfo, source)
-        jobs = await self._jobs(namespace, name) if state is not None else []
+        jobs = await self._jobs(namespace, name, meta.get("uid", "")) if state is not None else []
         facts = Facts(
             name=name,
             namespace=namespace,
