@@ -12,6 +12,7 @@ import pytest
 from schemaop.decide import (
     ACTIVE_DEADLINE_SECONDS,
     LOCK_RETRIES,
+    BACKOFF_LIMIT,
     TTL_SECONDS_AFTER_FINISHED,
     Facts,
     JobFacts,
@@ -333,6 +334,7 @@ def test_job_policy_allows_the_defaults_and_what_it_lists() -> None:
         ),
         (_spec(schemas=["bad\x00name"]), "invalid schema name"),
         (_spec(job={"activeDeadlineSeconds": 999999999999}), "spec.job.activeDeadlineSeconds"),
+        (_spec(job={"backoffLimit": "lots"}), "spec.job.backoffLimit"),
         (_spec(snapshot={"policy": "Full"}), "needs spec.snapshot.volume"),
     ],
     ids=[
@@ -344,6 +346,7 @@ def test_job_policy_allows_the_defaults_and_what_it_lists() -> None:
         "history-schema",
         "nul",
         "deadline",
+        "backoff-limit",
         "full-no-volume",
     ],
 )
@@ -382,6 +385,7 @@ def test_the_operator_checks_the_bounds_the_crd_sets() -> None:
     for key, bounds in (
         ("activeDeadlineSeconds", ACTIVE_DEADLINE_SECONDS),
         ("ttlSecondsAfterFinished", TTL_SECONDS_AFTER_FINISHED),
+        ("backoffLimit", BACKOFF_LIMIT),
     ):
         assert (job[key]["minimum"], job[key]["maximum"]) == bounds
 

@@ -29,6 +29,7 @@ from schemaop.decide.jobfacts import JobFacts, job_finished, last_job_status
 from schemaop.decide.spec import (
     ACTIVE_DEADLINE_SECONDS,
     LOCK_RETRIES,
+    BACKOFF_LIMIT,
     TTL_SECONDS_AFTER_FINISHED,
     InvalidSpec,
     run_options,
@@ -45,6 +46,7 @@ __all__ = [
     "LOCK_RETRIES",
     "MAX_HISTORY",
     "MAX_STATUS_STEPS",
+    "BACKOFF_LIMIT",
     "TTL_SECONDS_AFTER_FINISHED",
     "Decision",
     "Facts",

@@ -19,6 +19,7 @@ from schemaop.model.version import InvalidVersion, Version
 LOCK_RETRIES = (1, 100)
 ACTIVE_DEADLINE_SECONDS = (1, 2_592_000)
 TTL_SECONDS_AFTER_FINISHED = (0, 2_147_483_647)
+BACKOFF_LIMIT = (0, 20)
 
 
 class InvalidSpec(ValueError):
@@ -104,6 +105,7 @@ def spec_problems(spec: Mapping[str, Any]) -> list[str]:
         _int_in(
             job, "activeDeadlineSeconds", ACTIVE_DEADLINE_SECONDS, "spec.job.activeDeadlineSeconds"
         ),
+        _int_in(job, "backoffLimit", BACKOFF_LIMIT, "spec.job.backoffLimit"),
         _int_in(
             job,
             "ttlSecondsAfterFinished",
