@@ -11,8 +11,8 @@ import pytest
 
 from schemaop.decide import (
     ACTIVE_DEADLINE_SECONDS,
-    LOCK_RETRIES,
     BACKOFF_LIMIT,
+    LOCK_RETRIES,
     TTL_SECONDS_AFTER_FINISHED,
     Facts,
     JobFacts,

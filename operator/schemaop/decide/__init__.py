@@ -28,8 +28,8 @@ from schemaop.decide.gates import (
 from schemaop.decide.jobfacts import JobFacts, job_finished, last_job_status
 from schemaop.decide.spec import (
     ACTIVE_DEADLINE_SECONDS,
-    LOCK_RETRIES,
     BACKOFF_LIMIT,
+    LOCK_RETRIES,
     TTL_SECONDS_AFTER_FINISHED,
     InvalidSpec,
     run_options,
@@ -42,11 +42,11 @@ __all__ = [
     "ACTIVE_DEADLINE_SECONDS",
     "BACKOFF_BASE",
     "BACKOFF_CAP",
+    "BACKOFF_LIMIT",
     "DEFAULT_RESYNC",
     "LOCK_RETRIES",
     "MAX_HISTORY",
     "MAX_STATUS_STEPS",
-    "BACKOFF_LIMIT",
     "TTL_SECONDS_AFTER_FINISHED",
     "Decision",
     "Facts",
