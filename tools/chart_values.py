@@ -84,6 +84,10 @@ OPERATOR: dict[str, tuple[str, ...]] = {
         "--set",
         "jobs.policy.podAnnotations={team.io/*}",
         "--set",
+        "jobs.policy.podLabels={team}",
+        "--set",
+        "jobs.policy.tolerations={spot.io/*}",
+        "--set",
         "jobs.serviceAccount.automountServiceAccountToken=true",
     ),
     # tests/unit/test_chart.py::test_optional_monitoring_objects; render_manifests (alerts)

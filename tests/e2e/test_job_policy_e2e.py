@@ -176,9 +176,16 @@ def test_a_plan_over_one_mebibyte_runs_to_ready(env: Env, operator: Operator) ->
     assert sum(len(v) for cm in plan_maps for v in (cm.data or {}).values()) > 1024 * 1024
 
 
+@pytest.fixture
+def tolerant_operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
+    """An operator whose policy allows tolerations of taint key "k"."""
+    yield from _operator(namespace, tmp_path, "--allowed-job-toleration", "k")
+
+
 def test_a_job_the_api_server_refuses_stalls_instead_of_crash_looping(
-    env: Env, operator: Operator
+    env: Env, tolerant_operator: Operator
 ) -> None:
+    operator = tolerant_operator
     env.secret()
     env.migration("1", "create table a (id int)", "drop table a")
     env.schemaversion(job={"tolerations": [{"key": "k", "operator": "Sometimes"}]})

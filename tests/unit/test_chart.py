@@ -456,6 +456,8 @@ def test_job_policy_values_reach_the_operator(helm: Path) -> None:
         *("--set", "jobs.policy.serviceAccounts={migrator}"),
         *("--set", "jobs.policy.snapshotVolumeTypes={persistentVolumeClaim,csi}"),
         *("--set", "jobs.policy.podAnnotations={team.io/*}"),
+        *("--set", "jobs.policy.podLabels={team}"),
+        *("--set", "jobs.policy.tolerations={spot.io/*}"),
         *("--set", "jobs.serviceAccount.automountServiceAccountToken=true"),
     )
     env = _env(_deployment(docs))
@@ -463,4 +465,6 @@ def test_job_policy_values_reach_the_operator(helm: Path) -> None:
     assert env["SCHEMAOP_ALLOWED_JOB_SERVICE_ACCOUNTS"] == "migrator"
     assert env["SCHEMAOP_ALLOWED_SNAPSHOT_VOLUME_TYPES"] == "persistentVolumeClaim,csi"
     assert env["SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS"] == "team.io/*"
+    assert env["SCHEMAOP_ALLOWED_JOB_POD_LABELS"] == "team"
+    assert env["SCHEMAOP_ALLOWED_JOB_TOLERATIONS"] == "spot.io/*"
     assert env["SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"] == "schemaop-job"

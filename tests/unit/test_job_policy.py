@@ -190,6 +190,9 @@ def test_operator_flags_and_environment_make_the_policy(monkeypatch: pytest.Monk
     assert from_env.images == ("r.io/a/", "r.io/b:1") and from_env.pod_annotations == ()
     flags = policy("--allowed-job-image", "x.io/y", "--job-api-service-account", "a,b")
     assert flags.images == ("x.io/y",) and flags.api_service_accounts == ("a", "b")
+    assert default.pod_labels == () and default.tolerations == ()
+    both = policy("--allowed-job-pod-label", "team", "--allowed-job-toleration", "spot.io/*")
+    assert both.pod_labels == ("team",) and both.tolerations == ("spot.io/*",)
 
 
 def test_by_default_no_pod_annotation_is_allowed_and_mesh_keys_need_an_exact_entry() -> None:
@@ -217,3 +220,24 @@ def test_an_image_with_a_trailing_newline_is_not_allowed() -> None:
     for image in ("schemaop:dev\n", "registry.example.com/team/x\n", "schemaop:dev "):
         assert check({"job": {"image": image}}, policy), repr(image)
     assert check({"job": {"image": "schemaop:dev"}}, policy) == []
+
+
+def test_pod_labels_and_tolerations_need_the_policy() -> None:
+    """Labels select NetworkPolicies and Services; tolerations let the Job onto
+    tainted (control-plane, dedicated) nodes: none by default."""
+    labelled = {"job": {"podLabels": {"team": "shop", "role": "db-admin"}}}
+    (violation,) = check(labelled, JobPolicy())
+    assert "'role', 'team'" in str(violation) and "--allowed-job-pod-label" in str(violation)
+    assert check(labelled, JobPolicy(pod_labels=("team", "role"))) == []
+    assert check(labelled, JobPolicy(pod_labels=("*",))) == []
+    control_plane = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+    everything = {"operator": "Exists"}
+    (violation,) = check({"job": {"tolerations": [control_plane]}}, JobPolicy())
+    assert "node-role.kubernetes.io/control-plane" in str(violation)
+    assert "jobs.policy.tolerations" in str(violation)
+    spot = JobPolicy(tolerations=("node-role.kubernetes.io/control-plane", "spot.io/*"))
+    assert check({"job": {"tolerations": [control_plane]}}, spot) == []
+    # A toleration without a key tolerates every taint: only "*" allows it.
+    assert check({"job": {"tolerations": [everything]}}, spot) != []
+    assert check({"job": {"tolerations": [everything]}}, JobPolicy(tolerations=("*",))) == []
+    assert check({"job": {"tolerations": ["junk"]}}, JobPolicy(tolerations=("a",))) != []

@@ -12,7 +12,8 @@ Job policy (docs/operator.md, "Job policy"): what a SchemaVersion may ask of the
 Job the operator creates for it. ``--job-image`` and ``--job-service-account``
 are what a Job gets by default, and always allowed; ``--allowed-job-image``,
 ``--allowed-job-service-account``, ``--allowed-snapshot-volume-type`` and
-``--allowed-job-pod-annotation`` (each repeatable, or comma-separated in its
+``--allowed-job-pod-annotation``, ``--allowed-job-pod-label`` and
+``--allowed-job-toleration`` (each repeatable, or comma-separated in its
 environment variable) allow more; ``--job-api-service-account`` names the
 accounts whose Job pods get an API token. The chart sets all of them from its
 ``jobs`` values.
@@ -104,8 +105,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="KEY",
         help="a key spec.job.podAnnotations may hold: a key, a prefix ending in '*', or '*' "
-        "(default '*': any key but those changing the pod's confinement or identity, which "
-        "only an exact key allows) (repeatable; env SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS)",
+        "(default: none; keys changing the pod's confinement or identity need an exact "
+        "entry) (repeatable; env SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS)",
+    )
+    policy.add_argument(
+        "--allowed-job-pod-label",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="a key spec.job.podLabels may hold: a key, a prefix ending in '*', or '*' "
+        "(default: none) (repeatable; env SCHEMAOP_ALLOWED_JOB_POD_LABELS)",
+    )
+    policy.add_argument(
+        "--allowed-job-toleration",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="a taint key spec.job.tolerations may tolerate: a key, a prefix ending in '*', "
+        "or '*' (also needed for a toleration without a key) (default: none) "
+        "(repeatable; env SCHEMAOP_ALLOWED_JOB_TOLERATIONS)",
     )
     policy.add_argument(
         "--job-api-service-account",
@@ -166,6 +184,8 @@ def job_policy(args: argparse.Namespace) -> JobPolicy:
         pod_annotations=_listed(
             args.allowed_job_pod_annotation, "SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS"
         ),
+        pod_labels=_listed(args.allowed_job_pod_label, "SCHEMAOP_ALLOWED_JOB_POD_LABELS"),
+        tolerations=_listed(args.allowed_job_toleration, "SCHEMAOP_ALLOWED_JOB_TOLERATIONS"),
         api_service_accounts=_listed(
             args.job_api_service_account, "SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"
         ),
@@ -282,6 +302,10 @@ def run(args: argparse.Namespace) -> int:
         + ", ".join(policy.volume_types)
         + "; pod annotations "
         + (", ".join(policy.pod_annotations) or "none")
+        + "; pod labels "
+        + (", ".join(policy.pod_labels) or "none")
+        + "; tolerations "
+        + (", ".join(policy.tolerations) or "none")
         + "; API tokens for "
         + (", ".join(policy.api_service_accounts) or "no Job"),
         file=sys.stderr,

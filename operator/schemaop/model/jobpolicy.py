@@ -155,6 +155,11 @@ class JobPolicy:
     service_accounts: tuple[str, ...] = ()
     volume_types: tuple[str, ...] = DEFAULT_VOLUME_TYPES
     pod_annotations: tuple[str, ...] = ()
+    # Label keys of spec.job.podLabels (labels select NetworkPolicies and Services).
+    pod_labels: tuple[str, ...] = ()
+    # Taint keys spec.job.tolerations may tolerate (a toleration without a key
+    # tolerates every taint, so it needs "*").
+    tolerations: tuple[str, ...] = ()
     # ServiceAccounts whose Job pods get an API token mounted; every other gets none.
     api_service_accounts: tuple[str, ...] = ()
 
@@ -257,6 +262,40 @@ def check(spec: Mapping[str, Any], policy: JobPolicy) -> list[Violation]:
                 ),
                 "operator flag --allowed-job-pod-annotation, chart value "
                 "jobs.policy.podAnnotations",
+            )
+        )
+    labels = sorted(
+        k for k in (job.get("podLabels") or {}) if not _key_allowed(k, policy.pod_labels)
+    )
+    if labels:
+        out.append(
+            Violation(
+                f"spec.job.podLabels {'key' if len(labels) == 1 else 'keys'} "
+                + ", ".join(repr(k) for k in labels),
+                _listing(policy.pod_labels) + " (labels select NetworkPolicies and Services)",
+                "operator flag --allowed-job-pod-label, chart value jobs.policy.podLabels",
+            )
+        )
+    tolerated = sorted(
+        {
+            str(t.get("key") or "") if isinstance(t, Mapping) else "?"
+            for t in (job.get("tolerations") or [])
+        }
+    )
+    refused = [
+        k
+        for k in tolerated
+        if not (
+            ANY in policy.tolerations if k in ("", "?") else _key_allowed(k, policy.tolerations)
+        )
+    ]
+    if refused:
+        out.append(
+            Violation(
+                "spec.job.tolerations of taint "
+                + ", ".join("every key (no key)" if k == "" else repr(k) for k in refused),
+                _listing(policy.tolerations) + " (tolerations let the Job onto tainted nodes)",
+                "operator flag --allowed-job-toleration, chart value jobs.policy.tolerations",
             )
         )
     return out
