@@ -5,7 +5,10 @@ chart end to end, cluster-wide, with ``secrets.selector`` set.
   SchemaVersions but no ``approve`` is refused, by the API server, setting the
   annotation ``schemaop.io/approved-plan``, switching ``approval`` to Automatic and
   creating an Automatic SchemaVersion; a user bound to the chart's approver
-  ClusterRole approves through ``kubectl schemaop approve`` and the plan runs.
+  ClusterRole approves through ``kubectl schemaop approve`` (a prefix given, the
+  full hash written) and the plan runs. Pointing an approved or Automatic
+  SchemaVersion at another ``spec.connection`` or ``spec.historySchema`` needs
+  ``approve`` too, unless the annotation goes in the same change (Manual).
 - ``secrets.selector``: a SchemaVersion naming an unlabelled Secret stalls with
   ``SecretNotLabelled`` (no Job), runs once the Secret is labelled, and the
   operator's own token may ``get`` Secrets but not list them.
@@ -181,9 +184,11 @@ def test_only_an_approver_approves_a_plan_or_makes_a_schemaversion_automatic(
     _, apps = release
     dsn = postgres.create_database(f"approval_{apps.replace('-', '_')}")
     core, custom = client.CoreV1Api(kube), client.CustomObjectsApi(kube)
-    core.create_namespaced_secret(
-        apps, {**secret_body("db", dsn), "metadata": {"name": "db", "labels": {LABEL: "true"}}}
-    )
+    for secret in ("db", "prod"):  # "prod": another database, in the story (same DSN here)
+        core.create_namespaced_secret(
+            apps,
+            {**secret_body(secret, dsn), "metadata": {"name": secret, "labels": {LABEL: "true"}}},
+        )
     custom.create_namespaced_custom_object(
         GROUP, VERSION, apps, "schemamigrations", migration_body("1", "create table a (id int)")
     )
@@ -260,27 +265,54 @@ def test_only_an_approver_approves_a_plan_or_makes_a_schemaversion_automatic(
     approved = _plugin(cluster, bob, "approve", "db", "--plan", plan_hash[:12])
     assert approved.returncode == 0, approved.stderr
     wait_ready(kube, apps, "db", "1")
+    # The plugin took a prefix and wrote the full hash: only that approves.
+    assert schemaversion(kube, apps, "db")["metadata"]["annotations"][ANNOTATION] == plan_hash
 
+    to_prod = {"spec": {"connection": {"urlFrom": {"secretKeyRef": {"name": "prod"}}}}}
+    withdraw = {"metadata": {"annotations": {ANNOTATION: None}}}
     with as_service_account(kube, apps, "alice") as api:
         as_alice = client.CustomObjectsApi(api)
-        # Withdrawing an approval or adding a gate approves nothing: free.
-        as_alice.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            apps,
-            "schemaversions",
-            "db",
-            {"metadata": {"annotations": {ANNOTATION: None}}},
-        )
+
+        def alice_patches(name: str, body: dict[str, Any]) -> Callable[[], Any]:
+            return lambda: as_alice.patch_namespaced_custom_object(
+                GROUP, VERSION, apps, "schemaversions", name, body
+            )
+
+        # An approval is of a plan for one database: re-pointing an approved
+        # SchemaVersion (same history elsewhere, same plan hash) or its history
+        # table (applied migrations pending again) would carry it along.
+        message = _refused(alice_patches("db", to_prod), "spec.connection", APPROVER_ROLE)
+        assert "alice" in message
+        _refused(alice_patches("db", {"spec": {"historySchema": "elsewhere"}}), "spec.connection")
+        # Withdrawing the approval in the same change leaves nothing approved: free.
+        alice_patches("db", {**withdraw, **to_prod})()
+        sv = schemaversion(kube, apps, "db")
+        assert ANNOTATION not in (sv["metadata"].get("annotations") or {})
+        assert sv["spec"]["connection"]["urlFrom"]["secretKeyRef"]["name"] == "prod"
     with as_service_account(kube, apps, "bob") as api:
         as_bob = client.CustomObjectsApi(api)
         as_bob.patch_namespaced_custom_object(
             GROUP, VERSION, apps, "schemaversions", "db-manual", {"spec": {"approval": "Automatic"}}
         )
     with as_service_account(kube, apps, "alice") as api:
-        client.CustomObjectsApi(api).patch_namespaced_custom_object(
-            GROUP, VERSION, apps, "schemaversions", "db-manual", {"spec": {"approval": "Manual"}}
+        as_alice = client.CustomObjectsApi(api)
+        # Automatic is a standing approval for its database: re-pointing it is
+        # like creating an Automatic SchemaVersion for another one.
+        _refused(alice_patches("db-manual", to_prod), "spec.connection", "approval: Automatic")
+        _refused(
+            alice_patches("db-manual", {**withdraw, **to_prod}),
+            "spec.connection",
         )
+    with as_service_account(kube, apps, "bob") as api:
+        client.CustomObjectsApi(api).patch_namespaced_custom_object(
+            GROUP, VERSION, apps, "schemaversions", "db-manual", to_prod
+        )
+    with as_service_account(kube, apps, "alice") as api:
+        as_alice = client.CustomObjectsApi(api)
+        # Adding a gate approves nothing: free; and a Manual, unapproved one is hers to re-point.
+        alice_patches("db-manual", {"spec": {"approval": "Manual"}})()
+        back = {"spec": {"connection": {"urlFrom": {"secretKeyRef": {"name": "db"}}}}}
+        alice_patches("db-manual", back)()
 
 
 def test_an_unlabelled_secret_stalls_until_labelled_and_secrets_are_never_listed(

@@ -195,6 +195,39 @@ def test_approving_needs_the_approve_verb_checked_by_an_admission_policy(helm: P
     assert {"approve", "patch", "get"} <= verbs and "delete" not in verbs
 
 
+def test_pointing_an_approved_schemaversion_elsewhere_needs_the_approve_verb(helm: Path) -> None:
+    policy, _ = _policy(_render(helm))
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    # Both fields compared whole, old object with new; a new object (CREATE) is not a change.
+    retargeted = variables["retargeted"]
+    assert retargeted.startswith("oldObject != null && (")
+    assert "object.spec.connection != oldObject.spec.connection" in retargeted
+    assert "object.spec.historySchema" in retargeted
+    assert "oldObject.spec.historySchema" in retargeted
+    validations = policy["spec"]["validations"]
+    (rule,) = [v for v in validations if "variables.retargeted" in v["expression"]]
+    # Free only when nothing stays approved: Manual and no annotation on the new object.
+    assert rule["expression"] == (
+        "!variables.retargeted || !variables.automatic && variables.plan == ''"
+        " || variables.mayApprove"
+    )
+    assert "spec.connection or spec.historySchema" in rule["messageExpression"]
+    assert "remove the annotation in the same change" in rule["messageExpression"]
+
+
+def test_the_chart_needs_kubernetes_1_30_for_its_admission_policy(helm: Path) -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.30.0-0"
+    old = subprocess.run(
+        [str(helm), "template", "schemaop", str(CHART), "--kube-version", "1.29.9"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert old.returncode != 0 and "kubeVersion" in old.stderr, old.stderr
+    assert _kinds(_render(helm, "--kube-version", "1.30.0"), "ValidatingAdmissionPolicy")
+
+
 def test_the_approval_policy_is_bound_to_the_watched_namespaces(helm: Path) -> None:
     _, binding = _policy(_render(helm, "--set", "watchNamespaces={a,b}"))
     (expr,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]

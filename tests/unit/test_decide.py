@@ -119,6 +119,25 @@ def test_manual_approval_needs_the_current_hash() -> None:
     assert ok.create_job_for is not None
 
 
+def test_a_short_hash_approves_nothing_and_the_message_asks_for_the_full_one() -> None:
+    spec = {"connection": {}, "approval": "Manual"}
+    plan_hash = decide(_facts(spec=spec)).status["plan"]["hash"]
+    for short in (plan_hash[:12], plan_hash[:7], plan_hash[:63].upper()):
+        d = decide(_facts(spec=spec, annotations={"schemaop.io/approved-plan": short}))
+        assert d.create_job_for is None
+        assert _reason(d, ConditionType.APPROVAL_PENDING) == (True, Reason.WAITING_FOR_APPROVAL)
+        assert d.status["plan"]["approved"] is False
+        (pending,) = [c for c in d.conditions if c.type == ConditionType.APPROVAL_PENDING]
+        assert "only the full 64-digit hash approves" in pending.message
+        assert f"schemaop.io/approved-plan={plan_hash}" in pending.message
+    # Another value (a stale hash) is not called a prefix.
+    d = decide(_facts(spec=spec, annotations={"schemaop.io/approved-plan": "0" * 12}))
+    (pending,) = [c for c in d.conditions if c.type == ConditionType.APPROVAL_PENDING]
+    assert "prefix" not in pending.message
+    ok = decide(_facts(spec=spec, annotations={"schemaop.io/approved-plan": f" {plan_hash}\n"}))
+    assert ok.create_job_for is not None
+
+
 def test_rollback_without_down_stalls_before_anything_runs() -> None:
     m1, m2 = _mig("1"), _mig("2", down=None)
     d = decide(

@@ -345,14 +345,18 @@ def decide(facts: Facts) -> Decision:
                 migration_status=migration_status,
             )
 
-    approved = spec.get("approval", "Automatic") != "Manual" or (
-        facts.annotations.get(ANNOTATION_APPROVED_PLAN, "").strip()
-        in (the_plan.hash, the_plan.short_hash)
-    )
+    # Only the full hash approves: a prefix is a weaker proof of which plan was reviewed.
+    approval = facts.annotations.get(ANNOTATION_APPROVED_PLAN, "").strip()
+    approved = spec.get("approval", "Automatic") != "Manual" or approval == the_plan.hash
     changes.append(st.set_plan(st.plan_status(the_plan, approved, lint_summary)))
     if not approved:
         return Decision(
-            cond.waiting_for_approval(the_plan.hash, namespace=facts.namespace, name=facts.name),
+            cond.waiting_for_approval(
+                the_plan.hash,
+                namespace=facts.namespace,
+                name=facts.name,
+                given=approval,
+            ),
             changes,
             requeue_after=drift_interval,
             migration_status=migration_status,

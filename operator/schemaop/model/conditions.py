@@ -198,11 +198,23 @@ def stalled(reason: Reason, message: str | None = None) -> list[Condition]:
 
 
 def waiting_for_approval(
-    plan_hash: str, message: str | None = None, namespace: str = "", name: str = "NAME"
+    plan_hash: str,
+    message: str | None = None,
+    namespace: str = "",
+    name: str = "NAME",
+    given: str = "",
 ) -> list[Condition]:
+    """``given``: the annotation's value; a prefix of the plan hash is named as such."""
     where = f"-n {namespace} {name}" if namespace else name
+    short = (
+        f"the annotation schemaop.io/approved-plan holds {given}, a prefix of the plan hash; "
+        "only the full 64-digit hash approves: "
+        if given and given != plan_hash and plan_hash.startswith(given.lower())
+        else ""
+    )
     text = message or (
-        f"approval is Manual and plan {plan_hash} is not approved: review status.plan, then run "
+        f"approval is Manual and plan {plan_hash} is not approved: {short}review status.plan, "
+        "then run "
         f"kubectl annotate schemaversion {where} schemaop.io/approved-plan={plan_hash} "
         "--overwrite (or: kubectl schemaop approve)"
     )
