@@ -246,36 +246,32 @@ def check(spec: Mapping[str, Any], policy: JobPolicy) -> list[Violation]:
                     "jobs.policy.snapshotVolumeTypes",
                 )
             )
-    denied = sorted(
-        k for k in (job.get("podAnnotations") or {}) if not _key_allowed(k, policy.pod_annotations)
-    )
-    if denied:
-        out.append(
-            Violation(
-                f"spec.job.podAnnotations {'key' if len(denied) == 1 else 'keys'} "
-                + ", ".join(repr(k) for k in denied),
-                _listing(policy.pod_annotations)
-                + (
-                    " (security annotations such as AppArmor or seccomp only when named exactly)"
-                    if policy.pod_annotations
-                    else ""
-                ),
-                "operator flag --allowed-job-pod-annotation, chart value "
-                "jobs.policy.podAnnotations",
+    for field, entries, note, setting in (
+        (
+            "podAnnotations",
+            policy.pod_annotations,
+            " (security annotations such as AppArmor or seccomp only when named exactly)"
+            if policy.pod_annotations
+            else "",
+            "operator flag --allowed-job-pod-annotation, chart value jobs.policy.podAnnotations",
+        ),
+        (
+            "podLabels",
+            policy.pod_labels,
+            " (labels select NetworkPolicies and Services)",
+            "operator flag --allowed-job-pod-label, chart value jobs.policy.podLabels",
+        ),
+    ):
+        denied = sorted(k for k in (job.get(field) or {}) if not _key_allowed(k, entries))
+        if denied:
+            out.append(
+                Violation(
+                    f"spec.job.{field} {'key' if len(denied) == 1 else 'keys'} "
+                    + ", ".join(repr(k) for k in denied),
+                    _listing(entries) + note,
+                    setting,
+                )
             )
-        )
-    labels = sorted(
-        k for k in (job.get("podLabels") or {}) if not _key_allowed(k, policy.pod_labels)
-    )
-    if labels:
-        out.append(
-            Violation(
-                f"spec.job.podLabels {'key' if len(labels) == 1 else 'keys'} "
-                + ", ".join(repr(k) for k in labels),
-                _listing(policy.pod_labels) + " (labels select NetworkPolicies and Services)",
-                "operator flag --allowed-job-pod-label, chart value jobs.policy.podLabels",
-            )
-        )
     tolerated = sorted(
         {
             str(t.get("key") or "") if isinstance(t, Mapping) else "?"
