@@ -18,7 +18,6 @@ read from the pod runner's log directory: there is no kubelet to serve
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from kube_support import create_namespace, delete_namespace, poll
+from kube_support import create_namespace, delete_namespace, kubeconfig_set, poll
 from kubernetes import client, config
 
 from devenv import cluster as devcluster
@@ -66,16 +65,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[devcluster.Clu
     except Exception as exc:
         unavailable("the local Kubernetes control plane", exc)
         raise
-    previous = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(running.kubeconfig)
-    try:
+    with kubeconfig_set(running):
         yield running
-    finally:
-        if previous is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = previous
-        running.stop()
 
 
 @pytest.fixture(scope="session")

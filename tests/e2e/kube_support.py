@@ -299,3 +299,20 @@ def forbidden(call: Callable[[], Any]) -> bool:
             return True
         raise
     return False
+
+
+@contextmanager
+def kubeconfig_set(running: devcluster.Cluster) -> Iterator[devcluster.Cluster]:
+    """The session's cluster as $KUBECONFIG (for kubectl, helm and the plugin the
+    tests run) while in use; the previous value is put back and the cluster stopped
+    at the end."""
+    previous = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(running.kubeconfig)
+    try:
+        yield running
+    finally:
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
+        running.stop()

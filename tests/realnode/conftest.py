@@ -11,7 +11,6 @@ CI is set (``conftest.unavailable``), as in tests/e2e.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from kubernetes import config
 from devenv import cluster as devcluster
 from devenv import pg as devpg
 from devenv import realnode
-from e2e.kube_support import create_namespace, delete_namespace
+from e2e.kube_support import create_namespace, delete_namespace, kubeconfig_set
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -59,16 +58,8 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[devcluste
     except Exception as exc:
         _unavailable("a real Kubernetes node", exc)
         raise
-    previous = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(running.kubeconfig)
-    try:
+    with kubeconfig_set(running):
         yield running
-    finally:
-        if previous is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = previous
-        running.stop()
 
 
 @pytest.fixture(scope="session")
