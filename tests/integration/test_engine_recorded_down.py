@@ -193,6 +193,9 @@ def test_cli_rollback_and_migrate_down_without_the_files(database: str, tmp_path
     assert out.returncode != 0 and "explicit lower target" in out.stderr
     assert exists(database, "users_name")
 
+    out = schemaop("plan", "--dir", str(d), "--to", "2", "--database-url", database)
+    assert out.returncode == 0, out.stderr
+    assert "down 3" in out.stdout and "[down SQL recorded at apply time" in out.stdout
     out = schemaop("rollback", "--dir", str(d), "--to", "2", "--database-url", database)
     assert out.returncode == 0, out.stderr
     assert "rolling back 3 with the down SQL recorded at apply time; its file is gone" in out.stderr
