@@ -232,7 +232,7 @@ def _recorded_downs(
     """Applied versions, absent from the set, that a rollback to an explicit ``target``
     reverts with the down step recorded at apply time (rule 4); an unknown target
     gives none (it is refused with its own reason next)."""
-    if target == LATEST:
+    if isinstance(target, str) and target == LATEST:
         return {}
     try:
         goal = resolve_target(migrations, target)
@@ -252,9 +252,10 @@ def _check_records(
 ) -> None:
     """Refuse when a recorded down of a version the plan reverts was edited: its
     checksum does not match its text, or it disagrees with the migration in the set."""
+    by_version = {a.version: a for a in history.applied}
     bad: list[Version] = []
     for v in to_revert:
-        a = history.applied_version(v)
+        a = by_version.get(v)
         record = a.down if a is not None else None
         if record is None:
             continue
@@ -275,10 +276,10 @@ def _check_records(
 
 def _no_record_hint(history: DatabaseState, missing: Iterable[Version], target: object) -> str:
     """Why the recorded down of a missing version is not used, when one exists."""
-    with_record = [v for v in missing if (a := history.applied_version(v)) and a.down]
-    if not with_record:
+    recorded = {a.version for a in history.applied if a.down is not None}
+    if not any(v in recorded for v in missing):
         return ""
-    if target == LATEST:
+    if isinstance(target, str) and target == LATEST:
         return (
             "; to roll them back with the down SQL recorded when they were applied, set an "
             "explicit lower target version (latest never reverts a version whose definition "
