@@ -135,6 +135,9 @@ COLUMNS = (
 # new table gets them, an older one is upgraded by :func:`ensure_history` (ADD COLUMN
 # IF NOT EXISTS, under the runner's lock), and reads take a missing one as null.
 ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    # The down step recorded with an up row (a rollback uses it when the migration is
+    # gone). A batched down's settings would be one more entry, e.g. ("down_batched",
+    # "jsonb"), covered by the down checksum.
     ("down_sql", "text"),
     ("down_checksum", "text"),
 )
