@@ -11,11 +11,21 @@ Rules, in the order they are checked (the first that fails refuses):
    ``DatabaseDirty``; ``schemaop repair`` resolves it;
 2. every applied migration must be in the set with the same checksum:
    ``ChecksumMismatch`` names the version; an applied version absent from the set
-   refuses with ``MissingMigration`` unless ``allow_missing``;
+   refuses with ``MissingMigration`` unless ``allow_missing``, or unless the plan
+   reverts it with its recorded down (rule 4);
 3. the target must be ``latest``, a version in the set, or ``0`` (nothing
    applied): ``UnknownTarget``;
 4. down: every applied version above the target is reverted, newest first, and
-   each needs a down step: ``DownMigrationMissing`` lists those without;
+   each needs a down step: ``DownMigrationMissing`` lists those without. The set
+   is the truth for a down step while the migration is in it. When it is not
+   (its SchemaMigration deleted by a Helm rollback or a GitOps prune, its file
+   removed), the down step recorded in the history when it was applied is used
+   (a step with ``source`` ``recorded``), for an explicit target only: a target
+   of ``latest`` never reverts a version because its definition disappeared.
+   A record whose checksum does not match its text refuses
+   (``ChecksumMismatch``), and so does one that disagrees with the migration in
+   the set (the migration's checksum equals the applied one, so the history was
+   edited); rows written before schemaop recorded downs have none;
 5. up: every unapplied version up to the target is applied, oldest first; one
    older than the newest applied version would run out of order and refuses
    (``InvalidMigrationSet``) unless ``out_of_order``.
@@ -27,7 +37,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from schemaop.model.conditions import Reason
-from schemaop.model.history import DatabaseState
+from schemaop.model.history import AppliedMigration, DatabaseState
 from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
 from schemaop.model.plan import Plan, PlanStep, RunOptions
 from schemaop.model.version import LATEST, InvalidVersion, Version
@@ -128,13 +138,19 @@ def plan(
             "a new migration instead",
             mismatched,
         )
-    missing = [a.version for a in history.applied if migrations.get(a.version) is None]
+    recorded = _recorded_downs(migrations, history, target)
+    missing = [
+        a.version
+        for a in history.applied
+        if migrations.get(a.version) is None and a.version not in recorded
+    ]
     if missing and not options.allow_missing:
         names = ", ".join(v.text for v in missing)
         raise PlanRefused(
             Reason.MISSING_MIGRATION,
             f"version(s) {_clip(names)} are applied in the database but not in the migration "
-            "set; add them back, or allow missing migrations explicitly",
+            "set; add them back, or allow missing migrations explicitly"
+            + _no_record_hint(history, missing, target),
             missing,
         )
 
@@ -146,7 +162,8 @@ def plan(
     steps: list[PlanStep] = []
     # Down: everything applied above the goal, newest first.
     to_revert = sorted((v for v in applied if goal is None or v > goal), reverse=True)
-    no_down = [v for v in to_revert if not ((m := migrations.get(v)) and m.reversible)]
+    _check_records(migrations, history, to_revert)
+    no_down = [v for v in to_revert if not _reversible(v, migrations, recorded)]
     if no_down:
         names = ", ".join(v.text for v in no_down)
         raise PlanRefused(
@@ -157,6 +174,9 @@ def plan(
             no_down,
         )
     for v in to_revert:
+        if v in recorded:
+            steps.append(_recorded_step(recorded[v]))
+            continue
         m = migrations.get(v)
         assert m is not None and m.down is not None
         steps.append(_step(m, "down", checksums[m.version]))
@@ -186,17 +206,119 @@ def plan(
         target=target_text,
         steps=tuple(steps),
         options=options,
-        verify={m.version.text: checksums[m.version] for m in migrations},
+        verify={
+            **{m.version.text: checksums[m.version] for m in migrations},
+            # What the runner checks under its lock: the version reverted from its
+            # record is applied with the checksum the history has for it.
+            **{v.text: a.checksum for v, a in recorded.items()},
+        },
+    )
+
+
+def _reversible(
+    v: Version, migrations: MigrationSet, recorded: dict[Version, AppliedMigration]
+) -> bool:
+    """Whether ``v`` has a down step: its migration's, or the one recorded for it."""
+    if v in recorded:
+        down = recorded[v].down
+        return down is not None and down.reversible
+    m = migrations.get(v)
+    return m is not None and m.reversible
+
+
+def _recorded_downs(
+    migrations: MigrationSet, history: DatabaseState, target: Version | str
+) -> dict[Version, AppliedMigration]:
+    """Applied versions, absent from the set, that a rollback to an explicit ``target``
+    reverts with the down step recorded at apply time (rule 4); an unknown target
+    gives none (it is refused with its own reason next)."""
+    if isinstance(target, str) and target == LATEST:
+        return {}
+    try:
+        goal = resolve_target(migrations, target)
+    except PlanRefused:
+        return {}
+    return {
+        a.version: a
+        for a in history.applied
+        if (goal is None or a.version > goal)
+        and migrations.get(a.version) is None
+        and a.down is not None
+    }
+
+
+def _check_records(
+    migrations: MigrationSet, history: DatabaseState, to_revert: Iterable[Version]
+) -> None:
+    """Refuse when a recorded down of a version the plan reverts was edited: its
+    checksum does not match its text, or it disagrees with the migration in the set."""
+    by_version = {a.version: a for a in history.applied}
+    bad: list[Version] = []
+    for v in to_revert:
+        a = by_version.get(v)
+        record = a.down if a is not None else None
+        if record is None:
+            continue
+        m = migrations.get(v)
+        if not record.intact or (m is not None and m.down_checksum != record.checksum):
+            bad.append(v)
+    if bad:
+        names = ", ".join(v.text for v in bad)
+        raise PlanRefused(
+            Reason.CHECKSUM_MISMATCH,
+            f"the down SQL recorded in the history when migration(s) {_clip(names)} were "
+            "applied does not match its checksum or its migration: the history table was "
+            "edited. Nothing runs; restore the history row (or the migration's definition) "
+            "and look at who changed it",
+            bad,
+        )
+
+
+def _no_record_hint(history: DatabaseState, missing: Iterable[Version], target: object) -> str:
+    """Why the recorded down of a missing version is not used, when one exists."""
+    recorded = {a.version for a in history.applied if a.down is not None}
+    if not any(v in recorded for v in missing):
+        return ""
+    if isinstance(target, str) and target == LATEST:
+        return (
+            "; to roll them back with the down SQL recorded when they were applied, set an "
+            "explicit lower target version (latest never reverts a version whose definition "
+            "disappeared)"
+        )
+    return ""
+
+
+def _recorded_step(a: AppliedMigration) -> PlanStep:
+    assert a.down is not None and a.down.sql is not None
+    return PlanStep(
+        version=a.version,
+        description=a.description,
+        direction="down",
+        sql=a.down.sql,
+        transactional=a.down.transactional,
+        checksum=a.checksum,
+        source="recorded",
     )
 
 
 def _step(m: Migration, direction: str, checksum: str) -> PlanStep:
-    sql = m.up if direction == "up" else (m.down or "")
+    if direction == "up":
+        # The down step travels with the up step, to be recorded in its history row.
+        return PlanStep(
+            version=m.version,
+            description=m.description,
+            direction="up",
+            sql=m.up,
+            transactional=m.transactional,
+            checksum=checksum,
+            down=m.down if m.reversible else None,
+            down_checksum=m.down_checksum,
+        )
     return PlanStep(
         version=m.version,
         description=m.description,
-        direction="up" if direction == "up" else "down",
-        sql=sql,
+        direction="down",
+        sql=m.down or "",
         transactional=m.transactional,
         checksum=checksum,
     )

@@ -330,6 +330,31 @@ def test_rollback_by_lowering_the_target(env: Env, operator: Operator) -> None:
     assert env.tables() == {"a", "b", "c"}
 
 
+def test_rollback_with_the_recorded_down_when_the_schemamigration_is_gone(
+    env: Env, operator: Operator
+) -> None:
+    # What a Helm rollback or a GitOps prune does: the SchemaMigration of the top
+    # version is deleted and the target goes down. The down SQL recorded in the
+    # history when 3 was applied reverts it.
+    env.secret()
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.migration("2", "create table b (id int)", "drop table b")
+    env.migration("3", "create table c (id int)", "drop table c")
+    env.schemaversion(targetVersion="3")
+    env.wait_ready("3", operator)
+    env.delete_migration("db-v3")
+    env.patch_sv({"spec": {"targetVersion": "2"}})
+    sv = env.wait_ready("2", operator, timeout=120)
+    assert env.tables() == {"a", "b"}
+    note = "with the down SQL recorded at apply time; its SchemaMigration is gone"
+    ready = env.condition("Ready")
+    assert f"Rolled back 3 {note}" in ready["message"], ready
+    started = [e.message for e in env.events() if e.reason == "MigrationStarted"]
+    assert any(f"rolling back 3 {note}" in m for m in started), started
+    newest = sv["status"]["history"][0]
+    assert (newest["version"], newest["direction"]) == ("3", "down")
+
+
 def test_failing_sql_stalls_with_the_error_and_a_fixed_set_recovers(
     env: Env, operator: Operator
 ) -> None:

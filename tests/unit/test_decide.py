@@ -469,3 +469,71 @@ def test_job_failures_follow_the_summary_verdict() -> None:
     # Succeeded but the database is not at the target: another attempt.
     d = decide(_facts(jobs=[_finished_job(h, RunSummary(ok=True).to_json(), failed=False)]))
     assert _reason(d, ConditionType.RECONCILING) == (True, Reason.RETRYING)
+
+
+def _recorded_state(*migs: dict[str, Any]) -> DatabaseState:
+    """Applied, each with its down step recorded at apply time (as the runner does)."""
+    from schemaop.model.history import RecordedDown
+    from schemaop.model.migration import down_checksum
+
+    state = _applied(*migs)
+    applied = []
+    for a, m in zip(state.applied, migs, strict=True):
+        down = m["spec"].get("down")
+        applied.append(
+            AppliedMigration(
+                a.version, a.description, a.checksum, down=RecordedDown(down, down_checksum(down))
+            )
+        )
+    return DatabaseState(
+        applied=tuple(applied), history_exists=True, last_fingerprint=state.last_fingerprint
+    )
+
+
+def test_a_deleted_migration_is_rolled_back_with_its_recorded_down_and_status_says_so() -> None:
+    m1, m2, m3 = _mig("1"), _mig("2"), _mig("3")
+    d = decide(
+        _facts(
+            spec={"connection": {}, "targetVersion": "2"},
+            migrations=[m1, m2],
+            db_state=_recorded_state(m1, m2, m3),
+        )
+    )
+    assert d.create_job_for is not None
+    plan, _ = d.create_job_for
+    assert [(s.version.text, s.sql, s.source) for s in plan.steps] == [
+        ("3", "drop table t3", "recorded")
+    ]
+    message = next(c.message for c in d.conditions if c.type == ConditionType.RECONCILING)
+    assert "rolling back 3 with the down SQL recorded at apply time" in message
+    assert "its SchemaMigration is gone" in message
+    assert d.status["plan"]["steps"][0]["source"] == "recorded"
+
+
+def test_ready_after_a_run_from_the_recorded_down_says_so() -> None:
+    m1, m2 = _mig("1"), _mig("2")
+    summary = {
+        "ok": True,
+        "steps": [{"version": "3", "direction": "down", "status": "applied", "source": "recorded"}],
+    }
+    job = {
+        "metadata": {
+            "name": "db-x-1",
+            "labels": {"schemaop.io/plan": "x", "schemaop.io/attempt": "1"},
+        },
+        "status": {
+            "completionTime": "2026-11-22T11:59:55Z",
+            "conditions": [{"type": "Complete", "status": "True"}],
+        },
+    }
+    d = decide(
+        _facts(
+            spec={"connection": {}, "targetVersion": "2"},
+            migrations=[m1, m2],
+            db_state=_recorded_state(m1, m2),
+            jobs=[JobFacts.from_job(job, json.dumps(summary))],
+        )
+    )
+    assert _reason(d) == (True, Reason.APPLIED)
+    message = next(c.message for c in d.conditions if c.type == ConditionType.READY)
+    assert "Rolled back 3 with the down SQL recorded at apply time" in message

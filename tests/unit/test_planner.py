@@ -163,3 +163,103 @@ def test_refusal_to_dict() -> None:
         planner.plan(MigrationSet([m("1", down=None)]), state(m("1", down=None)), "0")
     assert exc.value.to_dict()["reason"] == "DownMigrationMissing"
     assert exc.value.to_dict()["versions"] == ["1"]
+
+
+# --- rollback with the down SQL recorded at apply time (issue 15, part 2) ----------
+
+
+def recorded(*migrations: Migration, tamper: str | None = None) -> DatabaseState:
+    """Applied, each with its down step recorded as the runner records it."""
+    from schemaop.model.history import RecordedDown
+
+    applied = []
+    for x in migrations:
+        down = RecordedDown(x.down, x.down_checksum, x.transactional)
+        if tamper == x.version.text:
+            down = dataclasses.replace(down, sql="DROP TABLE everything;")
+        applied.append(AppliedMigration(x.version, x.description, x.checksum, down=down))
+    return DatabaseState(applied=tuple(applied), history_exists=True)
+
+
+def test_up_steps_carry_the_down_step_to_record() -> None:
+    p = planner.plan([m("1"), m("2", down=None)], DatabaseState())
+    one, two = p.steps
+    assert one.down == "SELECT 'down';" and one.down_checksum == m("1").down_checksum
+    assert two.down is None and two.down_checksum == m("2", down=None).down_checksum
+    assert Plan.from_json(p.to_json()) == p
+    assert json.loads(p.to_json())["steps"][0]["downChecksum"] == one.down_checksum
+
+
+def test_a_plan_without_recorded_fields_keeps_its_json() -> None:
+    # Down steps and plans made by an older schemaop carry neither field: same hash.
+    step = planner.plan(SET, state(*SET), "2").steps[0]
+    assert set(step.to_dict()) == {
+        "version", "description", "direction", "sql", "transactional", "checksum", "archives"
+    }  # fmt: skip
+
+
+def test_rollback_uses_the_recorded_down_when_the_migration_is_gone() -> None:
+    gone = m("3", down="DROP TABLE t3;", tx=False)
+    p = planner.plan([m("1"), m("2")], recorded(m("1"), m("2"), gone), "1")
+    assert [(s.version.text, s.source) for s in p.steps] == [("3", "recorded"), ("2", "migration")]
+    step = p.steps[0]
+    assert step.sql == "DROP TABLE t3;" and step.transactional is False
+    assert step.checksum == gone.checksum and step.description == "m3"
+    # The runner's check under the lock knows the reverted version and its checksum.
+    assert p.verify["3"] == gone.checksum and not p.options.allow_missing
+    assert [s.version for s in p.recorded_downs] == [Version("3")]
+    assert Plan.from_json(p.to_json()) == p
+    assert json.loads(p.to_json())["steps"][0]["source"] == "recorded"
+
+
+def test_latest_never_reverts_a_version_whose_definition_disappeared() -> None:
+    with pytest.raises(planner.PlanRefused) as exc:
+        planner.plan([m("1"), m("2")], recorded(m("1"), m("2"), m("3")), "latest")
+    assert exc.value.reason is Reason.MISSING_MIGRATION
+    assert "explicit lower target" in exc.value.message
+
+
+def test_a_row_without_a_recorded_down_is_still_missing() -> None:
+    with pytest.raises(planner.PlanRefused) as exc:
+        planner.plan([m("1"), m("2")], state(m("1"), m("2"), m("3")), "1")
+    assert exc.value.reason is Reason.MISSING_MIGRATION and exc.value.versions == (Version("3"),)
+
+
+def test_a_recorded_migration_without_down_cannot_be_reverted() -> None:
+    with pytest.raises(planner.PlanRefused) as exc:
+        planner.plan([m("1")], recorded(m("1"), m("2", down=None)), "1")
+    assert exc.value.reason is Reason.DOWN_MIGRATION_MISSING
+
+
+def test_a_tampered_recorded_down_is_refused() -> None:
+    with pytest.raises(planner.PlanRefused) as exc:
+        planner.plan([m("1")], recorded(m("1"), m("2"), tamper="2"), "1")
+    assert exc.value.reason is Reason.CHECKSUM_MISMATCH and exc.value.versions == (Version("2"),)
+    assert "recorded in the history" in exc.value.message
+
+
+def test_the_migration_wins_when_present_and_must_agree_with_the_record() -> None:
+    # Present and agreeing: the set's down step, as before.
+    p = planner.plan(SET, recorded(*SET), "2")
+    assert [(s.version.text, s.source) for s in p.steps] == [("3", "migration")]
+    # The history says another down for the same applied checksum: the record was edited.
+    edited = recorded(*SET)
+    a3 = edited.applied[2]
+    assert a3.down is not None
+    other = dataclasses.replace(a3.down, sql="SELECT 'other';")
+    other = dataclasses.replace(other, checksum=m("9", down="SELECT 'other';").down_checksum)
+    assert other.intact
+    edited = dataclasses.replace(
+        edited, applied=(*edited.applied[:2], dataclasses.replace(a3, down=other))
+    )
+    with pytest.raises(planner.PlanRefused) as exc:
+        planner.plan(SET, edited, "2")
+    assert exc.value.reason is Reason.CHECKSUM_MISMATCH
+
+
+def test_an_applied_migration_that_changed_is_still_a_checksum_mismatch() -> None:
+    # A record never excuses an edited migration that is present.
+    changed = Migration(Version("3"), "m3", "SELECT 'edited';", "SELECT 'down';")
+    with pytest.raises(planner.PlanRefused) as exc:
+        planner.plan([m("1"), m("2"), changed], recorded(*SET), "1")
+    assert exc.value.reason is Reason.CHECKSUM_MISMATCH

@@ -2,7 +2,9 @@
 
 ``tests/golden/planner/<case>/input.json`` has the migrations, the applied
 versions (a plain version means "applied with the same checksum"; an object
-gives a checksum), an optional dirty version, the target and allowMissing.
+gives a checksum, and optionally a description and the ``recordedDown``
+``{"sql", "transactional", "checksum"}`` the history recorded, its checksum
+computed when left out), an optional dirty version, the target and allowMissing.
 ``expected.txt`` beside it is the plan (or refusal) written for a person to
 read. Regenerate after a deliberate change with ``SCHEMAOP_UPDATE_GOLDEN=1``
 and review the diff.
@@ -26,6 +28,8 @@ from schemaop.model import (
     Plan,
     Version,
 )
+from schemaop.model.history import RecordedDown
+from schemaop.model.migration import down_checksum
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "planner"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "input.json").exists())
@@ -38,7 +42,21 @@ def _state(case: dict[str, Any], by_version: dict[str, Migration]) -> DatabaseSt
             m = by_version[item]
             applied.append(AppliedMigration(Version(item), m.description, m.checksum))
         else:
-            applied.append(AppliedMigration(Version(item["version"]), "", item["checksum"]))
+            down = None
+            if "recordedDown" in item:
+                rec = item["recordedDown"]
+                tx = rec.get("transactional", True)
+                down = RecordedDown(
+                    rec.get("sql"), rec.get("checksum") or down_checksum(rec.get("sql"), tx), tx
+                )
+            applied.append(
+                AppliedMigration(
+                    Version(item["version"]),
+                    item.get("description", ""),
+                    item["checksum"],
+                    down=down,
+                )
+            )
     dirty = None
     if case.get("dirty"):
         m = by_version[case["dirty"]]
@@ -91,6 +109,8 @@ def render(case: dict[str, Any]) -> str:
     lines = [f"plan: {frm} -> {to} (target {plan.target}), {len(plan.steps)} step(s)"]
     for s in plan.steps:
         flag = "  [non-transactional]" if not s.transactional else ""
+        if s.source == "recorded":
+            flag += "  [recorded at apply time]"
         lines.append(f"{s.direction:<4} {s.version.text:<14} {s.description}{flag}")
         lines.append(f"     sql: {s.sql}")
     return "\n".join(lines) + "\n"

@@ -162,3 +162,14 @@ def test_job_facts_carry_the_typed_summary() -> None:
     assert facts.summary is not None and facts.summary.error is not None
     assert facts.summary.error.reason is Reason.LOCK_TIMEOUT
     assert JobFacts.from_job(job, None).summary is None
+
+
+def test_a_step_run_from_the_recorded_down_says_so_and_reads_back() -> None:
+    result = _result()
+    result.steps.append(StepResult("4", "four", "down", True, status="applied", source="recorded"))
+    data = json.loads(result.to_json())
+    assert data["steps"][-1]["source"] == "recorded"
+    assert "source" not in data["steps"][0]  # only when recorded: older readers see no change
+    read = RunSummary.from_json(result.to_json())
+    assert read == result.summary()
+    assert read.steps is not None and read.steps[-1].source == "recorded"

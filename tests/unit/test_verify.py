@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from schemaop import planner
@@ -80,3 +82,50 @@ def test_a_dirty_database_is_refused_unless_resuming_its_step() -> None:
     assert info.value.reason == Reason.DATABASE_DIRTY
     resume = check_history(plan, state, resume_dirty=True)
     assert resume is not None and resume.version == Version("1")
+
+
+def test_the_history_carries_the_down_recorded_by_the_latest_up_row() -> None:
+    from schemaop.model.migration import down_checksum
+
+    rows = [
+        dataclasses.replace(
+            entry(1, "1", "c1"), down_sql="DROP x;", down_checksum=down_checksum("DROP x;")
+        ),
+        entry(2, "1", "c1", direction="down"),
+        entry(3, "1", "c1"),  # applied again by an older schemaop: nothing recorded
+        dataclasses.replace(entry(4, "2", "c2"), down_checksum=down_checksum(None)),
+    ]
+    state = derive_state(rows, recent=0)
+    assert state.applied[0].down is None
+    two = state.applied[1].down
+    assert two is not None and two.intact and not two.reversible and two.sql is None
+
+
+def test_a_recorded_down_step_must_be_the_one_recorded_now() -> None:
+    from schemaop.model.history import RecordedDown
+    from schemaop.model.migration import down_checksum
+
+    one = Migration(Version("1"), "m1", "CREATE TABLE t1 (a int);", "DROP TABLE t1;")
+    gone = Migration(Version("2"), "m2", "CREATE TABLE t2 (a int);", "DROP TABLE t2;")
+    row1 = dataclasses.replace(
+        entry(1, "1", one.checksum), down_sql=one.down, down_checksum=one.down_checksum
+    )
+    row2 = dataclasses.replace(
+        entry(2, "2", gone.checksum), down_sql=gone.down, down_checksum=gone.down_checksum
+    )
+    state = derive_state([row1, row2], recent=0)
+    assert state.applied[1].down == RecordedDown("DROP TABLE t2;", gone.down_checksum, True)
+    plan = planner.plan([one], state, "1")
+    assert [s.source for s in plan.steps] == ["recorded"]
+    check_history(plan, state, resume_dirty=False)
+    # Edited since the plan was made (the text and a checksum that matches it).
+    edited = dataclasses.replace(
+        row2, down_sql="DROP TABLE t1;", down_checksum=down_checksum("DROP TABLE t1;")
+    )
+    with pytest.raises(Refused) as info:
+        check_history(plan, derive_state([row1, edited], recent=0), resume_dirty=False)
+    assert info.value.reason == Reason.CHECKSUM_MISMATCH and info.value.version == "2"
+    # Edited text without its checksum.
+    broken = dataclasses.replace(row2, down_sql="DROP TABLE t1;")
+    with pytest.raises(Refused):
+        check_history(plan, derive_state([row1, broken], recent=0), resume_dirty=False)

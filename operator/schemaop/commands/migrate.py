@@ -113,6 +113,12 @@ def _execute(
         except planner.PlanRefused as exc:
             return cs.fail(exc.message, cs.EXIT_REFUSED, output=out, reason=exc.reason.value)
 
+    if the_plan.recorded_downs and out != "json":
+        from schemaop.model.plan import recorded_down_note
+
+        versions = [s.version.text for s in the_plan.recorded_downs]
+        what = "migration" if getattr(args, "plan", None) else "file"
+        print(f"note: {recorded_down_note(versions, what)}", file=sys.stderr)
     progress = cs.Progress(quiet=args.quiet or out == "json")
     result = engine.run_plan(connect, the_plan, progress)
     if out == "json":

@@ -70,5 +70,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"plan {the_plan.short_hash}: {frm} -> {to}, {len(the_plan.steps)} step(s)")
     for step in the_plan.steps:
         flag = "" if step.transactional else "  [non-transactional]"
+        if step.source == "recorded":
+            flag += "  [down SQL recorded at apply time; its file is gone]"
         print(f"  {step.direction:<4} {step.version.text:<14} {step.description}{flag}")
     return cs.EXIT_OK

@@ -2,7 +2,9 @@
 
 The same as ``schemaop migrate --dir DIR --to VERSION`` but refuses a target
 above the current version. ``--to 0`` reverts everything. Any needed down step
-missing refuses before anything runs (``DownMigrationMissing``).
+missing refuses before anything runs (``DownMigrationMissing``). A version
+whose file is gone is reverted with the down SQL the history recorded when it
+was applied (the CLI says so), as in the operator.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.jobpolicy import check as check_job_policy
 from schemaop.model.migration import InvalidMigrationSet, MigrationSet
 from schemaop.model.names import ANNOTATION_APPROVED_PLAN
-from schemaop.model.plan import InvalidPlan, Plan
+from schemaop.model.plan import InvalidPlan, Plan, recorded_down_note
 from schemaop.model.run import RunError
 from schemaop.model.status import (
     Failure,
@@ -301,9 +301,12 @@ def decide(facts: Facts) -> Decision:
 
     if not the_plan.steps:
         changes += [st.clear_plan, st.clear_failure]
-        conditions = cond.ready(
-            f"The database is at version {database.get('currentVersion') or '0 (empty)'}."
-        )
+        message = f"The database is at version {database.get('currentVersion') or '0 (empty)'}."
+        recorded = _recorded_in_last_run(facts.jobs)
+        if recorded:
+            note = recorded_down_note(recorded, done=True)
+            message += f" {note[0].upper()}{note[1:]}."
+        conditions = cond.ready(message)
         if facts.live_fingerprint and state.last_fingerprint:
             drifted = facts.live_fingerprint != state.last_fingerprint
             conditions.append(
@@ -468,9 +471,26 @@ def with_migration_lint(decision: Decision, lint: Mapping[str, MigrationLint]) -
 def _describe_plan(p: Plan) -> str:
     frm = p.from_version.text if p.from_version else "0"
     to = p.to_version.text if p.to_version else "0"
-    return (
+    text = (
         f"Migrating {p.direction} from {frm} to {to}: {len(p.steps)} step(s), plan {p.short_hash}"
     )
+    if p.recorded_downs:
+        text += "; " + recorded_down_note([s.version.text for s in p.recorded_downs])
+    return text
+
+
+def _recorded_in_last_run(jobs: Sequence[JobFacts]) -> list[str]:
+    """Versions the last finished Job reverted with their recorded down SQL (its summary)."""
+    done = [j for j in jobs if not j.active and j.summary is not None]
+    if not done:
+        return []
+    job = max(done, key=lambda j: (j.finished_at or j.started_at or "", j.attempt))
+    assert job.summary is not None
+    return [
+        s.version
+        for s in job.summary.steps or ()
+        if s.source == "recorded" and s.status == "applied"
+    ]
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:

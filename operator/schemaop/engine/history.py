@@ -34,7 +34,20 @@ error             jsonb        on failure: sqlstate, message, statement, positio
 transactional     boolean      whether the step ran in one transaction
 statements_done   integer      non-transactional steps: statements completed, so
                                ``repair --retry`` resumes after them
+down_sql          text         ``up`` rows: the migration's down SQL when it was
+                               applied (null: it had none, or nothing recorded)
+down_checksum     text         ``up`` rows: sha256 of that down step alone (its
+                               text and ``transactional``; see
+                               :func:`~schemaop.model.migration.down_checksum`);
+                               null: nothing recorded (rows written before
+                               schemaop recorded downs, ``down`` rows)
 ================  ===========  ==================================================
+
+The recorded down runs with the row's ``transactional`` flag (a migration has one
+flag for both directions). A rollback uses it when the migration is gone
+(:mod:`schemaop.planner`, rule 4). Tables made before these columns existed are
+upgraded by the runner under its lock (:data:`ADDED_COLUMNS`); readers treat a
+column not there yet as null.
 
 The applied set is derived from the log (see :mod:`schemaop.model.history`).
 
@@ -115,8 +128,19 @@ COMMENT ON TABLE {schema}.snapshots IS 'schemaop rollback points; see docs/engin
 COLUMNS = (
     "id", "version", "description", "direction", "checksum", "status", "applied_at",
     "duration_ms", "applied_by", "plan_hash", "fingerprint", "error", "transactional",
-    "statements_done",
+    "statements_done", "down_sql", "down_checksum",
 )  # fmt: skip
+
+# Columns added after the first release of the history table, with their types: a
+# new table gets them, an older one is upgraded by :func:`ensure_history` (ADD COLUMN
+# IF NOT EXISTS, under the runner's lock), and reads take a missing one as null.
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    # The down step recorded with an up row (a rollback uses it when the migration is
+    # gone). A batched down's settings would be one more entry, e.g. ("down_batched",
+    # "jsonb"), covered by the down checksum.
+    ("down_sql", "text"),
+    ("down_checksum", "text"),
+)
 
 # The first column of what a runner's row insert returns (:func:`step_row_insert`): it
 # marks the row among the results of a batch (:mod:`schemaop.engine.batchcursor`).
@@ -173,17 +197,48 @@ def history_exists(conn: Conn, schema: str) -> bool:
 
 
 def ensure_history(conn: Conn, schema: str) -> bool:
-    """Create the history schema and tables when missing; True when it created them.
+    """Create the history schema and tables when missing, and add the columns of
+    :data:`ADDED_COLUMNS` an older table lacks; True when it created the tables.
 
     Call it holding the runner's advisory lock (two runners creating at once
-    would race on the catalogs).
+    would race on the catalogs). An up-to-date table costs one catalog read and
+    takes no table lock (ALTER TABLE would, even when the column exists).
     """
     if history_exists(conn, schema):
+        missing = [c for c, _ in ADDED_COLUMNS if c not in history_columns(conn, schema)]
+        if missing:
+            with conn.transaction():
+                conn.execute(_add_columns(schema, missing))
         return False
-    ddl = sql.SQL(_DDL).format(schema=sql.Identifier(schema))
     with conn.transaction():
-        conn.execute(ddl)
+        conn.execute(sql.SQL(_DDL).format(schema=sql.Identifier(schema)))
+        conn.execute(_add_columns(schema, [c for c, _ in ADDED_COLUMNS]))
     return True
+
+
+def history_columns(conn: Conn, schema: str) -> frozenset[str]:
+    """The columns the history table has (empty when it does not exist)."""
+    rows = conn.execute(
+        "SELECT a.attname FROM pg_catalog.pg_attribute a"
+        " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped",
+        (schema, HISTORY_TABLE),
+    ).fetchall()
+    return frozenset(str(r[0]) for r in rows)
+
+
+def _add_columns(schema: str, names: Sequence[str]) -> sql.Composed:
+    types = dict(ADDED_COLUMNS)
+    return sql.SQL("ALTER TABLE {table} {adds}").format(
+        table=sql.Identifier(schema, HISTORY_TABLE),
+        adds=sql.SQL(", ").join(
+            sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(
+                sql.Identifier(name), sql.SQL(types[name])
+            )
+            for name in names
+        ),
+    )
 
 
 def restore_history(
@@ -211,7 +266,8 @@ def restore_history(
     rows: list[tuple[Any, ...]] = [
         (e.id, e.version.text, e.description, e.direction, e.checksum, e.status, e.applied_at,
          e.duration_ms, e.applied_by, e.plan_hash, e.fingerprint,
-         None if e.error is None else json.dumps(e.error), e.transactional, e.statements_done)
+         None if e.error is None else json.dumps(e.error), e.transactional, e.statements_done,
+         e.down_sql, e.down_checksum)
         for e in entries
     ]  # fmt: skip
     next_id = max((e.id for e in entries), default=0) + 1
@@ -219,17 +275,19 @@ def restore_history(
     for step, plan_hash in done:
         rows.append(
             (next_id, step.version.text, step.description, step.direction, step.checksum,
-             "applied", None, None, None, plan_hash, None, restored, step.transactional, 0)
+             "applied", None, None, None, plan_hash, None, restored, step.transactional, 0,
+             *recorded_down(step))
         )  # fmt: skip
         next_id += 1
     step, plan_hash, statements_done, message = pending
     rows.append(
         (next_id, step.version.text, step.description, step.direction, step.checksum,
          "pending", None, None, None, plan_hash, None, json.dumps({"message": message}),
-         step.transactional, statements_done)
+         step.transactional, statements_done, *recorded_down(step))
     )  # fmt: skip
     with conn.transaction():
         conn.execute(sql.SQL(_DDL).format(schema=sql.Identifier(schema)))
+        conn.execute(_add_columns(schema, [c for c, _ in ADDED_COLUMNS]))
         with conn.cursor() as cur:
             cur.executemany(insert, rows)
         conn.execute(
@@ -240,9 +298,22 @@ def restore_history(
     return True
 
 
+def recorded_down(step: PlanStep) -> tuple[str | None, str | None]:
+    """``(down_sql, down_checksum)`` of the history row of ``step``: what an ``up``
+    step records of its migration's down step (nothing for a down step)."""
+    if step.direction != "up" or step.down_checksum is None:
+        return None, None
+    return step.down, step.down_checksum
+
+
 def read_history(conn: Conn, schema: str) -> list[HistoryEntry]:
+    """Every row, oldest first; a column of :data:`ADDED_COLUMNS` the table does not
+    have yet (not upgraded: the operator's reads never change it) reads as null."""
+    have = history_columns(conn, schema)
     query = sql.SQL("SELECT {cols} FROM {table} ORDER BY id").format(
-        cols=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
+        cols=sql.SQL(", ").join(
+            sql.Identifier(c) if c in have else sql.SQL("NULL") for c in COLUMNS
+        ),
         table=sql.Identifier(schema, HISTORY_TABLE),
     )
     return [_entry(r) for r in conn.execute(query).fetchall()]
@@ -261,7 +332,8 @@ def read_state(conn: Conn, history_schema: str = "schemaop", recent: int = 20) -
 
 def _entry(row: tuple[Any, ...]) -> HistoryEntry:
     (id_, version, description, direction, checksum, status, applied_at, duration_ms,
-     applied_by, plan_hash, fingerprint, error, transactional, statements_done) = row  # fmt: skip
+     applied_by, plan_hash, fingerprint, error, transactional, statements_done, down_sql,
+     down_checksum) = row  # fmt: skip
     try:
         v = Version(version)
     except InvalidVersion as exc:
@@ -283,4 +355,6 @@ def _entry(row: tuple[Any, ...]) -> HistoryEntry:
         error=error,
         transactional=bool(transactional),
         statements_done=int(statements_done),
+        down_sql=down_sql,
+        down_checksum=down_checksum,
     )

@@ -96,7 +96,7 @@ from schemaop.engine.errors import (
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
 from schemaop.model.conditions import Reason
 from schemaop.model.history import HistoryEntry, derive_state
-from schemaop.model.migration import text_problem
+from schemaop.model.migration import down_checksum, text_problem
 from schemaop.model.names import NOTIFY_CHANNEL
 from schemaop.model.plan import Plan, PlanStep
 from schemaop.model.run import TERMINATION_LIMIT, RunSummary, StepSummary
@@ -119,6 +119,8 @@ class StepResult:
     status: str = "pending"  # applied | skipped | failed | pending (not reached)
     duration_ms: int = 0
     attempts: int = 0
+    # ``recorded``: a down step run with the down SQL recorded at apply time.
+    source: str = "migration"
 
     def summary(self) -> StepSummary:
         return StepSummary(
@@ -129,6 +131,7 @@ class StepResult:
             status=self.status,
             duration_ms=self.duration_ms,
             attempts=self.attempts,
+            source=self.source,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,6 +228,7 @@ class _Run:
                 sql.Literal(step.description),
                 sql.Literal(step.direction),
                 sql.Literal(step.checksum),
+                *(sql.Literal(v) for v in hist.recorded_down(step)),
             ]
         )
         return (
@@ -284,10 +288,14 @@ class _Run:
                 "error": sql.SQL("NULL"),
                 "transactional": sql.Literal(True),
                 "statements_done": _lock_check(self.key),
+                "down_sql": sql.SQL("$5"),
+                "down_checksum": sql.SQL("$6"),
             },
         )
         self.conn.execute(
-            sql.SQL("PREPARE schemaop_applied(text, text, text, text) AS {}").format(insert)
+            sql.SQL("PREPARE schemaop_applied(text, text, text, text, text, text) AS {}").format(
+                insert
+            )
         )
         self._prepared = True
 
@@ -366,6 +374,11 @@ def _check_texts(plan: Plan) -> None:
             problem = f"{step.direction} SQL {problem}"
         elif "\0" in step.description:
             problem = "the description contains a NUL character"
+        elif step.down_checksum is not None and step.down_checksum != down_checksum(
+            step.down, step.transactional
+        ):
+            # What the step would record as its down must be what its checksum says.
+            problem = "the down SQL to record does not match its checksum (downChecksum)"
         if problem is not None:
             raise Refused(Reason.INVALID_MIGRATION_SET, problem, version=step.version.text)
 
@@ -391,7 +404,7 @@ def run_plan(
         to_version=plan.to_version.text if plan.to_version else None,
         target=plan.target,
         steps=[
-            StepResult(s.version.text, s.description, s.direction, s.transactional)
+            StepResult(s.version.text, s.description, s.direction, s.transactional, source=s.source)
             for s in plan.steps
         ],
     )
@@ -682,6 +695,7 @@ def _history_insert(
     runner still holds its lock (:func:`_lock_check`).
     """
     done: sql.Composable = sql.Literal(statements_done)
+    down_sql, down_sum = hist.recorded_down(step)
     if check_lock:
         done = sql.SQL("{} + {}").format(_lock_check(run.key), done)
     insert = hist.step_row_insert(
@@ -701,6 +715,8 @@ def _history_insert(
             "error": sql.SQL("NULL") if error is None else sql.Literal(json.dumps(error)),
             "transactional": sql.Literal(step.transactional),
             "statements_done": done,
+            "down_sql": sql.Literal(down_sql),
+            "down_checksum": sql.Literal(down_sum),
         },
     )
     if not with_fingerprint:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from schemaop.engine.errors import Refused
 from schemaop.model.conditions import Reason
 from schemaop.model.history import DatabaseState, HistoryEntry
+from schemaop.model.migration import down_checksum
 from schemaop.model.plan import Plan, PlanStep
 
 
@@ -21,7 +22,9 @@ def check_history(plan: Plan, state: DatabaseState, resume_dirty: bool) -> Histo
     Refused: a dirty database (unless ``resume_dirty`` and the dirty step is the
     plan's first), an applied migration whose checksum differs from the plan's
     ``verify`` map, a version applied but unknown to the plan (unless
-    ``allowMissing``).
+    ``allowMissing``), a down step made from the history's record
+    (``source: recorded``) that is not the down step recorded for the version
+    as it is applied now.
     """
     resume: HistoryEntry | None = None
     if state.dirty_step is not None:
@@ -64,6 +67,22 @@ def check_history(plan: Plan, state: DatabaseState, resume_dirty: bool) -> Histo
                 f"version(s) {', '.join(unknown)} are applied in the database but unknown to "
                 "the plan; the plan is stale or migrations were removed",
                 version=unknown[0],
+            )
+    for step in plan.steps:
+        if step.source != "recorded":
+            continue
+        applied = state.applied_version(step.version)
+        record = applied.down if applied is not None else None
+        if applied is not None and (
+            record is None
+            or not record.intact
+            or record.checksum != down_checksum(step.sql, step.transactional)
+        ):
+            raise Refused(
+                Reason.CHECKSUM_MISMATCH,
+                f"the plan reverts {step.version} with a recorded down step that is not the "
+                "one the history records for it now (edited, or the plan is stale)",
+                version=step.version.text,
             )
     return resume
 

@@ -9,6 +9,10 @@ The history table is an append-only log; the applied set is derived from it:
 for each version, its latest ``applied`` row decides (``up`` -> applied, ``down``
 -> not applied). A row left in status ``pending`` is a non-transactional step
 that failed or was interrupted: the database is dirty until ``repair``.
+
+Each ``up`` row also records the migration's down step as it was when applied
+(:class:`RecordedDown`): a rollback uses it when the migration itself is gone
+(its SchemaMigration deleted, its file removed); see :mod:`schemaop.planner`.
 """
 
 from __future__ import annotations
@@ -17,9 +21,33 @@ import dataclasses
 import datetime as dt
 from typing import Any, Literal
 
+from schemaop.model.migration import down_checksum
 from schemaop.model.version import Version
 
 HistoryStatus = Literal["applied", "failed", "pending", "repaired"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedDown:
+    """The down step recorded with an ``up`` row at apply time.
+
+    ``sql`` None: the migration had no down step. ``checksum`` is what the
+    history says (:func:`schemaop.model.migration.down_checksum` of the text and
+    the flag when written); :attr:`intact` recomputes it, so a record edited
+    since is told apart.
+    """
+
+    sql: str | None
+    checksum: str
+    transactional: bool = True
+
+    @property
+    def intact(self) -> bool:
+        return down_checksum(self.sql, self.transactional) == self.checksum
+
+    @property
+    def reversible(self) -> bool:
+        return self.sql is not None and bool(self.sql.strip())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +59,9 @@ class AppliedMigration:
     checksum: str
     applied_at: dt.datetime | None = None
     plan_hash: str | None = None
+    # The down step recorded when it was applied; None on rows written before
+    # schemaop recorded them.
+    down: RecordedDown | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +82,17 @@ class HistoryEntry:
     error: dict[str, Any] | None
     transactional: bool = True
     statements_done: int = 0
+    # ``up`` rows: the migration's down SQL and its checksum when applied (both None
+    # on rows written before schemaop recorded them, and on ``down`` rows).
+    down_sql: str | None = None
+    down_checksum: str | None = None
+
+    @property
+    def recorded_down(self) -> RecordedDown | None:
+        """The down step this row recorded, or None (none recorded)."""
+        if self.direction != "up" or self.down_checksum is None:
+            return None
+        return RecordedDown(self.down_sql, self.down_checksum, self.transactional)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +110,7 @@ class HistoryEntry:
             "error": self.error,
             "transactional": self.transactional,
             "statementsDone": self.statements_done,
+            "downRecorded": self.recorded_down is not None,
         }
 
 
@@ -130,7 +173,12 @@ def derive_state(
         if row.status == "applied":
             if row.direction == "up":
                 applied[row.version] = AppliedMigration(
-                    row.version, row.description, row.checksum, row.applied_at, row.plan_hash
+                    row.version,
+                    row.description,
+                    row.checksum,
+                    row.applied_at,
+                    row.plan_hash,
+                    row.recorded_down,
                 )
             else:
                 applied.pop(row.version, None)

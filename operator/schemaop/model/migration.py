@@ -43,6 +43,22 @@ def checksum(up: str, down: str | None, transactional: bool = True) -> str:
     return h.hexdigest()
 
 
+def down_checksum(down: str | None, transactional: bool = True) -> str:
+    """sha256 over a down step alone: its normalized text and the transactional flag.
+
+    What the history records beside a recorded down SQL (docs/engine.md), so the
+    record can be checked without the up SQL; ``down`` None (or blank) is "the
+    migration has no down step", which has a checksum too. (Batched settings of a
+    batched down would join here when migrations carry them.)
+    """
+    h = hashlib.sha256()
+    h.update(b"schemaop-down-checksum-v1\0down\0")
+    if down is not None and normalize_sql(down):
+        h.update(normalize_sql(down).encode())
+    h.update(b"\0transactional\0" + (b"1" if transactional else b"0"))
+    return h.hexdigest()
+
+
 # PostgreSQL's lexer (scan.l, standard_conforming_strings on), reduced to what
 # decides where a token that can swallow text starts. Identifiers are matched whole
 # so that ``$`` inside one (``a$b$``) and a letter before a quote (``ae'x'``) are not
@@ -240,6 +256,11 @@ class Migration:
     @property
     def checksum(self) -> str:
         return checksum(self.up, self.down, self.transactional)
+
+    @property
+    def down_checksum(self) -> str:
+        """Its down step's own checksum (:func:`down_checksum`), as the history records it."""
+        return down_checksum(self.down, self.transactional)
 
     @property
     def reversible(self) -> bool:

@@ -26,7 +26,10 @@ Plan file format (JSON, camelCase like Kubernetes)::
      "verify": {"1": "<checksum>", ...},
      "steps": [{"version": "4", "description": "...", "direction": "up",
                 "sql": "...", "transactional": true, "checksum": "...",
-                "archives": []}],
+                "archives": [],
+                "down": "..." | null, "downChecksum": "..."}],   # up steps
+     # a down step made from the history's record (its migration is gone):
+     #          {..., "direction": "down", "source": "recorded"}
      "hash": "<sha256 hex>"}
 
 ``verify`` maps every version of the migration set the plan was made from to
@@ -51,6 +54,9 @@ PLAN_API_VERSION: Final = API_VERSION
 PLAN_KIND: Final = "Plan"
 
 Direction = Literal["up", "down"]
+# Where a step's SQL comes from: the migration set, or (down steps only) the down
+# SQL the history recorded when the migration was applied.
+StepSource = Literal["migration", "recorded"]
 SnapshotPolicy = Literal["None", "Schema", "Full"]
 SNAPSHOT_POLICIES: Final[tuple[str, ...]] = ("None", "Schema", "Full")
 
@@ -73,6 +79,13 @@ class PlanStep:
     ``archives`` is metadata from the destructive-change policy (issue 6): JSON
     objects describing data the step's SQL copies aside before dropping it. The
     engine does not interpret them; it reports them as rollback points.
+
+    ``down`` and ``down_checksum`` (up steps): the migration's down SQL and its
+    :func:`~schemaop.model.migration.down_checksum`, which the runner records with
+    the step's history row; ``down_checksum`` None records nothing (a plan made
+    by an older schemaop). ``source`` ``recorded``: a down step whose SQL is the
+    one recorded at apply time, its migration being gone. Left out of the JSON at
+    their defaults, so plans without them keep their hash.
     """
 
     version: Version
@@ -82,9 +95,12 @@ class PlanStep:
     transactional: bool = True
     checksum: str = ""
     archives: tuple[Mapping[str, Any], ...] = ()
+    down: str | None = None
+    down_checksum: str | None = None
+    source: StepSource = "migration"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": self.version.text,
             "description": self.description,
             "direction": self.direction,
@@ -93,6 +109,12 @@ class PlanStep:
             "checksum": self.checksum,
             "archives": [dict(a) for a in self.archives],
         }
+        if self.down_checksum is not None:
+            out["down"] = self.down
+            out["downChecksum"] = self.down_checksum
+        if self.source != "migration":
+            out["source"] = self.source
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlanStep:
@@ -102,6 +124,11 @@ class PlanStep:
         archives = data.get("archives") or []
         if not isinstance(archives, list) or not all(isinstance(a, dict) for a in archives):
             raise InvalidPlan("step archives must be a list of objects")
+        source = data.get("source", "migration")
+        if source not in ("migration", "recorded"):
+            raise InvalidPlan(f"step source must be 'migration' or 'recorded', not {source!r}")
+        down = data.get("down")
+        down_sum = data.get("downChecksum")
         return cls(
             version=_version(data.get("version"), "step version"),
             description=_str(data.get("description", ""), "step description"),
@@ -110,6 +137,9 @@ class PlanStep:
             transactional=_bool(data.get("transactional", True), "step transactional"),
             checksum=_str(data.get("checksum", ""), "step checksum"),
             archives=tuple(archives),
+            down=None if down is None else _str(down, "step down"),
+            down_checksum=None if down_sum is None else _str(down_sum, "step downChecksum"),
+            source=cast(StepSource, source),
         )
 
 
@@ -218,6 +248,11 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.steps
+
+    @property
+    def recorded_downs(self) -> tuple[PlanStep, ...]:
+        """Its down steps made from the history's record (their migration is gone)."""
+        return tuple(s for s in self.steps if s.source == "recorded")
 
     @property
     def direction(self) -> Literal["up", "down", "mixed", "none"]:
@@ -343,6 +378,19 @@ def _int(value: Any, what: str) -> int:
     return value
 
 
+def recorded_down_note(
+    versions: Sequence[str], what: str = "SchemaMigration", *, done: bool = False
+) -> str:
+    """What status, Events and the CLI say when down steps come from the history's record,
+    e.g. "rolling back 5 with the down SQL recorded at apply time; its SchemaMigration
+    is gone". ``what`` names the definition that is gone (``SchemaMigration``,
+    ``file``); ``done``: "rolled back".
+    """
+    verb = "rolled back" if done else "rolling back"
+    gone = f"its {what} is gone" if len(versions) == 1 else f"their {what}s are gone"
+    return f"{verb} {', '.join(versions)} with the down SQL recorded at apply time; {gone}"
+
+
 def steps_summary(steps: Sequence[PlanStep]) -> list[dict[str, Any]]:
     """Steps without their SQL: what status and logs show."""
     return [
@@ -352,6 +400,7 @@ def steps_summary(steps: Sequence[PlanStep]) -> list[dict[str, Any]]:
             "direction": s.direction,
             "transactional": s.transactional,
             "checksum": s.checksum,
+            **({"source": s.source} if s.source != "migration" else {}),
         }
         for s in steps
     ]

@@ -14,7 +14,7 @@ Persisted shape (JSON, camelCase; documented in docs/engine.md)::
      "target": "latest", "currentVersion": "4" | null, "applied": 1, "skipped": 0,
      "steps": [{"version": "4", "description": "...", "direction": "up",
                 "transactional": true, "status": "applied", "durationMs": 12,
-                "attempts": 1}] | null,
+                "attempts": 1, "source": "recorded"}] | null,   # source: only when recorded
      "snapshots": [{...}], "rollbackPoints": [{...}], "fingerprint": "..." | null,
      "durationMs": 40,
      "error": {"kind": "MigrationFailed", "reason": "MigrationFailed",
@@ -167,9 +167,12 @@ class StepSummary:
     status: str = "pending"
     duration_ms: int = 0
     attempts: int = 0
+    # Where the step's SQL came from: ``migration``, or ``recorded`` (a down step run
+    # with the down SQL the history recorded at apply time; its migration is gone).
+    source: str = "migration"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": self.version,
             "description": self.description,
             "direction": self.direction,
@@ -178,6 +181,9 @@ class StepSummary:
             "durationMs": self.duration_ms,
             "attempts": self.attempts,
         }
+        if self.source != "migration":
+            out["source"] = self.source
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StepSummary:
@@ -189,6 +195,7 @@ class StepSummary:
             status=str(data.get("status", "pending")),
             duration_ms=_opt_int(data.get("durationMs")) or 0,
             attempts=_opt_int(data.get("attempts")) or 0,
+            source="recorded" if data.get("source") == "recorded" else "migration",
         )
 
 

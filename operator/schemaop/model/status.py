@@ -47,6 +47,9 @@ class PlanStepStatus(TypedDict, total=False):
     description: str
     transactional: bool
     checksum: str
+    # Only on a down step run with the down SQL recorded at apply time (its
+    # SchemaMigration is gone): ``recorded``.
+    source: Literal["recorded"]
 
 
 class PlanLint(TypedDict, total=False):
@@ -221,16 +224,18 @@ def iso(t: dt.datetime) -> str:
 
 
 def plan_status(p: Plan, approved: bool, lint: PlanLint | None) -> PlanStatus:
-    steps: list[PlanStepStatus] = [
-        {
+    steps: list[PlanStepStatus] = []
+    for s in p.steps:
+        step: PlanStepStatus = {
             "version": s.version.text,
             "direction": s.direction,
             "description": s.description,
             "transactional": s.transactional,
             "checksum": s.checksum,
         }
-        for s in p.steps
-    ]
+        if s.source == "recorded":
+            step["source"] = "recorded"
+        steps.append(step)
     out: PlanStatus = {
         "hash": p.hash,
         "fromVersion": p.from_version.text if p.from_version else "",

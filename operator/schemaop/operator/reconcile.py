@@ -47,6 +47,7 @@ from schemaop.model import conditions as cond
 from schemaop.model import status as st
 from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
+from schemaop.model.plan import recorded_down_note
 from schemaop.model.run import RunError
 from schemaop.model.status import MigrationLint, SchemaMigrationStatus, SchemaVersionStatus
 from schemaop.operator.lintgate import LintCache
@@ -313,7 +314,12 @@ class Reconciler:
                 "Normal",
                 "MigrationStarted",
                 f"Job {job['metadata']['name']} started: plan {plan.short_hash}, "
-                f"{len(plan.steps)} {plan.direction} step(s)",
+                f"{len(plan.steps)} {plan.direction} step(s)"
+                + (
+                    "; " + recorded_down_note([s.version.text for s in plan.recorded_downs])
+                    if plan.recorded_downs
+                    else ""
+                ),
             )
         return str(job["metadata"]["name"])
 
