@@ -62,6 +62,11 @@ DEFAULT_RESYNC = 300.0
 REFUSED_JOB_RESYNC = 300.0
 
 
+# Connection failures a retry cannot cure: the spec, the Secret or the database's
+# set-up must change (Stalled, and looked at again with backoff).
+_NEEDS_A_PERSON = frozenset({Reason.AUTHENTICATION_FAILED, Reason.CONNECTION_POOLED})
+
+
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
     """Delay before retry number ``attempt`` (1-based): capped exponential, never zero."""
     return float(min(cap, base * (2 ** max(0, attempt - 1))))
@@ -215,15 +220,12 @@ def decide(facts: Facts) -> Decision:
         changes.append(st.set_failure(failure))
         # Credentials the database refuses need a person; anything else that keeps the
         # database from being read is shown as unreachable and looked at again.
-        reason = (
-            Reason.AUTHENTICATION_FAILED
-            if error.reason is Reason.AUTHENTICATION_FAILED
-            else Reason.DATABASE_UNREACHABLE
-        )
+        # So does a connection through a transaction pooler (ConnectionPooled).
+        reason = error.reason if error.reason in _NEEDS_A_PERSON else Reason.DATABASE_UNREACHABLE
         message = f"{error.message}; retrying in {delay:.0f}s"
         conditions = (
             cond.stalled(reason, message)
-            if reason == Reason.AUTHENTICATION_FAILED
+            if reason in _NEEDS_A_PERSON
             else cond.progressing(reason, message)
         )
         return Decision(conditions, changes, requeue_after=delay)
@@ -389,6 +391,15 @@ def decide(facts: Facts) -> Decision:
     # saying why is not retried, one that succeeded short of the target is.
     job_error = last.error
     retryable = job_error.retryable if job_error is not None else not last.failed
+    if job_error is not None and job_error.reason in _NEEDS_A_PERSON:
+        # The Job could not use its connection as configured: nothing ran.
+        changes.append(st.set_failure(failure))
+        return Decision(
+            cond.stalled(job_error.reason, st.failure_message(failure)),
+            changes,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
     if not retryable:
         changes.append(st.set_failure(failure))
         return Decision(
