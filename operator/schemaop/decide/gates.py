@@ -6,7 +6,8 @@
 Gates, in order: paused; an invalid migration set; a spec the operator cannot
 use (:mod:`schemaop.decide.spec`); the Job policy (image, ServiceAccount,
 snapshot volume type, pod annotations: the operator's configuration, not the
-SchemaVersion author's); the Secret; the database; a running Job; the planner's
+SchemaVersion author's); the Secret (and the hosts a password Secret allows its
+password to go to: :mod:`schemaop.decide.secrethosts`); the database; a running Job; the planner's
 refusals (checksum mismatch, missing down step, dirty database); the lint
 policy; manual approval; then the Job for the plan, whose failures are retried
 with capped exponential backoff when the cause is transient and wait for a spec
@@ -87,6 +88,9 @@ class Facts:
     secret_error: str | None = None
     # The Secret exists but lacks the labels of the operator's --secret-selector.
     secret_unlabelled: bool = False
+    # Why the passwordFrom Secret's password must not go to spec.connection's host
+    # (decide.secrethosts.host_problem); nothing was connected to.
+    host_not_allowed: str | None = None
     db_error: RunError | None = None  # why the database could not be read
     db_state: DatabaseState | None = None
     live_fingerprint: str | None = None
@@ -190,6 +194,18 @@ def decide(facts: Facts) -> Decision:
                 f"{facts.secret_error} (checked again in {delay:.0f}s, or at once when this "
                 "SchemaVersion changes)",
             ),
+            changes,
+            requeue_after=delay,
+        )
+    if facts.host_not_allowed:
+        # A person must act (the spec or the Secret's annotation); a change of either
+        # triggers a reconciliation (the Secret is watched unless --secret-selector).
+        delay = backoff(attempts_so_far + 1, cap=60.0)
+        changes.append(
+            st.set_failure({"message": facts.host_not_allowed, "attempts": attempts_so_far + 1})
+        )
+        return Decision(
+            cond.stalled(Reason.HOST_NOT_ALLOWED, facts.host_not_allowed),
             changes,
             requeue_after=delay,
         )
