@@ -127,7 +127,7 @@ def require_session(conn: Conn, needs: str, *, timeout: float = 5.0) -> SessionK
     if kind is SessionKind.TRANSACTION:
         raise ConnectionPooled(
             f"the database is reached through a transaction-pooling connection pooler "
-            f"(PgBouncer pool_mode=transaction or similar), where {needs} does not hold "
+            f"(PgBouncer pool_mode=transaction or similar), where {needs} would not hold "
             "across transactions; give migrations a direct URL to PostgreSQL (or a "
             "session-mode pool): nothing was run"
         )
@@ -135,7 +135,7 @@ def require_session(conn: Conn, needs: str, *, timeout: float = 5.0) -> SessionK
         raise ConnectionPooled(
             f"the database is reached through a connection pooler whose mode could not be "
             f"verified (a second connection got no server within {timeout:g}s), and {needs} "
-            "needs a session of its own; give migrations a direct URL to PostgreSQL (or a "
+            "would not hold without a session of its own; give migrations a direct URL to PostgreSQL (or a "
             "session-mode pool with room for one more connection): nothing was run"
         )
     return kind
