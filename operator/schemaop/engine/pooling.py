@@ -135,7 +135,8 @@ def require_session(conn: Conn, needs: str, *, timeout: float = 5.0) -> SessionK
         raise ConnectionPooled(
             f"the database is reached through a connection pooler whose mode could not be "
             f"verified (a second connection got no server within {timeout:g}s), and {needs} "
-            "would not hold without a session of its own; give migrations a direct URL to PostgreSQL (or a "
-            "session-mode pool with room for one more connection): nothing was run"
+            "would not hold without a session of its own; give migrations a direct URL to "
+            "PostgreSQL (or a session-mode pool with room for one more connection): nothing "
+            "was run"
         )
     return kind
