@@ -130,6 +130,30 @@ def test_migrate_command_through_transaction_pooling_is_one_line_exit_3(
     assert scalar(database, "SELECT to_regnamespace('schemaop') IS NULL") is True
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["repair", "--mark-applied", "1"],
+        ["purge", "--older-than", "30d"],
+    ],
+)
+def test_other_lock_takers_refuse_too_in_one_line(
+    database: str, pgbouncer: dict[str, PgBouncer], command: list[str]
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "schemaop", *command],
+        env={"DATABASE_URL": pgbouncer["transaction"].via(database), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 3, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "transaction-pooling" in lines[0], out.stderr
+    assert advisory_locks(database) == 0
+
+
 def test_operator_reads_through_transaction_pooling_and_leave_servers_writable(
     database: str, pgbouncer: dict[str, PgBouncer]
 ) -> None:

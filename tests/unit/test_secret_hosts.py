@@ -152,3 +152,23 @@ def test_the_kube_read_returns_the_annotations() -> None:
     api.core = Core()  # type: ignore[assignment]
     value, annotations = asyncio.run(api.read_secret_key_annotated("ns", "db", "password"))
     assert value == PASSWORD and annotations == {ANN: "db"}
+
+
+def test_an_old_libpq_does_not_connect_when_scram_is_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import psycopg
+
+    from schemaop import engine
+    from schemaop.engine.connect import check_require_auth
+    from schemaop.engine.errors import AuthMethodRefused
+
+    monkeypatch.setattr(psycopg.pq, "version", lambda: 150018)
+    monkeypatch.delenv("PGREQUIREAUTH", raising=False)
+    check_require_auth({}, "test")  # nothing asked: nothing to enforce
+    with pytest.raises(AuthMethodRefused, match="libpq 150018 cannot enforce"):
+        check_require_auth({"require_auth": "scram-sha-256"}, "test")
+    monkeypatch.setenv("PGREQUIREAUTH", "scram-sha-256")
+    with pytest.raises(AuthMethodRefused):
+        # Refused before any connection attempt (nothing listens on port 1).
+        engine.connect(f"postgresql://u:{PASSWORD}@127.0.0.1:1/db", source="test")
