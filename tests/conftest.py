@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from devenv import pg as devpg
+from devenv import pgbouncer as devpgbouncer
 
 TIERS = ("unit", "integration", "e2e")
 
@@ -58,3 +59,28 @@ def database(postgres: devpg.Postgres) -> Iterator[str]:
     dsn = postgres.create_database(name)
     yield dsn
     postgres.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(
+    postgres: devpg.Postgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, devpgbouncer.PgBouncer]]:
+    """Real PgBouncers in front of ``postgres``, by pool mode (``transaction`` and
+    ``session``), each on a free loopback port; ``.via(dsn)`` is a database's DSN
+    through it."""
+    bouncers: dict[str, devpgbouncer.PgBouncer] = {}
+    try:
+        for mode in ("transaction", "session"):
+            bouncers[mode] = devpgbouncer.start(
+                tmp_path_factory.mktemp(f"pgbouncer-{mode}"), postgres.port, mode
+            )
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        for bouncer in bouncers.values():
+            bouncer.destroy()
+        unavailable("PgBouncer", exc)
+        raise
+    try:
+        yield bouncers
+    finally:
+        for bouncer in bouncers.values():
+            bouncer.destroy()

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 from devenv import pg as devpg  # noqa: E402
 from devenv.util import free_port, wait_for  # noqa: E402
 from schemaop.engine.introspect import introspect  # noqa: E402
-from schemaop.engine.schemaread import SchemaReader, read_only_conninfo  # noqa: E402
+from schemaop.engine.schemaread import SchemaReader, sidecar_conninfo  # noqa: E402
 from schemaop.sidecar.cache import Snapshot  # noqa: E402
 
 PYTHON = sys.executable
@@ -247,12 +247,12 @@ def main() -> int:
                 conn.execute(schema_sql(args.tables).encode())
             print(f"schema: {args.tables} tables created in {time.perf_counter() - t0:.1f}s")
 
-            conn = psycopg.connect(read_only_conninfo(dsn), autocommit=True)
+            conn = psycopg.connect(sidecar_conninfo(dsn), autocommit=True)
             with conn:
                 doc = introspect(conn, ["public"])
                 columns = sum(len(t["columns"]) for t in doc[0]["tables"])
                 intro = median_seconds(lambda: introspect(conn, ["public"]), 5)
-            reader = SchemaReader(read_only_conninfo(dsn), ["public"], "schemaop")
+            reader = SchemaReader(sidecar_conninfo(dsn), ["public"], "schemaop")
             reader.read()
             refresh = median_seconds(lambda: Snapshot(*reader.read()), 5)
             reader.close()

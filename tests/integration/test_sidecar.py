@@ -31,7 +31,7 @@ from sidecar_support import (
 from devenv import pg as devpg
 from devenv.util import free_port
 from schemaop.commands.sidecar import SHUTDOWN_GRACE
-from schemaop.engine.schemaread import read_only_conninfo
+from schemaop.engine.schemaread import SchemaReader, sidecar_conninfo
 from schemaop.sidecar.app import package_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,16 +158,23 @@ async def test_etag_answers_304_and_gzip(database: str) -> None:
             assert await r.json() == doc
 
 
-def test_connections_are_read_only(database: str) -> None:
-    with psycopg.connect(read_only_conninfo(database), autocommit=True) as conn:
-        row = conn.execute("SHOW default_transaction_read_only").fetchone()
-        assert row == ("on",)
-        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+def test_reads_are_read_only_transactions(database: str) -> None:
+    reader = SchemaReader(sidecar_conninfo(database), ["public"], "schemaop")
+    try:
+        conn = reader._connection()
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), conn.transaction():
             conn.execute("CREATE TABLE not_allowed (id int)")
+    finally:
+        reader.close()
     with_options = database + "?options=-c%20statement_timeout%3D5000"
-    with psycopg.connect(read_only_conninfo(with_options), autocommit=True) as conn:
-        assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
-        assert conn.execute("SHOW transaction_read_only").fetchone() == ("on",)
+    reader = SchemaReader(sidecar_conninfo(with_options), ["public"], "schemaop")
+    try:
+        conn = reader._connection()
+        with conn.transaction():
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
+            assert conn.execute("SHOW transaction_read_only").fetchone() == ("on",)
+    finally:
+        reader.close()
 
 
 async def test_quoted_names_are_served_and_nothing_is_injectable(database: str) -> None:

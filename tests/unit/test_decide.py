@@ -22,6 +22,7 @@ from schemaop.decide import (
 from schemaop.engine.errors import (
     AuthenticationFailed,
     ConnectionFailed,
+    ConnectionPooled,
     InvalidConnectionString,
     LockBusy,
 )
@@ -537,3 +538,20 @@ def test_ready_after_a_run_from_the_recorded_down_says_so() -> None:
     assert _reason(d) == (True, Reason.APPLIED)
     message = next(c.message for c in d.conditions if c.type == ConditionType.READY)
     assert "Rolled back 3 with the down SQL recorded at apply time" in message
+def test_a_transaction_pooled_connection_stalls_with_its_own_reason() -> None:
+    # Seen by the operator's check before a Job: no Job, Stalled, looked at again.
+    pooled = ConnectionPooled("reached through a transaction-pooling connection pooler")
+    d = decide(_facts(db_state=None, db_error=pooled.summary()))
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.CONNECTION_POOLED)
+    assert d.create_job_for is None and d.requeue_after > 0
+    # Seen by the Job (an older operator, or the pooler put in front later): the
+    # same reason, not "fix the migration".
+    first = decide(_facts())
+    assert first.create_job_for is not None
+    h = first.create_job_for[0].short_hash
+    summary = RunSummary(ok=False, error=pooled.summary())
+    d = decide(_facts(jobs=[_finished_job(h, summary.termination_message())]))
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.CONNECTION_POOLED)
+    message = next(c.message for c in d.conditions if c.type == ConditionType.STALLED)
+    assert "transaction-pooling" in message and "Fix the migration" not in message
+    assert d.create_job_for is None

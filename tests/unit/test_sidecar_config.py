@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from schemaop.engine.schemaread import read_only_conninfo
+from schemaop.engine.schemaread import sidecar_conninfo
 from schemaop.sidecar.config import ConfigError, SidecarConfig, load_config
 from schemaop.sidecar.forwarded import client_address, parse_networks
 from schemaop.sidecar.logs import mask
@@ -88,12 +88,13 @@ def test_bad_values_are_clear_errors(
         load_config(flags, env)
 
 
-def test_read_only_is_forced_and_existing_options_kept() -> None:
-    info = read_only_conninfo("postgresql://u@db/app?options=-c%20search_path%3Dx")
-    assert "default_transaction_read_only=on" in info
+def test_conninfo_sends_no_options_of_its_own_and_keeps_the_users() -> None:
+    # PgBouncer refuses a client that sends `options`: read-only is per transaction.
+    info = sidecar_conninfo("postgresql://u@db/app?options=-c%20search_path%3Dx")
     assert "search_path=x" in info
     assert "application_name=schemaop-sidecar" in info
-    assert "default_transaction_read_only=on" in read_only_conninfo("")
+    assert "options" not in sidecar_conninfo("")
+    assert "default_transaction_read_only" not in info
 
 
 def test_token_bucket_allows_a_burst_then_refills() -> None:

@@ -30,7 +30,12 @@ import time
 from typing import Any, TextIO
 
 from schemaop import redaction
-from schemaop.engine.errors import EngineError, InvalidConnectionString, Refused
+from schemaop.engine.errors import (
+    ConnectionPooled,
+    EngineError,
+    InvalidConnectionString,
+    Refused,
+)
 from schemaop.model.plan import SNAPSHOT_POLICIES, InvalidPlan, Plan, RunOptions
 from schemaop.redaction import scrub as redact
 from schemaop.redaction import scrub_messages, shown
@@ -213,10 +218,11 @@ def fail(message: str, code: int = EXIT_USAGE, *, output: str = "text", **extra:
 
 
 def exit_code(err: EngineError) -> int:
-    """The exit code of a failed command: 2 bad URL, 3 refused, 1 anything else."""
+    """The exit code of a failed command: 2 bad URL, 3 refused (also: a connection
+    through a transaction pooler, refused before anything ran), 1 anything else."""
     if isinstance(err, InvalidConnectionString):
         return EXIT_USAGE
-    return EXIT_REFUSED if isinstance(err, Refused) else EXIT_FAILED
+    return EXIT_REFUSED if isinstance(err, Refused | ConnectionPooled) else EXIT_FAILED
 
 
 def report(err: EngineError, output: str = "text") -> int:

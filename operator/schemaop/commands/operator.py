@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " Secrets are then read by name (get) and never listed or watched",
     )
     parser.add_argument(
+        "--require-allowed-hosts",
+        action="store_true",
+        default=os.environ.get("SCHEMAOP_REQUIRE_ALLOWED_HOSTS", "").lower() in ("1", "true"),
+        help="use a passwordFrom Secret only if it names the hosts its password may be sent"
+        " to (annotation schemaop.io/allowed-hosts) (env SCHEMAOP_REQUIRE_ALLOWED_HOSTS)",
+    )
+    parser.add_argument(
         "--peering",
         default=None,
         help="kopf peering name for HA (one active replica); default: standalone",
@@ -239,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
         job_policy=policy,
         label_selector=_selector(args.selector),
         secret_selector=_selector(args.secret_selector, "--secret-selector"),
+        require_allowed_hosts=bool(args.require_allowed_hosts),
     )
     if not config.secret_selector:
         handlers.watch_secrets()
@@ -288,6 +296,8 @@ def run(args: argparse.Namespace) -> int:
     scope = "all namespaces" if args.all_namespaces else ", ".join(namespaces)
     if config.secret_selector:
         scope += f"; Secrets only if labelled {args.secret_selector.replace(' ', '')}"
+    if config.require_allowed_hosts:
+        scope += "; passwordFrom Secrets only with schemaop.io/allowed-hosts"
     print(
         f"schemaop operator: watching {scope}"
         f"; metrics on :{args.metrics_port}/metrics, liveness on :{args.health_port}/healthz",

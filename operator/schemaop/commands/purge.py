@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         except PurgeError as exc:
             print(f"schemaop purge: {exc}", file=sys.stderr)
             return 1
+        except EngineError as exc:  # a transaction pooler (ConnectionPooled)
+            print(f"schemaop purge: {redact(str(exc))}", file=sys.stderr)
+            return exit_code(exc)
     _report(args, result.done, result.failed)
     return 1 if result.failed else 0
 

@@ -6,7 +6,8 @@
 Gates, in order: paused; an invalid migration set; a spec the operator cannot
 use (:mod:`schemaop.decide.spec`); the Job policy (image, ServiceAccount,
 snapshot volume type, pod annotations: the operator's configuration, not the
-SchemaVersion author's); the Secret; the database; a running Job; the planner's
+SchemaVersion author's); the Secret (and the hosts a password Secret allows its
+password to go to: :mod:`schemaop.decide.secrethosts`); the database; a running Job; the planner's
 refusals (checksum mismatch, missing down step, dirty database); the lint
 policy; manual approval; then the Job for the plan, whose failures are retried
 with capped exponential backoff when the cause is transient and wait for a spec
@@ -62,6 +63,11 @@ DEFAULT_RESYNC = 300.0
 REFUSED_JOB_RESYNC = 300.0
 
 
+# Connection failures a retry cannot cure: the spec, the Secret or the database's
+# set-up must change (Stalled, and looked at again with backoff).
+_NEEDS_A_PERSON = frozenset({Reason.AUTHENTICATION_FAILED, Reason.CONNECTION_POOLED})
+
+
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
     """Delay before retry number ``attempt`` (1-based): capped exponential, never zero."""
     return float(min(cap, base * (2 ** max(0, attempt - 1))))
@@ -82,6 +88,9 @@ class Facts:
     secret_error: str | None = None
     # The Secret exists but lacks the labels of the operator's --secret-selector.
     secret_unlabelled: bool = False
+    # Why the passwordFrom Secret's password must not go to spec.connection's host
+    # (decide.secrethosts.host_problem); nothing was connected to.
+    host_not_allowed: str | None = None
     db_error: RunError | None = None  # why the database could not be read
     db_state: DatabaseState | None = None
     live_fingerprint: str | None = None
@@ -188,6 +197,18 @@ def decide(facts: Facts) -> Decision:
             changes,
             requeue_after=delay,
         )
+    if facts.host_not_allowed:
+        # A person must act (the spec or the Secret's annotation); a change of either
+        # triggers a reconciliation (the Secret is watched unless --secret-selector).
+        delay = backoff(attempts_so_far + 1, cap=60.0)
+        changes.append(
+            st.set_failure({"message": facts.host_not_allowed, "attempts": attempts_so_far + 1})
+        )
+        return Decision(
+            cond.stalled(Reason.HOST_NOT_ALLOWED, facts.host_not_allowed),
+            changes,
+            requeue_after=delay,
+        )
     if facts.secret_error:
         delay = backoff(attempts_so_far + 1)
         changes.append(
@@ -215,15 +236,12 @@ def decide(facts: Facts) -> Decision:
         changes.append(st.set_failure(failure))
         # Credentials the database refuses need a person; anything else that keeps the
         # database from being read is shown as unreachable and looked at again.
-        reason = (
-            Reason.AUTHENTICATION_FAILED
-            if error.reason is Reason.AUTHENTICATION_FAILED
-            else Reason.DATABASE_UNREACHABLE
-        )
+        # So does a connection through a transaction pooler (ConnectionPooled).
+        reason = error.reason if error.reason in _NEEDS_A_PERSON else Reason.DATABASE_UNREACHABLE
         message = f"{error.message}; retrying in {delay:.0f}s"
         conditions = (
             cond.stalled(reason, message)
-            if reason == Reason.AUTHENTICATION_FAILED
+            if reason in _NEEDS_A_PERSON
             else cond.progressing(reason, message)
         )
         return Decision(conditions, changes, requeue_after=delay)
@@ -392,6 +410,15 @@ def decide(facts: Facts) -> Decision:
     # saying why is not retried, one that succeeded short of the target is.
     job_error = last.error
     retryable = job_error.retryable if job_error is not None else not last.failed
+    if job_error is not None and job_error.reason in _NEEDS_A_PERSON:
+        # The Job could not use its connection as configured: nothing ran.
+        changes.append(st.set_failure(failure))
+        return Decision(
+            cond.stalled(job_error.reason, st.failure_message(failure)),
+            changes,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
     if not retryable:
         changes.append(st.set_failure(failure))
         return Decision(

@@ -9,7 +9,9 @@ advisory lock key: :mod:`schemaop.engine.lock`; docs/engine.md has both.
 from schemaop.engine.connect import APPLICATION_NAME, Conn, connect, describe, redact
 from schemaop.engine.errors import (
     AuthenticationFailed,
+    AuthMethodRefused,
     ConnectionFailed,
+    ConnectionPooled,
     EngineError,
     InvalidConnectionString,
     LockBusy,
@@ -33,9 +35,11 @@ __all__ = [
     "APPLICATION_NAME",
     "DEFAULT_LOCK_KEY",
     "NOTIFY_CHANNEL",
+    "AuthMethodRefused",
     "AuthenticationFailed",
     "Conn",
     "ConnectionFailed",
+    "ConnectionPooled",
     "EngineError",
     "InvalidConnectionString",
     "LockBusy",

@@ -22,6 +22,7 @@ from psycopg import sql
 from schemaop.engine import lock as advisory
 from schemaop.engine.connect import redact
 from schemaop.engine.history import Conn
+from schemaop.engine.pooling import require_session
 from schemaop.model.names import ARCHIVE_SCHEMA, TOMBSTONES_TABLE
 
 _ARCHIVE_NAME = re.compile(r"^v([0-9_]+)__")
@@ -111,6 +112,7 @@ def purge_tombstones(
     """
     out = Purge()
     key = advisory.lock_key(history_schema)
+    require_session(conn, "the migration's advisory lock")
     if not advisory.try_lock(conn, key):
         raise RunnerBusy
     try:

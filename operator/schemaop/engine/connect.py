@@ -33,15 +33,22 @@ from typing import Any
 
 import psycopg
 
-from schemaop.engine.errors import InvalidConnectionString, connection_failure
+from schemaop.engine.errors import (
+    AuthMethodRefused,
+    InvalidConnectionString,
+    connection_failure,
+)
+from schemaop.model.names import REQUIRE_AUTH_SCRAM
 from schemaop.redaction import remember as remember_secret
 from schemaop.redaction import remember_connection_string
 from schemaop.redaction import scrub as redact
 
 __all__ = [
     "APPLICATION_NAME",
+    "REQUIRE_AUTH_SCRAM",
     "Conn",
     "check_conninfo",
+    "check_require_auth",
     "connect",
     "describe",
     "redact",
@@ -166,6 +173,30 @@ def make_conninfo(params: Mapping[str, Any], base: str = "") -> str:
     return psycopg.conninfo.make_conninfo(base, **params)
 
 
+# libpq's ``require_auth`` for a password from ``passwordFrom``
+# (:data:`~schemaop.model.names.REQUIRE_AUTH_SCRAM`): the host is the SchemaVersion
+# author's choice, so the password is sent only in a SCRAM exchange, which gives
+# the server nothing to replay and nothing to read. A server asking for
+# ``password`` (cleartext) or ``md5`` is refused before libpq answers it
+# (:class:`~schemaop.engine.errors.AuthMethodRefused`). Jobs get it as
+# ``PGREQUIREAUTH`` (kube/builders.py), the operator in its connection string.
+_REQUIRE_AUTH_LIBPQ = 160000  # libpq 16 introduced require_auth
+
+
+def check_require_auth(params: Mapping[str, Any], source: str) -> None:
+    """Refuse to connect when ``require_auth`` is asked for (in ``params`` or as
+    ``PGREQUIREAUTH``) and this libpq is older than 16, which would ignore it and
+    answer a cleartext or md5 request with the password."""
+    wanted = params.get("require_auth") or os.environ.get("PGREQUIREAUTH")
+    if wanted and psycopg.pq.version() < _REQUIRE_AUTH_LIBPQ:
+        raise AuthMethodRefused(
+            f"the connection from {source} requires the authentication method {wanted} "
+            f"(require_auth), which libpq {psycopg.pq.version()} cannot enforce (libpq 16 "
+            "or newer can): not connecting, so the password is not sent to a server that "
+            "might ask for it in cleartext; install psycopg[binary] (it bundles a newer libpq)"
+        )
+
+
 def connect(
     url: str | None = None,
     application_name: str = APPLICATION_NAME,
@@ -187,6 +218,7 @@ def connect(
     where = source or url_source(url)
     remember_secret(os.environ.get("PGPASSWORD"))
     params = check_conninfo(conninfo, where)
+    check_require_auth(params, where)
     kwargs: dict[str, str] = {"application_name": application_name[:63]}
     if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
         kwargs["connect_timeout"] = str(connect_timeout or _CONNECT_TIMEOUT)

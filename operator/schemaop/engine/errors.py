@@ -21,6 +21,7 @@ SQLSTATE   class                    retryable  reason                step_retry
 57P01-03   ConnectionFailed         yes        DatabaseUnreachable   no
 3D000      ConnectionFailed         yes        DatabaseUnreachable   no
 28P01 28*  AuthenticationFailed     no         AuthenticationFailed  no
+(client)   AuthMethodRefused        no         AuthenticationFailed  no
 (client)   InvalidConnectionString  no         DatabaseUnreachable   no
 55P03      LockTimeout              yes        LockTimeout           yes
 40001      SerializationFailure     yes        MigrationFailed       yes
@@ -33,7 +34,7 @@ other      MigrationFailed          no         MigrationFailed       no
 Errors of the engine's own: ``LockBusy`` (yes, LockBusy), ``SnapshotFailed``
 (yes, SnapshotFailed), ``Refused`` (no, the refusal's reason, one of
 :data:`schemaop.model.conditions.REFUSALS`), ``NotRecorded``, ``LockLost`` and
-``HistoryLost`` (no, MigrationFailed).
+``HistoryLost`` (no, MigrationFailed), ``ConnectionPooled`` (no, ConnectionPooled).
 
 The original psycopg error is chained (``raise ... from``) and never printed.
 Messages about a connection never quote libpq's own text, which repeats what
@@ -129,6 +130,22 @@ class AuthenticationFailed(ConnectionFailed):
 
     retryable = False
     reason = Reason.AUTHENTICATION_FAILED
+
+
+class AuthMethodRefused(AuthenticationFailed):
+    """The server asked for the password in a form schemaop does not send it in
+    (cleartext or md5, refused by libpq's ``require_auth``): a server that was not
+    meant to get the password would learn it, so the connection is dropped first."""
+
+
+class ConnectionPooled(ConnectionFailed):
+    """The connection does not keep its server session (a transaction-pooling
+    connection pooler such as PgBouncer's ``pool_mode = transaction``), and what
+    needs it (the runner's advisory lock and session settings, LISTEN) would not
+    work; see :mod:`schemaop.engine.pooling`. A configuration change is the cure."""
+
+    retryable = False
+    reason = Reason.CONNECTION_POOLED
 
 
 class InvalidConnectionString(ConnectionFailed):
@@ -245,6 +262,13 @@ _BY_CLASS: dict[str, type[EngineError]] = {
 # for the server's FATALs) quote what libpq was given, so they are never shown:
 # the first entry whose needle is in the lower-cased message names the problem.
 _CONNECTION_PROBLEMS: tuple[tuple[str, type[EngineError], str], ...] = (
+    (
+        "authentication method requirement",
+        AuthMethodRefused,
+        "the server asked for the password in cleartext or as an md5 hash, and a password "
+        "from passwordFrom is sent only with scram-sha-256 (libpq require_auth); configure "
+        "the server for scram-sha-256, or give the whole URL with connection.urlFrom",
+    ),
     ("password authentication failed", AuthenticationFailed, "password authentication failed"),
     (
         "no password supplied",

@@ -1,7 +1,8 @@
 """What the operator reads of a database for a SchemaVersion's status, read-only.
 
 History, the live fingerprint and the rollback points (snapshots, archives),
-with the session read-only and a statement timeout, over a connection kept in
+in one read-only transaction with a statement timeout (which holds through a
+transaction-pooling connection pooler too), over a connection kept in
 the operator's :class:`~schemaop.engine.readpool.ReadPool` (or, without one,
 opened and closed per read). Blocking: the operator runs it in a worker thread.
 """
@@ -14,7 +15,7 @@ from typing import Any
 from schemaop.engine.archives import list_archives
 from schemaop.engine.fingerprint import fingerprint
 from schemaop.engine.history import read_state
-from schemaop.engine.readpool import Conn, ReadPool, open_read_only
+from schemaop.engine.readpool import Conn, ReadPool, open_read_only, read_only_transaction
 from schemaop.engine.snapshot import list_snapshots
 from schemaop.model.history import DatabaseState
 
@@ -49,8 +50,9 @@ def read_database(
 def _read(
     conn: Conn, history_schema: str, schemas: list[str]
 ) -> tuple[DatabaseState, str | None, list[dict[str, Any]]]:
-    state = read_state(conn, history_schema)
-    if not state.history_exists:
-        return state, None, []
-    points = list_snapshots(conn, history_schema) + list_archives(conn)
-    return state, fingerprint(conn, schemas), points
+    with read_only_transaction(conn):
+        state = read_state(conn, history_schema)
+        if not state.history_exists:
+            return state, None, []
+        points = list_snapshots(conn, history_schema) + list_archives(conn)
+        return state, fingerprint(conn, schemas), points

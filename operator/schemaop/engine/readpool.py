@@ -8,7 +8,10 @@ a new connection (TCP, TLS, authentication) each time:
 
 - a connection is opened by :func:`schemaop.engine.connect.connect` (the
   classified, redacted errors the conditions show) with the session read-only
-  (``default_transaction_read_only``) and a ``statement_timeout``;
+  (``default_transaction_read_only``) and a ``statement_timeout``; every read
+  also runs in one read-only transaction with its own ``statement_timeout``
+  (:func:`read_only_transaction`), which is all it has through a connection
+  pooler, whose server connections the session settings must not touch;
 - taken from the pool, it is checked with one round trip that also proves the
   session is still read-only; a connection that fails it (a killed backend, a
   restarted server) is discarded and a new one opened; one whose read failed,
@@ -41,41 +44,68 @@ import contextlib
 import hashlib
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import psycopg
 
 from schemaop.engine.connect import connect
+from schemaop.engine.pooling import require_session, server_pid
 
 Conn = psycopg.Connection[Any]
 
 APPLICATION_NAME = "schemaop-operator"
 
 
+# Connections through a connection pooler (engine/pooling.py): no session SETs there.
+_POOLED: weakref.WeakSet[Conn] = weakref.WeakSet()
+
+
 def open_read_only(conninfo: str, timeout: int, source: str) -> Conn:
-    """A new connection whose session is read-only, with a statement timeout."""
+    """A new connection whose session is read-only, with a statement timeout.
+
+    Through a connection pooler (its cancel key is not the server's: see
+    :mod:`schemaop.engine.pooling`) the session is left as it is: in transaction
+    pooling a session ``SET`` stays on a server connection that the application's
+    clients get next (they would find their sessions read-only). The reads set
+    both for their own transaction instead (:func:`read_only_transaction`), which
+    holds on any connection.
+    """
     conn = connect(
         conninfo, application_name=APPLICATION_NAME, connect_timeout=timeout, source=source
     )
     try:
-        conn.execute("SET default_transaction_read_only = on")
-        conn.execute("SET statement_timeout = '30s'")
+        if conn.info.backend_pid != server_pid(conn):
+            _POOLED.add(conn)
+        else:
+            conn.execute("SET default_transaction_read_only = on")
+            conn.execute("SET statement_timeout = '30s'")
     except BaseException:
         conn.close()
         raise
     return conn
 
 
+@contextlib.contextmanager
+def read_only_transaction(conn: Conn) -> Iterator[Conn]:
+    """One read-only transaction with a 30 s statement timeout, on any connection
+    (direct or through a transaction pooler, where session settings do not hold)."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        conn.execute("SET LOCAL statement_timeout = '30s'")
+        yield conn
+
+
 def _healthy(conn: Conn) -> bool:
-    """One round trip: the server answers and the session is still read-only."""
+    """One round trip: the server answers and (direct) the session is still read-only."""
     if conn.closed or conn.broken:
         return False
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         return False
     try:
         row = conn.execute("SELECT pg_catalog.current_setting('default_transaction_read_only')")
-        return row.fetchone() == ("on",)
+        return conn in _POOLED or row.fetchone() == ("on",)
     except psycopg.Error:
         return False
 
@@ -149,6 +179,13 @@ class ReadPool:
         credentials stop it as they did when every read connected anew.
         """
         conn = self._open(conninfo, timeout, source)
+        try:
+            # The Job connects the same way: through a transaction pooler its lock
+            # would not hold, so refuse before a Job exists (ConnectionPooled).
+            require_session(conn, "a migration's advisory lock and session settings")
+        except BaseException:
+            conn.close()
+            raise
         key = _key(conninfo)
         with self._lock:
             stale = [c for c, _, _ in self._idle.pop(key, [])]

@@ -20,6 +20,7 @@ from schemaop.engine import lock as advisory
 from schemaop.engine.connect import Conn
 from schemaop.engine.errors import Refused
 from schemaop.engine.fingerprint import fingerprint
+from schemaop.engine.pooling import require_session
 from schemaop.engine.runner import ConnFactory, ProgressFn, RunResult, run_plan
 from schemaop.model.conditions import Reason
 from schemaop.model.migration import MigrationSet
@@ -45,6 +46,7 @@ def mark_applied(connect: ConnFactory, options: RunOptions, version: str) -> dic
     key = advisory.lock_key(schema)
     with connect() as conn:
         conn.autocommit = True
+        require_session(conn, "the migration's advisory lock")
         advisory.acquire(conn, key, options.lock_wait_ms / 1000)
         try:
             return _mark(conn, options, schema, wanted)

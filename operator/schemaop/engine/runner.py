@@ -94,6 +94,7 @@ from schemaop.engine.errors import (
     classify,
 )
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
+from schemaop.engine.pooling import require_session
 from schemaop.model.conditions import Reason
 from schemaop.model.history import HistoryEntry, derive_state
 from schemaop.model.migration import down_checksum, text_problem
@@ -414,6 +415,9 @@ def run_plan(
         _check_texts(plan)
         conn = conn_factory()
         conn.autocommit = True
+        # Before any session-level change: through a transaction pooler the lock and
+        # the SETs below would stay on a pooled server connection other clients get.
+        require_session(conn, "the migration's advisory lock and session settings")
         app = f"schemaop-runner {plan.short_hash}"
         session: list[sql.Composable] = [
             # The runner sends migrations as UTF-8; a database whose encoding is, say,

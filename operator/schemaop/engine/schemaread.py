@@ -3,9 +3,10 @@
 :class:`SchemaReader` introspects the served schemas, reads the version and
 dirtiness from the history table and the live fingerprint, in one read-only
 REPEATABLE READ transaction over a kept connection; :func:`listen` waits on the
-``NOTIFY`` the runner sends after each change. The psycopg plumbing, blocking and
-async, lives here; the sidecar (:mod:`schemaop.sidecar.cache`) only
-sees plain values and a short reason when a read fails.
+``NOTIFY`` the runner sends after each change (or, through a transaction-pooling
+connection pooler, where LISTEN cannot work, says so and leaves it to polling).
+The psycopg plumbing, blocking and async, lives here; the sidecar
+(:mod:`schemaop.sidecar.cache`) only sees plain values and a short reason when a read fails.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from schemaop import metrics
 from schemaop.engine.introspect import content_fingerprint, introspect
+from schemaop.engine.pooling import SessionKind, session_kind
 from schemaop.model.names import NOTIFY_CHANNEL
 
 log = logging.getLogger("schemaop.sidecar")
@@ -36,12 +38,15 @@ class SchemaRead(NamedTuple):
     dirty: bool
 
 
-def read_only_conninfo(database_url: str, application_name: str = "schemaop-sidecar") -> str:
-    """The connection string with read-only sessions forced on (options are appended)."""
+def sidecar_conninfo(database_url: str, application_name: str = "schemaop-sidecar") -> str:
+    """The connection string with the sidecar's application_name and connect timeout.
+
+    Read-only is not a startup option (``options=-c default_transaction_read_only=on``):
+    PgBouncer refuses a client that sends ``options``. Every read is a READ ONLY
+    transaction instead (:class:`SchemaReader`), which holds through a
+    transaction-pooling connection pooler too.
+    """
     params = conninfo_to_dict(database_url) if database_url else {}
-    options = str(params.get("options") or "")
-    options = f"{options} -c default_transaction_read_only=on".strip()
-    params.update(options=options)
     params.setdefault("application_name", application_name)
     params.setdefault("connect_timeout", 5)
     return make_conninfo("", **params)
@@ -81,6 +86,8 @@ class SchemaReader:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.conninfo, autocommit=True)
             self._conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            # Every transaction (each read is one) begins READ ONLY.
+            self._conn.read_only = True
         return self._conn
 
     def _state(
@@ -115,18 +122,45 @@ class SchemaReader:
         return version, live, dirty
 
 
+def _session_kind(conninfo: str) -> SessionKind:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return session_kind(conn)
+
+
 async def listen(
     conninfo: str,
     on_notify: Callable[[], None],
     on_listening: Callable[[bool], None],
     retry_interval: float,
+    poll_interval: float | None = None,
 ) -> None:
     """LISTEN on the runner's channel forever: ``on_notify()`` per notification,
     ``on_listening(True/False)`` when the listener connects or loses its connection
-    (then it reconnects, backing off from ``retry_interval`` to 10 s)."""
+    (then it reconnects, backing off from ``retry_interval`` to 10 s).
+
+    Through a connection pooler that does not keep sessions (transaction pooling;
+    :mod:`schemaop.engine.pooling`) LISTEN registers on a pooled server connection
+    and notifications never arrive: then it says so in one log line and returns,
+    and the sidecar keeps polling (``poll_interval``)."""
     delay = retry_interval
+    checked = False
     while True:
         try:
+            if not checked:
+                kind = await asyncio.to_thread(_session_kind, conninfo)
+                checked = True
+                if not kind.keeps_session:
+                    log.warning(
+                        "the database is reached through a connection pooler that does not "
+                        "keep sessions (%s; PgBouncer pool_mode=transaction), where LISTEN "
+                        "cannot receive notifications: no live change events, polling "
+                        "every %gs instead (--poll-interval); for live events give the "
+                        "sidecar a direct URL to PostgreSQL or a session-mode pool",
+                        kind.value,
+                        poll_interval if poll_interval is not None else 30.0,
+                    )
+                    on_listening(False)
+                    return
             conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
             async with conn:
                 await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")

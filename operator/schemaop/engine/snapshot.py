@@ -83,7 +83,14 @@ def find_pg_dump() -> str:
 def _dump_env_and_dsn(conn: Conn) -> tuple[dict[str, str], str]:
     # Only options every libpq knows: psycopg's bundled libpq may be newer than
     # the pg_dump on the machine, which rejects options it does not know.
-    params = {k: v for k, v in conn.info.get_parameters().items() if k in _DUMP_OPTIONS}
+    all_params = conn.info.get_parameters()
+    params = {k: v for k, v in all_params.items() if k in _DUMP_OPTIONS}
+    # A password from passwordFrom goes to pg_dump only by SCRAM too. In the
+    # connection string, not only PGREQUIREAUTH: a libpq older than 16 would
+    # ignore the variable and answer a cleartext request; the option makes it fail.
+    require_auth = all_params.get("require_auth") or os.environ.get("PGREQUIREAUTH")
+    if require_auth:
+        params["require_auth"] = require_auth
     env = dict(os.environ)
     if conn.info.password:
         env["PGPASSWORD"] = conn.info.password
@@ -103,6 +110,13 @@ def pg_dump(conn: Conn, args: Sequence[str]) -> bytes:
         raise SnapshotFailed(f"cannot run pg_dump: {exc}") from exc
     if out.returncode != 0:
         err = redact(out.stderr.decode(errors="replace").strip())
+        if "require_auth" in err and "invalid connection option" in err:
+            raise SnapshotFailed(
+                "pg_dump's libpq is older than 16 and cannot refuse to send the password "
+                "from passwordFrom in cleartext or as md5 (require_auth), so the snapshot "
+                "was not taken: use a PostgreSQL 16+ client (SCHEMAOP_PG_DUMP), give the "
+                "whole URL with connection.urlFrom, or set the snapshot policy to None"
+            )
         raise SnapshotFailed(f"pg_dump failed (exit {out.returncode}): {err[-1000:]}")
     return out.stdout
 

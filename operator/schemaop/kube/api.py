@@ -247,6 +247,17 @@ class KubeApi:
         With ``required_labels`` (the operator's ``--secret-selector``), a Secret
         without every one of them is refused before its data is looked at.
         """
+        value, _ = await self.read_secret_key_annotated(namespace, name, key, required_labels)
+        return value
+
+    async def read_secret_key_annotated(
+        self,
+        namespace: str,
+        name: str,
+        key: str,
+        required_labels: Mapping[str, str] | None = None,
+    ) -> tuple[str, dict[str, str]]:
+        """:meth:`read_secret_key`, and the Secret's annotations (one ``get``)."""
         secret = await self._call(
             f"get secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace
         )
@@ -264,8 +275,9 @@ class KubeApi:
         data = secret.get("data") or {}
         if key not in data:
             raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
+        annotations = dict((secret.get("metadata") or {}).get("annotations") or {})
         try:
-            return base64.b64decode(data[key], validate=True).decode("utf-8")
+            return base64.b64decode(data[key], validate=True).decode("utf-8"), annotations
         except (ValueError, UnicodeDecodeError):
             # `from None`: a UnicodeDecodeError carries the bytes it could not decode,
             # which would put part of the Secret into a traceback or a log line.

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from schemaop.model.jobpolicy import JobPolicy
-from schemaop.model.names import API_VERSION, GROUP
+from schemaop.model.names import API_VERSION, GROUP, REQUIRE_AUTH_SCRAM
 from schemaop.model.plan import Plan
 
 LABEL_SCHEMAVERSION: Final = f"{GROUP}/schemaversion"
@@ -180,6 +180,9 @@ def connection_env(connection: Mapping[str, Any]) -> list[dict[str, Any]]:
         env.append({"name": "PGSSLMODE", "value": str(connection["sslmode"])})
     if "passwordFrom" in connection:
         env.append(_secret_env("PGPASSWORD", connection["passwordFrom"]["secretKeyRef"]))
+        # The host is the SchemaVersion's: send the password only by SCRAM (libpq 16+
+        # reads PGREQUIREAUTH; the engine refuses to connect with an older libpq).
+        env.append({"name": "PGREQUIREAUTH", "value": REQUIRE_AUTH_SCRAM})
     return env
 
 

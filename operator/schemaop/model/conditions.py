@@ -54,6 +54,8 @@ class Reason(enum.StrEnum):
     INVALID_SPEC = "InvalidSpec"
     JOB_POLICY_DENIED = "JobPolicyDenied"
     PAUSED = "Paused"
+    CONNECTION_POOLED = "ConnectionPooled"
+    HOST_NOT_ALLOWED = "HostNotAllowed"
     # Engine errors that do not name a condition reason of their own (the operator
     # shows a failed Job as MigrationFailed or Retrying; these say why).
     LOCK_BUSY = "LockBusy"
@@ -112,6 +114,15 @@ MESSAGES: Mapping[Reason, str] = {
         "ServiceAccount, snapshot volume type or pod annotation); no Job is created. Change "
         "spec.job or spec.snapshot, or ask the operator's administrators to widen the policy "
         "(chart values jobs.policy.*)."
+    ),
+    Reason.CONNECTION_POOLED: (
+        "The database is reached through a transaction-pooling connection pooler (PgBouncer "
+        "pool_mode=transaction), where the migration's advisory lock and session settings "
+        "do not hold; point the connection at PostgreSQL directly or at a session-mode pool."
+    ),
+    Reason.HOST_NOT_ALLOWED: (
+        "The password Secret names the hosts its password may be sent to "
+        "(annotation schemaop.io/allowed-hosts), and spec.connection is not one of them."
     ),
     Reason.PAUSED: "spec.paused is true: nothing is planned or run; set spec.paused to false "
     "to resume.",

@@ -15,6 +15,14 @@ API_VERSION: Final = f"{GROUP}/{VERSION}"
 # The annotation with which a person approves a plan (its hash).
 ANNOTATION_APPROVED_PLAN: Final = f"{GROUP}/approved-plan"
 
+# On a Secret: the hosts its password (passwordFrom) may be sent to, comma-separated
+# `host` or `host:port` entries (decide/secrethosts.py).
+ANNOTATION_ALLOWED_HOSTS: Final = f"{GROUP}/allowed-hosts"
+
+# libpq's require_auth for a password from passwordFrom, whose host the SchemaVersion's
+# author chose: only a SCRAM exchange, never cleartext or md5 (engine/connect.py).
+REQUIRE_AUTH_SCRAM: Final = "scram-sha-256"
+
 # The schema holding the Backup policy's copies and the Rename policy's tombstone registry.
 ARCHIVE_SCHEMA: Final = "schemaop_archive"
 TOMBSTONES_TABLE: Final = "tombstones"

@@ -34,6 +34,7 @@ from schemaop.decide import (
     job_finished,
     with_migration_lint,
 )
+from schemaop.decide.secrethosts import host_problem
 from schemaop.engine.observe import read_database
 from schemaop.engine.readpool import ReadPool
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
@@ -48,6 +49,7 @@ from schemaop.model import status as st
 from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.plan import recorded_down_note
+from schemaop.model.names import REQUIRE_AUTH_SCRAM
 from schemaop.model.run import RunError
 from schemaop.model.status import MigrationLint, SchemaMigrationStatus, SchemaVersionStatus
 from schemaop.operator.lintgate import LintCache
@@ -70,6 +72,13 @@ class OperatorConfig:
     # Labels every connection Secret must carry (--secret-selector); empty: any Secret.
     secret_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
     db_connect_timeout: int = 5
+    # A passwordFrom Secret must name the hosts its password may go to
+    # (annotation schemaop.io/allowed-hosts; --require-allowed-hosts).
+    require_allowed_hosts: bool = False
+
+
+class HostNotAllowed(Exception):
+    """The password Secret does not allow its password to go to spec.connection's host."""
 
 
 def _now() -> dt.datetime:
@@ -134,10 +143,21 @@ class Reconciler:
         source = "spec.connection"
         if "passwordFrom" in conn:
             ref = conn["passwordFrom"]["secretKeyRef"]
-            params["password"] = await self.kube.read_secret_key(
+            params["password"], annotations = await self.kube.read_secret_key_annotated(
                 namespace, ref["name"], ref["key"], self.config.secret_selector
             )
             redaction.remember(params["password"])
+            # Before any connection: may this password go to the spec's host at all?
+            problem = host_problem(
+                conn,
+                annotations,
+                secret=f"{namespace}/{ref['name']}",
+                required=self.config.require_allowed_hosts,
+            )
+            if problem is not None:
+                raise HostNotAllowed(problem)
+            # The host is the spec's: the password goes only into a SCRAM exchange.
+            params["require_auth"] = REQUIRE_AUTH_SCRAM
             source = f"spec.connection, password from Secret {namespace}/{ref['name']}"
         return make_conninfo(params), source
 
@@ -195,6 +215,7 @@ class Reconciler:
         ]
         secret_error: str | None = None
         secret_unlabelled = False
+        host_not_allowed: str | None = None
         db_error: RunError | None = None
         state: DatabaseState | None = None
         fingerprint: str | None = None
@@ -206,6 +227,8 @@ class Reconciler:
             except SecretNotFound as exc:
                 secret_error = str(exc)
                 secret_unlabelled = isinstance(exc, SecretNotLabelled)
+            except HostNotAllowed as exc:
+                host_not_allowed = str(exc)
             else:
                 try:
                     state, fingerprint, snapshots = await asyncio.to_thread(
@@ -236,6 +259,7 @@ class Reconciler:
             status=sv.get("status") or {},
             secret_error=secret_error,
             secret_unlabelled=secret_unlabelled,
+            host_not_allowed=host_not_allowed,
             db_error=db_error,
             db_state=state,
             live_fingerprint=fingerprint,

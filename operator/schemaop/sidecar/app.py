@@ -35,7 +35,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemaop import __version__, metrics
-from schemaop.engine.schemaread import SchemaReader, read_only_conninfo
+from schemaop.engine.schemaread import SchemaReader, sidecar_conninfo
 from schemaop.sidecar.cache import SchemaCache
 from schemaop.sidecar.config import SidecarConfig
 from schemaop.sidecar.errors import INTERNAL_MESSAGE, code_for, error_response
@@ -447,8 +447,8 @@ def build_app(config: SidecarConfig, cache: SchemaCache) -> web.Application:
 
 
 def make_cache(config: SidecarConfig) -> SchemaCache:
-    """A cache reading the configured database with a read-only session."""
-    conninfo = read_only_conninfo(config.database_url)
+    """A cache reading the configured database in read-only transactions."""
+    conninfo = sidecar_conninfo(config.database_url)
     reader = SchemaReader(conninfo, config.schemas, config.history_schema)
     return SchemaCache(
         lambda: Snapshot(*reader.read()),

@@ -6,7 +6,9 @@ one moment with its HTTP representations (:mod:`schemaop.sidecar.representation`
 
 - a LISTEN connection on ``schemaop_schema_changed`` (the migration runner
   sends it after each change, payload ``{"version", "fingerprint"}``) wakes
-  the refresher, so a change is served well within a second;
+  the refresher, so a change is served well within a second (through a
+  transaction-pooling connection pooler, where LISTEN cannot work, the
+  listener logs so once and the poll alone keeps the snapshot fresh);
 - a slow poll (``poll_interval``) catches changes made without a NOTIFY, and
   after every (re)connection of the listener a refresh runs at once;
 - when the database cannot be read, the last good snapshot stays in service,
@@ -176,7 +178,13 @@ class SchemaCache:
 
     async def _listen_loop(self) -> None:
         assert self._listen_conninfo is not None
-        await listen(self._listen_conninfo, self.wake, self._set_listening, self.retry_interval)
+        await listen(
+            self._listen_conninfo,
+            self.wake,
+            self._set_listening,
+            self.retry_interval,
+            self.poll_interval,
+        )
 
     def _set_listening(self, listening: bool) -> None:
         self.listening = listening
