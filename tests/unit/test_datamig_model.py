@@ -192,3 +192,45 @@ def test_plan_carries_batched_and_keeps_other_hashes(tmp_path: Path) -> None:
     del bad["hash"]
     with pytest.raises(ValueError, match=r"batched\.key"):
         Plan.from_dict(bad)
+
+
+def test_render_keeps_batched_and_its_checksum(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from schemaop.cli import main
+    from schemaop.schemas import validate
+
+    (tmp_path / "V2__backfill.sql").write_text(
+        "-- schemaop:batched table=public.orders key=id target=1500ms pause=1h\n" + UP + ";\n"
+    )
+    (tmp_path / "U2__backfill.sql").write_text("-- schemaop:batched\n" + DOWN + ";\n")
+    assert main(["render", str(tmp_path), "--schema-version", "shop"]) == 0
+    (doc,) = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert validate(doc) == []
+    assert doc["spec"]["batched"]["targetBatchDuration"] == "1s500ms"
+    (rendered,) = to_migrations([doc])
+    assert rendered.checksum == migrations_dir.load(tmp_path)[0].checksum
+
+
+def test_validate_checks_the_batch_sql() -> None:
+    from schemaop.schemas import validate
+
+    doc = {
+        "apiVersion": "schemaop.io/v1alpha1",
+        "kind": "SchemaMigration",
+        "metadata": {"name": "m4"},
+        "spec": {
+            "schemaVersionRef": {"name": "shop"},
+            "version": "4",
+            "up": "UPDATE orders SET a = 1 WHERE id >= :lo_id",
+            "batched": {"table": "orders", "key": ["id"]},
+        },
+    }
+    (problem,) = validate(doc, "m.yaml")
+    assert problem.path == "spec.batched" and "does not use :hi_id" in problem.message
+    doc["spec"]["up"] = "UPDATE orders SET a = 1 WHERE id BETWEEN :lo_id AND :hi_id"  # type: ignore[index]
+    assert validate(doc, "m.yaml") == []
+    doc["spec"]["batched"]["minBatchSize"] = 0  # type: ignore[index]
+    assert validate(doc, "m.yaml")  # the JSON schema's minimum

@@ -292,6 +292,22 @@ class Batched:
             "maxBatchAttempts": self.max_attempts,
         }
 
+    def to_spec(self) -> dict[str, Any]:
+        """As a SchemaMigration's ``spec.batched`` (durations as text); from_spec reads it."""
+        from schemaop.model.duration import format_ms
+
+        return {
+            "table": self.table,
+            "key": list(self.key),
+            "targetBatchDuration": format_ms(self.target_ms),
+            "initialBatchSize": self.initial_size,
+            "minBatchSize": self.min_size,
+            "maxBatchSize": self.max_size,
+            "pause": format_ms(self.pause_ms),
+            "down": self.down,
+            "maxBatchAttempts": self.max_attempts,
+        }
+
     @classmethod
     def from_dict(cls, data: Any) -> Batched:
         """From :meth:`to_dict` (a plan file); raises ValueError with the problem."""
