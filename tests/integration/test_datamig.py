@@ -478,3 +478,46 @@ def test_worked_example_of_the_docs(database: str, tmp_path: Path) -> None:
         "SELECT convalidated FROM pg_constraint WHERE conname = 'orders_total_cents_not_null'",
     ) == [(True,)]
     assert result.to_dict()["steps"][1]["batches"]["rowsDone"] == 700
+
+
+def test_pauses_while_throttled_and_records_the_reason(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Autovacuum on the table or replication lag: no batch runs until it is over.
+
+    The conditions themselves (pg_stat_progress_vacuum, pg_stat_replication) are
+    read before every step's first batch of every test here; this one makes them
+    true for three checks and looks at what the runner does meanwhile.
+    """
+    from schemaop.engine import datamig
+
+    make_items(database, 200)
+    root = write_dir(tmp_path / "m", "table=items key=id initial=50 min=50 max=50")
+    answers = iter(["autovacuum", "autovacuum", "replication lag"])
+    seen: list[dict[str, Any] | None] = []
+
+    def throttled(self: Any) -> str | None:
+        reason = next(answers, None)
+        if reason is None and not seen:
+            seen.append(progress_row(database))
+        return reason
+
+    monkeypatch.setattr(datamig._Step, "throttled", throttled)
+    monkeypatch.setattr(datamig, "THROTTLE_CHECK_S", 0.01)
+    events: list[dict[str, Any]] = []
+    result = migrate(database, root, on_progress=events.append)
+    assert result.ok, result.error
+    kinds = [e["event"] for e in events if e["event"].startswith("batch-")]
+    assert kinds[:3] == ["batch-throttled"] * 3
+    assert [
+        e["reason"] for e in events[:0] + [x for x in events if x["event"] == "batch-throttled"]
+    ] == [
+        "autovacuum",
+        "autovacuum",
+        "replication lag",
+    ]
+    # While paused, the progress row said why, and no batch had run.
+    assert seen and seen[0] is not None
+    assert seen[0]["throttle_reason"] == "replication lag" and seen[0]["batches_done"] == 0
+    row = progress_row(database)
+    assert row is not None and row["throttle_reason"] is None and row["rows_done"] == 200

@@ -536,7 +536,7 @@ def run_step(run: _Run, step: PlanStep, sr: StepResult, *, is_last: bool) -> Non
         if got is None:
             break
         elapsed = time.monotonic() - started
-        lo, hi, rows = got
+        _, hi, rows = got
         attempts = 0
         p.position = hi
         p.rows_done += rows
@@ -547,7 +547,8 @@ def run_step(run: _Run, step: PlanStep, sr: StepResult, *, is_last: bool) -> Non
             p.rows_per_second = (
                 rate if p.rows_per_second is None else 0.7 * p.rows_per_second + 0.3 * rate
             )
-        s.event("batch-done", lo=lo, hi=hi, rows=rows, durationMs=int(elapsed * 1000))
+        # (Key values stay out of progress lines, which go to logs; errors name the range.)
+        s.event("batch-done", rows=rows, durationMs=int(elapsed * 1000))
         p.batch_size = next_size(b, p.batch_size, elapsed)
         if b.pause_ms:
             run.sleep(b.pause_ms / 1000)
