@@ -509,13 +509,8 @@ def test_pauses_while_throttled_and_records_the_reason(
     assert result.ok, result.error
     kinds = [e["event"] for e in events if e["event"].startswith("batch-")]
     assert kinds[:3] == ["batch-throttled"] * 3
-    assert [
-        e["reason"] for e in events[:0] + [x for x in events if x["event"] == "batch-throttled"]
-    ] == [
-        "autovacuum",
-        "autovacuum",
-        "replication lag",
-    ]
+    reasons = [e["reason"] for e in events if e["event"] == "batch-throttled"]
+    assert reasons == ["autovacuum", "autovacuum", "replication lag"]
     # While paused, the progress row said why, and no batch had run.
     assert seen and seen[0] is not None
     assert seen[0]["throttle_reason"] == "replication lag" and seen[0]["batches_done"] == 0
