@@ -516,3 +516,12 @@ def test_pauses_while_throttled_and_records_the_reason(
     assert seen[0]["throttle_reason"] == "replication lag" and seen[0]["batches_done"] == 0
     row = progress_row(database)
     assert row is not None and row["throttle_reason"] is None and row["rows_done"] == 200
+
+
+def test_missing_table_fails_the_step_with_its_version(database: str, tmp_path: Path) -> None:
+    up = "UPDATE nowhere SET n = 1 WHERE id BETWEEN :lo_id AND :hi_id"
+    root = write_dir(tmp_path / "m", "table=nowhere key=id", up, None)
+    result = migrate(database, root)
+    assert result.error is not None
+    assert (result.error.sqlstate, result.error.version) == ("42P01", "2")
+    assert result.to_dict()["steps"][1]["status"] == "failed"

@@ -467,7 +467,23 @@ class _Step:
 
 
 def run_step(run: _Run, step: PlanStep, sr: StepResult, *, is_last: bool) -> None:
-    """Run a batched step to completion; raises EngineError (Stopped when asked to stop)."""
+    """Run a batched step to completion; raises EngineError (Stopped when asked to stop).
+
+    A database error outside a batch (the table is missing, the progress table
+    cannot be written, the connection is gone) is classified and raised at once.
+    """
+    try:
+        _run_step(run, step, sr, is_last=is_last)
+    except psycopg.Error as exc:
+        from schemaop.engine.runner import _rollback_quietly
+
+        _rollback_quietly(run.conn)
+        err = classify(exc)
+        err.version = step.version.text
+        raise err from exc
+
+
+def _run_step(run: _Run, step: PlanStep, sr: StepResult, *, is_last: bool) -> None:
     s = _Step(run, step, sr)
     t0 = time.monotonic()
     s.check_key()
@@ -501,6 +517,8 @@ def run_step(run: _Run, step: PlanStep, sr: StepResult, *, is_last: bool) -> Non
         except psycopg.Error as exc:
             from schemaop.engine.runner import _rollback_quietly
 
+            if run.conn.broken or run.conn.closed:
+                raise  # the connection is gone: no retry can help in this run
             _rollback_quietly(run.conn)
             err = classify(exc)
             err.statement = s.statement
