@@ -525,3 +525,24 @@ def test_missing_table_fails_the_step_with_its_version(database: str, tmp_path: 
     assert result.error is not None
     assert (result.error.sqlstate, result.error.version) == ("42P01", "2")
     assert result.to_dict()["steps"][1]["status"] == "failed"
+
+
+def test_a_changed_migration_starts_over(database: str, tmp_path: Path) -> None:
+    make_items(database, 200)
+    root = write_dir(tmp_path / "m", "table=items key=id initial=20 min=20 max=20", UP, None)
+    seen: list[int] = []
+
+    def count(event: dict[str, Any]) -> None:
+        if event["event"] == "batch-done":
+            seen.append(1)
+
+    stopped = migrate(database, root, on_progress=count, stop=lambda: len(seen) >= 2)
+    assert isinstance(stopped.error, engine.Stopped)
+    # Not applied yet, so it may change; the changed SQL has run on no row.
+    changed = UP.replace("touched + 1", "touched + 10")
+    write_dir(tmp_path / "m", "table=items key=id initial=20 min=20 max=20", changed, None)
+    result = migrate(database, root)
+    assert result.ok, result.error
+    assert q(database, "SELECT min(touched), max(touched) FROM items") == [(10, 11)]
+    row = progress_row(database)
+    assert row is not None and row["rows_done"] == 200 and row["batches_done"] == 10

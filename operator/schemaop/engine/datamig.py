@@ -203,7 +203,12 @@ class _Step:
     # --- the progress row ---------------------------------------------------------
 
     def start(self) -> None:
-        """Create the progress row, or resume from it (a completed one starts over)."""
+        """Create the progress row, or resume from it.
+
+        A completed row starts over (the migration is applied again after a down),
+        and so does a row of another checksum: the migration was changed before it
+        was applied, and the changed one has run on no row yet.
+        """
         from schemaop.engine.runner import _reset_session
 
         _reset_session(self.run, with_timeouts=False)
@@ -213,16 +218,21 @@ class _Step:
             "position = NULL, rows_done = 0, batches_done = 0, rows_total_estimate = {est},"
             " batch_size = {size}, rows_per_second = NULL, throttle_reason = NULL,"
             " failed_attempts = 0, last_error = NULL, started_at = clock_timestamp(),"
-            " updated_at = clock_timestamp(), completed_at = NULL"
-        ).format(est=sql.Literal(estimate), size=sql.Literal(self.b.initial_size))
+            " updated_at = clock_timestamp(), completed_at = NULL, checksum = {sum}"
+        ).format(
+            est=sql.Literal(estimate),
+            size=sql.Literal(self.b.initial_size),
+            sum=sql.Literal(self.step.checksum),
+        )
         with self.conn.transaction():
             self.conn.execute(
                 sql.SQL(
-                    "INSERT INTO {t} (version, direction, plan_hash, rows_total_estimate,"
-                    " batch_size) VALUES ({v}, {d}, {h}, {est}, {size})"
+                    "INSERT INTO {t} (version, direction, plan_hash, checksum,"
+                    " rows_total_estimate, batch_size) VALUES ({v}, {d}, {h}, {sum}, {est}, {size})"
                     " ON CONFLICT (version, direction) DO UPDATE SET {columns}"
-                    " WHERE {t}.completed_at IS NOT NULL"
+                    " WHERE {t}.completed_at IS NOT NULL OR {t}.checksum IS DISTINCT FROM {sum}"
                 ).format(
+                    sum=sql.Literal(self.step.checksum),
                     t=self.progress_table,
                     v=sql.Literal(self.step.version.text),
                     d=sql.Literal(self.step.direction),

@@ -116,6 +116,7 @@ CREATE TABLE IF NOT EXISTS {schema}.schemaop_batches (
     version text NOT NULL,
     direction text NOT NULL CHECK (direction IN ('up', 'down')),
     plan_hash text,
+    checksum text,
     position jsonb,
     rows_done bigint NOT NULL DEFAULT 0,
     batches_done bigint NOT NULL DEFAULT 0,
