@@ -6,7 +6,13 @@ import io
 import json
 from typing import Any
 
-from schemaop.commands._support import EXIT_STOPPED, Progress, StopFlag, exit_code
+from schemaop.commands._support import (
+    EXIT_STOPPED,
+    Progress,
+    StopFlag,
+    describe_error,
+    exit_code,
+)
 from schemaop.engine import Stopped
 from schemaop.engine.datamig import backoff_s, batch_statement_timeout_ms, next_size
 from schemaop.model.migration import Batched
@@ -54,6 +60,7 @@ def test_step_summary_batches_round_trip_and_absent_otherwise() -> None:
 def test_stopped_exits_4_and_is_not_a_failure() -> None:
     err = Stopped("stopped on request", version="4")
     assert exit_code(err) == EXIT_STOPPED == 4
+    assert describe_error(err).startswith("stopped: migration 4: stopped on request")
     s = err.summary()
     assert (s.kind, s.reason.value, s.retryable) == ("Stopped", "Paused", True)
 

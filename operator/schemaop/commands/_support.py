@@ -234,7 +234,8 @@ def report(err: EngineError, output: str = "text") -> int:
 
 
 def describe_error(err: EngineError) -> str:
-    lines = [f"error: {redact(str(err))}"]
+    # A stop on request is no error: everything done is kept and a new run continues.
+    lines = [f"{'stopped' if isinstance(err, Stopped) else 'error'}: {redact(str(err))}"]
     if err.detail:
         lines.append(f"  detail: {redact(err.detail)}")
     if err.hint:
