@@ -321,6 +321,7 @@ def _step(m: Migration, direction: str, checksum: str) -> PlanStep:
         sql=m.down or "",
         transactional=m.transactional,
         checksum=checksum,
+        batched=m.batched,
     )
 
 

@@ -85,7 +85,34 @@ def validate(document: object, source: str = "<document>") -> list[Problem]:
             # jsonschema quotes the value: never a URL (it may hold a password).
             message = message.replace(repr(error.instance), "(a URL-like value, not shown)")
         problems.append(Problem(source, path, scrub(message)))
+    if not problems and kind == "SchemaMigration":
+        problems.extend(_batched_problems(document, source))
     return problems
+
+
+def _batched_problems(document: Mapping[str, Any], source: str) -> list[Problem]:
+    """A batched SchemaMigration's SQL and settings, checked as the operator will."""
+    from schemaop.model.migration import Batched, InvalidMigrationSet, Migration, check_migration
+    from schemaop.model.version import InvalidVersion, Version
+
+    spec = document.get("spec") or {}
+    if spec.get("batched") is None:
+        return []
+    try:
+        migration = Migration(
+            Version(str(spec.get("version"))),
+            str(spec.get("description", "")),
+            str(spec.get("up", "")),
+            spec.get("down"),
+            transactional=spec.get("transactional", True) is not False,
+            batched=Batched.from_spec(spec["batched"]),
+            source="spec",
+        )
+        check_migration(migration)
+    except (InvalidVersion, InvalidMigrationSet, ValueError) as exc:
+        message = str(exc).removeprefix("spec: ")
+        return [Problem(source, "spec.batched", scrub(message))]
+    return []
 
 
 def validate_all(documents: Iterable[tuple[str, Any]]) -> list[Problem]:

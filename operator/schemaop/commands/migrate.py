@@ -120,7 +120,8 @@ def _execute(
         what = "migration" if getattr(args, "plan", None) else "file"
         print(f"note: {recorded_down_note(versions, what)}", file=sys.stderr)
     progress = cs.Progress(quiet=args.quiet or out == "json")
-    result = engine.run_plan(connect, the_plan, progress)
+    with cs.StopFlag(interrupt=True) as stop:
+        result = engine.run_plan(connect, the_plan, progress, stop=stop)
     if out == "json":
         print(redaction.scrub_json_text(json.dumps(result.to_dict(), default=str)))
     if result.error is not None:

@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
             spec["down"] = m.down
         if not m.transactional:
             spec["transactional"] = False
+        if m.batched is not None:
+            spec["batched"] = m.batched.to_spec()
         docs.append(
             {
                 "apiVersion": API_VERSION,

@@ -23,6 +23,7 @@ from schemaop.engine.errors import (
     SerializationFailure,
     SnapshotFailed,
     StatementTimeout,
+    Stopped,
     classify,
 )
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
@@ -53,6 +54,7 @@ __all__ = [
     "SnapshotFailed",
     "StatementTimeout",
     "StepResult",
+    "Stopped",
     "classify",
     "connect",
     "describe",

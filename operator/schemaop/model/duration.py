@@ -78,6 +78,11 @@ class DurationField:
         return value
 
 
+def format_ms(ms: int) -> str:
+    """Milliseconds as the shortest duration string of the format (``1500`` -> ``1s500ms``)."""
+    return _text(ms)
+
+
 def _text(ms: int) -> str:
     """Milliseconds as the shortest duration string of the format."""
     h, rest = divmod(ms, 3_600_000)

@@ -47,6 +47,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, cast
 
+from schemaop.model.migration import Batched
 from schemaop.model.names import API_VERSION
 from schemaop.model.version import InvalidVersion, Version
 
@@ -99,6 +100,16 @@ class PlanStep:
     down_checksum: str | None = None
     source: StepSource = "migration"
 
+    # A batched data migration's settings (both directions: a plain down of a batched
+    # migration resets its progress); absent from the JSON when None, so the hash of
+    # every other plan is unchanged.
+    batched: Batched | None = None
+
+    @property
+    def runs_batched(self) -> bool:
+        """Whether this step's SQL runs batch by batch (an up, or a down with ``down``)."""
+        return self.batched is not None and (self.direction == "up" or self.batched.down)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "version": self.version.text,
@@ -114,6 +125,8 @@ class PlanStep:
             out["downChecksum"] = self.down_checksum
         if self.source != "migration":
             out["source"] = self.source
+        if self.batched is not None:
+            out["batched"] = self.batched.to_dict()
         return out
 
     @classmethod
@@ -129,7 +142,14 @@ class PlanStep:
             raise InvalidPlan(f"step source must be 'migration' or 'recorded', not {source!r}")
         down = data.get("down")
         down_sum = data.get("downChecksum")
+        batched = None
+        if data.get("batched") is not None:
+            try:
+                batched = Batched.from_dict(data["batched"])
+            except ValueError as exc:
+                raise InvalidPlan(f"step batched: {exc}") from exc
         return cls(
+            batched=batched,
             version=_version(data.get("version"), "step version"),
             description=_str(data.get("description", ""), "step description"),
             direction=cast(Direction, direction),

@@ -170,6 +170,9 @@ class StepSummary:
     # Where the step's SQL came from: ``migration``, or ``recorded`` (a down step run
     # with the down SQL the history recorded at apply time; its migration is gone).
     source: str = "migration"
+    # A batched step's progress: rowsDone, batchesDone, rowsTotalEstimate, batchSize,
+    # rowsPerSecond, throttleReason (absent from the JSON for other steps).
+    batches: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -183,6 +186,8 @@ class StepSummary:
         }
         if self.source != "migration":
             out["source"] = self.source
+        if self.batches is not None:
+            out["batches"] = dict(self.batches)
         return out
 
     @classmethod
@@ -196,6 +201,7 @@ class StepSummary:
             duration_ms=_opt_int(data.get("durationMs")) or 0,
             attempts=_opt_int(data.get("attempts")) or 0,
             source="recorded" if data.get("source") == "recorded" else "migration",
+            batches=data["batches"] if isinstance(data.get("batches"), dict) else None,
         )
 
 
