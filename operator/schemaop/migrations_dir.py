@@ -27,17 +27,27 @@ marks the migration non-transactional (CREATE INDEX CONCURRENTLY, ALTER TYPE
 ... ADD VALUE on old servers, VACUUM): it then runs statement by statement
 outside a transaction. ``-- schemaop:no-transaction`` means the same. Put it in
 the up file; it applies to both directions.
+
+A batched data migration (docs/data-migrations.md)::
+
+    -- schemaop:batched table=public.orders key=id target=500ms max=50000 pause=100ms
+
+in the up file (settings ``table`` and ``key`` required, ``key=tenant_id,id`` for a
+composite key; optional ``target``, ``initial``, ``min``, ``max``, ``pause``,
+``attempts``); a bare ``-- schemaop:batched`` in the down file makes the down
+batched too.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
+from schemaop.model.migration import Batched, InvalidMigrationSet, Migration, MigrationSet
 from schemaop.model.version import InvalidVersion, Version
 
 _VERSION: Final = r"(?P<version>[0-9]+(?:[._][0-9]+)*)"
@@ -51,6 +61,19 @@ _DIRECTIVE_RE: Final = re.compile(
     re.IGNORECASE,
 )
 _FALSE: Final = {"false", "no", "off"}
+_BATCHED_RE: Final = re.compile(r"^--\s*schemaop\s*:\s*batched(?:\s+(?P<settings>.*?))?\s*$", re.I)
+# Directive setting -> spec.batched field (the same names as a SchemaMigration's).
+_BATCHED_SETTINGS: Final = {
+    "table": "table",
+    "key": "key",
+    "target": "targetBatchDuration",
+    "initial": "initialBatchSize",
+    "min": "minBatchSize",
+    "max": "maxBatchSize",
+    "pause": "pause",
+    "attempts": "maxBatchAttempts",
+}
+_INT_SETTINGS: Final = {"initialBatchSize", "minBatchSize", "maxBatchSize", "maxBatchAttempts"}
 
 
 @dataclass
@@ -63,17 +86,55 @@ class _Pair:
 
 def transactional_directive(text: str) -> bool | None:
     """The ``-- schemaop:transactional`` directive in the leading comments, if any."""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if not line.startswith("--"):
-            break
+    for line in _leading_comments(text):
         m = _DIRECTIVE_RE.match(line)
         if m:
             if m.group("notx"):
                 return False
             return m.group("value").lower() not in _FALSE
+    return None
+
+
+def _leading_comments(text: str) -> Iterator[str]:
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            return
+        yield line
+
+
+def batched_directive(text: str, where: str) -> dict[str, Any] | None:
+    """The ``-- schemaop:batched`` directive's settings as ``spec.batched``; None if absent.
+
+    Raises InvalidMigrationSet (naming ``where``) for an unknown or malformed setting.
+    """
+    for line in _leading_comments(text):
+        m = _BATCHED_RE.match(line)
+        if m is None:
+            continue
+        spec: dict[str, Any] = {}
+        for item in (m.group("settings") or "").split():
+            name, eq, value = item.partition("=")
+            field = _BATCHED_SETTINGS.get(name.lower())
+            if not eq or field is None or not value:
+                raise InvalidMigrationSet(
+                    f"{where}: schemaop:batched setting {item!r} is not one of "
+                    f"{', '.join(k + '=...' for k in _BATCHED_SETTINGS)}"
+                )
+            if field == "key":
+                spec[field] = value.split(",")
+            elif field in _INT_SETTINGS:
+                try:
+                    spec[field] = int(value)
+                except ValueError:
+                    raise InvalidMigrationSet(
+                        f"{where}: schemaop:batched {name}={value}: not a whole number"
+                    ) from None
+            else:
+                spec[field] = value
+        return spec
     return None
 
 
@@ -143,6 +204,7 @@ def load(directory: str | Path) -> MigrationSet:
         directive = transactional_directive(up)
         migrations.append(
             Migration(
+                batched=_batched(pair, up, down),
                 version=pair.version,
                 description=pair.description,
                 up=up,
@@ -153,6 +215,29 @@ def load(directory: str | Path) -> MigrationSet:
             )
         )
     return MigrationSet(migrations)
+
+
+def _batched(pair: _Pair, up: str, down: str | None) -> Batched | None:
+    spec = batched_directive(up, str(pair.up))
+    down_spec = batched_directive(down, str(pair.down)) if down is not None else None
+    if down_spec is not None:
+        if spec is None:
+            raise InvalidMigrationSet(
+                f"{pair.down}: a schemaop:batched down needs a schemaop:batched up file "
+                "(the table and key are declared there)"
+            )
+        if down_spec:
+            raise InvalidMigrationSet(
+                f"{pair.down}: settings of schemaop:batched go in the up file; the down "
+                "file's directive is bare ('-- schemaop:batched')"
+            )
+        spec["down"] = True
+    if spec is None:
+        return None
+    try:
+        return Batched.from_spec(spec)
+    except ValueError as exc:
+        raise InvalidMigrationSet(f"{pair.up}: schemaop:batched: {exc}") from exc
 
 
 def _read(path: Path) -> str:

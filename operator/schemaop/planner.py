@@ -199,6 +199,7 @@ def _step(m: Migration, direction: str, checksum: str) -> PlanStep:
         sql=sql,
         transactional=m.transactional,
         checksum=checksum,
+        batched=m.batched,
     )
 
 

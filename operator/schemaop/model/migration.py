@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
@@ -31,8 +32,14 @@ def normalize_sql(text: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def checksum(up: str, down: str | None, transactional: bool = True) -> str:
-    """sha256 over the normalized up and down text (and the transactional flag)."""
+def checksum(
+    up: str, down: str | None, transactional: bool = True, batched: Batched | None = None
+) -> str:
+    """sha256 over the normalized up and down text (and the transactional flag).
+
+    A batched migration's settings (:class:`Batched`) are part of it too; they are
+    added only when present, so the checksum of every other migration is unchanged.
+    """
     h = hashlib.sha256()
     h.update(b"schemaop-checksum-v1\0up\0")
     h.update(normalize_sql(up).encode())
@@ -40,6 +47,9 @@ def checksum(up: str, down: str | None, transactional: bool = True) -> str:
     if down is not None and normalize_sql(down):
         h.update(normalize_sql(down).encode())
     h.update(b"\0transactional\0" + (b"1" if transactional else b"0"))
+    if batched is not None:
+        h.update(b"\0batched\0")
+        h.update(json.dumps(batched.to_dict(), sort_keys=True, separators=(",", ":")).encode())
     return h.hexdigest()
 
 
@@ -223,6 +233,287 @@ def _unterminated(text: str, start: int, what: str, closer: str) -> str:
     )
 
 
+# --- batched data migrations -------------------------------------------------------
+
+_SIMPLE_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+# Bounds of the batched settings (the CRD schema says the same: a unit test compares).
+BATCH_SIZE_MAX: Final = 1_000_000
+BATCH_KEY_COLUMNS_MAX: Final = 8
+BATCH_TARGET_MS: Final = (10, 60_000)
+BATCH_PAUSE_MS_MAX: Final = 3_600_000
+BATCH_ATTEMPTS: Final = (1, 100)
+#: The placeholder prefixes of a batch's key range (both bounds inclusive).
+LOW, HIGH = "lo_", "hi_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Batched:
+    """How a batched data migration pages through its table (see docs/data-migrations.md).
+
+    ``table`` is ``name`` or ``schema.name`` (unquoted identifiers, folded to lower
+    case as PostgreSQL does); ``key`` the columns of a unique, not-null key, in
+    the order the engine pages by. The batch SQL names the bounds of each batch as
+    ``:lo_<column>`` and ``:hi_<column>`` (inclusive).
+    """
+
+    table: str
+    key: tuple[str, ...]
+    target_ms: int = 500
+    initial_size: int = 1000
+    min_size: int = 10
+    max_size: int = 50_000
+    pause_ms: int = 0
+    down: bool = False
+    max_attempts: int = 5
+
+    @property
+    def table_parts(self) -> tuple[str, ...]:
+        """``("public", "orders")`` or ``("orders",)``: the identifiers, folded."""
+        return tuple(p.lower() for p in self.table.split("."))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c.lower() for c in self.key)
+
+    def placeholder_names(self) -> set[str]:
+        return {p + c for c in self.columns for p in (LOW, HIGH)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical form: in the plan step and in the checksum."""
+        return {
+            "table": self.table,
+            "key": list(self.key),
+            "targetBatchDurationMs": self.target_ms,
+            "initialBatchSize": self.initial_size,
+            "minBatchSize": self.min_size,
+            "maxBatchSize": self.max_size,
+            "pauseMs": self.pause_ms,
+            "down": self.down,
+            "maxBatchAttempts": self.max_attempts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Batched:
+        """From :meth:`to_dict` (a plan file); raises ValueError with the problem."""
+        if not isinstance(data, dict):
+            raise ValueError("batched must be an object")
+        d = cls("t", ("k",))
+        key = data.get("key")
+        if not isinstance(key, list) or not all(isinstance(k, str) for k in key):
+            raise ValueError("batched.key must be a list of column names")
+        out = cls(
+            table=_typed(data.get("table"), str, "batched.table"),
+            key=tuple(key),
+            target_ms=_typed(data.get("targetBatchDurationMs", d.target_ms), int, "target"),
+            initial_size=_typed(data.get("initialBatchSize", d.initial_size), int, "initial"),
+            min_size=_typed(data.get("minBatchSize", d.min_size), int, "minBatchSize"),
+            max_size=_typed(data.get("maxBatchSize", d.max_size), int, "maxBatchSize"),
+            pause_ms=_typed(data.get("pauseMs", d.pause_ms), int, "pauseMs"),
+            down=_typed(data.get("down", False), bool, "batched.down"),
+            max_attempts=_typed(data.get("maxBatchAttempts", d.max_attempts), int, "attempts"),
+        )
+        problem = out.problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return out
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> Batched:
+        """From a SchemaMigration's ``spec.batched`` (durations as text); ValueError."""
+        from schemaop.model.duration import parse_ms
+
+        if not isinstance(spec, dict):
+            raise ValueError("spec.batched must be an object")
+        key = spec.get("key")
+        if isinstance(key, str):
+            key = [key]
+        data: dict[str, Any] = {"table": spec.get("table"), "key": key}
+        for name in ("initialBatchSize", "minBatchSize", "maxBatchSize", "maxBatchAttempts"):
+            if name in spec:
+                data[name] = spec[name]
+        if "down" in spec:
+            data["down"] = spec["down"]
+        if "targetBatchDuration" in spec:
+            data["targetBatchDurationMs"] = parse_ms(str(spec["targetBatchDuration"]))
+        if "pause" in spec:
+            data["pauseMs"] = parse_ms(str(spec["pause"]))
+        return cls.from_dict(data)
+
+    def problem(self) -> str | None:
+        """What is wrong with the settings themselves; None when they are sane."""
+        parts = self.table.split(".")
+        if len(parts) > 2 or not all(_SIMPLE_NAME.match(p) for p in parts):
+            return (
+                f"batched.table {self.table!r} must be a table name or schema.name "
+                "(unquoted identifiers)"
+            )
+        if not 1 <= len(self.key) <= BATCH_KEY_COLUMNS_MAX:
+            return f"batched.key needs 1 to {BATCH_KEY_COLUMNS_MAX} columns"
+        for col in self.key:
+            if not _SIMPLE_NAME.match(col):
+                return f"batched.key column {col!r} must be an unquoted identifier"
+        if len(set(self.columns)) != len(self.key):
+            return "batched.key names a column twice"
+        lo, hi = BATCH_TARGET_MS
+        if not lo <= self.target_ms <= hi:
+            return f"batched.targetBatchDuration must be between {lo}ms and {hi // 1000}s"
+        if not 1 <= self.min_size <= self.max_size <= BATCH_SIZE_MAX:
+            return f"batch sizes must satisfy 1 <= minBatchSize <= maxBatchSize <= {BATCH_SIZE_MAX}"
+        if not self.min_size <= self.initial_size <= self.max_size:
+            return "batched.initialBatchSize must be between minBatchSize and maxBatchSize"
+        if not 0 <= self.pause_ms <= BATCH_PAUSE_MS_MAX:
+            return "batched.pause must be between 0s and 1h"
+        lo, hi = BATCH_ATTEMPTS
+        if not lo <= self.max_attempts <= hi:
+            return f"batched.maxBatchAttempts must be between {lo} and {hi}"
+        return None
+
+
+def _typed(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{what} must be {'a number' if kind is int else kind.__name__}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Placeholder:
+    """``:lo_id`` at ``start``..``end`` of the text; ``name`` is ``lo_id``."""
+
+    name: str
+    start: int
+    end: int
+
+
+def placeholders(text: str) -> list[Placeholder]:
+    """Every ``:lo_<col>``/``:hi_<col>`` outside quotes, comments and dollar bodies.
+
+    The same lexer as :func:`text_problem`; ``x::lo_type`` (a cast) is not one.
+    """
+    found: list[Placeholder] = []
+    pos = 0
+    while True:
+        m = _TOKEN.search(text, pos)
+        if m is None:
+            return found
+        kind, start = m.lastgroup, m.start()
+        if kind == "ident":
+            name = m.group()
+            if (
+                start > 0
+                and text[start - 1] == ":"
+                and (start < 2 or text[start - 2] != ":")
+                and name.lower().startswith((LOW, HIGH))
+            ):
+                found.append(Placeholder(name.lower(), start - 1, m.end()))
+            pos = m.end()
+            continue
+        if kind == "line":
+            end_m = _LINE_END.search(text, m.end())
+            if end_m is None:
+                return found
+            pos = end_m.end()
+            continue
+        if kind == "dollar":
+            delim = _DOLLAR_DELIM.match(text, start)
+            if delim is None:
+                pos = m.end()
+                continue
+            close = text.find(delim.group(), delim.end())
+            pos = len(text) if close < 0 else close + len(delim.group())
+            continue
+        if kind == "block":
+            end = _closing_comment(text, m.end())
+        elif kind == "estr":
+            end = _closing_estring(text, m.end())
+        elif kind in ("str", "pstr"):
+            end = _closing_quote(text, m.end(), "'")
+        else:
+            end = _closing_quote(text, m.end(), '"')
+        if end < 0:
+            return found
+        pos = end
+
+
+def with_parameters(text: str, order: Sequence[str]) -> str:
+    """``text`` with each placeholder replaced by ``$n`` (its index in ``order``, from 1).
+
+    The only change made to a batch's SQL before it is sent (as a parameterized
+    statement: the server infers each parameter's type).
+    """
+    out: list[str] = []
+    pos = 0
+    index = {name: i + 1 for i, name in enumerate(order)}
+    for p in placeholders(text):
+        out += [text[pos : p.start], f"${index[p.name]}"]
+        pos = p.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+_DML: Final = {"UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "InsertStmt": "INSERT"}
+
+
+def batch_sql_problem(text: str, batched: Batched, what: str) -> str | None:
+    """Why ``text`` cannot be the SQL of one batch; None when it can.
+
+    Exactly one UPDATE, DELETE or INSERT, with both bounds of every key column
+    (``:lo_<col>``, ``:hi_<col>``) and no other ``:lo_``/``:hi_`` placeholder.
+    """
+    import pglast
+    from pglast.parser import ParseError
+
+    found = {p.name for p in placeholders(text)}
+    wanted = batched.placeholder_names()
+    missing = sorted(wanted - found)
+    if missing:
+        shown = ", ".join(":" + n for n in missing)
+        return (
+            f"{what} of a batched migration does not use {shown}: each batch must be "
+            f"bounded by its key range, e.g. WHERE {batched.columns[0]} BETWEEN "
+            f":lo_{batched.columns[0]} AND :hi_{batched.columns[0]}"
+        )
+    unknown = sorted(found - wanted)
+    if unknown:
+        return (
+            f"{what} uses :{unknown[0]}, which is not a bound of the key "
+            f"({', '.join(batched.columns)})"
+        )
+    order = sorted(wanted)
+    try:
+        tree = pglast.parse_sql(with_parameters(text, order))
+    except ParseError as exc:
+        return f"{what} does not parse: {exc}"
+    kinds = [type(raw.stmt).__name__ for raw in tree]
+    if len(kinds) != 1 or kinds[0] not in _DML:
+        return (
+            f"{what} of a batched migration must be exactly one UPDATE, DELETE or INSERT "
+            f"statement (found {len(kinds)} statement(s): "
+            f"{', '.join(k.removesuffix('Stmt') for k in kinds) or 'none'})"
+        )
+    return None
+
+
+def batched_problem(m: Migration) -> str | None:
+    """Why a batched migration cannot run as declared; None when it can."""
+    b = m.batched
+    if b is None:
+        return None
+    problem = b.problem()
+    if problem is not None:
+        return problem
+    if not m.transactional:
+        return (
+            "a batched migration cannot be transactional: false (each batch runs in its "
+            "own short transaction); remove one of them"
+        )
+    problem = batch_sql_problem(m.up, b, "the up SQL")
+    if problem is None and b.down:
+        if m.down is None or not normalize_sql(m.down):
+            return "batched.down is true but the migration has no down SQL"
+        problem = batch_sql_problem(m.down, b, "the down SQL")
+    return problem
+
+
 @dataclasses.dataclass(frozen=True)
 class Migration:
     """One versioned change. ``down`` is None when the migration cannot be reversed."""
@@ -237,9 +528,12 @@ class Migration:
     # Where the down SQL came from when that is another file (a U/.down.sql file).
     down_source: str = ""
 
+    # A batched data migration (see :class:`Batched`); None for an ordinary one.
+    batched: Batched | None = None
+
     @property
     def checksum(self) -> str:
-        return checksum(self.up, self.down, self.transactional)
+        return checksum(self.up, self.down, self.transactional, self.batched)
 
     @property
     def reversible(self) -> bool:
@@ -263,6 +557,10 @@ def check_migration(m: Migration) -> None:
         if problem is not None:
             where = m.down_source or name
             raise InvalidMigrationSet(f"{where}: down SQL {problem}")
+    if m.batched is not None:
+        problem = batched_problem(m)
+        if problem is not None:
+            raise InvalidMigrationSet(f"{name}: {problem}")
 
 
 class MigrationSet(Sequence[Migration]):

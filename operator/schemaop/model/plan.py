@@ -44,6 +44,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, cast
 
+from schemaop.model.migration import Batched
 from schemaop.model.names import API_VERSION
 from schemaop.model.version import InvalidVersion, Version
 
@@ -82,9 +83,18 @@ class PlanStep:
     transactional: bool = True
     checksum: str = ""
     archives: tuple[Mapping[str, Any], ...] = ()
+    # A batched data migration's settings (both directions: a plain down of a batched
+    # migration resets its progress); absent from the JSON when None, so the hash of
+    # every other plan is unchanged.
+    batched: Batched | None = None
+
+    @property
+    def runs_batched(self) -> bool:
+        """Whether this step's SQL runs batch by batch (an up, or a down with ``down``)."""
+        return self.batched is not None and (self.direction == "up" or self.batched.down)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "version": self.version.text,
             "description": self.description,
             "direction": self.direction,
@@ -93,6 +103,9 @@ class PlanStep:
             "checksum": self.checksum,
             "archives": [dict(a) for a in self.archives],
         }
+        if self.batched is not None:
+            out["batched"] = self.batched.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlanStep:
@@ -102,7 +115,14 @@ class PlanStep:
         archives = data.get("archives") or []
         if not isinstance(archives, list) or not all(isinstance(a, dict) for a in archives):
             raise InvalidPlan("step archives must be a list of objects")
+        batched = None
+        if data.get("batched") is not None:
+            try:
+                batched = Batched.from_dict(data["batched"])
+            except ValueError as exc:
+                raise InvalidPlan(f"step batched: {exc}") from exc
         return cls(
+            batched=batched,
             version=_version(data.get("version"), "step version"),
             description=_str(data.get("description", ""), "step description"),
             direction=cast(Direction, direction),
