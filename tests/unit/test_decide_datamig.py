@@ -165,6 +165,20 @@ def test_status_shows_progress_throttling_and_the_failed_batch() -> None:
 # -- decide -------------------------------------------------------------------------
 
 
+def test_the_plan_in_status_marks_a_batched_step() -> None:
+    backfill = {
+        "metadata": {"name": "m2", "generation": 1},
+        "spec": {
+            "version": "2",
+            "up": "UPDATE t1 SET id = id WHERE id BETWEEN :lo_id AND :hi_id",
+            "batched": {"table": "t1", "key": ["id"]},
+        },
+    }
+    d = decide(_facts(migrations=[_mig("1"), backfill]))
+    steps = d.status["plan"]["steps"]
+    assert [s.get("batched", False) for s in steps] == [False, True]
+
+
 def test_a_running_batched_step_shows_its_progress_and_is_looked_at_often() -> None:
     d = decide(_facts(jobs=[_job()], batch_progress=_progress()))
     assert d.create_job_for is None and d.delete_job is None

@@ -48,6 +48,7 @@ class PlanStepStatus(TypedDict, total=False):
     description: str
     transactional: bool
     checksum: str
+    batched: bool
 
 
 class PlanLint(TypedDict, total=False):
@@ -282,16 +283,18 @@ def iso(t: dt.datetime) -> str:
 
 
 def plan_status(p: Plan, approved: bool, lint: PlanLint | None) -> PlanStatus:
-    steps: list[PlanStepStatus] = [
-        {
+    steps: list[PlanStepStatus] = []
+    for s in p.steps:
+        step: PlanStepStatus = {
             "version": s.version.text,
             "direction": s.direction,
             "description": s.description,
             "transactional": s.transactional,
             "checksum": s.checksum,
         }
-        for s in p.steps
-    ]
+        if s.runs_batched:
+            step["batched"] = True
+        steps.append(step)
     out: PlanStatus = {
         "hash": p.hash,
         "fromVersion": p.from_version.text if p.from_version else "",
