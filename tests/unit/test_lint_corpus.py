@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from schemaop.lint import RULES, lint_set, lint_sql
 from schemaop.model import Migration, Version
+from schemaop.model.migration import Batched
 
 CORPUS = Path(__file__).resolve().parent.parent / "lint_corpus"
 
@@ -42,6 +43,9 @@ def _lint(case: dict[str, Any]) -> list[Any]:
             sql,
             transactional=case.get("transactional", True) if i == len(texts) else True,
             source=f"case-{i}.sql",
+            batched=Batched.from_spec(case["batched"])
+            if i == len(texts) and "batched" in case
+            else None,
         )
         for i, sql in enumerate(texts, start=1)
     ]

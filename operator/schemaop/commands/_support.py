@@ -21,6 +21,7 @@ without echoing it (:mod:`schemaop.redaction`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,7 +31,7 @@ import time
 from typing import Any, TextIO
 
 from schemaop import redaction
-from schemaop.engine.errors import EngineError, InvalidConnectionString, Refused
+from schemaop.engine.errors import EngineError, InvalidConnectionString, Refused, Stopped
 from schemaop.model.plan import SNAPSHOT_POLICIES, InvalidPlan, Plan, RunOptions
 from schemaop.redaction import scrub as redact
 from schemaop.redaction import scrub_messages, shown
@@ -44,6 +45,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
+# Stopped early on SIGTERM (a batched step finished its batch): not a failure.
+EXIT_STOPPED = 4
 
 
 def number_with_unit(
@@ -213,9 +216,11 @@ def fail(message: str, code: int = EXIT_USAGE, *, output: str = "text", **extra:
 
 
 def exit_code(err: EngineError) -> int:
-    """The exit code of a failed command: 2 bad URL, 3 refused, 1 anything else."""
+    """The exit code of a failed command: 2 bad URL, 3 refused, 4 stopped, 1 anything else."""
     if isinstance(err, InvalidConnectionString):
         return EXIT_USAGE
+    if isinstance(err, Stopped):
+        return EXIT_STOPPED
     return EXIT_REFUSED if isinstance(err, Refused) else EXIT_FAILED
 
 
@@ -254,6 +259,8 @@ class Progress:
         self.quiet = quiet
         self.started = time.monotonic()
         self.last = self.started
+        # A progress bar line is on the terminal, without its newline yet.
+        self.bar_open = False
 
     def __call__(self, event: dict[str, Any]) -> None:
         if self.quiet:
@@ -282,5 +289,93 @@ class Progress:
                 f"{event['version']} ({now - self.started:.1f}s)"
             )
 
+        elif kind == "stopped" or (kind is not None and kind.startswith("batch-")):
+            self._batch(event, now)
+
+    def _batch(self, event: dict[str, Any], now: float) -> None:
+        """A batched step's progress: a bar on a terminal, JSON lines otherwise.
+
+        Batches are shown at most every 0.2s (terminal) or 1s (JSON lines); retries,
+        throttling, resume and stop always.
+        """
+        kind = event["event"]
+        routine = kind == "batch-done"
+        tty = self.stream.isatty()
+        if routine and now - self.last < (0.2 if tty else 1.0):
+            return
+        self.last = now
+        if not tty:
+            line = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **event}
+            self._print(redact(json.dumps(line, default=str, separators=(",", ":"))))
+            return
+        self._bar_line(event)
+
+    def _bar_line(self, event: dict[str, Any]) -> None:
+        done, total = int(event.get("rowsDone") or 0), event.get("rowsTotalEstimate")
+        width = 30
+        if total:
+            frac = min(1.0, done / max(int(total), 1))
+            bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+            share = f"{frac * 100:5.1f}%"
+        else:
+            bar, share = "?" * width, "  ?  "
+        rate = event.get("rowsPerSecond")
+        eta = ""
+        if rate and total and int(total) > done:
+            eta = f" eta {int((int(total) - done) / float(rate))}s"
+        why = event.get("throttleReason") or event.get("reason")
+        extra = f" [{why}]" if why else ""
+        if event["event"] == "batch-retry":
+            extra += f" retry {event.get('attempt')} (SQLSTATE {event.get('sqlstate')})"
+        text = (
+            f"{event.get('direction', '')} {event.get('version', '')} [{bar}] {share} "
+            f"{done} rows, {event.get('batchesDone', 0)} batches, size "
+            f"{event.get('batchSize', '?')}"
+            + (f", {float(rate):.0f} rows/s" if rate else "")
+            + eta
+            + extra
+        )
+        self.bar_open = event["event"] != "stopped"
+        print("\r\x1b[K" + text, end="" if self.bar_open else "\n", file=self.stream, flush=True)
+
     def _print(self, line: str) -> None:
+        if self.bar_open:  # end the progress bar's line first
+            self.bar_open = False
+            line = "\n" + line
         print(line, file=self.stream, flush=True)
+
+
+class StopFlag:
+    """Set by SIGTERM (and SIGINT when asked): the engine finishes its batch and stops.
+
+    ``with StopFlag() as stop: run_plan(..., stop=stop)``; the previous handlers are
+    put back on exit.
+    """
+
+    def __init__(self, *, interrupt: bool = False) -> None:
+        import signal
+
+        self.signals = [signal.SIGTERM] + ([signal.SIGINT] if interrupt else [])
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.set
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.set = True
+
+    def __enter__(self) -> StopFlag:
+        import signal
+
+        for sig in self.signals:
+            # Not the main thread (ValueError): leave the default.
+            with contextlib.suppress(ValueError):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)

@@ -7,8 +7,10 @@ for termination messages) to ``--termination-log`` (default
 ``/dev/termination-log`` when it is writable), which the operator reads from
 the Pod's status. Exit 0 on success (also when nothing was left to do), 1 when
 the run failed, 2 for a bad plan file, 3 when the plan was refused (stale plan,
-dirty database); the summary carries the error (reason, sqlstate, message,
-statement, position, version) in every failing case.
+dirty database), 4 when it stopped early on SIGTERM (the batch or step in flight
+finished and committed; not a failure: a new run continues); the summary
+carries the error (reason, sqlstate, message, statement, position, version) in
+every failing case.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     def connect() -> engine.Conn:
         return engine.connect(None, f"schemaop-job {plan.short_hash}")
 
-    result = engine.run_plan(connect, plan, cs.Progress(quiet=args.quiet))
+    with cs.StopFlag() as stop:
+        result = engine.run_plan(connect, plan, cs.Progress(quiet=args.quiet), stop=stop)
     print(scrub_json_text(result.to_json()))
     _write(term, result.termination_message())
     if result.error is not None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemaop.lint import Finding, LintResult
     from schemaop.model import Migration
+    from schemaop.model.migration import Batched
 
 
 class InputError(Exception):
@@ -164,9 +165,33 @@ def _sql_file(path: Path) -> _Item:
     parsed = _parse_migration_name(path.name)
     version = Version(parsed[1]) if parsed else Version("0")
     return _Item(
-        Migration(version, path.stem, text, None, _transactional(text), str(path)),
+        Migration(
+            version,
+            path.stem,
+            text,
+            None,
+            _transactional(text),
+            str(path),
+            batched=_batched(text, None, str(path)),
+        ),
         str(path),
     )
+
+
+def _batched(up: str, down: str | None, where: str) -> Batched | None:
+    """A ``-- schemaop:batched`` directive's settings (InputError when malformed)."""
+    from schemaop import migrations_dir
+    from schemaop.model.migration import Batched
+
+    try:
+        spec = migrations_dir.batched_directive(up, where)
+        if spec is None:
+            return None
+        if down is not None and migrations_dir.batched_directive(down, where) is not None:
+            spec["down"] = True
+        return Batched.from_spec(spec)
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from exc
 
 
 def _parse_migration_name(name: str) -> tuple[str, str, str] | None:
@@ -270,7 +295,15 @@ def _private_directory_loader(path: Path) -> list[_Item]:
         down = _read(downs[version]) if version in downs else None
         items.append(
             _Item(
-                Migration(Version(version), desc, up, down, _transactional(up), str(f)),
+                Migration(
+                    Version(version),
+                    desc,
+                    up,
+                    down,
+                    _transactional(up),
+                    str(f),
+                    batched=_batched(up, down, str(f)),
+                ),
                 str(f),
                 down_path=str(downs[version]) if version in downs else None,
             )
@@ -305,6 +338,14 @@ def _load_manifests(path: Path) -> list[list[_Item]]:
         down = spec.get("down")
         ref = spec.get("schemaVersionRef") or {}
         group = ref.get("name", "") if isinstance(ref, dict) else ""
+        batched = None
+        if spec.get("batched") is not None:
+            from schemaop.model.migration import Batched
+
+            try:
+                batched = Batched.from_spec(spec["batched"])
+            except ValueError as exc:
+                raise InputError(f"{path}: SchemaMigration {name}: {exc}") from exc
         m = Migration(
             version,
             str(spec.get("description", "")),
@@ -312,6 +353,7 @@ def _load_manifests(path: Path) -> list[list[_Item]]:
             down if isinstance(down, str) else None,
             spec.get("transactional", True) is not False,
             f"{path} (SchemaMigration {name})",
+            batched=batched,
         )
         groups.setdefault(group, []).append(
             _Item(

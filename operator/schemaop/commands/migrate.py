@@ -114,7 +114,8 @@ def _execute(
             return cs.fail(exc.message, cs.EXIT_REFUSED, output=out, reason=exc.reason.value)
 
     progress = cs.Progress(quiet=args.quiet or out == "json")
-    result = engine.run_plan(connect, the_plan, progress)
+    with cs.StopFlag(interrupt=True) as stop:
+        result = engine.run_plan(connect, the_plan, progress, stop=stop)
     if out == "json":
         print(redaction.scrub_json_text(json.dumps(result.to_dict(), default=str)))
     if result.error is not None:

@@ -21,6 +21,7 @@ from schemaop.engine.errors import (
     SerializationFailure,
     SnapshotFailed,
     StatementTimeout,
+    Stopped,
     classify,
 )
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
@@ -49,6 +50,7 @@ __all__ = [
     "SnapshotFailed",
     "StatementTimeout",
     "StepResult",
+    "Stopped",
     "classify",
     "connect",
     "describe",

@@ -199,6 +199,17 @@ class LockLost(EngineError):
     retryable = False
 
 
+class Stopped(EngineError):
+    """The run was asked to stop (SIGTERM) and stopped cleanly between batches or steps.
+
+    Not a failure: everything done is committed with its progress; a new run
+    continues from there (exit code 4, see docs/data-migrations.md).
+    """
+
+    retryable = True
+    reason = Reason.PAUSED
+
+
 class HistoryLost(EngineError):
     """A migration dropped, renamed or emptied schemaop's history table."""
 

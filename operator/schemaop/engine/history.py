@@ -71,10 +71,12 @@ from schemaop.model.version import InvalidVersion, Version
 
 HISTORY_TABLE = "schema_history"
 SNAPSHOTS_TABLE = "snapshots"
+BATCHES_TABLE = "schemaop_batches"
 
 Conn = psycopg.Connection[Any]
 
-_DDL = """
+_DDL = (
+    """
 CREATE SCHEMA IF NOT EXISTS {schema};
 CREATE TABLE IF NOT EXISTS {schema}.schema_history (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -109,6 +111,31 @@ CREATE TABLE IF NOT EXISTS {schema}.snapshots (
 );
 COMMENT ON TABLE {schema}.snapshots IS 'schemaop rollback points; see docs/engine.md';
 """
+    + """
+CREATE TABLE IF NOT EXISTS {schema}.schemaop_batches (
+    version text NOT NULL,
+    direction text NOT NULL CHECK (direction IN ('up', 'down')),
+    plan_hash text,
+    position jsonb,
+    rows_done bigint NOT NULL DEFAULT 0,
+    batches_done bigint NOT NULL DEFAULT 0,
+    rows_total_estimate bigint,
+    batch_size integer NOT NULL,
+    rows_per_second double precision,
+    throttle_reason text,
+    failed_attempts integer NOT NULL DEFAULT 0,
+    last_error jsonb,
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    completed_at timestamptz,
+    PRIMARY KEY (version, direction)
+);
+COMMENT ON TABLE {schema}.schemaop_batches IS
+    'schemaop batched data migrations: progress; see docs/data-migrations.md';
+"""
+)
+# The progress table's DDL (the end of _DDL), for histories made before it existed.
+_BATCHES_DDL = _DDL[_DDL.index("CREATE TABLE IF NOT EXISTS {schema}.schemaop_batches") :]
 
 # The history table's columns, in table order: the one list every read, insert and
 # restore of a row is written from (:func:`_entry` unpacks a row in this order).
@@ -184,6 +211,18 @@ def ensure_history(conn: Conn, schema: str) -> bool:
     with conn.transaction():
         conn.execute(ddl)
     return True
+
+
+def ensure_batches(conn: Conn, schema: str) -> None:
+    """Create the batched migrations' progress table when missing (history made before it)."""
+    row = conn.execute(
+        "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+        (schema, BATCHES_TABLE),
+    ).fetchone()
+    if row is None:
+        with conn.transaction():
+            conn.execute(sql.SQL(_BATCHES_DDL).format(schema=sql.Identifier(schema)))
 
 
 def restore_history(

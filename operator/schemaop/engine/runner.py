@@ -91,6 +91,7 @@ from schemaop.engine.errors import (
     LockTimeout,
     NotRecorded,
     Refused,
+    Stopped,
     classify,
 )
 from schemaop.engine.fingerprint import fingerprint, fingerprint_query
@@ -119,6 +120,8 @@ class StepResult:
     status: str = "pending"  # applied | skipped | failed | pending (not reached)
     duration_ms: int = 0
     attempts: int = 0
+    # A batched step's progress (:class:`schemaop.engine.datamig.Progress`), once started.
+    batches: Any = None
 
     def summary(self) -> StepSummary:
         return StepSummary(
@@ -129,6 +132,7 @@ class StepResult:
             status=self.status,
             duration_ms=self.duration_ms,
             attempts=self.attempts,
+            batches=None if self.batches is None else self.batches.to_summary(),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,6 +201,8 @@ class _Run:
     result: RunResult
     applied: _Applied
     sleep: Callable[[float], None] = time.sleep
+    # Asked to stop (SIGTERM): checked between steps and between the batches of a step.
+    stop: Callable[[], bool] = lambda: False
     # The current version once every step is done (the last step's NOTIFY payload).
     final_version: str | None = None
     changed: bool = False
@@ -229,6 +235,7 @@ class _Run:
         )
         return (
             self.closing()
+            + self.progress_reset(step)
             + "EXECUTE schemaop_applied("
             + quoted.as_string(self.conn)
             + ");\nCOMMIT;\n"
@@ -255,6 +262,14 @@ class _Run:
             body = sql.Composed([sql.Composed([p, sql.SQL(";\n")]) for p in parts])
             self._closing = "\n;\n" + body.as_string(self.conn)
         return self._closing
+
+    def progress_reset(self, step: PlanStep) -> str:
+        """The down of a batched migration deletes its up progress (in its transaction)."""
+        if step.batched is None or step.direction != "down":
+            return ""
+        from schemaop.engine import datamig
+
+        return datamig.progress_reset(self, step).as_string(self.conn) + ";\n"
 
     def prepare(self) -> None:
         """PREPARE the applied-row insert once per connection (as ``_history_insert``).
@@ -377,12 +392,15 @@ def run_plan(
     *,
     resume_dirty: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Apply ``plan``; see the module docstring. Never raises for database errors.
 
     ``resume_dirty`` (``schemaop repair --retry``): when the database is dirty
     because of the plan's first step, run that step's remaining statements
-    instead of refusing.
+    instead of refusing. ``stop``: answers True once the run should stop (SIGTERM):
+    the step or batch in flight finishes, nothing new starts, and the result's
+    error is :class:`~schemaop.engine.errors.Stopped`.
     """
     started = time.monotonic()
     result = RunResult(
@@ -422,6 +440,8 @@ def run_plan(
             raise LockLost("the runner's advisory lock could not be taken twice")
         run = _Run(conn, plan, on_progress or _noop, result, _Applied(()), sleep, key=key)
         run.session = session
+        if stop is not None:
+            run.stop = stop
         _run_locked(run, resume_dirty)
     except EngineError as exc:
         result.error = exc
@@ -466,6 +486,8 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
         else:
             run.result.steps[index].status = "skipped"  # another runner did it already
     _check_transaction_control(todo)
+    if any(step.batched is not None for _, step in todo):
+        hist.ensure_batches(conn, run.schema)
     if not todo:
         run.progress("nothing-to-do", currentVersion=run.result.current_version)
         return
@@ -496,6 +518,13 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
     while i < len(todo):
         index, step = todo[i]
         sr = run.result.steps[index]
+        if run.stop():
+            run.result.error = Stopped(
+                f"stopped on request before step {step.version} ({step.direction}); "
+                "a new run continues from there",
+                version=step.version.text,
+            )
+            return
         run.progress(
             "step-start",
             index=index,
@@ -505,6 +534,21 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
             description=step.description,
         )
         t0 = time.monotonic()
+        if step.runs_batched:
+            from schemaop.engine import datamig
+
+            try:
+                datamig.run_step(run, step, sr, is_last=index == last)
+            except Stopped as exc:
+                run.result.error = exc
+                run.progress("stopped", version=step.version.text, message=exc.message)
+                return
+            except EngineError as exc:
+                _failed(run, step, sr, exc, t0)
+                return
+            _done(run, index, step)
+            i += 1
+            continue
         if not step.transactional:
             try:
                 pending = resume if resume is not None and i == 0 else None
@@ -524,6 +568,7 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
         while (
             j < len(todo)
             and todo[j][1].transactional
+            and not todo[j][1].runs_batched
             and j - i < limit
             and (j == i or chars + len(todo[j][1].sql) <= BATCH_MAX_CHARS)
         ):
@@ -763,6 +808,7 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
             suffix = sql.Composed(
                 [
                     sql.SQL(run.closing()),
+                    sql.SQL(run.progress_reset(step)),
                     _history_insert(
                         run,
                         step,

@@ -29,6 +29,7 @@ from schemaop.lint.catalog import Catalog, Table
 from schemaop.lint.findings import RULES, RULES_BY_NAME, Finding, Severity
 from schemaop.lint.rules import Checker, Hit
 from schemaop.model import Migration, Version
+from schemaop.model.migration import Batched, batch_sql_problem, placeholders
 
 ALLOW_MARKER = "schemaop:allow"
 _STATEMENT_TEXT_LIMIT = 2000
@@ -294,8 +295,14 @@ def _lint_text(
     transactional: bool,
     version: str | None,
     source: str,
+    batched: Batched | None = None,
 ) -> LintResult:
     base: dict[str, Any] = {"version": version, "source": source}
+    original = sql
+    if batched is not None:
+        # The batch's :lo_/:hi_ placeholders become parameters of the same length, so
+        # the text parses and every position stays where it was written.
+        sql = _as_parameters(sql)
     catalog.begin()
     pos = _Positions(sql)
     try:
@@ -320,9 +327,9 @@ def _lint_text(
             index=-1,
             base=base,
         )
-        return LintResult(sql, (finding,), (), version, source, transactional, {})
+        return LintResult(original, (finding,), (), version, source, transactional, {})
 
-    checker = Checker(catalog, transactional)
+    checker = Checker(catalog, transactional, batched is not None)
     raw: list[tuple[Statement, Hit]] = []
     for st in statements:
         raw.extend((st, hit) for hit in checker.check(st.tree))
@@ -354,9 +361,37 @@ def _lint_text(
                 f = dataclasses.replace(f, suppressed=True, reason=a.reason)
                 break
         findings.append(f)
+    if batched is not None:
+        problem = batch_sql_problem(original, batched, "the SQL")
+        if problem is not None:
+            first = statements[0] if statements else None
+            line, col = pos.line_col(first.start if first else 0)
+            findings.append(
+                _finding(
+                    "SO403",
+                    problem,
+                    statement=first.text(sql) if first else "",
+                    at=(line, col, first.start if first else 0),
+                    index=0,
+                    base=base,
+                )
+            )
     findings.sort(key=lambda f: (f.offset, f.code))
     before = catalog.touched_before()
-    return LintResult(sql, tuple(findings), statements, version, source, transactional, before)
+    return LintResult(original, tuple(findings), statements, version, source, transactional, before)
+
+
+def _as_parameters(sql: str) -> str:
+    """``:lo_id`` -> ``$1    `` (same length): the text parses, positions are unchanged."""
+    out: list[str] = []
+    pos = 0
+    names: dict[str, int] = {}
+    for p in placeholders(sql):
+        n = names.setdefault(p.name, len(names) + 1)
+        out += [sql[pos : p.start], f"${n}".ljust(p.end - p.start)]
+        pos = p.end
+    out.append(sql[pos:])
+    return "".join(out)
 
 
 def lint_sql(
@@ -401,6 +436,7 @@ def lint_set(
             transactional=m.transactional,
             version=m.version.text,
             source=m.source,
+            batched=m.batched,
         )
         down = _lint_down(m)
         if down:
@@ -411,19 +447,21 @@ def lint_set(
     return results
 
 
-_DOWN_CODES: Final = frozenset({"SO001", "SO002", "SO003", "SO401", "SO402"})
+_DOWN_CODES: Final = frozenset({"SO001", "SO002", "SO003", "SO401", "SO402", "SO403"})
 
 
 def _lint_down(m: Migration) -> tuple[Finding, ...]:
     """Findings of the down SQL that would make a rollback fail (see ``Finding.part``)."""
     if m.down is None or not m.down.strip():
         return ()
+    batched = m.batched if m.batched is not None and m.batched.down else None
     result = _lint_text(
         m.down,
         Catalog(),
         transactional=m.transactional,
         version=m.version.text,
         source=m.source,
+        batched=batched,
     )
     return tuple(
         dataclasses.replace(f, part="down") for f in result.findings if f.code in _DOWN_CODES

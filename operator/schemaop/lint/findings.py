@@ -256,6 +256,26 @@ _RULES: tuple[Rule, ...] = (
         "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... USING INDEX",
     ),
     Rule(
+        "SO310",
+        "unbatched-backfill",
+        Severity.WARNING,
+        Category.LOCKING,
+        "an UPDATE or DELETE of many rows of an existing table runs in one transaction: it"
+        " holds a lock on every row it touches until it commits, and bloats the table",
+        "make it a batched data migration (spec.batched, or -- schemaop:batched): short"
+        " transactions over key ranges, resumable; see docs/data-migrations.md",
+    ),
+    Rule(
+        "SO403",
+        "batch-ignores-bounds",
+        Severity.ERROR,
+        Category.TRANSACTION,
+        "the SQL of a batched migration must be one UPDATE, DELETE or INSERT bounded by the"
+        " batch's key range",
+        "use :lo_<column> and :hi_<column> of every key column, e.g."
+        " WHERE id BETWEEN :lo_id AND :hi_id",
+    ),
+    Rule(
         "SO401",
         "non-transactional-statement",
         Severity.ERROR,

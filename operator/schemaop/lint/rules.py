@@ -237,9 +237,11 @@ def _has_option(options: list[Node] | None, name: str) -> bool:
 class Checker:
     """Runs every rule over one statement and keeps the catalog up to date."""
 
-    def __init__(self, catalog: Catalog, transactional: bool) -> None:
+    def __init__(self, catalog: Catalog, transactional: bool, batched: bool = False) -> None:
         self.catalog = catalog
         self.transactional = transactional
+        # A batched data migration: its one UPDATE/DELETE runs in short batches.
+        self.batched = batched
 
     def check(self, stmt: Node) -> list[Hit]:
         k, v = kind(stmt)
@@ -378,11 +380,23 @@ class Checker:
         key = range_key(rel)
         if not v.get("whereClause") and self._existing(key):
             yield Hit("SO105", f"DELETE without WHERE deletes every row of {key}", key)
+        yield from self._backfill("DELETE", key, v.get("whereClause"))
 
     def _UpdateStmt(self, v: Node) -> Iterator[Hit]:
         key = range_key(v["relation"])
         if not v.get("whereClause") and self._existing(key):
             yield Hit("SO106", f"UPDATE without WHERE overwrites every row of {key}", key)
+        yield from self._backfill("UPDATE", key, v.get("whereClause"))
+
+    def _backfill(self, verb: str, key: str, where: Node | None) -> Iterator[Hit]:
+        """SO310: a table-wide UPDATE/DELETE in one transaction (not a key lookup, not batched)."""
+        if self.batched or not self._existing(key) or _key_lookup(where):
+            return
+        yield Hit(
+            "SO310",
+            f"{verb} of {key} in one transaction locks every row it touches until it commits",
+            key,
+        )
 
     # breaking ------------------------------------------------------------
 
@@ -594,6 +608,35 @@ class Checker:
 
     def _DropTableSpaceStmt(self, v: Node) -> Iterator[Hit]:
         yield from self._non_tx("DROP TABLESPACE")
+
+
+def _key_lookup(where: Node | None) -> bool:
+    """Whether ``where`` compares a column with constants (``=`` or ``IN``): few rows."""
+    if not where:
+        return False
+    stack: list[Any] = [where]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        expr = node.get("A_Expr")
+        if isinstance(expr, dict):
+            op = strings(expr.get("name"))
+            consts = [
+                side
+                for side in (expr.get("lexpr"), expr.get("rexpr"))
+                if isinstance(side, dict) and ("A_Const" in side or "ParamRef" in side)
+            ]
+            if expr.get("kind") == "AEXPR_IN" or (op == ["="] and consts):
+                return True
+        bool_expr = node.get("BoolExpr")
+        if isinstance(bool_expr, dict) and bool_expr.get("boolop") == "OR_EXPR":
+            continue  # a lookup under OR does not bound the rows
+        stack.extend(node.values())
+    return False
 
 
 def _parse_type_text(text: str) -> TypeInfo:

@@ -167,9 +167,12 @@ class StepSummary:
     status: str = "pending"
     duration_ms: int = 0
     attempts: int = 0
+    # A batched step's progress: rowsDone, batchesDone, rowsTotalEstimate, batchSize,
+    # rowsPerSecond, throttleReason (absent from the JSON for other steps).
+    batches: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "version": self.version,
             "description": self.description,
             "direction": self.direction,
@@ -178,6 +181,9 @@ class StepSummary:
             "durationMs": self.duration_ms,
             "attempts": self.attempts,
         }
+        if self.batches is not None:
+            out["batches"] = dict(self.batches)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StepSummary:
@@ -189,6 +195,7 @@ class StepSummary:
             status=str(data.get("status", "pending")),
             duration_ms=_opt_int(data.get("durationMs")) or 0,
             attempts=_opt_int(data.get("attempts")) or 0,
+            batches=data["batches"] if isinstance(data.get("batches"), dict) else None,
         )
 
 
