@@ -75,7 +75,8 @@ def build_table(dsn: str, rows: int) -> None:
             " total_cents bigint, hits integer NOT NULL DEFAULT 0, note text NOT NULL)"
         )
         conn.execute(
-            "INSERT INTO items (id, total, note) SELECT g, (g * 7919) %% 100000, md5(g::text)"
+            "INSERT INTO items (id, total, note)"
+            " SELECT g, (g::bigint * 7919) %% 100000, md5(g::text)"
             " FROM generate_series(1, %s) AS g",
             (rows,),
         )

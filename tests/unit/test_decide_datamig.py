@@ -323,3 +323,26 @@ def test_forget_drops_the_backfill_series() -> None:
     r.forget("unit", "gone")
     assert _value("schemaop_backfill_running", "gone") is None
     assert _value("schemaop_backfill_rows_done", "gone") is None
+
+
+def test_a_stopped_job_pod_is_no_failure_of_its_job() -> None:
+    from schemaop.commands._support import EXIT_STOPPED
+    from schemaop.kube.builders import CONTAINER, build_job
+    from schemaop.kube.builders import EXIT_STOPPED as BUILDER_EXIT_STOPPED
+    from schemaop.model.jobpolicy import JobPolicy
+    from schemaop.model.plan import Plan
+
+    assert BUILDER_EXIT_STOPPED == EXIT_STOPPED  # one value, defined on both sides of a layer
+    sv = {
+        "metadata": {"name": "db", "namespace": "ns", "uid": "u"},
+        "spec": {"connection": {"urlFrom": {"secretKeyRef": {"name": "s", "key": "url"}}}},
+    }
+    job = build_job(sv, Plan(None, None, "latest"), 1, JobPolicy())
+    assert job["spec"]["podFailurePolicy"] == {
+        "rules": [
+            {
+                "action": "Ignore",
+                "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [4]},
+            }
+        ]
+    }

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 from schemaop.engine.archives import list_archives
 from schemaop.engine.fingerprint import fingerprint
-from schemaop.engine.history import read_state
+from schemaop.engine.history import BATCHES_TABLE, read_state
 from schemaop.engine.readpool import Conn, ReadPool, open_read_only
 from schemaop.engine.snapshot import list_snapshots
 from schemaop.model.batchprogress import BatchProgress
@@ -61,10 +61,6 @@ def _read(
     return state, fingerprint(conn, schemas), points
 
 
-# The progress table of batched steps, created by the engine beside the history table.
-BATCHES_TABLE = "schemaop_batches"
-
-
 def read_progress(
     conninfo: str,
     history_schema: str,
@@ -86,7 +82,7 @@ def read_progress(
 
 
 def read_batch_progress(conn: Conn, history_schema: str) -> BatchProgress | None:
-    """The batched step in progress, else the one that moved last; None without any.
+    """The batched step in progress, else the one completed last; None without any.
 
     A database without the progress table (no batched step ever ran, or an engine
     older than batched steps) has no progress: nothing is created.
@@ -103,7 +99,7 @@ def read_batch_progress(conn: Conn, history_schema: str) -> BatchProgress | None
         "SELECT version, direction, plan_hash, rows_done, batches_done, rows_total_estimate,"
         " batch_size, rows_per_second, throttle_reason, failed_attempts, last_error,"
         " started_at, updated_at, completed_at FROM {}"
-        " ORDER BY completed_at IS NULL DESC, updated_at DESC NULLS LAST LIMIT 1"
+        " ORDER BY completed_at IS NULL DESC, coalesce(completed_at, updated_at) DESC LIMIT 1"
     ).format(sql.Identifier(history_schema, BATCHES_TABLE))
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(query).fetchone()
