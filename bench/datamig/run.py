@@ -50,7 +50,7 @@ from devenv import pg as devpg  # noqa: E402
 VENV_BIN = Path(sys.executable).parent
 APP_NAME = "bench-app"
 # The batched migration, in the directory format (docs/data-migrations.md).
-DIRECTIVE = "-- schemaop:batched table=public.items key=id target=200ms max=50000 pause=20ms"
+DIRECTIVE = "-- schemaop:batched table=public.items key=id target=500ms max=50000 pause=20ms"
 BACKFILL_WHERE = "total_cents IS NULL"
 
 
@@ -368,8 +368,8 @@ def main() -> int:
         f" updates); PostgreSQL {results['postgres']}, {results['cpus']} CPUs; no replica"
     )
     head = (
-        f"{'':<24}{'wall s':>8}{'rows/s':>10}{'vs (a)':>8}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'vs idle':>8}{'max ms':>9}{'lock ms':>9}  load (1/5/15 min, after)"
+        f"{'':<24}{'wall s':>8}{'rows/s':>10}{'vs (a)':>8}{'p50 ms':>8}{'p99 ms':>10}"
+        f"{'vs idle':>9}{'max ms':>10}{'lock ms':>10}  load (1/5/15 min, after)"
     )
     print(head)
     for name in ["idle", *names]:
@@ -382,8 +382,8 @@ def main() -> int:
         print(
             f"{label:<24}{r['wallSeconds']:>8.1f}{(str(rps) if rps else '-'):>10}"
             f"{(str(r.get('rowsPerSecondVsUpdate', '-')) + 'x'):>8}{r['p50Ms']:>8.2f}"
-            f"{r['p99Ms']:>8.2f}{(str(r.get('p99VsIdle', '-')) + 'x'):>8}{r['maxMs']:>9.1f}"
-            f"{r['maxLockWaitMs']:>9.1f}  {r['loadAfter']}"
+            f"{r['p99Ms']:>10.2f}{(str(r.get('p99VsIdle', '-')) + 'x'):>9}{r['maxMs']:>10.1f}"
+            f"{r['maxLockWaitMs']:>10.1f}  {r['loadAfter']}"
         )
         if r.get("rowsLeft"):
             print(f"{'':<24}NOT WHOLE: {r['rowsLeft']} rows not backfilled")
