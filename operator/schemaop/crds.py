@@ -28,6 +28,9 @@ CRD_META: dict[str, dict[str, Any]] = {
             {"name": "Target", "type": "string", "jsonPath": ".status.targetVersion"},
             {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
             {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
+            # A batched data migration's progress (empty when there is none).
+            {"name": "Progress", "type": "string", "jsonPath": ".status.dataMigration.progress"},
+            {"name": "ETA", "type": "string", "jsonPath": ".status.dataMigration.eta"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
     },

@@ -118,3 +118,37 @@ OPERATOR_LINT_FINDINGS = Gauge(
     "Lint findings in a SchemaVersion's current plan, by severity.",
     ["namespace", "name", "severity"],
 )
+
+# --- batched data migrations (read from status.dataMigration) ----------------------
+
+BACKFILL_ROWS_DONE = Gauge(
+    "schemaop_backfill_rows_done",
+    "Rows the batched data migration in progress (or the last one) has changed.",
+    ["namespace", "name"],
+)
+BACKFILL_ROWS_TOTAL = Gauge(
+    "schemaop_backfill_rows_total_estimate",
+    "Rows in the table of the batched data migration, estimated when it started.",
+    ["namespace", "name"],
+)
+BACKFILL_RATE = Gauge(
+    "schemaop_backfill_rows_per_second",
+    "The recent rate of the batched data migration in progress (0 when none runs).",
+    ["namespace", "name"],
+)
+BACKFILL_THROTTLED = Gauge(
+    "schemaop_backfill_throttled",
+    "1 while the batched data migration is throttled (lock waits, timeouts, autovacuum, "
+    "replication lag), else 0.",
+    ["namespace", "name"],
+)
+BACKFILL_RUNNING = Gauge(
+    "schemaop_backfill_running",
+    "1 while a batched data migration is under way (not completed, not paused), else 0.",
+    ["namespace", "name"],
+)
+BACKFILL_LAST_PROGRESS = Gauge(
+    "schemaop_backfill_last_progress_timestamp_seconds",
+    "When the batched data migration last committed a batch (Unix time).",
+    ["namespace", "name"],
+)

@@ -80,7 +80,8 @@ app.kubernetes.io/part-of: schemaop
   verbs: [get, update, patch]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [list, watch, create]
+  # delete: spec.paused stops the Job of a batched data migration (its own Jobs only).
+  verbs: [list, watch, create, delete]
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [create]

@@ -34,6 +34,7 @@ from schemaop.decide.spec import (
 )
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
+from schemaop.model.batchprogress import BatchProgress
 from schemaop.model.conditions import Condition, Reason
 from schemaop.model.duration import DRIFT_CHECK_INTERVAL, InvalidDuration
 from schemaop.model.history import DatabaseState
@@ -61,6 +62,10 @@ BACKOFF_CAP = 300.0
 DEFAULT_RESYNC = 300.0
 # How long a SchemaVersion whose Job the API server refused waits before a new look.
 REFUSED_JOB_RESYNC = 300.0
+# How often a running Job is looked at: with a batched step in progress (its progress is
+# read then, engine.observe.read_progress), and otherwise (its end wakes the loop).
+BATCHED_JOB_RESYNC = 10.0
+RUNNING_JOB_RESYNC = 30.0
 
 
 # Connection failures a retry cannot cure: the spec, the Secret or the database's
@@ -97,6 +102,9 @@ class Facts:
     jobs: Sequence[JobFacts] = ()
     # Rows of the database's snapshots table (engine.snapshot.list_snapshots).
     rollback_points: Sequence[Mapping[str, Any]] = ()
+    # The batched step in progress (or the last one) from the progress table, when the
+    # reconciler read it (while a Job runs, or to see a shown one end); None: not read.
+    batch_progress: BatchProgress | None = None
     # What the SchemaVersion may ask of its Job (operator configuration).
     job_policy: JobPolicy = dataclasses.field(default_factory=JobPolicy)
     # Destructive-change policy hook: (plan, migrations, policy) -> (plan, blocking
@@ -115,6 +123,9 @@ class Decision:
     # the status writer to the status it read (model.status.apply).
     changes: Sequence[StatusChange]
     create_job_for: tuple[Plan, int] | None = None  # (plan, attempt)
+    # A Job to delete: spec.paused stops the Job of a batched step (its pod gets SIGTERM
+    # and ends after the current batch; the progress table keeps the position).
+    delete_job: str | None = None
     requeue_after: float = DEFAULT_RESYNC
     # Per-migration facts for SchemaMigration status: name -> fields.
     migration_status: Mapping[str, SchemaMigrationStatus] = dataclasses.field(default_factory=dict)
@@ -141,7 +152,9 @@ def decide(facts: Facts) -> Decision:
     changes: list[StatusChange] = []
 
     if spec.get("paused"):
-        return Decision(cond.paused(), changes, requeue_after=drift_interval)
+        return _paused(facts, drift_interval)
+    # Not paused (any more): a new Job continues the batched step from its position.
+    changes.append(st.set_data_migration_paused(False))
 
     try:
         migrations = to_migrations(facts.migrations)
@@ -250,6 +263,8 @@ def decide(facts: Facts) -> Decision:
     database = st.database_status(state)
     changes.append(st.set_database(database))
     changes.append(st.set_rollback_points(st.rollback_points(facts.rollback_points)))
+    if facts.batch_progress is not None:
+        changes.append(st.set_data_migration(st.data_migration_status(facts.batch_progress)))
     applied = {a.version for a in state.applied}
     migration_status: dict[str, SchemaMigrationStatus] = {}
     for obj in facts.migrations:
@@ -271,10 +286,20 @@ def decide(facts: Facts) -> Decision:
         if job.started_at:
             running_job["startedAt"] = job.started_at
         changes.append(st.set_last_job(running_job))
+        message = f"Job {job.name} is running"
+        progress = facts.batch_progress
+        batched = (
+            progress is not None and not progress.completed and progress.belongs_to(job.plan_hash12)
+        )
+        if batched and progress is not None:
+            message += (
+                f": batched step {progress.version} ({progress.direction}), "
+                f"{progress.rows_done} rows in {progress.batches_done} batches"
+            )
         return Decision(
-            cond.progressing(Reason.MIGRATING, f"Job {job.name} is running"),
+            cond.progressing(Reason.MIGRATING, message),
             changes,
-            requeue_after=30.0,
+            requeue_after=BATCHED_JOB_RESYNC if batched else RUNNING_JOB_RESYNC,
             migration_status=migration_status,
         )
 
@@ -456,6 +481,51 @@ def decide(facts: Facts) -> Decision:
         create_job_for=(the_plan, last.attempt + 1),
         requeue_after=30.0,
         migration_status=migration_status,
+    )
+
+
+def _paused(facts: Facts, drift_interval: float) -> Decision:
+    """spec.paused: nothing is planned or run. A Job running a batched step is
+    stopped (deleted: the engine ends it after the current batch) and the step shows
+    as paused; a Job running anything else finishes (a step is never cut short)."""
+    changes: list[StatusChange] = []
+    progress = facts.batch_progress
+    if progress is not None:
+        changes.append(st.set_data_migration(st.data_migration_status(progress)))
+    in_progress = progress is not None and not progress.completed
+    if in_progress:
+        changes.append(st.set_data_migration_paused(True))
+    running = [j for j in facts.jobs if j.active]
+    if not running:
+        message = None
+        if in_progress and progress is not None:
+            message = (
+                f"spec.paused is true: the batched step {progress.version} "
+                f"({progress.direction}) is paused at {progress.rows_done} rows; "
+                "set spec.paused to false to continue from there."
+            )
+        return Decision(cond.paused(message), changes, requeue_after=drift_interval)
+    job = max(running, key=lambda j: j.attempt)
+    if in_progress and progress is not None and progress.belongs_to(job.plan_hash12):
+        return Decision(
+            cond.paused(
+                f"spec.paused is true: stopping Job {job.name} after its current batch "
+                f"(batched step {progress.version}, {progress.rows_done} rows done); set "
+                "spec.paused to false to continue from there."
+            ),
+            changes,
+            delete_job=job.name,
+            requeue_after=BATCHED_JOB_RESYNC,
+        )
+    # A Job still runs (not, or not yet, a batched step): it finishes; look again soon,
+    # in case it reaches a batched step.
+    return Decision(
+        cond.paused(
+            f"spec.paused is true: Job {job.name} finishes what it runs (only a batched step "
+            "stops between batches); nothing new is planned or run."
+        ),
+        changes,
+        requeue_after=BATCHED_JOB_RESYNC,
     )
 
 

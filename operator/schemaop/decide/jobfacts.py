@@ -33,6 +33,7 @@ class JobFacts:
     finished_at: str | None = None
     # The Job's termination message: the engine's summary (None: no message).
     summary: RunSummary | None = None
+    uid: str = ""
 
     @classmethod
     def from_job(cls, job: Mapping[str, Any], message: str | None) -> JobFacts:
@@ -51,6 +52,7 @@ class JobFacts:
             finished_at=status.get("completionTime")
             or (done.get("lastTransitionTime") if done else None),
             summary=RunSummary.from_json(message) if message else None,
+            uid=str(meta.get("uid") or ""),
         )
 
     @property

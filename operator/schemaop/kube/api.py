@@ -313,6 +313,19 @@ class KubeApi:
         )
         return list((result or {}).get("items", []))
 
+    async def delete_job(self, namespace: str, name: str, uid: str) -> None:
+        """Delete a Job and (in the background) its pods, which get SIGTERM and their
+        grace period. Only the Job with this UID (a Job of the same name made since is
+        left alone); one already gone is not an error."""
+        body = {"propagationPolicy": "Background", "preconditions": {"uid": uid}}
+        await self._call(
+            f"delete job {namespace}/{name}",
+            self.batch.delete_namespaced_job,
+            name,
+            namespace,
+            body=body,
+        )
+
     async def job_termination_message(
         self, namespace: str, job_meta: Mapping[str, Any]
     ) -> str | None:

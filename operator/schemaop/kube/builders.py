@@ -38,6 +38,9 @@ LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 PLAN_KEY: Final = "plan.json"
 PLAN_MOUNT: Final = "/etc/schemaop/plan"
 CONTAINER: Final = "migrate"
+# The engine's exit code for "stopped on SIGTERM, nothing failed, progress kept"
+# (schemaop.commands._support.EXIT_STOPPED; the commands layer is above this one).
+EXIT_STOPPED: Final = 4
 # Bytes of plan JSON per ConfigMap: under the API server's 1 MiB for data and keys,
 # with room for the object's metadata.
 PLAN_PART_BYTES: Final = 900 * 1024
@@ -263,6 +266,20 @@ def build_job(
             },
             "spec": pod_spec,
         },
+    }
+    # SIGTERM (a node drained, a pod evicted) stops a batched data migration between
+    # two batches with EXIT_STOPPED: not a failure, a new pod continues from its position.
+    job_spec["podFailurePolicy"] = {
+        "rules": [
+            {
+                "action": "Ignore",
+                "onExitCodes": {
+                    "containerName": CONTAINER,
+                    "operator": "In",
+                    "values": [EXIT_STOPPED],
+                },
+            }
+        ]
     }
     if overrides.get("activeDeadlineSeconds"):
         job_spec["activeDeadlineSeconds"] = int(overrides["activeDeadlineSeconds"])

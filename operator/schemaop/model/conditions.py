@@ -237,8 +237,8 @@ def waiting_for_approval(
     ]
 
 
-def paused() -> list[Condition]:
-    text = MESSAGES[Reason.PAUSED]
+def paused(message: str | None = None) -> list[Condition]:
+    text = _message(Reason.PAUSED, message)
     return [
         Condition(ConditionType.READY, False, Reason.PAUSED, text),
         Condition(ConditionType.RECONCILING, False, Reason.PAUSED, text),

@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
+from schemaop.model.batchprogress import BatchProgress, eta_text
 from schemaop.model.history import DatabaseState
 from schemaop.model.plan import Plan
 from schemaop.model.run import RunError
@@ -50,6 +51,7 @@ class PlanStepStatus(TypedDict, total=False):
     # Only on a down step run with the down SQL recorded at apply time (its
     # SchemaMigration is gone): ``recorded``.
     source: Literal["recorded"]
+    batched: bool
 
 
 class PlanLint(TypedDict, total=False):
@@ -113,6 +115,43 @@ class Failure(TypedDict, total=False):
     retryAt: str
 
 
+class BatchError(TypedDict, total=False):
+    """The last failed batch of a batched step: its key range, SQLSTATE and statement."""
+
+    sqlstate: str
+    message: str
+    statement: str
+    lo: dict[str, str]
+    hi: dict[str, str]
+
+
+class DataMigration(TypedDict, total=False):
+    """The batched step in progress (or the last one), read from the progress table.
+
+    ``percent`` and ``eta`` are derived from the estimate and the recent rate;
+    ``progress`` is the same for the printer column. ``paused``: a pause stopped
+    its Job between two batches; the position is kept and a new Job continues.
+    """
+
+    version: str
+    direction: Literal["up", "down"]
+    rowsDone: int
+    batchesDone: int
+    rowsTotalEstimate: int
+    percent: int
+    progress: str
+    rowsPerSecond: float
+    eta: str
+    batchSize: int
+    throttleReason: str
+    failedAttempts: int
+    lastError: BatchError
+    startedAt: str
+    updatedAt: str
+    completedAt: str
+    paused: bool
+
+
 class SchemaVersionStatus(TypedDict, total=False):
     observedGeneration: int
     currentVersion: str
@@ -125,6 +164,7 @@ class SchemaVersionStatus(TypedDict, total=False):
     rollbackPoints: list[RollbackPoint]
     lastJob: LastJob
     failure: Failure
+    dataMigration: DataMigration
     conditions: list[Condition]
 
 
@@ -215,6 +255,28 @@ def clear_failure(status: SchemaVersionStatus) -> None:
     status.pop("failure", None)
 
 
+def set_data_migration(progress: DataMigration) -> StatusChange:
+    def change(status: SchemaVersionStatus) -> None:
+        status["dataMigration"] = progress
+
+    return change
+
+
+def set_data_migration_paused(paused: bool) -> StatusChange:
+    """Mark the batched step shown as paused (its Job stopped) or not; no-op without one."""
+
+    def change(status: SchemaVersionStatus) -> None:
+        shown = status.get("dataMigration")
+        if shown is None:
+            return
+        if paused:
+            shown["paused"] = True
+        else:
+            shown.pop("paused", None)
+
+    return change
+
+
 # -- shaping ---------------------------------------------------------------------
 
 
@@ -235,6 +297,8 @@ def plan_status(p: Plan, approved: bool, lint: PlanLint | None) -> PlanStatus:
         }
         if s.source == "recorded":
             step["source"] = "recorded"
+        if s.runs_batched:
+            step["batched"] = True
         steps.append(step)
     out: PlanStatus = {
         "hash": p.hash,
@@ -288,6 +352,59 @@ def rollback_points(rows: Sequence[Mapping[str, Any]]) -> list[RollbackPoint]:
         }
         for p in list(rows)[-MAX_HISTORY:][::-1]
     ]
+
+
+def data_migration_status(progress: BatchProgress) -> DataMigration:
+    """status.dataMigration from a row of the progress table (texts clipped)."""
+    out: DataMigration = {
+        "version": progress.version,
+        "direction": "down" if progress.direction == "down" else "up",
+        "rowsDone": progress.rows_done,
+        "batchesDone": progress.batches_done,
+        "batchSize": progress.batch_size,
+        "failedAttempts": progress.failed_attempts,
+    }
+    if progress.rows_total_estimate is not None:
+        out["rowsTotalEstimate"] = progress.rows_total_estimate
+    percent = progress.percent
+    if percent is not None:
+        out["percent"] = percent
+        out["progress"] = f"{percent}%"
+    else:
+        out["progress"] = f"{progress.rows_done} rows"
+    if progress.rows_per_second is not None:
+        out["rowsPerSecond"] = round(progress.rows_per_second, 1)
+    eta = eta_text(progress.eta_seconds)
+    if eta and not progress.completed:
+        out["eta"] = eta
+    if progress.throttle_reason and not progress.completed:
+        out["throttleReason"] = progress.throttle_reason[:200]
+    if progress.last_error:
+        out["lastError"] = _batch_error(progress.last_error)
+    if progress.started_at is not None:
+        out["startedAt"] = iso(progress.started_at)
+    if progress.updated_at is not None:
+        out["updatedAt"] = iso(progress.updated_at)
+    if progress.completed_at is not None:
+        out["completedAt"] = iso(progress.completed_at)
+    return out
+
+
+def _batch_error(err: Mapping[str, Any]) -> BatchError:
+    """The engine's record of a failed batch, its texts clipped (key values as text)."""
+    out: BatchError = {}
+    if err.get("sqlstate"):
+        out["sqlstate"] = str(err["sqlstate"])[:2000]
+    if err.get("message"):
+        out["message"] = str(err["message"])[:2000]
+    if err.get("statement"):
+        out["statement"] = str(err["statement"])[:2000]
+    lo, hi = err.get("lo"), err.get("hi")
+    if isinstance(lo, Mapping):
+        out["lo"] = {str(k)[:200]: str(v)[:200] for k, v in lo.items()}
+    if isinstance(hi, Mapping):
+        out["hi"] = {str(k)[:200]: str(v)[:200] for k, v in hi.items()}
+    return out
 
 
 def failure_from(error: RunError | None, attempts: int) -> Failure:

@@ -35,7 +35,7 @@ from schemaop.decide import (
     with_migration_lint,
 )
 from schemaop.decide.secrethosts import host_problem
-from schemaop.engine.observe import read_database
+from schemaop.engine.observe import read_database, read_progress
 from schemaop.engine.readpool import ReadPool
 from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
 from schemaop.kube.builders import (
@@ -46,6 +46,7 @@ from schemaop.kube.builders import (
 )
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
+from schemaop.model.batchprogress import BatchProgress
 from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.plan import recorded_down_note
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 
 SV_PLURAL = "schemaversions"
 SM_PLURAL = "schemamigrations"
+# A batched step's progress is read at most this often per SchemaVersion.
+PROGRESS_READ_INTERVAL = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,11 +115,14 @@ class Reconciler:
         self.secret_index: dict[tuple[str, str], set[str]] = {}
         self._lint_cache = LintCache()
         self.report = StatusReport(kube)
+        # (namespace, name) -> (monotonic time, progress) of the last progress read.
+        self._progress: dict[tuple[str, str], tuple[float, BatchProgress | None]] = {}
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop every metric series of a SchemaVersion this operator no longer runs, and
         the connections to its database that no other SchemaVersion uses."""
         self.report.forget(namespace, name)
+        self._progress.pop((namespace, name), None)
         if self.read_pool is not None:
             self.read_pool.release((namespace, name))
 
@@ -247,7 +253,18 @@ class Reconciler:
                     db_error = _engine_error(exc)
                 else:
                     read_from = (conninfo, source)
-        jobs = await self._jobs(namespace, name, meta.get("uid", "")) if state is not None else []
+        paused = bool(spec.get("paused"))
+        jobs = (
+            await self._jobs(namespace, name, meta.get("uid", ""))
+            if state is not None or paused
+            else []
+        )
+        shown = (sv.get("status") or {}).get("dataMigration") or {}
+        progress: BatchProgress | None = None
+        if (state is not None or paused) and (
+            any(j.active for j in jobs) or (shown and not shown.get("completedAt"))
+        ):
+            progress = await self._read_progress(namespace, name, spec, read_from)
         facts = Facts(
             name=name,
             namespace=namespace,
@@ -265,6 +282,7 @@ class Reconciler:
             live_fingerprint=fingerprint,
             jobs=jobs,
             rollback_points=snapshots,
+            batch_progress=progress,
             apply_policy=_policy_hook(),
             job_policy=self.config.job_policy,
         )
@@ -285,6 +303,8 @@ class Reconciler:
                     )
                 )
         decision = with_migration_lint(decision, self._lint_status(migrations))
+        if decision.delete_job is not None:
+            await self._stop_job(sv, decision.delete_job, jobs)
         if decision.create_job_for is not None:
             try:
                 job_name = await self._start_job(sv, decision)
@@ -302,6 +322,60 @@ class Reconciler:
         await self._write_status(sv, decision)
         metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
         return decision.requeue_after
+
+    async def _read_progress(
+        self,
+        namespace: str,
+        name: str,
+        spec: Mapping[str, Any],
+        read_from: tuple[str, str] | None,
+    ) -> BatchProgress | None:
+        """The batched step's progress, read at most every PROGRESS_READ_INTERVAL
+        seconds (the last read is reused in between); None when it cannot be read
+        (the database's own read reports why)."""
+        key = (namespace, name)
+        cached = self._progress.get(key)
+        if cached is not None and time.monotonic() - cached[0] < PROGRESS_READ_INTERVAL:
+            return cached[1]
+        try:
+            conninfo, source = read_from or await self._conninfo(namespace, spec)
+            progress = await asyncio.to_thread(
+                functools.partial(
+                    read_progress,
+                    conninfo,
+                    str(spec.get("historySchema", "schemaop")),
+                    self.config.db_connect_timeout,
+                    source,
+                    pool=self.read_pool,
+                    owner=key,
+                )
+            )
+        except Exception as exc:
+            log.info("progress of %s/%s not read: %s", namespace, name, _engine_error(exc).message)
+            return cached[1] if cached is not None else None
+        self._progress[key] = (time.monotonic(), progress)
+        return progress
+
+    async def _stop_job(self, sv: Mapping[str, Any], job_name: str, jobs: list[JobFacts]) -> None:
+        """Delete the Job of a paused batched step: its pod gets SIGTERM and the engine
+        ends it after the current batch. The Job is gone, so it is no failed attempt."""
+        meta = sv["metadata"]
+        uid = next((j.uid for j in jobs if j.name == job_name), "")
+        try:
+            await self.kube.delete_job(meta["namespace"], job_name, uid)
+        except KubeError as exc:
+            if exc.status != 409:  # 409: the UID precondition (another Job of that name)
+                raise
+            return
+        # The next read shows where it stopped; read it then, not from the cache.
+        self._progress.pop((meta["namespace"], meta["name"]), None)
+        await self.kube.post_event(
+            sv,
+            "Normal",
+            "BackfillPaused",
+            f"spec.paused: Job {job_name} stopped after its current batch; set spec.paused "
+            "to false to continue from its position",
+        )
 
     def _lint_status(self, migrations: list[dict[str, Any]]) -> dict[str, MigrationLint]:
         """Lint findings for each SchemaMigration's status, by object name (cached by

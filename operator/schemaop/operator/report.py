@@ -12,6 +12,7 @@ dropped when a new one replaces it, and all of them when the SchemaVersion goes
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,7 @@ class StatusReport:
             (metrics.OPERATOR_READY, key),
             (metrics.OPERATOR_PENDING, key),
             (metrics.OPERATOR_DRIFTED, key),
+            *((m, key) for m in _BACKFILL_GAUGES),
             (metrics.OPERATOR_MIGRATION_DURATION, key),
             *((metrics.OPERATOR_APPLIED, (*key, d)) for d in ("up", "down")),
             *((metrics.OPERATOR_LINT_FINDINGS, (*key, sev)) for sev in ("error", "warning")),
@@ -151,8 +153,45 @@ class StatusReport:
                 metrics.OPERATOR_MIGRATION_DURATION.labels(ns, name).observe(
                     float(entry["durationSeconds"])
                 )
+        _set_backfill_metrics(ns, name, status.get("dataMigration"))
         lint = (status.get("plan") or {}).get("lint") or {}
         for severity in ("errors", "warnings"):
             metrics.OPERATOR_LINT_FINDINGS.labels(ns, name, severity.rstrip("s")).set(
                 int(lint.get(severity) or 0)
             )
+
+
+_BACKFILL_GAUGES = (
+    metrics.BACKFILL_ROWS_DONE,
+    metrics.BACKFILL_ROWS_TOTAL,
+    metrics.BACKFILL_RATE,
+    metrics.BACKFILL_THROTTLED,
+    metrics.BACKFILL_RUNNING,
+    metrics.BACKFILL_LAST_PROGRESS,
+)
+
+
+def _set_backfill_metrics(ns: str, name: str, shown: Mapping[str, Any] | None) -> None:
+    """The backfill gauges from status.dataMigration (none while it has never been set)."""
+    if not shown:
+        return
+    running = not shown.get("completedAt") and not shown.get("paused")
+    metrics.BACKFILL_ROWS_DONE.labels(ns, name).set(int(shown.get("rowsDone") or 0))
+    metrics.BACKFILL_ROWS_TOTAL.labels(ns, name).set(int(shown.get("rowsTotalEstimate") or 0))
+    metrics.BACKFILL_RATE.labels(ns, name).set(
+        float(shown.get("rowsPerSecond") or 0) if running else 0.0
+    )
+    metrics.BACKFILL_THROTTLED.labels(ns, name).set(
+        1 if running and shown.get("throttleReason") else 0
+    )
+    metrics.BACKFILL_RUNNING.labels(ns, name).set(1 if running else 0)
+    updated = _timestamp(shown.get("updatedAt") or shown.get("startedAt"))
+    if updated is not None:
+        metrics.BACKFILL_LAST_PROGRESS.labels(ns, name).set(updated)
+
+
+def _timestamp(text: Any) -> float | None:
+    try:
+        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,150 @@
+"""A batched data migration through the operator (issue 13): progress in status,
+pause stops the Job and keeps the position, resume completes the step exactly once.
+
+Real API server, Job controller and PostgreSQL, as tests/e2e/test_operator.py (whose
+Operator and Env helpers this uses); the Job runs `schemaop job run` through the local
+pod runner, which sends SIGTERM to the pod of a deleted Job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from test_operator import Env, Operator, crds  # noqa: F401 (crds: the fixture)
+
+ROWS = 4000
+BATCH = 100  # 40 batches, a pause of 1s after each: the step takes 40s or more
+
+
+@pytest.fixture
+def dm(kube: Any, namespace: str, database: str) -> Env:
+    return Env(kube, namespace, database)
+
+
+@pytest.fixture
+def dm_operator(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> Iterator[Operator]:
+    request.getfixturevalue("crds")
+    op = Operator(namespace, tmp_path / "operator.log")
+    op.start()
+    yield op
+    op.stop()
+    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+
+
+def _shown(env: Env) -> dict[str, Any]:
+    return dict((env.sv().get("status") or {}).get("dataMigration") or {})
+
+
+def _active_jobs(env: Env) -> list[Any]:
+    return [j for j in env.jobs() if not j.status.completion_time and not j.status.failed]
+
+
+def _db(env: Env, query: str) -> Any:
+    with psycopg.connect(env.dsn) as conn:
+        row = conn.execute(query).fetchone()
+    return row[0] if row else None
+
+
+def test_batched_backfill_shows_progress_pauses_and_resumes(dm: Env, dm_operator: Operator) -> None:
+    env, operator = dm, dm_operator
+    env.secret()
+    env.migration(
+        "1",
+        "create table items (id bigint primary key, total int not null, total_cents bigint,"
+        f" touched int not null default 0);"
+        f" insert into items (id, total) select g, g % 1000 from generate_series(1, {ROWS}) g",
+        "drop table items",
+    )
+    # Not idempotent on purpose: a batch applied twice leaves touched = 2 somewhere.
+    env.migration(
+        "2",
+        "UPDATE public.items SET total_cents = total * 100, touched = touched + 1"
+        " WHERE id BETWEEN :lo_id AND :hi_id",
+        "UPDATE public.items SET total_cents = NULL WHERE id BETWEEN :lo_id AND :hi_id",
+        batched={
+            "table": "public.items",
+            "key": ["id"],
+            "targetBatchDuration": "500ms",
+            "initialBatchSize": BATCH,
+            "minBatchSize": 10,
+            "maxBatchSize": BATCH,
+            "pause": "1s",
+            "down": True,
+        },
+    )
+    env.schemaversion()
+
+    # Progress shows in status, and grows.
+    first = env.wait(
+        "dataMigration.rowsDone > 0",
+        lambda: (s := _shown(env)).get("rowsDone", 0) > 0 and s,
+        timeout=120,
+        op=operator,
+    )
+    assert first["version"] == "2" and first["direction"] == "up"
+    assert first["rowsTotalEstimate"] >= 1 and first["batchSize"] >= 10
+    assert "completedAt" not in first and first["progress"].endswith("%")
+    env.wait(
+        "rowsDone to grow",
+        lambda: _shown(env).get("rowsDone", 0) > first["rowsDone"],
+        timeout=60,
+        op=operator,
+    )
+    reconciling = env.condition("Reconciling")
+    assert "batched step 2" in reconciling.get("message", ""), reconciling
+
+    # Pause: the Job goes (SIGTERM: the engine ends after its batch), progress stays.
+    env.patch_sv({"spec": {"paused": True}})
+    env.wait("the Job to go", lambda: not _active_jobs(env), timeout=60, op=operator)
+    paused = env.wait(
+        "dataMigration.paused", lambda: (s := _shown(env)).get("paused") and s, 60, operator
+    )
+    env.wait_reason("Ready", "False", "Paused", operator)
+    time.sleep(3)  # the stopped pod's last batch has committed by now
+    done_at_pause = _db(env, "select rows_done from schemaop.schemaop_batches")
+    assert 0 < done_at_pause < ROWS, "paused before the end"
+    assert done_at_pause >= paused["rowsDone"]
+    time.sleep(4)
+    assert _db(env, "select rows_done from schemaop.schemaop_batches") == done_at_pause
+    assert not _active_jobs(env)
+    assert "BackfillPaused" in {e.reason for e in env.events()}
+
+    # Resume: a new Job continues from the position and completes the step.
+    env.patch_sv({"spec": {"paused": False}})
+    sv = env.wait_ready("2", operator, timeout=180)
+    shown = env.wait(
+        "dataMigration.completedAt",
+        lambda: (s := _shown(env)).get("completedAt") and s,
+        timeout=60,
+        op=operator,
+    )
+    assert shown["percent"] == 100 and shown["rowsDone"] == ROWS
+    assert "paused" not in shown and "eta" not in shown
+    # Exactly once: every row backfilled by one batch, one history row for step 2.
+    assert _db(env, "select count(*) from items where touched <> 1") == 0
+    assert (
+        _db(env, "select count(*) from items where total_cents is distinct from total * 100") == 0
+    )
+    assert (
+        _db(
+            env,
+            "select count(*) from schemaop.schema_history where version = '2' and direction = 'up'",
+        )
+        == 1
+    )
+    assert [h["version"] for h in sv["status"]["history"]][:1] == ["2"]
+    # No Job of the pause counts as a failure.
+    assert "failure" not in sv["status"]
+    assert not any(j.status.failed for j in env.jobs())
+    # Metrics of the backfill, served by the operator.
+    text = operator.get(operator.metrics_port, "/metrics")
+    labels = f'name="db",namespace="{env.ns}"'
+    assert f"schemaop_backfill_rows_done{{{labels}}} {float(ROWS)}" in text
+    assert f"schemaop_backfill_running{{{labels}}} 0.0" in text

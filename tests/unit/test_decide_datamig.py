@@ -1,0 +1,348 @@
+"""A batched data migration as the operator shows and steers it (pure): the progress
+row read into status.dataMigration, the ETA, pause and resume of a batched step."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from schemaop.decide import Facts, JobFacts, decide
+from schemaop.decide.gates import BATCHED_JOB_RESYNC, RUNNING_JOB_RESYNC
+from schemaop.model import status as st
+from schemaop.model.batchprogress import BatchProgress, eta_text
+from schemaop.model.conditions import ConditionType, Reason
+from schemaop.model.history import DatabaseState
+from schemaop.operator import reconcile
+from schemaop.operator.report import _set_backfill_metrics
+
+NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+PLAN = "ab" * 32
+
+
+def _progress(**kw: Any) -> BatchProgress:
+    row: dict[str, Any] = {
+        "version": "2",
+        "direction": "up",
+        "plan_hash": PLAN,
+        "rows_done": 250_000,
+        "batches_done": 50,
+        "rows_total_estimate": 1_000_000,
+        "batch_size": 5000,
+        "rows_per_second": 10_000.0,
+        "throttle_reason": None,
+        "failed_attempts": 0,
+        "last_error": None,
+        "started_at": NOW - dt.timedelta(seconds=25),
+        "updated_at": NOW - dt.timedelta(seconds=1),
+        "completed_at": None,
+    }
+    row.update(kw)
+    return BatchProgress.from_row(row)
+
+
+def _job(active: bool = True, plan: str = PLAN[:12]) -> JobFacts:
+    return JobFacts(
+        name=f"db-{plan}-1",
+        plan_hash12=plan,
+        attempt=1,
+        active=active,
+        succeeded=not active,
+        failed=False,
+        started_at="2026-11-22T11:59:00Z",
+        uid="uid-1",
+    )
+
+
+def _mig(version: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"m{version}", "generation": 1},
+        "spec": {"version": version, "up": f"create table t{version} (id int)"},
+    }
+
+
+def _facts(**kw: Any) -> Facts:
+    base: dict[str, Any] = {
+        "name": "db",
+        "namespace": "ns",
+        "generation": 3,
+        "spec": {"connection": {}, "targetVersion": "latest"},
+        "annotations": {},
+        "migrations": [_mig("1"), _mig("2")],
+        "now": NOW,
+        "db_state": DatabaseState(),
+    }
+    base.update(kw)
+    return Facts(**base)
+
+
+def _ready(decision: Any) -> tuple[bool | None, Reason, str]:
+    c = next(c for c in decision.conditions if c.type == ConditionType.READY)
+    return c.status, c.reason, c.message
+
+
+# -- the progress row -------------------------------------------------------------
+
+
+def test_percent_and_eta_come_from_the_estimate_and_the_rate() -> None:
+    p = _progress()
+    assert p.percent == 25
+    assert p.eta_seconds == pytest.approx(75.0)
+    # The estimate is reltuples: rows done may pass it; a running step stays below 100.
+    assert _progress(rows_done=1_200_000).percent == 99
+    assert _progress(rows_done=1_200_000).eta_seconds == 0.0
+    done = _progress(completed_at=NOW)
+    assert done.percent == 100 and done.eta_seconds == 0.0
+    unknown = _progress(rows_total_estimate=None, rows_per_second=None)
+    assert unknown.percent is None and unknown.eta_seconds is None
+    assert _progress(rows_per_second=0.0).eta_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, ""), (0, "0s"), (59.6, "1m"), (75, "1m15s"), (3600, "1h"), (3725, "1h2m5s")],
+)
+def test_eta_text_uses_the_duration_syntax(seconds: float | None, text: str) -> None:
+    assert eta_text(seconds) == text
+
+
+def test_a_row_belongs_to_the_job_of_its_plan() -> None:
+    assert _progress().belongs_to(PLAN[:12])
+    assert not _progress().belongs_to("0" * 12)
+    assert not _progress().belongs_to("")
+    # Written by `schemaop migrate --dir` (no plan hash): whichever run holds the lock.
+    assert _progress(plan_hash=None).belongs_to("0" * 12)
+
+
+def test_status_shows_progress_throttling_and_the_failed_batch() -> None:
+    shown = st.data_migration_status(
+        _progress(
+            throttle_reason="lock wait",
+            failed_attempts=2,
+            last_error={
+                "sqlstate": "55P03",
+                "message": "canceling statement due to lock timeout",
+                "statement": "UPDATE t SET x = 1 WHERE id BETWEEN $1 AND $2",
+                "lo": {"id": 1001},
+                "hi": {"id": 2000},
+                "ignored": "x",
+            },
+        )
+    )
+    assert shown == {
+        "version": "2",
+        "direction": "up",
+        "rowsDone": 250_000,
+        "batchesDone": 50,
+        "rowsTotalEstimate": 1_000_000,
+        "percent": 25,
+        "progress": "25%",
+        "rowsPerSecond": 10_000.0,
+        "eta": "1m15s",
+        "batchSize": 5000,
+        "throttleReason": "lock wait",
+        "failedAttempts": 2,
+        "lastError": {
+            "sqlstate": "55P03",
+            "message": "canceling statement due to lock timeout",
+            "statement": "UPDATE t SET x = 1 WHERE id BETWEEN $1 AND $2",
+            "lo": {"id": "1001"},
+            "hi": {"id": "2000"},
+        },
+        "startedAt": "2026-11-22T11:59:35Z",
+        "updatedAt": "2026-11-22T11:59:59Z",
+    }
+    done = st.data_migration_status(_progress(completed_at=NOW, throttle_reason="autovacuum"))
+    assert done["percent"] == 100 and done["completedAt"] == "2026-11-22T12:00:00Z"
+    assert "eta" not in done and "throttleReason" not in done
+    assert st.data_migration_status(_progress(rows_total_estimate=None))["progress"] == (
+        "250000 rows"
+    )
+
+
+# -- decide -------------------------------------------------------------------------
+
+
+def test_the_plan_in_status_marks_a_batched_step() -> None:
+    backfill = {
+        "metadata": {"name": "m2", "generation": 1},
+        "spec": {
+            "version": "2",
+            "up": "UPDATE t1 SET id = id WHERE id BETWEEN :lo_id AND :hi_id",
+            "batched": {"table": "t1", "key": ["id"]},
+        },
+    }
+    d = decide(_facts(migrations=[_mig("1"), backfill]))
+    steps = d.status["plan"]["steps"]
+    assert [s.get("batched", False) for s in steps] == [False, True]
+
+
+def test_a_running_batched_step_shows_its_progress_and_is_looked_at_often() -> None:
+    d = decide(_facts(jobs=[_job()], batch_progress=_progress()))
+    assert d.create_job_for is None and d.delete_job is None
+    assert d.status["dataMigration"]["rowsDone"] == 250_000
+    assert d.requeue_after == BATCHED_JOB_RESYNC
+    c = next(c for c in d.conditions if c.type == ConditionType.RECONCILING)
+    assert "batched step 2 (up), 250000 rows in 50 batches" in c.message
+    # A Job without a batched step in progress: the usual look.
+    d = decide(_facts(jobs=[_job()]))
+    assert d.requeue_after == RUNNING_JOB_RESYNC and "dataMigration" not in d.status
+
+
+def test_pause_stops_the_job_of_a_batched_step_and_keeps_its_progress() -> None:
+    spec = {"connection": {}, "paused": True}
+    d = decide(_facts(spec=spec, jobs=[_job()], batch_progress=_progress()))
+    assert d.delete_job == f"db-{PLAN[:12]}-1"
+    assert d.create_job_for is None
+    status, reason, message = _ready(d)
+    assert (status, reason) == (False, Reason.PAUSED)
+    assert "after its current batch" in message
+    shown = d.status["dataMigration"]
+    assert shown["paused"] is True and shown["rowsDone"] == 250_000
+    # Once the Job is gone: paused, at its position, nothing deleted or created.
+    d = decide(_facts(spec=spec, jobs=[], batch_progress=_progress()))
+    assert d.delete_job is None and d.create_job_for is None
+    assert "paused at 250000 rows" in _ready(d)[2]
+    assert d.status["dataMigration"]["paused"] is True
+
+
+def test_pause_lets_a_job_without_a_batched_step_finish() -> None:
+    spec = {"connection": {}, "paused": True}
+    # No batched step in progress (none read, or the last one completed).
+    for progress in (None, _progress(completed_at=NOW)):
+        d = decide(_facts(spec=spec, jobs=[_job()], batch_progress=progress))
+        assert d.delete_job is None
+        assert d.requeue_after == BATCHED_JOB_RESYNC  # in case it reaches a batched step
+    # The row of another plan than the running Job's.
+    d = decide(_facts(spec=spec, jobs=[_job(plan="0" * 12)], batch_progress=_progress()))
+    assert d.delete_job is None
+    # Paused with nothing running and nothing read: as before, no status change.
+    d = decide(_facts(spec=spec))
+    assert d.delete_job is None and d.status == {}
+
+
+def test_resume_continues_in_a_new_job_and_clears_paused() -> None:
+    def paused_status() -> st.SchemaVersionStatus:
+        return {"dataMigration": {"version": "2", "direction": "up", "rowsDone": 1, "paused": True}}
+
+    # The paused Job was deleted: no Job of this plan, so attempt 1 of a new Job.
+    d = decide(_facts(status=paused_status(), jobs=[], batch_progress=_progress()))
+    assert d.create_job_for is not None and d.create_job_for[1] == 1
+    after = st.apply(paused_status(), d.changes)
+    assert "paused" not in after["dataMigration"]
+    assert after["dataMigration"]["rowsDone"] == 250_000
+    # Without a fresh read, the flag still goes (the progress shown stays).
+    d = decide(_facts(status=paused_status(), jobs=[]))
+    after = st.apply(paused_status(), d.changes)
+    assert after["dataMigration"] == {"version": "2", "direction": "up", "rowsDone": 1}
+
+
+# -- metrics ------------------------------------------------------------------------
+
+
+def _value(metric: str, name: str) -> float | None:
+    return REGISTRY.get_sample_value(metric, {"namespace": "unit", "name": name})
+
+
+def test_backfill_gauges_follow_the_status() -> None:
+    shown = st.data_migration_status(_progress(throttle_reason="autovacuum"))
+    _set_backfill_metrics("unit", "db", shown)
+    assert _value("schemaop_backfill_rows_done", "db") == 250_000
+    assert _value("schemaop_backfill_rows_total_estimate", "db") == 1_000_000
+    assert _value("schemaop_backfill_rows_per_second", "db") == 10_000
+    assert _value("schemaop_backfill_throttled", "db") == 1
+    assert _value("schemaop_backfill_running", "db") == 1
+    assert (
+        _value("schemaop_backfill_last_progress_timestamp_seconds", "db")
+        == (NOW - dt.timedelta(seconds=1)).timestamp()
+    )
+    paused = {**shown, "paused": True}
+    _set_backfill_metrics("unit", "db", paused)
+    assert _value("schemaop_backfill_running", "db") == 0
+    assert _value("schemaop_backfill_rows_per_second", "db") == 0
+    assert _value("schemaop_backfill_throttled", "db") == 0
+    _set_backfill_metrics("unit", "none", None)
+    assert _value("schemaop_backfill_running", "none") is None
+
+
+# -- the reconciler: bounded reads, stopping a Job ------------------------------------
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.deleted: list[tuple[str, str, str]] = []
+        self.events: list[str] = []
+
+    async def delete_job(self, namespace: str, name: str, uid: str) -> None:
+        self.deleted.append((namespace, name, uid))
+
+    async def post_event(self, obj: Any, kind: str, reason: str, message: str) -> None:
+        self.events.append(reason)
+
+
+async def test_progress_is_read_at_most_every_5_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+
+    def fake_read(conninfo: str, history_schema: str, *args: Any, **kw: Any) -> BatchProgress:
+        reads.append(history_schema)
+        return _progress(rows_done=len(reads))
+
+    clock = [1000.0]
+    monkeypatch.setattr(reconcile, "read_progress", fake_read)
+    monkeypatch.setattr(reconcile.time, "monotonic", lambda: clock[0])
+    r = reconcile.Reconciler(FakeKube(), reconcile.OperatorConfig())  # type: ignore[arg-type]
+    spec = {"historySchema": "hist"}
+    got = [await r._read_progress("ns", "db", spec, ("dsn", "src"))]
+    clock[0] += 4.9
+    got.append(await r._read_progress("ns", "db", spec, ("dsn", "src")))
+    clock[0] += 0.2
+    got.append(await r._read_progress("ns", "db", spec, ("dsn", "src")))
+    assert reads == ["hist", "hist"] and [p.rows_done for p in got if p] == [1, 1, 2]
+    # Another SchemaVersion has its own bound.
+    await r._read_progress("ns", "other", spec, ("dsn", "src"))
+    assert len(reads) == 3
+
+
+async def test_stopping_a_job_deletes_it_by_uid_and_says_so() -> None:
+    kube = FakeKube()
+    r = reconcile.Reconciler(kube, reconcile.OperatorConfig())  # type: ignore[arg-type]
+    r._progress[("ns", "db")] = (0.0, _progress())
+    sv = {"metadata": {"namespace": "ns", "name": "db"}}
+    await r._stop_job(sv, f"db-{PLAN[:12]}-1", [_job()])
+    assert kube.deleted == [("ns", f"db-{PLAN[:12]}-1", "uid-1")]
+    assert kube.events == ["BackfillPaused"]
+    assert ("ns", "db") not in r._progress  # read afresh: where it stopped
+
+
+def test_forget_drops_the_backfill_series() -> None:
+    r = reconcile.Reconciler(FakeKube(), reconcile.OperatorConfig())  # type: ignore[arg-type]
+    _set_backfill_metrics("unit", "gone", st.data_migration_status(_progress()))
+    assert _value("schemaop_backfill_running", "gone") == 1
+    r.forget("unit", "gone")
+    assert _value("schemaop_backfill_running", "gone") is None
+    assert _value("schemaop_backfill_rows_done", "gone") is None
+
+
+def test_a_stopped_job_pod_is_no_failure_of_its_job() -> None:
+    from schemaop.commands._support import EXIT_STOPPED
+    from schemaop.kube.builders import CONTAINER, build_job
+    from schemaop.kube.builders import EXIT_STOPPED as BUILDER_EXIT_STOPPED
+    from schemaop.model.jobpolicy import JobPolicy
+    from schemaop.model.plan import Plan
+
+    assert BUILDER_EXIT_STOPPED == EXIT_STOPPED  # one value, defined on both sides of a layer
+    sv = {
+        "metadata": {"name": "db", "namespace": "ns", "uid": "u"},
+        "spec": {"connection": {"urlFrom": {"secretKeyRef": {"name": "s", "key": "url"}}}},
+    }
+    job = build_job(sv, Plan(None, None, "latest"), 1, JobPolicy())
+    assert job["spec"]["podFailurePolicy"] == {
+        "rules": [
+            {
+                "action": "Ignore",
+                "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [4]},
+            }
+        ]
+    }
