@@ -209,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
+    from schemaop import metrics
     from schemaop.engine.readpool import ReadPool
     from schemaop.kube.api import KubeApi, load_config
     from schemaop.operator import handlers  # registers the handlers
@@ -274,9 +275,11 @@ def run(args: argparse.Namespace) -> int:
         memo.config = config
         memo.triggers = {}
         memo.seen = {}
+        memo.seen_migrations = {}
         # The kept read-only connections to the SchemaVersions' databases.
         memo.read_pool = ReadPool()
-        memo.reconciler = Reconciler(KubeApi(), config, read_pool=memo.read_pool)
+        kube = KubeApi(on_request=lambda verb: metrics.OPERATOR_API_REQUESTS.labels(verb).inc())
+        memo.reconciler = Reconciler(kube, config, read_pool=memo.read_pool)
 
     @kopf.on.cleanup()
     async def _cleanup(memo: kopf.Memo, **_: object) -> None:
