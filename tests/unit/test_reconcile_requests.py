@@ -159,7 +159,7 @@ class _Memo:
         self.seen_migrations: dict[Any, Any] = {}
 
 
-def test_only_a_new_deleted_or_deleting_schemamigration_wakes_its_schemaversion() -> None:
+async def test_only_a_new_deleted_or_deleting_schemamigration_wakes_its_schemaversion() -> None:
     memo = _Memo()
     woken: list[str] = []
 
@@ -170,16 +170,16 @@ def test_only_a_new_deleted_or_deleting_schemamigration_wakes_its_schemaversion(
     memo.triggers[(NS, "db")] = Event()  # type: ignore[assignment]
     obj = _migration("db", 1)
 
-    def event(type_: str | None, meta: dict[str, Any]) -> None:
-        handlers.schemamigration_changed(
+    async def event(type_: str | None, meta: dict[str, Any]) -> None:
+        await handlers.schemamigration_changed(
             type=type_, name="db-v1", namespace=NS, spec=obj["spec"], meta=meta, memo=memo
         )
 
-    event("ADDED", obj["metadata"])
+    await event("ADDED", obj["metadata"])
     assert woken == ["db"]
-    event("MODIFIED", {**obj["metadata"], "resourceVersion": "2"})  # its status written
+    await event("MODIFIED", {**obj["metadata"], "resourceVersion": "2"})  # its status written
     assert woken == ["db"]
-    event("MODIFIED", {**obj["metadata"], "deletionTimestamp": "2026-12-01T00:00:00Z"})
+    await event("MODIFIED", {**obj["metadata"], "deletionTimestamp": "2026-12-01T00:00:00Z"})
     assert woken == ["db", "db"]
-    event("DELETED", obj["metadata"])
+    await event("DELETED", obj["metadata"])
     assert woken == ["db", "db", "db"]

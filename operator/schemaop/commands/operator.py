@@ -28,6 +28,10 @@ import re
 from schemaop.model.jobpolicy import ANY, DEFAULT_VOLUME_TYPES, JobPolicy, parse_image
 from schemaop.model.names import GROUP
 
+# Worker threads for API requests and database reads (so at most this many database
+# connections are in use at once, besides the read pool's idle ones).
+IO_THREADS = 32
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()
@@ -203,6 +207,7 @@ def _own_namespace() -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import concurrent.futures
     import logging
     import sys
 
@@ -278,7 +283,18 @@ def run(args: argparse.Namespace) -> int:
         memo.seen_migrations = {}
         # The kept read-only connections to the SchemaVersions' databases.
         memo.read_pool = ReadPool()
-        kube = KubeApi(on_request=lambda verb: metrics.OPERATOR_API_REQUESTS.labels(verb).inc())
+        # Every API request and database read runs in a worker thread of the loop's
+        # default executor (asyncio.to_thread); Python's default, CPUs + 4, lets six
+        # wait at once, and with hundreds of SchemaVersions reconciling, each waiting
+        # on the API server, that bound and not CPU was the operator's pace
+        # (docs/benchmarks.md). The API client keeps as many connections.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="schemaop-io")
+        )
+        kube = KubeApi(
+            on_request=lambda verb: metrics.OPERATOR_API_REQUESTS.labels(verb).inc(),
+            connections=IO_THREADS,
+        )
         memo.reconciler = Reconciler(kube, config, read_pool=memo.read_pool)
 
     @kopf.on.cleanup()

@@ -115,8 +115,17 @@ class KubeApi:
         self,
         api_client: k8s.ApiClient | None = None,
         on_request: Callable[[str], None] | None = None,
+        connections: int | None = None,
     ) -> None:
-        self.client = api_client or k8s.ApiClient()
+        """``connections``: how many HTTP connections to keep (the client's default is
+        5 per CPU); more requests in flight than that open and close a TLS
+        connection each, so keep it at least the number of worker threads."""
+        if api_client is None:
+            configuration = k8s.Configuration.get_default_copy()
+            if connections:
+                configuration.connection_pool_maxsize = connections
+            api_client = k8s.ApiClient(configuration)
+        self.client = api_client
         self.on_request = on_request
         self.core = k8s.CoreV1Api(self.client)
         self.batch = k8s.BatchV1Api(self.client)

@@ -18,6 +18,10 @@ kopf starts no handler or daemon before every index holds its initial listing,
 so a reconciliation never sees a partial set. Only changes that can change a
 plan (a SchemaMigration created, deleted or being deleted) trigger a
 reconciliation, not the operator's own writes of their status.
+
+The event handlers are coroutines: they run on the event loop, where the
+triggers live (an ``asyncio.Event`` is not thread-safe, and kopf runs a plain
+function in a worker thread), and an event costs no thread hop.
 """
 
 from __future__ import annotations
@@ -117,7 +121,9 @@ async def schemaversion_loop(
 
 
 @kopf.on.event(GROUP, VERSION, "schemaversions")
-def schemaversion_changed(name: str, namespace: str | None, meta: Any, memo: Any, **_: Any) -> None:
+async def schemaversion_changed(
+    name: str, namespace: str | None, meta: Any, memo: Any, **_: Any
+) -> None:
     # React to spec (generation) and annotation (approval) changes, not to our own status writes.
     seen: dict[tuple[str | None, str], Any] = memo.seen
     essence = (meta.get("generation"), dict(meta.get("annotations") or {}))
@@ -127,7 +133,7 @@ def schemaversion_changed(name: str, namespace: str | None, meta: Any, memo: Any
 
 
 @kopf.on.event(GROUP, VERSION, "schemamigrations")
-def schemamigration_changed(
+async def schemamigration_changed(
     *, type: str | None, name: str, namespace: str | None, spec: Any, meta: Any, memo: Any, **_: Any
 ) -> None:
     # A SchemaMigration's spec is immutable: what can change a plan is its creation,
@@ -145,11 +151,11 @@ def schemamigration_changed(
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_SCHEMAVERSION: kopf.PRESENT})
-def job_changed(namespace: str | None, labels: Any, memo: Any, **_: Any) -> None:
+async def job_changed(namespace: str | None, labels: Any, memo: Any, **_: Any) -> None:
     trigger(memo, namespace, labels.get(LABEL_SCHEMAVERSION))
 
 
-def secret_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+async def secret_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
     reconciler: Reconciler = memo.reconciler
     if namespace is None:
         return
