@@ -80,15 +80,20 @@ class Watcher:
     def _jobs(self) -> None:
         batch = client.BatchV1Api(self.api)
         while not self.stop:
-            for ev in watch.Watch().stream(batch.list_namespaced_job, NS, timeout_seconds=300):
+            # deserialize=False: plain dicts, not models (this process shares the CPUs).
+            stream = watch.Watch().stream(
+                batch.list_namespaced_job, NS, timeout_seconds=300, deserialize=False
+            )
+            for ev in stream:
                 now = time.monotonic()
                 job = ev["object"]
-                sv = (job.metadata.labels or {}).get("schemaop.io/schemaversion", "")
-                key = f"{sv}/{job.metadata.name}"
+                meta = job.get("metadata") or {}
+                sv = (meta.get("labels") or {}).get("schemaop.io/schemaversion", "")
+                key = f"{sv}/{meta.get('name')}"
                 with self.lock:
                     self.job_seen.setdefault(key, now)
-                    for c in (job.status and job.status.conditions) or []:
-                        if c.type == "Complete" and c.status == "True":
+                    for c in (job.get("status") or {}).get("conditions") or []:
+                        if c.get("type") == "Complete" and c.get("status") == "True":
                             self.job_done.setdefault(key, now)
 
     def _svs(self) -> None:
@@ -210,11 +215,16 @@ def operator_metrics(port: int) -> str:
         return str(response.read().decode())
 
 
-def create_databases(admin_dsn: str, names: list[str]) -> None:
-    """CREATE DATABASE for each name over one connection (psql per database is slow)."""
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+def create_databases(admin_dsn: str, names: list[str], workers: int = 4) -> None:
+    """CREATE DATABASE for each name, over a few connections (psql per database is slow)."""
+
+    def create(part: list[str]) -> None:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            for name in part:
+                conn.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(create, [names[i::workers] for i in range(workers)]))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -430,20 +440,23 @@ def scale(
     cpu0 = _cpu(pids)
     requests0 = _requests(cl)
 
+    # The responses are not parsed (_preload_content=False): this process shares the CPUs.
+    raw = {"_preload_content": False}
+
     def apply_one(i: int) -> None:
         name = names[i]
-        core.create_namespaced_secret(NS, secret(name, pg.dsn(f"scale_{i}")))
+        core.create_namespaced_secret(NS, secret(name, pg.dsn(f"scale_{i}")), **raw)
         for v in (1, 2, 3):
             custom.create_namespaced_custom_object(
-                GROUP, VERSION, NS, "schemamigrations", migration(name, v)
+                GROUP, VERSION, NS, "schemamigrations", migration(name, v), **raw
             )
         custom.create_namespaced_custom_object(
-            GROUP, VERSION, NS, "schemaversions", schemaversion(name, drift_check_interval)
+            GROUP, VERSION, NS, "schemaversions", schemaversion(name, drift_check_interval), **raw
         )
         applied[name] = time.monotonic()
 
     t0 = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(apply_one, range(n)))
     created = time.monotonic() - t0
     log(f"  applied in {created:.1f}s; waiting for all Ready")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import inspect
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -183,3 +184,23 @@ async def test_only_a_new_deleted_or_deleting_schemamigration_wakes_its_schemave
     assert woken == ["db", "db"]
     await event("DELETED", obj["metadata"])
     assert woken == ["db", "db", "db"]
+
+
+def test_the_event_handlers_run_on_the_event_loop() -> None:
+    # kopf runs a plain function in a worker thread, and an asyncio.Event set from
+    # there is a race with the loop that waits on it.
+    for handler in (
+        handlers.schemaversion_changed,
+        handlers.schemamigration_changed,
+        handlers.job_changed,
+        handlers.secret_changed,
+    ):
+        assert inspect.iscoroutinefunction(handler), handler.__name__
+
+
+def test_the_api_client_keeps_a_connection_per_worker_thread() -> None:
+    from schemaop.commands.operator import IO_THREADS
+
+    api = KubeApi(connections=IO_THREADS)
+    assert api.client.configuration.connection_pool_maxsize == IO_THREADS
+    assert api.client.rest_client.pool_manager.connection_pool_kw["maxsize"] == IO_THREADS
