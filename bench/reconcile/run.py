@@ -35,6 +35,7 @@ import concurrent.futures
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -232,6 +233,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -249,6 +254,9 @@ def main() -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     args = parser.parse_args()
+    # SIGTERM (and SIGINT, ignored in a background job) end the run through its
+    # cleanup: the control plane and PostgreSQL are stopped.
+    signal.signal(signal.SIGTERM, _interrupted)
 
     work = Path(tempfile.mkdtemp(prefix="schemaop-bench-"))
     log(f"starting PostgreSQL and the control plane in {work}")
@@ -440,24 +448,25 @@ def scale(
     cpu0 = _cpu(pids)
     requests0 = _requests(cl)
 
-    # The responses are not parsed (_preload_content=False): this process shares the CPUs.
-    raw = {"_preload_content": False}
-
     def apply_one(i: int) -> None:
         name = names[i]
-        core.create_namespaced_secret(NS, secret(name, pg.dsn(f"scale_{i}")), **raw)
+        core.create_namespaced_secret(NS, secret(name, pg.dsn(f"scale_{i}")))
         for v in (1, 2, 3):
             custom.create_namespaced_custom_object(
-                GROUP, VERSION, NS, "schemamigrations", migration(name, v), **raw
+                GROUP, VERSION, NS, "schemamigrations", migration(name, v)
             )
         custom.create_namespaced_custom_object(
-            GROUP, VERSION, NS, "schemaversions", schemaversion(name, drift_check_interval), **raw
+            GROUP, VERSION, NS, "schemaversions", schemaversion(name, drift_check_interval)
         )
         applied[name] = time.monotonic()
 
     t0 = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    # Six threads: the client keeps ten connections, two of them for the watches.
+    pool = concurrent.futures.ThreadPoolExecutor(6)
+    try:
         list(pool.map(apply_one, range(n)))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # interrupted: stop applying
     created = time.monotonic() - t0
     log(f"  applied in {created:.1f}s; waiting for all Ready")
     last = -1
