@@ -6,10 +6,22 @@
    Ready at the new version seen. Operator = (T1-T0) + (T3-T2); Job = T2-T1
    (pod start through the local pod runner, `schemaop job run`, Job controller).
 2. Scale: D SchemaVersions (D databases on one PostgreSQL, three migrations
-   each) created at once, time until all are Ready, and the operator's peak
-   memory (VmHWM of its process).
+   each) created at once: time from the first apply until all are Ready, and
+   each SchemaVersion's own apply-to-Ready time (percentiles), split like the
+   latency into operator time (apply to Job seen, Job Complete to Ready) and
+   Job time; CPU seconds used meanwhile by the operator, by the Job processes
+   (the pod runner's reaped children) and by the control plane; the operator's
+   memory (resident size sampled every 0.5 s, and VmHWM).
+3. Idle: once all are Ready, for --idle-seconds (drift checks on, every
+   SchemaVersion at its default interval): the operator's CPU (% of one core,
+   from /proc/<pid>/stat), its API requests (its own counter
+   schemaop_operator_api_requests_total, and the API server's
+   apiserver_request_total, which also counts the other clients), per second.
 
-    .venv/bin/python bench/reconcile/run.py [--runs 20] [--databases 200] [--json]
+    .venv/bin/python bench/reconcile/run.py [--runs 20] [--databases 200]
+        [--idle-seconds 60] [--json]
+
+``--runs 0`` skips the latency part (scale and idle only).
 
 Everything runs on loopback: the control plane and PostgreSQL are started by
 the script in a temporary directory and stopped at the end.
@@ -19,7 +31,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
 import json
+import os
+import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 
+import psycopg  # noqa: E402
 from kubernetes import client, config, watch  # noqa: E402
 
 from devenv import cluster as devcluster  # noqa: E402
@@ -64,15 +81,20 @@ class Watcher:
     def _jobs(self) -> None:
         batch = client.BatchV1Api(self.api)
         while not self.stop:
-            for ev in watch.Watch().stream(batch.list_namespaced_job, NS, timeout_seconds=30):
+            # deserialize=False: plain dicts, not models (this process shares the CPUs).
+            stream = watch.Watch().stream(
+                batch.list_namespaced_job, NS, timeout_seconds=300, deserialize=False
+            )
+            for ev in stream:
                 now = time.monotonic()
                 job = ev["object"]
-                sv = (job.metadata.labels or {}).get("schemaop.io/schemaversion", "")
-                key = f"{sv}/{job.metadata.name}"
+                meta = job.get("metadata") or {}
+                sv = (meta.get("labels") or {}).get("schemaop.io/schemaversion", "")
+                key = f"{sv}/{meta.get('name')}"
                 with self.lock:
                     self.job_seen.setdefault(key, now)
-                    for c in (job.status and job.status.conditions) or []:
-                        if c.type == "Complete" and c.status == "True":
+                    for c in (job.get("status") or {}).get("conditions") or []:
+                        if c.get("type") == "Complete" and c.get("status") == "True":
                             self.job_done.setdefault(key, now)
 
     def _svs(self) -> None:
@@ -84,7 +106,7 @@ class Watcher:
                 VERSION,
                 NS,
                 "schemaversions",
-                timeout_seconds=30,
+                timeout_seconds=300,
             )
             for ev in stream:
                 now = time.monotonic()
@@ -101,15 +123,18 @@ def secret(name: str, url: str) -> dict[str, Any]:
     return {"metadata": {"name": name}, "data": {"url": base64.b64encode(url.encode()).decode()}}
 
 
-def schemaversion(name: str) -> dict[str, Any]:
+def schemaversion(name: str, drift_check_interval: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "connection": {"urlFrom": {"secretKeyRef": {"name": name, "key": "url"}}},
+        "snapshot": {"policy": "None"},
+    }
+    if drift_check_interval:
+        spec["driftCheckInterval"] = drift_check_interval
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "SchemaVersion",
         "metadata": {"name": name},
-        "spec": {
-            "connection": {"urlFrom": {"secretKeyRef": {"name": name, "key": "url"}}},
-            "snapshot": {"policy": "None"},
-        },
+        "spec": spec,
     }
 
 
@@ -136,16 +161,80 @@ def wait(what: str, check: Any, timeout: float) -> None:
         time.sleep(0.02)
 
 
-def peak_rss_mb(pid: int) -> float:
+def proc_status_mb(pid: int, field: str = "VmHWM") -> float:
+    """A size field of /proc/<pid>/status (VmHWM: peak resident, VmRSS: resident), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """CPU time (user + system) of a process, or of its reaped children, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3): utime, stime are 14, 15; cutime, cstime 16, 17.
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """Samples a process's resident size every ``period`` seconds; keeps the peak."""
+
+    def __init__(self, pid: int, period: float = 0.5) -> None:
+        self.pid, self.period, self.peak_mb, self.stop = pid, period, 0.0, False
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.stop:
+            try:
+                self.peak_mb = max(self.peak_mb, proc_status_mb(self.pid, "VmRSS"))
+            except (OSError, ValueError):
+                return
+            time.sleep(self.period)
+
+
+def metric_sum(text: str, name: str, by: str | None = None) -> dict[str, float]:
+    """Sum of a Prometheus counter's samples, per value of label ``by`` (or under "")."""
+    out: dict[str, float] = {}
+    pattern = re.compile(rf"^{re.escape(name)}(?:{{(.*)}})? (\S+)$")
+    for line in text.splitlines():
+        m = pattern.match(line)
+        if not m:
+            continue
+        key = ""
+        if by is not None:
+            lm = re.search(rf'(?:^|,){by}="([^"]*)"', m.group(1) or "")
+            key = lm.group(1) if lm else ""
+        out[key] = out.get(key, 0.0) + float(m.group(2))
+    return out
+
+
+def operator_metrics(port: int) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+def create_databases(admin_dsn: str, names: list[str], workers: int = 4) -> None:
+    """CREATE DATABASE for each name, over a few connections (psql per database is slow)."""
+
+    def create(part: list[str]) -> None:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            for name in part:
+                conn.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(create, [names[i::workers] for i in range(workers)]))
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main() -> int:
@@ -154,8 +243,20 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--databases", type=int, default=200)
+    parser.add_argument(
+        "--idle-seconds", type=float, default=60.0, help="length of the idle measurement"
+    )
+    parser.add_argument(
+        "--drift-check-interval",
+        default="1m",
+        help="spec.driftCheckInterval of the scale SchemaVersions (default 1m: every one is"
+        " checked within a 60 s idle measurement; the product's default is 5m)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     args = parser.parse_args()
+    # SIGTERM (and SIGINT, ignored in a background job) end the run through its
+    # cleanup: the control plane and PostgreSQL are stopped.
+    signal.signal(signal.SIGTERM, _interrupted)
 
     work = Path(tempfile.mkdtemp(prefix="schemaop-bench-"))
     log(f"starting PostgreSQL and the control plane in {work}")
@@ -180,7 +281,13 @@ def main() -> int:
         )
         api = config.new_client_from_config(config_file=str(cl.kubeconfig))
         core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-        env = {"KUBECONFIG": str(cl.kubeconfig), "PATH": f"{ROOT / '.venv/bin'}:/usr/bin:/bin"}
+        env = {
+            "KUBECONFIG": str(cl.kubeconfig),
+            "PATH": f"{ROOT / '.venv/bin'}:/usr/bin:/bin",
+            # To measure another checkout's operator: PYTHONPATH=<checkout>/operator:tools.
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        }
+        metrics_port = free_port()
         with (work / "operator.log").open("wb") as out:
             op = subprocess.Popen(
                 [
@@ -193,7 +300,7 @@ def main() -> int:
                     "--job-image",
                     "schemaop:dev",
                     "--metrics-port",
-                    str(free_port()),
+                    str(metrics_port),
                     "--health-port",
                     str(free_port()),
                 ],
@@ -203,83 +310,23 @@ def main() -> int:
             )
         watcher = Watcher(api)
         watcher.start()
+        rss = RssSampler(op.pid)
 
         # 1. latency -------------------------------------------------------------
-        log(f"latency: {args.runs} migrations applied one after another")
-        url = pg.create_database("latency")
-        core.create_namespaced_secret(NS, secret("lat", url))
-        custom.create_namespaced_custom_object(
-            GROUP, VERSION, NS, "schemamigrations", migration("lat", 1)
-        )
-        custom.create_namespaced_custom_object(
-            GROUP, VERSION, NS, "schemaversions", schemaversion("lat")
-        )
-        wait("lat ready at 1", lambda: ("lat", "1") in watcher.ready, 120)
-        total, operator_t, job_t = [], [], []
-        for i in range(2, args.runs + 2):
-            before = set(watcher.job_seen)
-            t0 = time.monotonic()
-            custom.create_namespaced_custom_object(
-                GROUP, VERSION, NS, "schemamigrations", migration("lat", i)
-            )
-            wait(f"lat ready at {i}", lambda i=i: ("lat", str(i)) in watcher.ready, 120)
-            new = [k for k in watcher.job_seen if k not in before and k.startswith("lat/")]
-            t1, t2, t3 = (
-                watcher.job_seen[new[0]],
-                watcher.job_done[new[0]],
-                watcher.ready[("lat", str(i))],
-            )
-            total.append(t3 - t0)
-            job_t.append(t2 - t1)
-            operator_t.append((t1 - t0) + (t3 - t2))
-            log(
-                f"  run {i - 1}: total {t3 - t0:.3f}s"
-                f" = operator {operator_t[-1]:.3f}s + job {t2 - t1:.3f}s"
-            )
-        results["latency"] = {
-            "runs": len(total),
-            "total_p50_s": round(statistics.median(total), 3),
-            "total_p95_s": round(pct(total, 0.95), 3),
-            "operator_p50_s": round(statistics.median(operator_t), 3),
-            "operator_p95_s": round(pct(operator_t, 0.95), 3),
-            "job_p50_s": round(statistics.median(job_t), 3),
-            "job_p95_s": round(pct(job_t, 0.95), 3),
-        }
+        if args.runs > 0:
+            results["latency"] = latency(args.runs, pg, core, custom, watcher)
 
         # 2. scale -----------------------------------------------------------------
-        n = args.databases
-        log(f"scale: creating {n} databases, Secrets, SchemaVersions and {3 * n} SchemaMigrations")
-        urls = [pg.create_database(f"scale_{i}") for i in range(n)]
-        t0 = time.monotonic()
-        for i, u in enumerate(urls):
-            name = f"db{i}"
-            core.create_namespaced_secret(NS, secret(name, u))
-            for v in (1, 2, 3):
-                custom.create_namespaced_custom_object(
-                    GROUP, VERSION, NS, "schemamigrations", migration(name, v)
-                )
-            custom.create_namespaced_custom_object(
-                GROUP, VERSION, NS, "schemaversions", schemaversion(name)
-            )
-        created = time.monotonic() - t0
-        log(f"  created in {created:.1f}s; waiting for all Ready")
-        last = -1
-        deadline = time.monotonic() + 900
-        while True:
-            done = sum(1 for i in range(n) if (f"db{i}", "3") in watcher.ready)
-            if done != last and (done % 20 == 0 or done == n):
-                log(f"  {done}/{n} Ready after {time.monotonic() - t0:.0f}s")
-                last = done
-            if done == n or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        elapsed = time.monotonic() - t0
-        results["scale"] = {
-            "databases": n,
-            "ready": done,
-            "seconds_to_all_ready": round(elapsed, 1),
-            "operator_peak_rss_mb": round(peak_rss_mb(op.pid), 1),
-        }
+        results["scale"] = scale(
+            args.databases, args.drift_check_interval, pg, core, custom, watcher, op.pid, cl, rss
+        )
+
+        # 3. idle ------------------------------------------------------------------
+        if results["scale"]["ready"] == args.databases and args.idle_seconds > 0:
+            results["idle"] = idle(args.idle_seconds, op.pid, metrics_port, cl)
+        results["scale"]["operator_peak_rss_sampled_mb"] = round(rss.peak_mb, 1)
+        results["scale"]["operator_vmhwm_mb"] = round(proc_status_mb(op.pid), 1)
+        rss.stop = True
         watcher.stop = True
     finally:
         if op is not None:
@@ -290,20 +337,260 @@ def main() -> int:
                 op.kill()
         cl.stop()
         pg.destroy()
-    lat, sc = results["latency"], results["scale"]
-    print(
-        f"latency over {lat['runs']} runs: p50 {lat['total_p50_s']}s"
-        f" (operator {lat['operator_p50_s']}s, "
-        f"job {lat['job_p50_s']}s); p95 {lat['total_p95_s']}s (operator {lat['operator_p95_s']}s, "
-        f"job {lat['job_p95_s']}s); goal: operator p50 < 1s"
-    )
-    print(
-        f"scale: {sc['ready']}/{sc['databases']} databases Ready in {sc['seconds_to_all_ready']}s; "
-        f"operator peak RSS {sc['operator_peak_rss_mb']} MB; goals: < 180s, < 250 MB"
-    )
+    report(results)
     if args.json:
         print(json.dumps(results, indent=2))
+    sc = results["scale"]
     return 0 if sc["ready"] == sc["databases"] else 1
+
+
+def latency(runs: int, pg: Any, core: Any, custom: Any, watcher: Watcher) -> dict[str, Any]:
+    """Apply-to-Ready of one SchemaMigration at a time, ``runs`` times."""
+    log(f"latency: {runs} migrations applied one after another")
+    url = pg.create_database("latency")
+    core.create_namespaced_secret(NS, secret("lat", url))
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, NS, "schemamigrations", migration("lat", 1)
+    )
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, NS, "schemaversions", schemaversion("lat")
+    )
+    wait("lat ready at 1", lambda: ("lat", "1") in watcher.ready, 120)
+    total, operator_t, job_t = [], [], []
+    for i in range(2, runs + 2):
+        before = set(watcher.job_seen)
+        t0 = time.monotonic()
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, NS, "schemamigrations", migration("lat", i)
+        )
+        wait(f"lat ready at {i}", lambda i=i: ("lat", str(i)) in watcher.ready, 120)
+        new = [k for k in watcher.job_seen if k not in before and k.startswith("lat/")]
+        t1, t2, t3 = (
+            watcher.job_seen[new[0]],
+            watcher.job_done[new[0]],
+            watcher.ready[("lat", str(i))],
+        )
+        total.append(t3 - t0)
+        job_t.append(t2 - t1)
+        operator_t.append((t1 - t0) + (t3 - t2))
+        log(
+            f"  run {i - 1}: total {t3 - t0:.3f}s"
+            f" = operator {operator_t[-1]:.3f}s + job {t2 - t1:.3f}s"
+        )
+    return {
+        "runs": len(total),
+        "total_p50_s": round(statistics.median(total), 3),
+        "total_p95_s": round(pct(total, 0.95), 3),
+        "operator_p50_s": round(statistics.median(operator_t), 3),
+        "operator_p95_s": round(pct(operator_t, 0.95), 3),
+        "job_p50_s": round(statistics.median(job_t), 3),
+        "job_p95_s": round(pct(job_t, 0.95), 3),
+    }
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {
+        "p50": round(statistics.median(values), 1),
+        "p95": round(pct(values, 0.95), 1),
+        "max": round(max(values), 1),
+    }
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    out = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = cpu_seconds(pid)
+            if name == "podrunner":  # the Job processes: its reaped children
+                out["jobs"] = cpu_seconds(pid, children=True)
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _requests(cl: Any) -> dict[str, float]:
+    """apiserver_request_total by "VERB resource" (every client)."""
+    out: dict[str, float] = {}
+    text = cl.kubectl("get", "--raw", "/metrics").stdout
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+        key = f"{labels.get('verb', '')} {labels.get('resource', '')}".strip()
+        if labels.get("subresource"):
+            key += f"/{labels['subresource']}"
+        out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def scale(
+    n: int,
+    drift_check_interval: str,
+    pg: Any,
+    core: Any,
+    custom: Any,
+    watcher: Watcher,
+    op_pid: int,
+    cl: Any,
+    rss: RssSampler,
+) -> dict[str, Any]:
+    """n SchemaVersions with three SchemaMigrations each, applied at once."""
+    log(f"scale: creating {n} databases")
+    names = [f"db{i}" for i in range(n)]
+    t = time.monotonic()
+    create_databases(pg.dsn(), [f"scale_{i}" for i in range(n)])
+    log(f"  {n} databases created in {time.monotonic() - t:.0f}s")
+    log(f"scale: applying {n} Secrets, {3 * n} SchemaMigrations and {n} SchemaVersions")
+    applied: dict[str, float] = {}
+    pids = {"operator": op_pid, **cl.pids}
+    cpu0 = _cpu(pids)
+    requests0 = _requests(cl)
+
+    def apply_one(i: int) -> None:
+        name = names[i]
+        core.create_namespaced_secret(NS, secret(name, pg.dsn(f"scale_{i}")))
+        for v in (1, 2, 3):
+            custom.create_namespaced_custom_object(
+                GROUP, VERSION, NS, "schemamigrations", migration(name, v)
+            )
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, NS, "schemaversions", schemaversion(name, drift_check_interval)
+        )
+        applied[name] = time.monotonic()
+
+    t0 = time.monotonic()
+    # Six threads: the client keeps ten connections, two of them for the watches.
+    pool = concurrent.futures.ThreadPoolExecutor(6)
+    try:
+        list(pool.map(apply_one, range(n)))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # interrupted: stop applying
+    created = time.monotonic() - t0
+    log(f"  applied in {created:.1f}s; waiting for all Ready")
+    last = -1
+    deadline = time.monotonic() + 1200
+    while True:
+        done = sum(1 for name in names if (name, "3") in watcher.ready)
+        if done != last and (done % max(20, n // 20) == 0 or done == n):
+            log(
+                f"  {done}/{n} Ready after {time.monotonic() - t0:.0f}s;"
+                f" operator RSS {proc_status_mb(op_pid, 'VmRSS'):.0f} MB"
+            )
+            last = done
+        if done == n or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    elapsed = time.monotonic() - t0
+    cpu1 = _cpu(pids)
+    requests1 = _requests(cl)
+    # Per SchemaVersion: its apply (SchemaVersion created), its Job seen and Complete, Ready.
+    with watcher.lock:
+        jobs_of: dict[str, list[str]] = {}
+        for key in watcher.job_seen:
+            jobs_of.setdefault(key.split("/", 1)[0], []).append(key)
+        per_sv, to_job, job_t, after_job = [], [], [], []
+        for name in names:
+            ready = watcher.ready.get((name, "3"))
+            if ready is None:
+                continue
+            per_sv.append(ready - applied[name])
+            keys = [k for k in jobs_of.get(name, []) if k in watcher.job_done]
+            if len(keys) == 1:
+                seen, complete = watcher.job_seen[keys[0]], watcher.job_done[keys[0]]
+                to_job.append(seen - applied[name])
+                job_t.append(complete - seen)
+                after_job.append(ready - complete)
+    return {
+        "databases": n,
+        "ready": done,
+        "seconds_to_apply_all": round(created, 1),
+        "seconds_to_all_ready": round(elapsed, 1),
+        "per_schemaversion_apply_to_ready_s": _percentiles(per_sv),
+        "of_which_apply_to_job_s": _percentiles(to_job),
+        "of_which_job_s": _percentiles(job_t),
+        "of_which_job_complete_to_ready_s": _percentiles(after_job),
+        "cpu_seconds": {k: round(cpu1[k] - cpu0.get(k, 0.0), 1) for k in cpu1},
+        "apiserver_requests_by_verb_resource": {
+            k: int(v - requests0.get(k, 0.0))
+            for k, v in sorted(requests1.items(), key=lambda kv: -kv[1] + requests0.get(kv[0], 0))
+            if v - requests0.get(k, 0.0) >= 1
+        },
+        "operator_peak_rss_during_scale_mb": round(rss.peak_mb, 1),
+    }
+
+
+def idle(seconds: float, op_pid: int, metrics_port: int, cl: Any) -> dict[str, Any]:
+    """The operator's CPU and API requests while everything is Ready."""
+    settle = 15.0
+    log(f"idle: settling {settle:.0f}s, then measuring for {seconds:.0f}s")
+    time.sleep(settle)
+
+    def sample() -> tuple[float, float, dict[str, float], dict[str, float], dict[str, float]]:
+        server = cl.kubectl("get", "--raw", "/metrics").stdout
+        return (
+            time.monotonic(),
+            cpu_seconds(op_pid),
+            metric_sum(
+                operator_metrics(metrics_port), "schemaop_operator_api_requests_total", "verb"
+            ),
+            metric_sum(server, "apiserver_request_total", "verb"),
+            metric_sum(server, "apiserver_request_total", "resource"),
+        )
+
+    t0, c0, own0, verbs0, res0 = sample()
+    time.sleep(seconds)
+    t1, c1, own1, verbs1, res1 = sample()
+    span = t1 - t0
+
+    def rates(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+        out = {k: round((v - before.get(k, 0.0)) / span, 2) for k, v in after.items()}
+        return {k: v for k, v in sorted(out.items()) if v}
+
+    own = rates(own1, own0)
+    server_verbs = rates(verbs1, verbs0)
+    return {
+        "seconds": round(span, 1),
+        "operator_cpu_percent_of_one_core": round(100 * (c1 - c0) / span, 2),
+        "operator_api_requests_per_s": round(sum(own.values()), 2),
+        "operator_api_requests_per_s_by_verb": own,
+        "apiserver_requests_per_s_all_clients": round(sum(server_verbs.values()), 2),
+        "apiserver_requests_per_s_by_verb": server_verbs,
+        "apiserver_requests_per_s_by_resource": rates(res1, res0),
+    }
+
+
+def report(results: dict[str, Any]) -> None:
+    lat = results.get("latency")
+    if lat:
+        print(
+            f"latency over {lat['runs']} runs: p50 {lat['total_p50_s']}s"
+            f" (operator {lat['operator_p50_s']}s, job {lat['job_p50_s']}s);"
+            f" p95 {lat['total_p95_s']}s (operator {lat['operator_p95_s']}s,"
+            f" job {lat['job_p95_s']}s); goal: operator p50 < 1s"
+        )
+    sc = results["scale"]
+    per = sc["per_schemaversion_apply_to_ready_s"]
+    print(
+        f"scale: {sc['ready']}/{sc['databases']} databases Ready in {sc['seconds_to_all_ready']}s"
+        f" from the first apply (goal < 300s; applying took {sc['seconds_to_apply_all']}s);"
+        f" per SchemaVersion apply-to-Ready {per}; apply-to-Job {sc['of_which_apply_to_job_s']},"
+        f" Job {sc['of_which_job_s']}, Job-to-Ready {sc['of_which_job_complete_to_ready_s']};"
+        f" CPU seconds {sc['cpu_seconds']};"
+        f" operator peak RSS {sc.get('operator_peak_rss_sampled_mb')} MB sampled,"
+        f" VmHWM {sc.get('operator_vmhwm_mb')} MB (goal < 300 MB)"
+    )
+    idle_ = results.get("idle")
+    if idle_:
+        print(
+            f"idle over {idle_['seconds']}s: operator CPU"
+            f" {idle_['operator_cpu_percent_of_one_core']}% of one core (goal < 5%);"
+            f" operator API requests {idle_['operator_api_requests_per_s']}/s"
+            f" {idle_['operator_api_requests_per_s_by_verb']};"
+            f" API server, all clients {idle_['apiserver_requests_per_s_all_clients']}/s"
+            f" {idle_['apiserver_requests_per_s_by_resource']}"
+        )
 
 
 if __name__ == "__main__":

@@ -113,6 +113,12 @@ OPERATOR_RECONCILE_ERRORS = Counter(
     "Reconciliations that ended in an unexpected error (retried), by error type.",
     ["error"],
 )
+OPERATOR_API_REQUESTS = Counter(
+    "schemaop_operator_api_requests_total",
+    "Kubernetes API requests the operator's reconciliations made (not kopf's own watches"
+    " and patches), by verb.",
+    ["verb"],
+)
 OPERATOR_LINT_FINDINGS = Gauge(
     "schemaop_lint_findings",
     "Lint findings in a SchemaVersion's current plan, by severity.",

@@ -28,6 +28,10 @@ import re
 from schemaop.model.jobpolicy import ANY, DEFAULT_VOLUME_TYPES, JobPolicy, parse_image
 from schemaop.model.names import GROUP
 
+# Worker threads for API requests and database reads (so at most this many database
+# connections are in use at once, besides the read pool's idle ones).
+IO_THREADS = 32
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()
@@ -210,12 +214,14 @@ def _own_namespace() -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import concurrent.futures
     import logging
     import sys
 
     import kopf
     from prometheus_client import start_http_server
 
+    from schemaop import metrics
     from schemaop.engine.readpool import ReadPool
     from schemaop.kube.api import KubeApi, load_config
     from schemaop.operator import handlers  # registers the handlers
@@ -282,9 +288,22 @@ def run(args: argparse.Namespace) -> int:
         memo.config = config
         memo.triggers = {}
         memo.seen = {}
+        memo.seen_migrations = {}
         # The kept read-only connections to the SchemaVersions' databases.
         memo.read_pool = ReadPool()
-        memo.reconciler = Reconciler(KubeApi(), config, read_pool=memo.read_pool)
+        # Every API request and database read runs in a worker thread of the loop's
+        # default executor (asyncio.to_thread); Python's default, CPUs + 4, lets six
+        # wait at once, and with hundreds of SchemaVersions reconciling, each waiting
+        # on the API server, that bound and not CPU was the operator's pace
+        # (docs/benchmarks.md). The API client keeps as many connections.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="schemaop-io")
+        )
+        kube = KubeApi(
+            on_request=lambda verb: metrics.OPERATOR_API_REQUESTS.labels(verb).inc(),
+            connections=IO_THREADS,
+        )
+        memo.reconciler = Reconciler(kube, config, read_pool=memo.read_pool)
 
     @kopf.on.cleanup()
     async def _cleanup(memo: kopf.Memo, **_: object) -> None:

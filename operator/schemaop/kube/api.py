@@ -108,8 +108,25 @@ def _wrap(exc: ApiException, what: str) -> KubeError:
 class KubeApi:
     """Typed, dict-in dict-out access to the few API calls the operator makes."""
 
-    def __init__(self, api_client: k8s.ApiClient | None = None) -> None:
-        self.client = api_client or k8s.ApiClient()
+    # Called with the verb of every request (the operator counts them in its metrics).
+    on_request: Callable[[str], None] | None = None
+
+    def __init__(
+        self,
+        api_client: k8s.ApiClient | None = None,
+        on_request: Callable[[str], None] | None = None,
+        connections: int | None = None,
+    ) -> None:
+        """``connections``: how many HTTP connections to keep (the client's default is
+        5 per CPU); more requests in flight than that open and close a TLS
+        connection each, so keep it at least the number of worker threads."""
+        if api_client is None:
+            configuration = k8s.Configuration.get_default_copy()
+            if connections:
+                configuration.connection_pool_maxsize = connections
+            api_client = k8s.ApiClient(configuration)
+        self.client = api_client
+        self.on_request = on_request
         self.core = k8s.CoreV1Api(self.client)
         self.batch = k8s.BatchV1Api(self.client)
         self.custom = k8s.CustomObjectsApi(self.client)
@@ -117,6 +134,10 @@ class KubeApi:
     # -- plumbing -------------------------------------------------------------
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One API request; ``what`` starts with its verb (handed to ``on_request``)."""
+        if self.on_request is not None:
+            self.on_request(what.split(" ", 1)[0])
+
         def go() -> Any:
             try:
                 response = fn(*args, _preload_content=False, **kwargs)
@@ -185,14 +206,28 @@ class KubeApi:
         return dict(result) if result else None
 
     async def update_status(
-        self, plural: str, namespace: str, name: str, mutate: StatusMutator, attempts: int = 6
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        mutate: StatusMutator,
+        *,
+        attempts: int = 6,
+        current: Mapping[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Apply ``mutate`` to the current status and write it; None if the object is gone.
 
         A no-op (the mutated status equals the current one) is not written.
+        ``current``: the object as the caller just read it (from a get, or the
+        operator's watch-fed index), used instead of a new read for the first
+        attempt: the write carries its resourceVersion, so if it is stale the API
+        server answers 409 and the object is read anew.
         """
         for attempt in range(attempts):
-            obj = await self.get_custom(plural, namespace, name)
+            if attempt == 0 and current is not None:
+                obj: dict[str, Any] | None = copy.deepcopy(dict(current))
+            else:
+                obj = await self.get_custom(plural, namespace, name)
             if obj is None:
                 return None
             old = obj.get("status") or {}

@@ -9,11 +9,25 @@ and reads each by name at every reconciliation). A burst of events
 coalesces into one reconciliation (the trigger is an ``asyncio.Event``), and an
 error backs off exponentially, so nothing hot-loops. With kopf peering, only
 the active replica runs daemons.
+
+The SchemaMigrations come from a kopf index fed by the watch (an informer
+cache: :func:`migrations_by_schemaversion`), not from a list per
+reconciliation: a list returns every SchemaMigration of the namespace, so with
+1,000 SchemaVersions each reconciliation would fetch and parse 3,000 objects.
+kopf starts no handler or daemon before every index holds its initial listing,
+so a reconciliation never sees a partial set. Only changes that can change a
+plan (a SchemaMigration created, deleted or being deleted) trigger a
+reconciliation, not the operator's own writes of their status.
+
+The event handlers are coroutines: they run on the event loop, where the
+triggers live (an ``asyncio.Event`` is not thread-safe, and kopf runs a plain
+function in a worker thread), and an event costs no thread hop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
@@ -48,11 +62,30 @@ def _selected(labels: Any, memo: Any, **_: Any) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+@kopf.index(GROUP, VERSION, "schemamigrations")
+def migrations_by_schemaversion(
+    namespace: str | None, body: Any, spec: Any, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]] | None:
+    """Each SchemaMigration, by (namespace, the SchemaVersion it names)."""
+    ref = (spec.get("schemaVersionRef") or {}).get("name")
+    if namespace is None or not ref:
+        return None
+    obj = copy.deepcopy(dict(body))
+    (obj.get("metadata") or {}).pop("managedFields", None)  # never read; half the size
+    return {(namespace, str(ref)): obj}
+
+
 @kopf.daemon(GROUP, VERSION, "schemaversions", when=_selected, cancellation_timeout=2.0)
 async def schemaversion_loop(
-    name: str, namespace: str | None, memo: Any, stopped: Any, **_: Any
+    name: str,
+    namespace: str | None,
+    memo: Any,
+    stopped: Any,
+    **kwargs: Any,
 ) -> None:
     reconciler: Reconciler = memo.reconciler
+    # kopf hands every handler each index by its indexer's name.
+    index: kopf.Index[tuple[str, str], dict[str, Any]] = kwargs["migrations_by_schemaversion"]
     if namespace is None:
         return
     event = _triggers(memo).setdefault((namespace, name), asyncio.Event())
@@ -61,7 +94,8 @@ async def schemaversion_loop(
         while not stopped:
             event.clear()
             try:
-                delay = await reconciler.reconcile(namespace, name)
+                migrations = list(index.get((namespace, name), ()))
+                delay = await reconciler.reconcile(namespace, name, migrations)
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -87,7 +121,9 @@ async def schemaversion_loop(
 
 
 @kopf.on.event(GROUP, VERSION, "schemaversions")
-def schemaversion_changed(name: str, namespace: str | None, meta: Any, memo: Any, **_: Any) -> None:
+async def schemaversion_changed(
+    name: str, namespace: str | None, meta: Any, memo: Any, **_: Any
+) -> None:
     # React to spec (generation) and annotation (approval) changes, not to our own status writes.
     seen: dict[tuple[str | None, str], Any] = memo.seen
     essence = (meta.get("generation"), dict(meta.get("annotations") or {}))
@@ -97,17 +133,29 @@ def schemaversion_changed(name: str, namespace: str | None, meta: Any, memo: Any
 
 
 @kopf.on.event(GROUP, VERSION, "schemamigrations")
-def schemamigration_changed(namespace: str | None, spec: Any, memo: Any, **_: Any) -> None:
-    ref = (spec or {}).get("schemaVersionRef") or {}
-    trigger(memo, namespace, ref.get("name"))
+async def schemamigration_changed(
+    *, type: str | None, name: str, namespace: str | None, spec: Any, meta: Any, memo: Any, **_: Any
+) -> None:
+    # A SchemaMigration's spec is immutable: what can change a plan is its creation,
+    # its deletion and the start of its deletion, not the status the operator writes.
+    ref = ((spec or {}).get("schemaVersionRef") or {}).get("name")
+    seen: dict[tuple[str | None, str], Any] = memo.seen_migrations
+    essence = (meta.get("uid"), ref, meta.get("deletionTimestamp"))
+    if type == "DELETED":
+        seen.pop((namespace, name), None)
+    elif seen.get((namespace, name)) == essence:
+        return
+    else:
+        seen[(namespace, name)] = essence
+    trigger(memo, namespace, ref)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_SCHEMAVERSION: kopf.PRESENT})
-def job_changed(namespace: str | None, labels: Any, memo: Any, **_: Any) -> None:
+async def job_changed(namespace: str | None, labels: Any, memo: Any, **_: Any) -> None:
     trigger(memo, namespace, labels.get(LABEL_SCHEMAVERSION))
 
 
-def secret_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+async def secret_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
     reconciler: Reconciler = memo.reconciler
     if namespace is None:
         return

@@ -20,7 +20,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from schemaop import metrics, redaction
@@ -117,12 +117,15 @@ class Reconciler:
         self.report = StatusReport(kube)
         # (namespace, name) -> (monotonic time, progress) of the last progress read.
         self._progress: dict[tuple[str, str], tuple[float, BatchProgress | None]] = {}
+        # (namespace, SchemaVersion) -> {Job UID: termination message} of its finished Jobs.
+        self._termination_messages: dict[tuple[str, str], dict[str, str]] = {}
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop every metric series of a SchemaVersion this operator no longer runs, and
         the connections to its database that no other SchemaVersion uses."""
         self.report.forget(namespace, name)
         self._progress.pop((namespace, name), None)
+        self._termination_messages.pop((namespace, name), None)
         if self.read_pool is not None:
             self.read_pool.release((namespace, name))
 
@@ -191,20 +194,42 @@ class Reconciler:
         it or feed it a forged summary."""
         jobs = await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={name}")
         out = []
+        # A finished Job's termination message does not change: read once, kept while
+        # the Job is listed (not a list of its pods at every reconciliation).
+        known = self._termination_messages.get((namespace, name), {})
+        kept: dict[str, str] = {}
         for job in jobs:
             if not controlled_by(job, uid):
                 continue
             finished = job_finished(job.get("status") or {}) is not None
-            message = (
-                await self.kube.job_termination_message(namespace, job["metadata"])
-                if finished
-                else None
-            )
+            job_uid = str(job["metadata"].get("uid", ""))
+            message = None
+            if finished:
+                message = known.get(job_uid)
+                if message is None:
+                    message = await self.kube.job_termination_message(namespace, job["metadata"])
+                if message is not None and job_uid:
+                    kept[job_uid] = message
             out.append(JobFacts.from_job(job, message))
+        if kept:
+            self._termination_messages[(namespace, name)] = kept
+        else:
+            self._termination_messages.pop((namespace, name), None)
         return out
 
-    async def reconcile(self, namespace: str, name: str) -> float:
-        """Reconcile one SchemaVersion; returns seconds until it should be looked at again."""
+    async def reconcile(
+        self,
+        namespace: str,
+        name: str,
+        migrations_in: Iterable[Mapping[str, Any]] | None = None,
+    ) -> float:
+        """Reconcile one SchemaVersion; returns seconds until it should be looked at again.
+
+        ``migrations_in``: its SchemaMigrations as the operator's watch-fed index
+        holds them (:mod:`schemaop.operator.handlers`); None: list them from the API
+        (every SchemaMigration of the namespace: O(all) per reconciliation, so the
+        operator never does this).
+        """
         started = time.monotonic()
         sv = await self.kube.get_custom(SV_PLURAL, namespace, name)
         if sv is None or sv["metadata"].get("deletionTimestamp"):
@@ -213,9 +238,11 @@ class Reconciler:
         meta = sv["metadata"]
         for secret in connection_secrets(spec):
             self.secret_index.setdefault((namespace, secret), set()).add(name)
+        if migrations_in is None:
+            migrations_in = await self.kube.list_custom(SM_PLURAL, namespace)
         migrations = [
-            m
-            for m in await self.kube.list_custom(SM_PLURAL, namespace)
+            dict(m)
+            for m in migrations_in
             if ((m.get("spec") or {}).get("schemaVersionRef") or {}).get("name") == name
             and not m["metadata"].get("deletionTimestamp")
         ]
@@ -445,7 +472,7 @@ class Reconciler:
             return read
 
         try:
-            written = await self.kube.update_status(SV_PLURAL, namespace, name, mutate)
+            written = await self.kube.update_status(SV_PLURAL, namespace, name, mutate, current=sv)
         except KubeError as exc:
             log.warning("status of %s/%s not written: %s", namespace, name, exc)
             raise
@@ -473,7 +500,9 @@ class Reconciler:
                 return status
 
             try:
-                await self.kube.update_status(SM_PLURAL, namespace, obj["metadata"]["name"], mutate)
+                await self.kube.update_status(
+                    SM_PLURAL, namespace, obj["metadata"]["name"], mutate, current=obj
+                )
             except KubeError as exc:
                 log.warning(
                     "status of SchemaMigration %s not written: %s", obj["metadata"]["name"], exc

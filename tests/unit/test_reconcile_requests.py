@@ -1,0 +1,206 @@
+"""API requests of one reconciliation (no API server, no database: the requests are
+answered and counted at :meth:`KubeApi._call`, the database read is given).
+
+At 1,000 SchemaVersions the operator's cost is requests per reconciliation
+times reconciliations: a reconciliation must not list every SchemaMigration of
+the namespace (it is handed its own from the watch-fed index), must not read
+an object again to write a status it just read, and must not list a finished
+Job's pods again (bench/reconcile, docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import inspect
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from schemaop.kube.api import KubeApi
+from schemaop.kube.builders import LABEL_SCHEMAVERSION
+from schemaop.model.history import AppliedMigration, DatabaseState
+from schemaop.model.migration import checksum
+from schemaop.model.version import Version
+from schemaop.operator import handlers, reconcile
+from schemaop.operator.reconcile import OperatorConfig, Reconciler
+
+NS = "ns"
+OTHERS = 300  # SchemaMigrations of other SchemaVersions in the namespace
+
+
+def _migration(sv: str, version: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "schemaop.io/v1alpha1",
+        "kind": "SchemaMigration",
+        "metadata": {"name": f"{sv}-v{version}", "namespace": NS, "uid": f"{sv}-{version}"},
+        "spec": {
+            "schemaVersionRef": {"name": sv},
+            "version": str(version),
+            "up": f"create table t{version} (id int)",
+            "down": f"drop table t{version}",
+        },
+    }
+
+
+class CountingKube(KubeApi):
+    """Answers the operator's requests from a dict of objects and counts them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+        self.objects: dict[str, dict[str, Any]] = {
+            "schemaversions/db": {
+                "apiVersion": "schemaop.io/v1alpha1",
+                "kind": "SchemaVersion",
+                "metadata": {"name": "db", "namespace": NS, "uid": "sv-uid", "generation": 1},
+                "spec": {"connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}},
+            }
+        }
+        for v in (1, 2, 3):
+            self.objects[f"schemamigrations/db-v{v}"] = _migration("db", v)
+        for i in range(OTHERS):
+            self.objects[f"schemamigrations/x{i}-v1"] = _migration(f"x{i}", 1)
+        self.job = {
+            "metadata": {
+                "name": "db-job",
+                "namespace": NS,
+                "uid": "job-uid",
+                "labels": {LABEL_SCHEMAVERSION: "db"},
+                "ownerReferences": [{"uid": "sv-uid", "controller": True}],
+            },
+            "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+        }
+
+    async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self.requests.append(" ".join(what.split()[:2]))
+        words = what.split()
+        if what.startswith("get secret"):
+            url = base64.b64encode(b"postgresql://u@h/db").decode()
+            return {"metadata": {"name": "db"}, "data": {"url": url}}
+        if words[0] == "get":
+            obj = self.objects.get(f"{words[1]}/{words[2].split('/')[1]}")
+            return copy.deepcopy(obj)
+        if what.startswith("list schemamigrations"):
+            return {"items": [copy.deepcopy(o) for o in self.objects.values() if "spec" in o]}
+        if what.startswith("list jobs"):
+            return {"items": [copy.deepcopy(self.job)]}
+        if what.startswith("list pods"):
+            state = {"terminated": {"exitCode": 0, "message": "not a summary"}}
+            pod = {
+                "metadata": {"ownerReferences": [{"uid": "job-uid", "controller": True}]},
+                "status": {"containerStatuses": [{"state": state}]},
+            }
+            return {"items": [pod]}
+        if what.startswith("update status of"):
+            plural, name = words[3], words[4].split("/")[1]
+            obj = args[-1]
+            self.objects[f"{plural}/{name}"] = copy.deepcopy(obj)
+            return obj
+        return None  # events, Jobs, ConfigMaps
+
+
+@pytest.fixture
+def applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database is at version 3, with the three migrations' checksums."""
+    state = DatabaseState(
+        applied=tuple(
+            AppliedMigration(
+                Version(str(v)),
+                "",
+                checksum(f"create table t{v} (id int)", f"drop table t{v}"),
+            )
+            for v in (1, 2, 3)
+        ),
+        last_fingerprint="fp",
+        history_exists=True,
+    )
+    monkeypatch.setattr(reconcile, "read_database", lambda *a, **k: (state, "fp", []))
+
+
+def _index(kube: CountingKube) -> list[dict[str, Any]]:
+    """What the watch-fed index hands the daemon for SchemaVersion db."""
+    out = []
+    for obj in kube.objects.values():
+        entry = handlers.migrations_by_schemaversion(NS, obj, obj["spec"])
+        if entry and (NS, "db") in entry:
+            out.append(entry[(NS, "db")])
+    return out
+
+
+@pytest.mark.usefixtures("applied")
+async def test_an_idle_reconciliation_makes_three_requests_and_lists_no_schemamigrations() -> None:
+    kube = CountingKube()
+    reconciler = Reconciler(kube, OperatorConfig())
+    await reconciler.reconcile(NS, "db", _index(kube))
+    first = Counter(kube.requests)
+    assert first["list schemamigrations"] == 0
+    assert first["get schemamigrations"] == 0  # status written over the indexed object
+    assert first["get schemaversions"] == 1  # read once, written over what was read
+    assert first["list pods"] == 1
+
+    kube.requests.clear()
+    await reconciler.reconcile(NS, "db", _index(kube))
+    # Nothing changed: the SchemaVersion, its Secret and its Jobs; no write, no pod list.
+    assert sorted(kube.requests) == ["get schemaversions", "get secret", "list jobs"]
+
+
+@pytest.mark.usefixtures("applied")
+async def test_without_the_index_a_reconciliation_lists_the_schemamigrations() -> None:
+    kube = CountingKube()
+    await Reconciler(kube, OperatorConfig()).reconcile(NS, "db")
+    assert Counter(kube.requests)["list schemamigrations"] == 1
+
+
+class _Memo:
+    def __init__(self) -> None:
+        self.triggers: dict[tuple[str, str], Any] = {}
+        self.seen_migrations: dict[Any, Any] = {}
+
+
+async def test_only_a_new_deleted_or_deleting_schemamigration_wakes_its_schemaversion() -> None:
+    memo = _Memo()
+    woken: list[str] = []
+
+    class Event:
+        def set(self) -> None:
+            woken.append("db")
+
+    memo.triggers[(NS, "db")] = Event()  # type: ignore[assignment]
+    obj = _migration("db", 1)
+
+    async def event(type_: str | None, meta: dict[str, Any]) -> None:
+        await handlers.schemamigration_changed(
+            type=type_, name="db-v1", namespace=NS, spec=obj["spec"], meta=meta, memo=memo
+        )
+
+    await event("ADDED", obj["metadata"])
+    assert woken == ["db"]
+    await event("MODIFIED", {**obj["metadata"], "resourceVersion": "2"})  # its status written
+    assert woken == ["db"]
+    await event("MODIFIED", {**obj["metadata"], "deletionTimestamp": "2026-12-01T00:00:00Z"})
+    assert woken == ["db", "db"]
+    await event("DELETED", obj["metadata"])
+    assert woken == ["db", "db", "db"]
+
+
+def test_the_event_handlers_run_on_the_event_loop() -> None:
+    # kopf runs a plain function in a worker thread, and an asyncio.Event set from
+    # there is a race with the loop that waits on it.
+    for handler in (
+        handlers.schemaversion_changed,
+        handlers.schemamigration_changed,
+        handlers.job_changed,
+        handlers.secret_changed,
+    ):
+        assert inspect.iscoroutinefunction(handler), handler.__name__
+
+
+def test_the_api_client_keeps_a_connection_per_worker_thread() -> None:
+    from schemaop.commands.operator import IO_THREADS
+
+    api = KubeApi(connections=IO_THREADS)
+    assert api.client.configuration.connection_pool_maxsize == IO_THREADS
+    assert api.client.rest_client.pool_manager.connection_pool_kw["maxsize"] == IO_THREADS
