@@ -31,6 +31,7 @@ from schemaop.decide.spec import (
     to_migrations,
     version_of,
 )
+from schemaop.kube.builders import LABEL_SCHEMAVERSION
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
 from schemaop.model.conditions import Condition, Reason
@@ -60,6 +61,12 @@ BACKOFF_CAP = 300.0
 DEFAULT_RESYNC = 300.0
 # How long a SchemaVersion whose Job the API server refused waits before a new look.
 REFUSED_JOB_RESYNC = 300.0
+# Jobs of one plan in a row that may end without a summary (their process killed:
+# OOM, kill -9, a lost node, an eviction) before a person is asked to look. Each is
+# safe to follow with another: the next run plans again from the history it reads
+# under the lock (a transactional step committed whole or not at all; a
+# non-transactional one left its pending row, and the run refuses a dirty database).
+MAX_SILENT_FAILURES = 3
 
 
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -388,16 +395,30 @@ def decide(facts: Facts) -> Decision:
     # (schemaop.engine.errors), and travels in the summary; a Job that failed without
     # saying why is not retried, one that succeeded short of the target is.
     job_error = last.error
-    retryable = job_error.retryable if job_error is not None else not last.failed
+    silent = _silent_failures(mine)
+    if silent:
+        # Killed before it could say how it ended: another attempt is safe (see
+        # MAX_SILENT_FAILURES), a few in a row say something kills every run.
+        retryable = silent < MAX_SILENT_FAILURES
+        failure["message"] = (
+            f"the migration Job ended without a summary {silent} time(s) in a row (its "
+            "process was killed: out of memory, kill -9, its node lost, evicted, or its "
+            "activeDeadlineSeconds passed)"
+        )
+    else:
+        retryable = job_error.retryable if job_error is not None else not last.failed
     if not retryable:
         changes.append(st.set_failure(failure))
+        advice = (
+            ". Not retried again: see why in the Job's pod (kubectl describe pod; "
+            "OOMKilled: raise spec.job.resources), then delete the failed Jobs (kubectl "
+            f"delete jobs -l {LABEL_SCHEMAVERSION}={facts.name}) to start again."
+            if silent
+            else ". The database is unchanged by the failed step. Fix the migration (a new "
+            "SchemaMigration version, or delete and recreate the broken one) to continue."
+        )
         return Decision(
-            cond.stalled(
-                Reason.MIGRATION_FAILED,
-                st.failure_message(failure)
-                + ". The database is unchanged by the failed step. Fix the migration (a new "
-                "SchemaMigration version, or delete and recreate the broken one) to continue.",
-            ),
+            cond.stalled(Reason.MIGRATION_FAILED, st.failure_message(failure) + advice),
             changes,
             requeue_after=drift_interval,
             migration_status=migration_status,
@@ -427,6 +448,17 @@ def decide(facts: Facts) -> Decision:
         requeue_after=30.0,
         migration_status=migration_status,
     )
+
+
+def _silent_failures(jobs: Sequence[JobFacts]) -> int:
+    """How many of the newest ``jobs`` (sorted by attempt) failed in a row without a
+    summary (no termination message: the process never got to write one)."""
+    count = 0
+    for job in reversed(jobs):
+        if not (job.failed and job.summary is None):
+            break
+        count += 1
+    return count
 
 
 def after_job_created(decision: Decision, job_name: str, started_at: str) -> Decision:
