@@ -277,6 +277,7 @@ def run(args: argparse.Namespace) -> int:
         # The kept read-only connections to the SchemaVersions' databases.
         memo.read_pool = ReadPool()
         memo.reconciler = Reconciler(KubeApi(), config, read_pool=memo.read_pool)
+        await handlers.await_discovery(memo.reconciler.kube)
 
     @kopf.on.cleanup()
     async def _cleanup(memo: kopf.Memo, **_: object) -> None:
