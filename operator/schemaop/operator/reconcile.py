@@ -199,6 +199,11 @@ class Reconciler:
         fingerprint: str | None = None
         snapshots: list[dict[str, Any]] = []
         read_from: tuple[str, str] | None = None  # (conninfo, source) of a good read
+        # The Jobs before the database: a Job is Complete only after its process
+        # exited, so after its commit; read in this order, a Job listed Complete is
+        # seen applied. The other order takes a Job that finished between the two
+        # reads for one that succeeded short of its target, and retries its plan.
+        jobs = [] if spec.get("paused") else await self._jobs(namespace, name, meta.get("uid", ""))
         if not spec.get("paused"):
             try:
                 conninfo, source = await self._conninfo(namespace, spec)
@@ -223,7 +228,8 @@ class Reconciler:
                     db_error = _engine_error(exc)
                 else:
                     read_from = (conninfo, source)
-        jobs = await self._jobs(namespace, name, meta.get("uid", "")) if state is not None else []
+        if state is None:
+            jobs = []
         facts = Facts(
             name=name,
             namespace=namespace,
