@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/tools
 # database directories whenever other pytest sessions start meanwhile.
 PYTEST = d=$$(mktemp -d /tmp/schemaop-pytest-XXXXXX); rc=0; $(BIN)/pytest --basetemp="$$d" $(1) || rc=$$?; rm -rf "$$d"; exit $$rc
 
-.PHONY: help venv lock testbins realnode-bins image test-realnode dev-real lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint bench clean
+.PHONY: help venv lock testbins realnode-bins image test-realnode dev-real lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint bench crash-suite clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -71,6 +71,9 @@ test-integration: venv ## tests on a real PostgreSQL
 
 test-e2e: venv testbins ## tests on the local control plane
 	@$(call PYTEST,tests/e2e)
+
+crash-suite: venv testbins ## kill -9 of the migration Job and of the operator at random points, 50+ trials each (TRIALS=, SEED=)
+	$(BIN)/python bench/crash/run.py --trials $${TRIALS:-50} $${SEED:+--seed $$SEED}
 
 dev: venv testbins ## bring up PostgreSQL and the local cluster, print how to reach them
 	$(BIN)/python -m devenv.dev up

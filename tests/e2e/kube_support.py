@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -23,6 +24,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from devenv import cluster as devcluster
+from devenv.util import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "schemaop"
@@ -316,3 +318,57 @@ def kubeconfig_set(running: devcluster.Cluster) -> Iterator[devcluster.Cluster]:
         else:
             os.environ["KUBECONFIG"] = previous
         running.stop()
+
+
+class Operator:
+    """A `schemaop operator` process watching one namespace (kill: SIGKILL, a crash)."""
+
+    def __init__(self, namespace: str, log_path: Path, *extra_args: str) -> None:
+        self.namespace = namespace
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+
+    def get(self, port: int, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return str(response.read().decode())
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "schemaop",
+                    "operator",
+                    "-n",
+                    self.namespace,
+                    "--job-image",
+                    "schemaop:dev",
+                    "--metrics-port",
+                    str(self.metrics_port),
+                    "--health-port",
+                    str(self.health_port),
+                    *self.extra_args,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -13,6 +13,7 @@ from schemaop.decide import (
     ACTIVE_DEADLINE_SECONDS,
     BACKOFF_LIMIT,
     LOCK_RETRIES,
+    MAX_SILENT_FAILURES,
     TTL_SECONDS_AFTER_FINISHED,
     Facts,
     JobFacts,
@@ -451,6 +452,45 @@ def _finished_job(plan_hash12: str, message: str | None, failed: bool = True) ->
     return JobFacts.from_job(job, message)
 
 
+def _job(plan_hash12: str, attempt: int, message: str | None) -> JobFacts:
+    job = {
+        "metadata": {
+            "name": f"db-x-{attempt}",
+            "labels": {"schemaop.io/plan": plan_hash12, "schemaop.io/attempt": str(attempt)},
+        },
+        "status": {
+            "conditions": [
+                {"type": "Failed", "status": "True", "lastTransitionTime": "2026-11-22T11:00:00Z"}
+            ]
+        },
+    }
+    return JobFacts.from_job(job, message)
+
+
+def test_jobs_killed_without_a_summary_are_retried_then_stall_after_a_few_in_a_row() -> None:
+    first = decide(_facts())
+    assert first.create_job_for is not None
+    h = first.create_job_for[0].short_hash
+    now = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+    # Two killed in a row (the retry time long past): attempt 3 is created.
+    d = decide(_facts(now=now, jobs=[_job(h, 1, None), _job(h, 2, None)]))
+    assert d.create_job_for is not None and d.create_job_for[1] == 3
+    # A summary in between resets the count: only the newest silent failures count.
+    busy = RunSummary(ok=False, error=LockBusy("held").summary()).termination_message()
+    jobs = [_job(h, 1, None), _job(h, 2, None), _job(h, 3, busy), _job(h, 4, None)]
+    d = decide(_facts(now=now, jobs=jobs))
+    assert d.create_job_for is not None and d.create_job_for[1] == 5
+    # MAX_SILENT_FAILURES in a row: stalled, saying how to start again.
+    jobs = [_job(h, i + 1, None) for i in range(MAX_SILENT_FAILURES)]
+    d = decide(_facts(now=now, jobs=jobs))
+    assert d.create_job_for is None
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.MIGRATION_FAILED)
+    message = next(c.message for c in d.conditions if c.type == ConditionType.STALLED)
+    assert f"without a summary {MAX_SILENT_FAILURES} time(s) in a row" in message
+    assert "kubectl delete jobs -l schemaop.io/schemaversion=db" in message
+    assert "unchanged" not in message  # nobody knows how far a killed run got
+
+
 def test_job_failures_follow_the_summary_verdict() -> None:
     first = decide(_facts())
     assert first.create_job_for is not None
@@ -463,10 +503,11 @@ def test_job_failures_follow_the_summary_verdict() -> None:
     d = decide(_facts(jobs=[_finished_job(h, '{"ok":false,"err')]))
     assert _reason(d, ConditionType.RECONCILING) == (True, Reason.RETRYING)
     assert d.status["failure"]["message"] == '{"ok":false,"err'
-    # No message at all: the Job failed without saying why; a person must look.
+    # No message at all: the Job's process was killed before it could write one
+    # (kill -9, OOM): another attempt is safe (tests/e2e/test_crash.py).
     d = decide(_facts(jobs=[_finished_job(h, None)]))
-    assert _reason(d, ConditionType.STALLED) == (True, Reason.MIGRATION_FAILED)
-    assert "without a summary" in d.status["failure"]["message"]
+    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.RETRYING)
+    assert "without a summary 1 time(s)" in d.status["failure"]["message"]
     # Succeeded but the database is not at the target: another attempt.
     d = decide(_facts(jobs=[_finished_job(h, RunSummary(ok=True).to_json(), failed=False)]))
     assert _reason(d, ConditionType.RECONCILING) == (True, Reason.RETRYING)

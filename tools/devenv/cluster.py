@@ -130,6 +130,11 @@ class Cluster:
     _procs: dict[str, subprocess.Popen[bytes]] = dataclasses.field(
         default_factory=dict, repr=False, compare=False
     )
+    # How each component this handle started was spawned (argv, detached, env), so
+    # that :meth:`restart` starts it again exactly as before.
+    _spawned: dict[str, tuple[list[str], bool, dict[str, str] | None]] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def server(self) -> str:
@@ -199,6 +204,40 @@ class Cluster:
             address=str(state.get("address", "127.0.0.1")),
             real_node=bool(state.get("real_node", False)),
         )
+
+    def restart(self, name: str, down: float = 0.0, timeout: float = 60.0) -> None:
+        """Kill one component (SIGKILL to its process group: a crash, not a shutdown),
+        wait ``down`` seconds, start it again with the same arguments and ports, and
+        wait until it serves again (the API server: ``/readyz``). Only for components
+        this handle started (not one re-created by :meth:`load`)."""
+        if name not in self._spawned:
+            raise ClusterError(f"{name} was not started by this handle; cannot restart it")
+        pid = self.pids.get(name, 0)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        proc = self._procs.get(name)
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        time.sleep(down)
+        argv, detached, env = self._spawned[name]
+        t0 = time.monotonic()
+        for _try in range(50):
+            _spawn(self, name, argv, detached, env)
+            try:
+                if name == "kube-apiserver":
+                    ready = lambda: _ready(self.server, self.ca_file)  # noqa: E731
+                else:
+                    ready = lambda: time.monotonic() - t0 > 0.5  # noqa: E731
+                _wait(self, f"{name} to serve again", ready, t0, timeout)
+            except _PortTaken:
+                # The old process's port is still in TIME_WAIT or being released.
+                time.sleep(0.2)
+                continue
+            break
+        else:
+            raise ClusterError(f"{name} could not bind its port again")
+        self.save()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop every component, newest first; nothing is left running."""
@@ -620,6 +659,7 @@ def _spawn(
         )
     cluster.pids[name] = proc.pid
     cluster._procs[name] = proc
+    cluster._spawned[name] = (argv, detached, env)
 
 
 def _wait(

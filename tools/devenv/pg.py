@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from devenv.util import apt_install, free_port, log
@@ -121,6 +122,13 @@ class Postgres:
 
     def start(self) -> None:
         _pg_ctl_start(self.bindir, self.datadir, self.port, self.listen)
+
+    def restart(self, mode: str = "immediate", down: float = 0.0) -> None:
+        """Stop the server (``immediate``: every session cut, crash recovery at start,
+        as after a crash), wait ``down`` seconds, start it again on the same port."""
+        self.stop(mode=mode)
+        time.sleep(down)
+        self.start()
 
     def destroy(self) -> None:
         """Stop the server and remove its data directory."""

@@ -304,6 +304,7 @@ def run(args: argparse.Namespace) -> int:
             connections=IO_THREADS,
         )
         memo.reconciler = Reconciler(kube, config, read_pool=memo.read_pool)
+        await handlers.await_discovery(memo.reconciler.kube)
 
     @kopf.on.cleanup()
     async def _cleanup(memo: kopf.Memo, **_: object) -> None:

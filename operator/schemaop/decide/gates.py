@@ -32,6 +32,7 @@ from schemaop.decide.spec import (
     to_migrations,
     version_of,
 )
+from schemaop.kube.builders import LABEL_SCHEMAVERSION
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
 from schemaop.model.batchprogress import BatchProgress
@@ -71,6 +72,14 @@ RUNNING_JOB_RESYNC = 30.0
 # Connection failures a retry cannot cure: the spec, the Secret or the database's
 # set-up must change (Stalled, and looked at again with backoff).
 _NEEDS_A_PERSON = frozenset({Reason.AUTHENTICATION_FAILED, Reason.CONNECTION_POOLED})
+
+
+# Jobs of one plan in a row that may end without a summary (their process killed:
+# OOM, kill -9, a lost node, an eviction) before a person is asked to look. Each is
+# safe to follow with another: the next run plans again from the history it reads
+# under the lock (a transactional step committed whole or not at all; a
+# non-transactional one left its pending row, and the run refuses a dirty database).
+MAX_SILENT_FAILURES = 3
 
 
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -434,7 +443,18 @@ def decide(facts: Facts) -> Decision:
     # (schemaop.engine.errors), and travels in the summary; a Job that failed without
     # saying why is not retried, one that succeeded short of the target is.
     job_error = last.error
-    retryable = job_error.retryable if job_error is not None else not last.failed
+    silent = _silent_failures(mine)
+    if silent:
+        # Killed before it could say how it ended: another attempt is safe (see
+        # MAX_SILENT_FAILURES), a few in a row say something kills every run.
+        retryable = silent < MAX_SILENT_FAILURES
+        failure["message"] = (
+            f"the migration Job ended without a summary {silent} time(s) in a row (its "
+            "process was killed: out of memory, kill -9, its node lost, evicted, or its "
+            "activeDeadlineSeconds passed)"
+        )
+    else:
+        retryable = job_error.retryable if job_error is not None else not last.failed
     if job_error is not None and job_error.reason in _NEEDS_A_PERSON:
         # The Job could not use its connection as configured: nothing ran.
         changes.append(st.set_failure(failure))
@@ -446,13 +466,16 @@ def decide(facts: Facts) -> Decision:
         )
     if not retryable:
         changes.append(st.set_failure(failure))
+        advice = (
+            ". Not retried again: see why in the Job's pod (kubectl describe pod; "
+            "OOMKilled: raise spec.job.resources), then delete the failed Jobs (kubectl "
+            f"delete jobs -l {LABEL_SCHEMAVERSION}={facts.name}) to start again."
+            if silent
+            else ". The database is unchanged by the failed step. Fix the migration (a new "
+            "SchemaMigration version, or delete and recreate the broken one) to continue."
+        )
         return Decision(
-            cond.stalled(
-                Reason.MIGRATION_FAILED,
-                st.failure_message(failure)
-                + ". The database is unchanged by the failed step. Fix the migration (a new "
-                "SchemaMigration version, or delete and recreate the broken one) to continue.",
-            ),
+            cond.stalled(Reason.MIGRATION_FAILED, st.failure_message(failure) + advice),
             changes,
             requeue_after=drift_interval,
             migration_status=migration_status,
@@ -527,6 +550,17 @@ def _paused(facts: Facts, drift_interval: float) -> Decision:
         changes,
         requeue_after=BATCHED_JOB_RESYNC,
     )
+
+
+def _silent_failures(jobs: Sequence[JobFacts]) -> int:
+    """How many of the newest ``jobs`` (sorted by attempt) failed in a row without a
+    summary (no termination message: the process never got to write one)."""
+    count = 0
+    for job in reversed(jobs):
+        if not (job.failed and job.summary is None):
+            break
+        count += 1
+    return count
 
 
 def after_job_created(decision: Decision, job_name: str, started_at: str) -> Decision:

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -146,6 +147,29 @@ class KubeApi:
                     return None
                 raise _wrap(exc, what) from exc
             return json.loads(response.data or b"null")
+
+        return await asyncio.to_thread(go)
+
+    # -- discovery ------------------------------------------------------------
+
+    async def served_resources(self, group: str, version: str) -> set[str]:
+        """The resources (plurals) the API server's discovery lists for ``group/version``
+        now; empty while it does not list the group (for a few seconds after the API
+        server starts, the paths of custom resources are not installed yet)."""
+
+        def go() -> set[str]:
+            try:
+                groups = k8s.ApisApi(self.client).get_api_versions()
+                listed = any(
+                    g.name == group and any(v.version == version for v in g.versions or [])
+                    for g in groups.groups or []
+                )
+                if not listed:
+                    return set()
+                found = self.custom.get_api_resources(group, version)
+            except (ApiException, OSError, urllib3.exceptions.HTTPError):
+                return set()
+            return {r.name for r in found.resources or []}
 
         return await asyncio.to_thread(go)
 

@@ -29,12 +29,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from typing import Any
 
 import kopf
 
 from schemaop import metrics
 from schemaop.decide import backoff
+from schemaop.kube.api import KubeApi
 from schemaop.kube.builders import LABEL_SCHEMAVERSION
 from schemaop.model.names import GROUP, VERSION
 from schemaop.operator.reconcile import Reconciler
@@ -42,6 +44,38 @@ from schemaop.operator.reconcile import Reconciler
 log = logging.getLogger(__name__)
 # Coalesce bursts of events (a Helm release applies many objects at once).
 DEBOUNCE_SECONDS = 0.2
+SERVED = frozenset({"schemaversions", "schemamigrations"})
+
+
+async def await_discovery(kube: KubeApi, timeout: float = 60.0, interval: float = 0.5) -> bool:
+    """Wait (at most ``timeout`` seconds) until the API server's discovery lists the
+    SchemaVersion and SchemaMigration resources; whether it does.
+
+    kopf looks the resources up once, when it starts, and looks again only when a
+    CRD changes. An operator that starts while the API server is starting (its
+    custom resources' paths are installed last) finds none and would never serve
+    them: run from the startup handler, before kopf's look. After ``timeout`` (the
+    CRDs are not installed, say) kopf starts anyway and waits for the CRDs to be
+    created, as it does without this."""
+    deadline = time.monotonic() + timeout
+    waited = False
+    while True:
+        missing = SERVED - await kube.served_resources(GROUP, VERSION)
+        if not missing:
+            if waited:
+                log.info("the API server serves %s now", ", ".join(sorted(SERVED)))
+            return True
+        if time.monotonic() >= deadline:
+            log.warning(
+                "the API server does not serve %s.%s; are the CRDs installed?",
+                ", ".join(sorted(missing)),
+                GROUP,
+            )
+            return False
+        if not waited:
+            log.info("waiting for the API server to serve %s.%s", ", ".join(sorted(missing)), GROUP)
+            waited = True
+        await asyncio.sleep(interval)
 
 
 def _triggers(memo: Any) -> dict[tuple[str, str], asyncio.Event]:

@@ -254,7 +254,14 @@ class Reconciler:
         fingerprint: str | None = None
         snapshots: list[dict[str, Any]] = []
         read_from: tuple[str, str] | None = None  # (conninfo, source) of a good read
-        if not spec.get("paused"):
+        # The Jobs before the database: a Job is Complete only after its process
+        # exited, so after its commit; read in this order, a Job listed Complete is
+        # seen applied. The other order takes a Job that finished between the two
+        # reads for one that succeeded short of its target, and retries its plan.
+        # (Listed when paused too: a Job running a batched step is stopped then.)
+        paused = bool(spec.get("paused"))
+        jobs = await self._jobs(namespace, name, meta.get("uid", ""))
+        if not paused:
             try:
                 conninfo, source = await self._conninfo(namespace, spec)
             except SecretNotFound as exc:
@@ -280,12 +287,8 @@ class Reconciler:
                     db_error = _engine_error(exc)
                 else:
                     read_from = (conninfo, source)
-        paused = bool(spec.get("paused"))
-        jobs = (
-            await self._jobs(namespace, name, meta.get("uid", ""))
-            if state is not None or paused
-            else []
-        )
+        if state is None and not paused:
+            jobs = []
         shown = (sv.get("status") or {}).get("dataMigration") or {}
         progress: BatchProgress | None = None
         if (state is not None or paused) and (
