@@ -579,6 +579,8 @@ def test_ready_after_a_run_from_the_recorded_down_says_so() -> None:
     assert _reason(d) == (True, Reason.APPLIED)
     message = next(c.message for c in d.conditions if c.type == ConditionType.READY)
     assert "Rolled back 3 with the down SQL recorded at apply time" in message
+
+
 def test_a_transaction_pooled_connection_stalls_with_its_own_reason() -> None:
     # Seen by the operator's check before a Job: no Job, Stalled, looked at again.
     pooled = ConnectionPooled("reached through a transaction-pooling connection pooler")

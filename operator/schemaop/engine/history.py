@@ -267,6 +267,8 @@ def _add_columns(schema: str, names: Sequence[str]) -> sql.Composed:
             for name in names
         ),
     )
+
+
 def ensure_batches(conn: Conn, schema: str) -> None:
     """Create the batched migrations' progress table when missing (history made before it)."""
     row = conn.execute(

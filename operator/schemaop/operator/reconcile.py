@@ -49,8 +49,8 @@ from schemaop.model import status as st
 from schemaop.model.batchprogress import BatchProgress
 from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
-from schemaop.model.plan import recorded_down_note
 from schemaop.model.names import REQUIRE_AUTH_SCRAM
+from schemaop.model.plan import recorded_down_note
 from schemaop.model.run import RunError
 from schemaop.model.status import MigrationLint, SchemaMigrationStatus, SchemaVersionStatus
 from schemaop.operator.lintgate import LintCache
