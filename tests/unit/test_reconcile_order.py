@@ -120,7 +120,13 @@ class FakeKube:
         pass
 
     async def update_status(
-        self, plural: str, namespace: str, name: str, mutate: Callable[..., Any]
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        mutate: Callable[..., Any],
+        *,
+        current: Mapping[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         if plural == "schemaversions":
             self.world.status = mutate(copy.deepcopy(self.world.status))
