@@ -314,7 +314,7 @@ def test_replicas_turn_peering_on(helm: Path) -> None:
 def test_crds_can_be_left_out_and_kept(helm: Path) -> None:
     docs = _render(helm)
     crds = _kinds(docs, "CustomResourceDefinition")
-    assert len(crds) == 2
+    assert len(crds) == 3
     assert all(c["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for c in crds)
     assert not _kinds(_render(helm, "--set", "crds.install=false"), "CustomResourceDefinition")
 
