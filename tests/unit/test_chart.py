@@ -118,7 +118,16 @@ def test_cluster_mode_rbac_is_least_privilege(helm: Path) -> None:
     assert not _kinds(docs, "Role") and not _kinds(docs, "RoleBinding")
     for _, rule in _rules(docs):
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
-        assert not set(rule["verbs"]) & {"delete", "deletecollection", "escalate", "bind"}
+        assert not set(rule["verbs"]) & {"deletecollection", "escalate", "bind"}
+        # The one thing the operator deletes: its own oldest run records (pruning).
+        assert "delete" not in rule["verbs"] or rule["resources"] == ["schemamigrationruns"]
+    run_rules = [
+        r
+        for d, r in _rules(docs)
+        if "schemamigrationruns" in r["resources"] and d["metadata"]["name"] == "schemaop"
+    ]
+    assert {"create", "list", "delete"} <= set(run_rules[0]["verbs"])
+    assert any(r["resources"] == ["pods/log"] and r["verbs"] == ["get"] for _, r in _rules(docs))
     secret_rules = [(d, r) for d, r in _rules(docs) if "secrets" in r["resources"]]
     assert len(secret_rules) == 1
     role, rule = secret_rules[0]
@@ -193,6 +202,8 @@ def test_approving_needs_the_approve_verb_checked_by_an_admission_policy(helm: P
     ]
     verbs = {v for r in approver["rules"] if "schemaversions" in r["resources"] for v in r["verbs"]}
     assert {"approve", "patch", "get"} <= verbs and "delete" not in verbs
+    runs = [r for r in approver["rules"] if "schemamigrationruns" in r["resources"]]
+    assert runs and runs[0]["verbs"] == ["get", "list", "watch"]
 
 
 def test_pointing_an_approved_schemaversion_elsewhere_needs_the_approve_verb(helm: Path) -> None:

@@ -51,6 +51,7 @@ from schemaop.model.run import RunError
 from schemaop.model.status import MigrationLint, SchemaMigrationStatus, SchemaVersionStatus
 from schemaop.operator.lintgate import LintCache
 from schemaop.operator.report import StatusReport
+from schemaop.operator.runs import DEFAULT_RUN_HISTORY_LIMIT, RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class OperatorConfig:
     # Labels every connection Secret must carry (--secret-selector); empty: any Secret.
     secret_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
     db_connect_timeout: int = 5
+    # Run records (SchemaMigrationRun) kept per SchemaVersion (--run-history-limit).
+    run_history_limit: int = DEFAULT_RUN_HISTORY_LIMIT
 
 
 def _now() -> dt.datetime:
@@ -102,6 +105,7 @@ class Reconciler:
         self.secret_index: dict[tuple[str, str], set[str]] = {}
         self._lint_cache = LintCache()
         self.report = StatusReport(kube)
+        self.runs = RunRecorder(kube, config.run_history_limit)
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop every metric series of a SchemaVersion this operator no longer runs, and
@@ -182,6 +186,8 @@ class Reconciler:
         sv = await self.kube.get_custom(SV_PLURAL, namespace, name)
         if sv is None or sv["metadata"].get("deletionTimestamp"):
             return 3600.0
+        # First, before anything can fail: the Jobs' run records (operator/runs.py).
+        await self.runs.record_finished_jobs(sv)
         spec = sv.get("spec") or {}
         meta = sv["metadata"]
         for secret in connection_secrets(spec):
