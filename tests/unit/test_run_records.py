@@ -232,6 +232,7 @@ class FakeKube:
         self.creates = 0
         self.log_reads = 0
         self.fail_create = False
+        self.fail_status = 500
 
     async def list_jobs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         return list(self.jobs)
@@ -242,7 +243,7 @@ class FakeKube:
     async def create_custom(self, plural: str, obj: dict[str, Any]) -> bool:
         self.creates += 1
         if self.fail_create:
-            raise KubeError("create: 500 boom", 500)
+            raise KubeError(f"create: {self.fail_status} boom", self.fail_status)
         if obj["metadata"]["name"] in self.records:
             return False
         self.records[obj["metadata"]["name"]] = obj
@@ -298,3 +299,12 @@ async def test_only_the_newest_limit_records_are_kept_and_pruned_jobs_stay_prune
     creates = kube.creates
     await RunRecorder(kube, 2).record_finished_jobs(_sv())  # type: ignore[arg-type]
     assert kube.creates == creates
+
+
+async def test_a_record_the_api_server_refuses_is_not_sent_again() -> None:
+    kube = FakeKube([_job(1, uid="a")])
+    recorder = RunRecorder(kube, 50)  # type: ignore[arg-type]
+    kube.fail_create, kube.fail_status = True, 422
+    await recorder.record_finished_jobs(_sv())
+    await recorder.record_finished_jobs(_sv())
+    assert kube.creates == 1 and kube.log_reads == 1

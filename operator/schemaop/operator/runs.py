@@ -87,7 +87,16 @@ class RunRecorder:
             job_meta = job["metadata"]
             if run_record_name(job) not in have and (cutoff is None or _finished_at(job) >= cutoff):
                 record = await self._build(sv, job)
-                if await self.kube.create_custom(RUN_PLURAL, record):
+                try:
+                    created = await self.kube.create_custom(RUN_PLURAL, record)
+                except KubeError as exc:
+                    if not exc.invalid:
+                        raise
+                    # Refused as built (a CRD older than this operator?): sending it
+                    # again cannot help, so it is not tried at every reconcile.
+                    log.warning("run record of Job %s refused: %s", job_meta["name"], exc)
+                    created = False
+                if created:
                     log.info("run record %s/%s written", namespace, record["metadata"]["name"])
                     records.append(record)
             self._recorded.add(str(job_meta.get("uid")))
