@@ -45,6 +45,22 @@ CRD_META: dict[str, dict[str, Any]] = {
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
     },
+    # A run record is written once, whole, by the operator: no status subresource
+    # (with one, the API server would drop what a create puts outside spec).
+    "SchemaMigrationRun": {
+        "plural": "schemamigrationruns",
+        "singular": "schemamigrationrun",
+        "shortNames": ["smr"],
+        "status": False,
+        "columns": [
+            {"name": "SchemaVersion", "type": "string", "jsonPath": ".spec.schemaVersion"},
+            {"name": "Outcome", "type": "string", "jsonPath": ".spec.outcome"},
+            {"name": "From", "type": "string", "jsonPath": ".spec.fromVersion"},
+            {"name": "To", "type": "string", "jsonPath": ".spec.toVersion"},
+            {"name": "Duration", "type": "string", "jsonPath": ".spec.duration"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    },
 }
 
 
@@ -86,6 +102,11 @@ def structural_schema(kind_file: str, files: dict[str, dict[str, Any]]) -> dict[
 
 def build_crd(kind: str, files: dict[str, dict[str, Any]], kind_file: str) -> dict[str, Any]:
     meta = CRD_META[kind]
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if meta.get("status", True):
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = meta["columns"]
+    version["schema"] = {"openAPIV3Schema": structural_schema(kind_file, files)}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -104,16 +125,7 @@ def build_crd(kind: str, files: dict[str, dict[str, Any]], kind_file: str) -> di
                 "shortNames": meta["shortNames"],
                 "categories": ["schemaop"],
             },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": meta["columns"],
-                    "schema": {"openAPIV3Schema": structural_schema(kind_file, files)},
-                }
-            ],
+            "versions": [version],
         },
     }
 

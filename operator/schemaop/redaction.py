@@ -86,9 +86,12 @@ IDENTIFIER_RE = re.compile(r"^[^\x00-\x1f\x7f@:/]{1,63}$")
 
 _SEPARATORS = re.compile(r"[@:/?#&=,;\s]+")
 # scheme://user:PASSWORD@ (the password runs to the last @ of the token, so an
-# unencoded @ in it is covered); also scheme:/ after a path normalisation.
+# unencoded @ in it is covered); also scheme:/ after a path normalisation. The
+# scheme is bounded: unbounded, every letter of a long word would start a scan to
+# its end (quadratic: a 64 KiB log line took minutes); a longer scheme still
+# matches, from a later letter, and masks the same password.
 _URL_PASSWORD_RE = re.compile(
-    r"(?P<head>[a-z][a-z0-9+.-]*:/+[^/@\s:'\"]*:)(?P<pw>[^\s'\"]*)(?=@)", re.I
+    r"(?P<head>[a-z][a-z0-9+.-]{0,31}:/+[^/@\s:'\"]*:)(?P<pw>[^\s'\"]*)(?=@)", re.I
 )
 _KV_PASSWORD_RE = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
 _URL_LIKE_RE = re.compile(r"://|^[^\s/]*:[^\s]*@|\bpassword\s*=", re.I)

@@ -21,6 +21,7 @@ from schemaop.redaction import looks_like_url, scrub
 KINDS: dict[str, str] = {
     "SchemaMigration": "schemamigration.json",
     "SchemaVersion": "schemaversion.json",
+    "SchemaMigrationRun": "schemamigrationrun.json",
 }
 COMMON = "common.json"
 

@@ -31,7 +31,11 @@ CHART = ROOT / "charts" / "schemaop"
 APP_CHART = ROOT / "charts" / "examples" / "orders-app"
 EXAMPLES = ROOT / "manifests" / "examples"
 GROUP, VERSION = "schemaop.io", "v1alpha1"
-CRD_NAMES = ("schemaversions.schemaop.io", "schemamigrations.schemaop.io")
+CRD_NAMES = (
+    "schemaversions.schemaop.io",
+    "schemamigrations.schemaop.io",
+    "schemamigrationruns.schemaop.io",
+)
 # The image the local pod runner runs (its repository ends in `schemaop`).
 LOCAL_IMAGE = ("--set", "image.repository=schemaop", "--set", "image.tag=dev")
 
@@ -43,8 +47,7 @@ def apply_crds(cluster: devcluster.Cluster) -> None:
         "wait",
         "--for=condition=Established",
         "--timeout=60s",
-        "crd/schemaversions.schemaop.io",
-        "crd/schemamigrations.schemaop.io",
+        *(f"crd/{name}" for name in CRD_NAMES),
     )
 
 

@@ -28,6 +28,7 @@ from kube_support import (
     kubectl,
     migration_body,
     operator_pod,
+    poll,
     schemaversion,
     schemaversion_body,
     secret_body,
@@ -106,6 +107,16 @@ def test_namespaced_mode_works_in_its_namespaces_and_is_denied_outside(
     _database_objects(kube, other, database)
     wait_ready(kube, watched, "db", "1")
     job = client.BatchV1Api(kube).list_namespaced_job(watched).items[0]
+    # Its run record, written with the chart's RBAC (the pod's log read included).
+    (run,) = poll(
+        "the run record of the Job",
+        lambda: client.CustomObjectsApi(kube).list_namespaced_custom_object(
+            GROUP, VERSION, watched, "schemamigrationruns"
+        )["items"],
+        60,
+    )
+    assert run["spec"]["job"]["name"] == job.metadata.name
+    assert run["spec"]["outcome"] == "Succeeded" and run["spec"]["log"].get("tail"), run["spec"]
     assert job.spec.template.spec.service_account_name == f"{RELEASE}-job"
     # The unwatched namespace is not touched (no status, no Job).
     assert not schemaversion(kube, other, "db").get("status")

@@ -119,9 +119,20 @@ def test_cluster_mode_rbac_is_least_privilege(helm: Path) -> None:
     for _, rule in _rules(docs):
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
         assert not set(rule["verbs"]) & {"deletecollection", "escalate", "bind"}
-        # delete: only its own Jobs (spec.paused stops a batched data migration's Job).
+        # delete: only its own Jobs (spec.paused stops a batched data migration's Job)
+        # and its own oldest run records (pruning).
         if "delete" in rule["verbs"]:
-            assert rule["apiGroups"] == ["batch"] and rule["resources"] == ["jobs"]
+            assert (rule["apiGroups"], rule["resources"]) in (
+                (["batch"], ["jobs"]),
+                (["schemaop.io"], ["schemamigrationruns"]),
+            )
+    run_rules = [
+        r
+        for d, r in _rules(docs)
+        if "schemamigrationruns" in r["resources"] and d["metadata"]["name"] == "schemaop"
+    ]
+    assert {"create", "list", "delete"} <= set(run_rules[0]["verbs"])
+    assert any(r["resources"] == ["pods/log"] and r["verbs"] == ["get"] for _, r in _rules(docs))
     secret_rules = [(d, r) for d, r in _rules(docs) if "secrets" in r["resources"]]
     assert len(secret_rules) == 1
     role, rule = secret_rules[0]
@@ -196,6 +207,8 @@ def test_approving_needs_the_approve_verb_checked_by_an_admission_policy(helm: P
     ]
     verbs = {v for r in approver["rules"] if "schemaversions" in r["resources"] for v in r["verbs"]}
     assert {"approve", "patch", "get"} <= verbs and "delete" not in verbs
+    runs = [r for r in approver["rules"] if "schemamigrationruns" in r["resources"]]
+    assert runs and runs[0]["verbs"] == ["get", "list", "watch"]
 
 
 def test_pointing_an_approved_schemaversion_elsewhere_needs_the_approve_verb(helm: Path) -> None:
@@ -317,7 +330,7 @@ def test_replicas_turn_peering_on(helm: Path) -> None:
 def test_crds_can_be_left_out_and_kept(helm: Path) -> None:
     docs = _render(helm)
     crds = _kinds(docs, "CustomResourceDefinition")
-    assert len(crds) == 2
+    assert len(crds) == 3
     assert all(c["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for c in crds)
     assert not _kinds(_render(helm, "--set", "crds.install=false"), "CustomResourceDefinition")
 

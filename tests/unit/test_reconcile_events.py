@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from schemaop.operator.reconcile import Reconciler
+from schemaop.operator.reconcile import OperatorConfig, Reconciler
 from schemaop.operator.report import StatusReport
 
 
@@ -55,7 +55,7 @@ async def test_one_event_per_reason_and_a_cleared_drift_is_an_event() -> None:
 
 
 async def test_every_new_history_row_is_timed_and_forget_drops_the_series() -> None:
-    reconciler = Reconciler(RecordingKube(), None)  # type: ignore[arg-type]
+    reconciler = Reconciler(RecordingKube(), OperatorConfig())  # type: ignore[arg-type]
     old = {"version": "1", "direction": "up", "durationSeconds": 0.5}
     new = [{"version": v, "direction": "up", "durationSeconds": 0.1} for v in ("4", "3", "2")]
     sv = _sv(

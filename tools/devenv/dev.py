@@ -154,6 +154,7 @@ def _operator_and_examples(state: Path, server: devpg.Postgres, running: devclus
         "--timeout=60s",
         "crd/schemaversions.schemaop.io",
         "crd/schemamigrations.schemaop.io",
+        "crd/schemamigrationruns.schemaop.io",
     )
     if _operator_pid(state) is None:
         log("dev", "starting the operator (log: .dev/operator.log)")

@@ -144,6 +144,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a ServiceAccount whose Job pods get an API token mounted; every other Job pod "
         "gets none (repeatable; env SCHEMAOP_JOB_API_SERVICE_ACCOUNTS)",
     )
+    parser.add_argument(
+        "--run-history-limit",
+        type=int,
+        default=50,
+        metavar="N",
+        help="run records (SchemaMigrationRun) kept per SchemaVersion, one per finished"
+        " migration Job; the oldest beyond N are deleted (default: 50)",
+    )
     parser.add_argument("--metrics-port", type=int, default=8080)
     parser.add_argument("--health-port", type=int, default=8081)
     parser.add_argument("--verbose", "-v", action="store_true")
@@ -235,6 +243,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("kubernetes").setLevel(logging.WARNING)
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if args.run_history_limit < 1:
+        print(
+            f"schemaop operator: --run-history-limit must be at least 1, not "
+            f"{args.run_history_limit}",
+            file=sys.stderr,
+        )
+        return 2
     policy = job_policy(args)
     bad = [
         e
@@ -253,6 +268,7 @@ def run(args: argparse.Namespace) -> int:
         label_selector=_selector(args.selector),
         secret_selector=_selector(args.secret_selector, "--secret-selector"),
         require_allowed_hosts=bool(args.require_allowed_hosts),
+        run_history_limit=args.run_history_limit,
     )
     if not config.secret_selector:
         handlers.watch_secrets()

@@ -30,11 +30,14 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from schemaop import redaction
+from schemaop.kube.builders import PodLog, controlled_by
 from schemaop.model.names import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 
 StatusMutator = Callable[[dict[str, Any]], dict[str, Any]]
+# The most of a pod's log read at once (the tail a run record keeps is smaller).
+LOG_READ_LIMIT = 1024 * 1024
 
 
 class KubeError(Exception):
@@ -229,6 +232,37 @@ class KubeApi:
         )
         return dict(result) if result else None
 
+    async def create_custom(self, plural: str, obj: Mapping[str, Any]) -> bool:
+        """Create a schemaop object; False (not an error) when one of that name exists."""
+        meta = obj["metadata"]
+        try:
+            await self._call(
+                f"create {plural} {meta['namespace']}/{meta['name']}",
+                self.custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                meta["namespace"],
+                plural,
+                dict(obj),
+            )
+        except KubeError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def delete_custom(self, plural: str, namespace: str, name: str) -> None:
+        """Delete a schemaop object (gone already: nothing to do)."""
+        await self._call(
+            f"delete {plural} {namespace}/{name}",
+            self.custom.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+        )
+
     async def update_status(
         self,
         plural: str,
@@ -390,8 +424,16 @@ class KubeApi:
     ) -> str | None:
         """The termination message of the Job's newest finished pod, if any: only pods
         the Job controls (by its UID), not any pod carrying its ``job-name`` label."""
-        from schemaop.kube.builders import controlled_by
+        for pod in await self._job_pods(namespace, job_meta):
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                terminated = (status.get("state") or {}).get("terminated") or {}
+                if terminated.get("message"):
+                    return str(terminated["message"])
+        return None
 
+    async def _job_pods(self, namespace: str, job_meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The pods the Job controls (by its UID, not only its ``job-name`` label), newest
+        first."""
         job_name = str(job_meta["name"])
         result = await self._call(
             f"list pods of job {namespace}/{job_name}",
@@ -399,7 +441,7 @@ class KubeApi:
             namespace,
             label_selector=f"job-name={job_name}",
         )
-        pods = sorted(
+        return sorted(
             (
                 p
                 for p in (result or {}).get("items", [])
@@ -408,12 +450,44 @@ class KubeApi:
             key=lambda p: p["metadata"].get("creationTimestamp", ""),
             reverse=True,
         )
-        for pod in pods:
-            for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                terminated = (status.get("state") or {}).get("terminated") or {}
-                if terminated.get("message"):
-                    return str(terminated["message"])
-        return None
+
+    async def job_pod_log(
+        self, namespace: str, job_meta: Mapping[str, Any], container: str, tail_lines: int
+    ) -> PodLog:
+        """The end of the log of the Job's newest pod: its last ``tail_lines`` lines, as
+        text, not yet scrubbed (the caller masks secrets before keeping any of it:
+        :func:`schemaop.kube.builders.clip_log`).
+
+        The API server cuts at ``limitBytes`` from the start of what it sends, so
+        when ``tail_lines`` lines are more than :data:`LOG_READ_LIMIT` bytes, fewer
+        lines are asked for: the end of the log is what counts."""
+        pods = await self._job_pods(namespace, job_meta)
+        if not pods:
+            return PodLog(unavailable="the Job's pod was gone")
+        pod = str(pods[0]["metadata"]["name"])
+
+        def go() -> PodLog:
+            data = b""
+            for lines in (tail_lines, min(tail_lines, 50), 1):
+                try:
+                    response: Any = self.core.read_namespaced_pod_log(
+                        pod,
+                        namespace,
+                        container=container,
+                        tail_lines=lines,
+                        limit_bytes=LOG_READ_LIMIT,
+                        _preload_content=False,
+                    )
+                except ApiException as exc:
+                    if exc.status == 404:
+                        return PodLog(pod, unavailable=f"pod {pod} was gone")
+                    return PodLog(pod, unavailable=str(_wrap(exc, f"read the log of pod {pod}")))
+                data = response.data or b""
+                if len(data) < LOG_READ_LIMIT:
+                    break
+            return PodLog(pod, text=data.decode("utf-8", errors="replace"))
+
+        return await asyncio.to_thread(go)
 
     # -- events ---------------------------------------------------------------
 

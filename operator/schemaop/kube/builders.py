@@ -19,22 +19,33 @@ The Job is built as the operator's Job policy allows (:mod:`schemaop.model.jobpo
 :func:`schemaop.decide.decide` refuses a SchemaVersion that asks for more before
 any builder runs): no API token unless its ServiceAccount is one the policy lets
 talk to the API, and the same confinement as the operator's own container.
+
+When a Job has finished, :func:`build_run_record` makes its durable record, a
+``SchemaMigrationRun`` (see "Run records" below): bounded in size, secrets masked.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from schemaop import redaction
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.names import API_VERSION, GROUP, REQUIRE_AUTH_SCRAM
 from schemaop.model.plan import Plan
+from schemaop.model.run import RunSummary
 
 LABEL_SCHEMAVERSION: Final = f"{GROUP}/schemaversion"
 LABEL_PLAN: Final = f"{GROUP}/plan"
 LABEL_ATTEMPT: Final = f"{GROUP}/attempt"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_OUTCOME: Final = f"{GROUP}/outcome"
+# On a Job: what made the operator start it (one of TRIGGERS), for its run record.
+ANNOTATION_TRIGGER: Final = f"{GROUP}/trigger"
+ANNOTATION_PLAN_HASH: Final = f"{GROUP}/plan-hash"
 PLAN_KEY: Final = "plan.json"
 PLAN_MOUNT: Final = "/etc/schemaop/plan"
 CONTAINER: Final = "migrate"
@@ -292,8 +303,294 @@ def build_job(
             "name": name,
             "namespace": meta["namespace"],
             "labels": labels,
-            "annotations": {f"{GROUP}/plan-hash": plan.hash},
+            "annotations": {
+                ANNOTATION_PLAN_HASH: plan.hash,
+                ANNOTATION_TRIGGER: job_trigger(schemaversion, attempt),
+            },
             "ownerReferences": [owner_reference(schemaversion)],
         },
         "spec": job_spec,
     }
+
+
+# --- Run records ---------------------------------------------------------------
+#
+# One SchemaMigrationRun per finished Job attempt, written once by the operator and
+# owned by the SchemaVersion. What Kubernetes keeps is bounded (the database's
+# history table keeps the full record): long texts are clipped, the step list is
+# capped, the log is its tail; whatever was cut is named in ``spec.clipped``.
+
+RUN_PLURAL: Final = "schemamigrationruns"
+RUN_KIND: Final = "SchemaMigrationRun"
+#: How much of the Job pod's log a record keeps: its last lines, then its last bytes.
+RUN_LOG_LINES: Final = 500
+RUN_LOG_BYTES: Final = 64 * 1024
+#: How many steps a record lists (failed steps are kept first).
+RUN_STEPS: Final = 200
+#: Characters kept of an error's message, detail and hint; and of its statement.
+RUN_TEXT: Final = 4000
+RUN_STATEMENT: Final = 8000
+
+TRIGGERS: Final = ("NewPlan", "Approval", "Retry", "Unknown")
+_TRIGGER_MESSAGES: Final = {
+    "NewPlan": "a new plan that needs no approval (a new migration or a changed target)",
+    "Approval": "the plan was approved (annotation schemaop.io/approved-plan)",
+    "Retry": "a retry after the previous attempt failed with a retryable error",
+    "Unknown": "not recorded (the Job was created by an older operator)",
+}
+
+
+def job_trigger(schemaversion: Mapping[str, Any], attempt: int) -> str:
+    """What starts a Job: a retry (attempt > 1, after the operator's backoff), the
+    approval of a Manual plan (the operator starts one only once approved), or a
+    new plan that needs none. One of :data:`TRIGGERS`."""
+    if attempt > 1:
+        return "Retry"
+    if (schemaversion.get("spec") or {}).get("approval") == "Manual":
+        return "Approval"
+    return "NewPlan"
+
+
+@dataclasses.dataclass(frozen=True)
+class PodLog:
+    """What the operator could read of a Job pod's log (``text`` None: nothing)."""
+
+    pod: str | None = None
+    text: str | None = None
+    unavailable: str | None = None
+
+
+def run_record_name(job: Mapping[str, Any]) -> str:
+    """The record's name: the Job's, plus the start of its UID (a Job deleted by its TTL
+    and created again under the same name is a second run with a record of its own)."""
+    meta = job["metadata"]
+    return dns_name(str(meta["name"]), str(meta.get("uid", ""))[:8], max_len=253)
+
+
+def job_done(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The Job's Complete or Failed condition that is True, or None while it runs."""
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
+            return dict(c)
+    return None
+
+
+def run_outcome(job: Mapping[str, Any], summary: RunSummary | None) -> str:
+    """Succeeded; Failed (the engine said why, in its summary); or Stopped (ended from
+    outside before the engine could say: deadline exceeded, pod killed or evicted)."""
+    done = job_done(job) or {}
+    if done.get("type") == "Complete":
+        return "Succeeded"
+    if done.get("reason") == "DeadlineExceeded":
+        return "Stopped"
+    error = summary.error if summary is not None else None
+    if error is None or error.kind == "UnreadableSummary":
+        return "Stopped"
+    return "Failed"
+
+
+#: Bytes before the kept tail that are masked with it: a secret cut by the final cut
+#: is masked whole as long as it is shorter than this.
+_LOG_MASK_MARGIN: Final = 16 * 1024
+
+
+def _last_bytes(text: str, limit: int) -> tuple[str, bool]:
+    """The last ``limit`` UTF-8 bytes of ``text`` (cut between characters), and whether
+    anything was cut."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text, False
+    start = len(data) - limit
+    while start < len(data) and (data[start] & 0xC0) == 0x80:  # a continuation byte
+        start += 1
+    return data[start:].decode(), True
+
+
+def clip_log(text: str, lines: int = RUN_LOG_LINES, limit: int = RUN_LOG_BYTES) -> tuple[str, bool]:
+    """The log's last ``lines`` lines and last ``limit`` UTF-8 bytes, every remembered
+    secret masked; and whether anything was cut.
+
+    Masking happens before the final cut (on the tail and a margin before it), so
+    that cut never leaves half a secret unmasked; the margin bounds the masking's
+    cost whatever the size of the log."""
+    kept = text.splitlines(keepends=True)
+    clipped = len(kept) > lines
+    text, cut = _last_bytes("".join(kept[-lines:]), limit + _LOG_MASK_MARGIN)
+    text, cut_again = _last_bytes(redaction.scrub(text), limit)
+    return text, clipped or cut or cut_again
+
+
+def _clip_text(value: Any, limit: int, name: str, clipped: list[str]) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        clipped.append(name)
+        return value[: limit - 3] + "..."
+    return value
+
+
+def _no_nulls(obj: Any) -> Any:
+    """A copy without null values (a CRD field cannot hold null)."""
+    if isinstance(obj, dict):
+        return {k: _no_nulls(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_no_nulls(v) for v in obj]
+    return obj
+
+
+def run_summary_fields(summary: RunSummary, clipped: list[str]) -> dict[str, Any]:
+    """``spec.summary`` of a record: the run summary without what the record holds
+    elsewhere (plan hash, versions) or what it does not keep (snapshots, fingerprint),
+    long texts clipped, at most :data:`RUN_STEPS` steps (the failed ones first), and
+    the error's text scrubbed."""
+    data = summary.to_dict()
+    out: dict[str, Any] = {
+        k: data[k] for k in ("ok", "currentVersion", "applied", "skipped", "durationMs")
+    }
+    steps = list(data["steps"] or [])
+    if len(steps) > RUN_STEPS:
+        failed = [i for i, step in enumerate(steps) if step["status"] == "failed"][:RUN_STEPS]
+        others = [i for i in range(len(steps)) if i not in set(failed)]
+        keep = sorted(failed + others[: RUN_STEPS - len(failed)])
+        out["stepsOmitted"] = len(steps) - len(keep)
+        steps = [steps[i] for i in keep]
+        clipped.append("summary.steps")
+    if data["steps"] is not None:
+        out["steps"] = [
+            {**s, "description": _clip_text(s["description"], 256, "summary.steps", clipped)}
+            for s in steps
+        ]
+    error = data["error"]
+    if error is not None:
+        for key in ("message", "detail", "hint"):
+            error[key] = _clip_text(error[key], RUN_TEXT, f"summary.error.{key}", clipped)
+        error["statement"] = _clip_text(
+            error["statement"], RUN_STATEMENT, "summary.error.statement", clipped
+        )
+        if error.get("sqlstate") is not None:
+            error["sqlstate"] = str(error["sqlstate"])[:5]
+        out["error"] = error
+    return dict(_no_nulls(redaction.scrub_messages(out)))
+
+
+def _parse_time(text: Any) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def human_duration(seconds: float) -> str:
+    """A duration for people: 0.4s, 12.3s, 3m4s, 2h5m."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60}s"
+    return f"{whole // 3600}h{whole % 3600 // 60}m"
+
+
+def _attempt(label: Any) -> int:
+    text = str(label or "")
+    return int(text) if text.isdigit() and 0 < len(text) < 6 and int(text) > 0 else 1
+
+
+def build_run_record(
+    schemaversion: Mapping[str, Any],
+    job: Mapping[str, Any],
+    summary: RunSummary | None,
+    log: PodLog,
+) -> dict[str, Any]:
+    """The SchemaMigrationRun of one finished Job (its summary as the termination
+    message says, and what could be read of its pod's log)."""
+    meta = schemaversion["metadata"]
+    job_meta = job["metadata"]
+    labels = job_meta.get("labels") or {}
+    annotations = job_meta.get("annotations") or {}
+    status = job.get("status") or {}
+    done = job_done(job) or {}
+    attempt = _attempt(labels.get(LABEL_ATTEMPT))
+    outcome = run_outcome(job, summary)
+    plan_hash = str(
+        annotations.get(ANNOTATION_PLAN_HASH)
+        or (summary.plan_hash if summary is not None else None)
+        or labels.get(LABEL_PLAN, "")
+    )
+    trigger_kind = str(annotations.get(ANNOTATION_TRIGGER, ""))
+    if trigger_kind not in TRIGGERS:
+        trigger_kind = "Retry" if attempt > 1 else "Unknown"
+    trigger: dict[str, Any] = {"kind": trigger_kind, "message": _TRIGGER_MESSAGES[trigger_kind]}
+    if trigger_kind == "Approval" and plan_hash:
+        trigger["approvedPlanHash"] = plan_hash
+    clipped: list[str] = []
+    spec: dict[str, Any] = {
+        "schemaVersion": meta["name"],
+        "job": {"name": job_meta["name"], "uid": job_meta.get("uid")},
+        "planHash": plan_hash[:64] or None,
+        "attempt": attempt,
+        "trigger": trigger,
+        "startTime": status.get("startTime"),
+        "completionTime": status.get("completionTime") or done.get("lastTransitionTime"),
+        "outcome": outcome,
+        "outcomeReason": str(done.get("reason"))[:256] if done.get("reason") else None,
+    }
+    started = _parse_time(spec["startTime"])
+    ended = _parse_time(spec["completionTime"])
+    if started is not None and ended is not None:
+        spec["duration"] = human_duration(max(0.0, (ended - started).total_seconds()))
+    if summary is not None:
+        spec["fromVersion"] = summary.from_version
+        spec["toVersion"] = summary.to_version
+        spec["target"] = summary.target
+        spec["summary"] = run_summary_fields(summary, clipped)
+    record_log: dict[str, Any] = {
+        "pod": log.pod,
+        "unavailable": redaction.scrub(log.unavailable)[:1024] if log.unavailable else None,
+    }
+    if log.text is not None:
+        record_log["tail"], log_clipped = clip_log(log.text)
+        record_log["clipped"] = log_clipped
+        if log_clipped:
+            clipped.append("log")
+    elif log.unavailable is None:
+        record_log["unavailable"] = "the Job's pod was gone"
+    spec["log"] = record_log
+    if clipped:
+        spec["clipped"] = sorted(set(clipped))[:16]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": RUN_KIND,
+        "metadata": {
+            "name": run_record_name(job),
+            "namespace": meta["namespace"],
+            "labels": {
+                LABEL_SCHEMAVERSION: meta["name"],
+                LABEL_PLAN: plan_hash[:12],
+                LABEL_ATTEMPT: str(attempt),
+                LABEL_OUTCOME: outcome,
+                LABEL_MANAGED_BY: "schemaop",
+            },
+            "ownerReferences": [owner_reference(schemaversion)],
+        },
+        "spec": _no_nulls(spec),
+    }
+
+
+def _finished_at(record: Mapping[str, Any]) -> str:
+    spec = record.get("spec") or {}
+    meta = record.get("metadata") or {}
+    return str(spec.get("completionTime") or meta.get("creationTimestamp") or "")
+
+
+def runs_to_prune(records: Sequence[Mapping[str, Any]], limit: int) -> list[str]:
+    """Names of the records beyond the newest ``limit`` (by completion time), oldest first."""
+    ordered = sorted(records, key=lambda r: (_finished_at(r), r["metadata"]["name"]))
+    return [r["metadata"]["name"] for r in ordered[: max(0, len(ordered) - limit)]]
+
+
+def oldest_kept(records: Sequence[Mapping[str, Any]], limit: int) -> str | None:
+    """The completion time below which a Job's record would be pruned at once (None
+    while fewer than ``limit`` are kept): no record is written for such a Job."""
+    if len(records) < limit:
+        return None
+    return min(_finished_at(r) for r in records)

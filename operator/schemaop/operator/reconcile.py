@@ -55,6 +55,7 @@ from schemaop.model.run import RunError
 from schemaop.model.status import MigrationLint, SchemaMigrationStatus, SchemaVersionStatus
 from schemaop.operator.lintgate import LintCache
 from schemaop.operator.report import StatusReport
+from schemaop.operator.runs import DEFAULT_RUN_HISTORY_LIMIT, RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class OperatorConfig:
 
 class HostNotAllowed(Exception):
     """The password Secret does not allow its password to go to spec.connection's host."""
+    # Run records (SchemaMigrationRun) kept per SchemaVersion (--run-history-limit).
+    run_history_limit: int = DEFAULT_RUN_HISTORY_LIMIT
 
 
 def _now() -> dt.datetime:
@@ -119,6 +122,7 @@ class Reconciler:
         self._progress: dict[tuple[str, str], tuple[float, BatchProgress | None]] = {}
         # (namespace, SchemaVersion) -> {Job UID: termination message} of its finished Jobs.
         self._termination_messages: dict[tuple[str, str], dict[str, str]] = {}
+        self.runs = RunRecorder(kube, config.run_history_limit)
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop every metric series of a SchemaVersion this operator no longer runs, and
@@ -234,6 +238,8 @@ class Reconciler:
         sv = await self.kube.get_custom(SV_PLURAL, namespace, name)
         if sv is None or sv["metadata"].get("deletionTimestamp"):
             return 3600.0
+        # First, before anything can fail: the Jobs' run records (operator/runs.py).
+        await self.runs.record_finished_jobs(sv)
         spec = sv.get("spec") or {}
         meta = sv["metadata"]
         for secret in connection_secrets(spec):

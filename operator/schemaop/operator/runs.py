@@ -1,0 +1,117 @@
+"""Run records: one SchemaMigrationRun per finished migration Job, written before the Job goes.
+
+A Job's log and termination message go with the Job (its TTL, a person, a GitOps
+prune); the record stays, owned by the SchemaVersion, until it is among the oldest
+beyond ``--run-history-limit``. The record is built by the pure
+:func:`schemaop.kube.builders.build_run_record`; this module reads what it needs
+(the Job's termination message and pod log) and writes it, through
+:class:`schemaop.kube.api.KubeApi` only.
+
+Exactly once per Job: the record's name comes from the Job's name and UID, so a
+second create (two reconciles, or an operator restarted between the Job's end and
+the record) is refused by the API server with AlreadyExists, which counts as done.
+Which Jobs already have one is remembered per process (by Job UID), so in the
+steady state a reconcile costs one list of Jobs and nothing more; a restarted
+operator lists the records once per SchemaVersion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from schemaop.kube.api import KubeApi, KubeError
+from schemaop.kube.builders import (
+    CONTAINER,
+    LABEL_SCHEMAVERSION,
+    RUN_LOG_LINES,
+    RUN_PLURAL,
+    build_run_record,
+    controlled_by,
+    job_done,
+    oldest_kept,
+    run_record_name,
+    runs_to_prune,
+)
+from schemaop.model.run import RunSummary
+
+log = logging.getLogger(__name__)
+
+#: Run records kept per SchemaVersion unless --run-history-limit says otherwise.
+DEFAULT_RUN_HISTORY_LIMIT = 50
+
+
+class RunRecorder:
+    """Writes the run records of one operator process (see the module docstring)."""
+
+    def __init__(self, kube: KubeApi, limit: int = DEFAULT_RUN_HISTORY_LIMIT) -> None:
+        self.kube = kube
+        self.limit = max(1, limit)
+        # UIDs of the finished Jobs whose record exists (or was pruned already).
+        self._recorded: set[str] = set()
+
+    async def record_finished_jobs(self, sv: Mapping[str, Any]) -> None:
+        """Write the record of each finished Job of ``sv`` that has none, then prune.
+
+        Never raises an API error: a record not written now is written at the next
+        reconcile, as long as the Job exists."""
+        meta = sv["metadata"]
+        try:
+            await self._record(sv)
+        except KubeError as exc:
+            log.warning(
+                "run records of %s/%s not written: %s", meta["namespace"], meta["name"], exc
+            )
+
+    async def _record(self, sv: Mapping[str, Any]) -> None:
+        meta = sv["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
+        selector = f"{LABEL_SCHEMAVERSION}={name}"
+        jobs = [
+            j
+            for j in await self.kube.list_jobs(namespace, selector)
+            if controlled_by(j, uid) and job_done(j) is not None
+        ]
+        new = [j for j in jobs if j["metadata"].get("uid") not in self._recorded]
+        if not new:
+            return
+        records = [
+            r
+            for r in await self.kube.list_custom(RUN_PLURAL, namespace, selector)
+            if controlled_by(r, uid)
+        ]
+        have = {r["metadata"]["name"] for r in records}
+        cutoff = oldest_kept(records, self.limit)
+        for job in sorted(new, key=_finished_at):
+            job_meta = job["metadata"]
+            if run_record_name(job) not in have and (cutoff is None or _finished_at(job) >= cutoff):
+                record = await self._build(sv, job)
+                try:
+                    created = await self.kube.create_custom(RUN_PLURAL, record)
+                except KubeError as exc:
+                    if not exc.invalid:
+                        raise
+                    # Refused as built (a CRD older than this operator?): sending it
+                    # again cannot help, so it is not tried at every reconcile.
+                    log.warning("run record of Job %s refused: %s", job_meta["name"], exc)
+                    created = False
+                if created:
+                    log.info("run record %s/%s written", namespace, record["metadata"]["name"])
+                    records.append(record)
+            self._recorded.add(str(job_meta.get("uid")))
+        for stale in runs_to_prune(records, self.limit):
+            await self.kube.delete_custom(RUN_PLURAL, namespace, stale)
+
+    async def _build(self, sv: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
+        namespace, job_meta = sv["metadata"]["namespace"], job["metadata"]
+        message = await self.kube.job_termination_message(namespace, job_meta)
+        pod_log = await self.kube.job_pod_log(namespace, job_meta, CONTAINER, RUN_LOG_LINES)
+        summary = RunSummary.from_json(message) if message else None
+        return build_run_record(sv, job, summary, pod_log)
+
+
+def _finished_at(job: Mapping[str, Any]) -> str:
+    done = job_done(job) or {}
+    status = job.get("status") or {}
+    return str(status.get("completionTime") or done.get("lastTransitionTime") or "")
