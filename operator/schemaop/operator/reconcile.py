@@ -79,12 +79,12 @@ class OperatorConfig:
     # A passwordFrom Secret must name the hosts its password may go to
     # (annotation schemaop.io/allowed-hosts; --require-allowed-hosts).
     require_allowed_hosts: bool = False
+    # Run records (SchemaMigrationRun) kept per SchemaVersion (--run-history-limit).
+    run_history_limit: int = DEFAULT_RUN_HISTORY_LIMIT
 
 
 class HostNotAllowed(Exception):
     """The password Secret does not allow its password to go to spec.connection's host."""
-    # Run records (SchemaMigrationRun) kept per SchemaVersion (--run-history-limit).
-    run_history_limit: int = DEFAULT_RUN_HISTORY_LIMIT
 
 
 def _now() -> dt.datetime:
