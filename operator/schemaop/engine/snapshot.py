@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,38 @@ def _dump_env_and_dsn(conn: Conn) -> tuple[dict[str, str], str]:
     return env, psycopg.conninfo.make_conninfo(**params)
 
 
+def _bundled_libpq() -> Path | None:
+    """The libpq inside psycopg's binary wheel (libpq 16+ since psycopg 3.2), if any."""
+    try:
+        import psycopg_binary  # noqa: PLC0415 - optional: only the binary wheel has it
+    except ImportError:
+        return None
+    libs = Path(psycopg_binary.__file__).resolve().parent.parent / "psycopg_binary.libs"
+    found = sorted(libs.glob("libpq-*.so.5*"))
+    return found[-1] if found else None
+
+
+def _with_libpq_for_require_auth(env: dict[str, str], workdir: Path) -> None:
+    """Let pg_dump honour ``require_auth`` although the machine's libpq predates it.
+
+    The image's pg_dump comes from Debian bookworm (PostgreSQL 15, libpq 15), which
+    rejects the option. libpq keeps its ABI (soname libpq.so.5) across versions, so
+    pg_dump runs with psycopg's bundled, newer libpq instead: a link named
+    ``libpq.so.5`` in a private directory, first on LD_LIBRARY_PATH, next to the
+    wheel's own libraries (its OpenSSL, Kerberos). Without a bundled libpq nothing
+    changes and an old pg_dump refuses the option (see :func:`pg_dump`).
+    """
+    bundled = _bundled_libpq()
+    if bundled is None:
+        return
+    link = workdir / "libpq.so.5"
+    link.symlink_to(bundled)
+    path = [str(workdir), str(bundled.parent)]
+    if env.get("LD_LIBRARY_PATH"):
+        path.append(env["LD_LIBRARY_PATH"])
+    env["LD_LIBRARY_PATH"] = ":".join(path)
+
+
 def _schema_pattern(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -105,7 +138,10 @@ def pg_dump(conn: Conn, args: Sequence[str]) -> bytes:
     env, dsn = _dump_env_and_dsn(conn)
     cmd = [find_pg_dump(), "--no-password", *args, "--dbname", dsn]
     try:
-        out = subprocess.run(cmd, env=env, capture_output=True, check=False, timeout=3600)
+        with tempfile.TemporaryDirectory(prefix="schemaop-libpq-") as workdir:
+            if "require_auth=" in dsn:
+                _with_libpq_for_require_auth(env, Path(workdir))
+            out = subprocess.run(cmd, env=env, capture_output=True, check=False, timeout=3600)
     except OSError as exc:
         raise SnapshotFailed(f"cannot run pg_dump: {exc}") from exc
     if out.returncode != 0:
