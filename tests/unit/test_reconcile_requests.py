@@ -102,9 +102,8 @@ class CountingKube(KubeApi):
         return None  # events, Jobs, ConfigMaps
 
 
-@pytest.fixture
-def applied(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The database is at version 3, with the three migrations' checksums."""
+def _at_version(monkeypatch: pytest.MonkeyPatch, version: int) -> None:
+    """The database has migrations 1 to ``version`` applied, with their checksums."""
     state = DatabaseState(
         applied=tuple(
             AppliedMigration(
@@ -112,12 +111,17 @@ def applied(monkeypatch: pytest.MonkeyPatch) -> None:
                 "",
                 checksum(f"create table t{v} (id int)", f"drop table t{v}"),
             )
-            for v in (1, 2, 3)
+            for v in range(1, version + 1)
         ),
         last_fingerprint="fp",
         history_exists=True,
     )
     monkeypatch.setattr(reconcile, "read_database", lambda *a, **k: (state, "fp", []))
+
+
+@pytest.fixture
+def applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    _at_version(monkeypatch, 3)
 
 
 def _index(kube: CountingKube) -> list[dict[str, Any]]:
@@ -204,3 +208,20 @@ def test_the_api_client_keeps_a_connection_per_worker_thread() -> None:
     api = KubeApi(connections=IO_THREADS)
     assert api.client.configuration.connection_pool_maxsize == IO_THREADS
     assert api.client.rest_client.pool_manager.connection_pool_kw["maxsize"] == IO_THREADS
+
+
+@pytest.mark.parametrize("deleted", [False, True])
+async def test_before_a_job_the_api_confirms_the_indexed_schemamigrations_it_runs(
+    monkeypatch: pytest.MonkeyPatch, deleted: bool
+) -> None:
+    # kopf's index keeps an object deleted while its watch re-listed ("410 Gone").
+    _at_version(monkeypatch, 2)
+    kube = CountingKube()
+    index = _index(kube)
+    if deleted:
+        del kube.objects["schemamigrations/db-v3"]
+    await Reconciler(kube, OperatorConfig()).reconcile(NS, "db", index)
+    requests = Counter(kube.requests)
+    assert requests["get schemamigrations"] == 1  # the one the plan's step comes from
+    assert requests["create Job"] == (0 if deleted else 1)
+    assert requests["list schemamigrations"] == (1 if deleted else 0)

@@ -51,6 +51,7 @@ from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.names import REQUIRE_AUTH_SCRAM
 from schemaop.model.plan import recorded_down_note
+from schemaop.model.plan import Plan
 from schemaop.model.run import RunError
 from schemaop.model.status import MigrationLint, SchemaMigrationStatus, SchemaVersionStatus
 from schemaop.operator.lintgate import LintCache
@@ -235,6 +236,7 @@ class Reconciler:
         operator never does this).
         """
         started = time.monotonic()
+        from_index = migrations_in is not None
         sv = await self.kube.get_custom(SV_PLURAL, namespace, name)
         if sv is None or sv["metadata"].get("deletionTimestamp"):
             return 3600.0
@@ -338,6 +340,19 @@ class Reconciler:
                         rollback_points=[],
                     )
                 )
+        if (
+            decision.create_job_for is not None
+            and from_index
+            and not await self._still_there(namespace, decision.create_job_for[0], migrations)
+        ):
+            # kopf's index keeps an object deleted while its watch was re-listing
+            # (after "410 Gone"): before a Job runs a step, the API has the last word.
+            log.warning(
+                "a SchemaMigration of %s/%s in the watch cache is gone; reading them all anew",
+                namespace,
+                name,
+            )
+            return await self.reconcile(namespace, name, None)
         decision = with_migration_lint(decision, self._lint_status(migrations))
         if decision.delete_job is not None:
             await self._stop_job(sv, decision.delete_job, jobs)
@@ -412,6 +427,21 @@ class Reconciler:
             f"spec.paused: Job {job_name} stopped after its current batch; set spec.paused "
             "to false to continue from its position",
         )
+    async def _still_there(
+        self, namespace: str, plan: Plan, migrations: list[dict[str, Any]]
+    ) -> bool:
+        """Whether each SchemaMigration a plan's step comes from still exists (same UID)."""
+        from schemaop.decide.spec import version_of
+
+        versions = {step.version for step in plan.steps}
+        for obj in migrations:
+            if version_of(obj) not in versions:
+                continue
+            meta = obj["metadata"]
+            live = await self.kube.get_custom(SM_PLURAL, namespace, meta["name"])
+            if live is None or live["metadata"].get("uid") != meta.get("uid"):
+                return False
+        return True
 
     def _lint_status(self, migrations: list[dict[str, Any]]) -> dict[str, MigrationLint]:
         """Lint findings for each SchemaMigration's status, by object name (cached by
