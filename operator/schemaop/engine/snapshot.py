@@ -101,7 +101,7 @@ def _dump_env_and_dsn(conn: Conn) -> tuple[dict[str, str], str]:
 def _bundled_libpq() -> Path | None:
     """The libpq inside psycopg's binary wheel (libpq 16+ since psycopg 3.2), if any."""
     try:
-        import psycopg_binary  # noqa: PLC0415 - optional: only the binary wheel has it
+        import psycopg_binary
     except ImportError:
         return None
     libs = Path(psycopg_binary.__file__).resolve().parent.parent / "psycopg_binary.libs"

@@ -50,8 +50,7 @@ from schemaop.model.batchprogress import BatchProgress
 from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.names import REQUIRE_AUTH_SCRAM
-from schemaop.model.plan import recorded_down_note
-from schemaop.model.plan import Plan
+from schemaop.model.plan import Plan, recorded_down_note
 from schemaop.model.run import RunError
 from schemaop.model.status import MigrationLint, SchemaMigrationStatus, SchemaVersionStatus
 from schemaop.operator.lintgate import LintCache
@@ -427,6 +426,7 @@ class Reconciler:
             f"spec.paused: Job {job_name} stopped after its current batch; set spec.paused "
             "to false to continue from its position",
         )
+
     async def _still_there(
         self, namespace: str, plan: Plan, migrations: list[dict[str, Any]]
     ) -> bool:
