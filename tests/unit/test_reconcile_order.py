@@ -80,7 +80,11 @@ class FakeKube:
             "status": copy.deepcopy(self.world.status),
         }
 
-    async def list_custom(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+    async def list_custom(
+        self, plural: str, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        if plural == "schemamigrationruns":
+            return []
         return [
             {
                 "metadata": {"name": "db-v1", "generation": 1},
@@ -106,6 +110,14 @@ class FakeKube:
 
     async def job_termination_message(self, namespace: str, meta: Mapping[str, Any]) -> None:
         return None
+
+    async def job_pod_log(self, *args: Any) -> Any:
+        from schemaop.kube.api import PodLog
+
+        return PodLog()
+
+    async def create_custom(self, plural: str, obj: Mapping[str, Any]) -> bool:
+        return True  # a run record (operator/runs.py)
 
     async def create_if_absent(self, obj: Mapping[str, Any]) -> bool:
         if obj["kind"] == "Job":

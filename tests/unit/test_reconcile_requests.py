@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from schemaop.kube.api import KubeApi
+from schemaop.kube.api import KubeApi, PodLog
 from schemaop.kube.builders import LABEL_SCHEMAVERSION
 from schemaop.model.history import AppliedMigration, DatabaseState
 from schemaop.model.migration import checksum
@@ -85,12 +85,17 @@ class CountingKube(KubeApi):
             return copy.deepcopy(obj)
         if what.startswith("list schemamigrations"):
             return {"items": [copy.deepcopy(o) for o in self.objects.values() if "spec" in o]}
+        if what.startswith("list schemamigrationruns"):
+            return {"items": []}
         if what.startswith("list jobs"):
             return {"items": [copy.deepcopy(self.job)]}
         if what.startswith("list pods"):
             state = {"terminated": {"exitCode": 0, "message": "not a summary"}}
             pod = {
-                "metadata": {"ownerReferences": [{"uid": "job-uid", "controller": True}]},
+                "metadata": {
+                    "name": "db-job-pod",
+                    "ownerReferences": [{"uid": "job-uid", "controller": True}],
+                },
                 "status": {"containerStatuses": [{"state": state}]},
             }
             return {"items": [pod]}
@@ -99,7 +104,11 @@ class CountingKube(KubeApi):
             obj = args[-1]
             self.objects[f"{plural}/{name}"] = copy.deepcopy(obj)
             return obj
-        return None  # events, Jobs, ConfigMaps
+        return None  # events, Jobs, ConfigMaps, run records
+
+    async def job_pod_log(self, namespace: str, job_meta: Any, container: str, lines: int) -> Any:
+        self.requests.append("get pods/log")
+        return PodLog("db-job-pod", text="done\n")
 
 
 def _at_version(monkeypatch: pytest.MonkeyPatch, version: int) -> None:
@@ -143,7 +152,8 @@ async def test_an_idle_reconciliation_makes_three_requests_and_lists_no_schemami
     assert first["list schemamigrations"] == 0
     assert first["get schemamigrations"] == 0  # status written over the indexed object
     assert first["get schemaversions"] == 1  # read once, written over what was read
-    assert first["list pods"] == 1
+    assert first["list pods"] == 2  # its termination message, its run record's log
+    assert first["create schemamigrationruns"] == 1
 
     kube.requests.clear()
     await reconciler.reconcile(NS, "db", _index(kube))

@@ -482,6 +482,8 @@ class KubeApi:
                     if exc.status == 404:
                         return PodLog(pod, unavailable=f"pod {pod} was gone")
                     return PodLog(pod, unavailable=str(_wrap(exc, f"read the log of pod {pod}")))
+                except Exception as exc:  # the connection: a record without its log
+                    return PodLog(pod, unavailable=f"the log of pod {pod} was not read: {exc}")
                 data = response.data or b""
                 if len(data) < LOG_READ_LIMIT:
                     break

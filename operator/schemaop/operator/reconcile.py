@@ -191,12 +191,18 @@ class Reconciler:
             return _engine_error(exc)
         return None
 
-    async def _jobs(self, namespace: str, name: str, uid: str) -> list[JobFacts]:
+    async def _jobs(
+        self, namespace: str, name: str, uid: str, listed: list[dict[str, Any]] | None = None
+    ) -> list[JobFacts]:
         """The migration Jobs of this SchemaVersion: labelled for it AND controlled by
         it (a label anyone in the namespace can copy; the controller reference to
         this object's UID only the operator sets), so a look-alike Job cannot stall
         it or feed it a forged summary."""
-        jobs = await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={name}")
+        jobs = (
+            listed
+            if listed is not None
+            else await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={name}")
+        )
         out = []
         # A finished Job's termination message does not change: read once, kept while
         # the Job is listed (not a list of its pods at every reconciliation).
@@ -240,7 +246,12 @@ class Reconciler:
         if sv is None or sv["metadata"].get("deletionTimestamp"):
             return 3600.0
         # First, before anything can fail: the Jobs' run records (operator/runs.py).
-        await self.runs.record_finished_jobs(sv)
+        # The Jobs, listed once for the run records and the decision, and before the
+        # database is read (see below).
+        listed_jobs = await self.kube.list_jobs(
+            namespace, f"{LABEL_SCHEMAVERSION}={sv['metadata']['name']}"
+        )
+        await self.runs.record_finished_jobs(sv, listed_jobs)
         spec = sv.get("spec") or {}
         meta = sv["metadata"]
         for secret in connection_secrets(spec):
@@ -267,7 +278,7 @@ class Reconciler:
         # reads for one that succeeded short of its target, and retries its plan.
         # (Listed when paused too: a Job running a batched step is stopped then.)
         paused = bool(spec.get("paused"))
-        jobs = await self._jobs(namespace, name, meta.get("uid", ""))
+        jobs = await self._jobs(namespace, name, meta.get("uid", ""), listed_jobs)
         if not paused:
             try:
                 conninfo, source = await self._conninfo(namespace, spec)

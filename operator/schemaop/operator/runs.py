@@ -51,28 +51,29 @@ class RunRecorder:
         # UIDs of the finished Jobs whose record exists (or was pruned already).
         self._recorded: set[str] = set()
 
-    async def record_finished_jobs(self, sv: Mapping[str, Any]) -> None:
+    async def record_finished_jobs(
+        self, sv: Mapping[str, Any], listed: list[dict[str, Any]] | None = None
+    ) -> None:
         """Write the record of each finished Job of ``sv`` that has none, then prune.
 
-        Never raises an API error: a record not written now is written at the next
+        ``listed``: the Jobs labelled for ``sv`` as the caller just listed them (the
+        reconciler lists them once for both); None lists them here. Never raises an API error: a record not written now is written at the next
         reconcile, as long as the Job exists."""
         meta = sv["metadata"]
         try:
-            await self._record(sv)
+            await self._record(sv, listed)
         except KubeError as exc:
             log.warning(
                 "run records of %s/%s not written: %s", meta["namespace"], meta["name"], exc
             )
 
-    async def _record(self, sv: Mapping[str, Any]) -> None:
+    async def _record(self, sv: Mapping[str, Any], listed: list[dict[str, Any]] | None) -> None:
         meta = sv["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
         selector = f"{LABEL_SCHEMAVERSION}={name}"
-        jobs = [
-            j
-            for j in await self.kube.list_jobs(namespace, selector)
-            if controlled_by(j, uid) and job_done(j) is not None
-        ]
+        if listed is None:
+            listed = await self.kube.list_jobs(namespace, selector)
+        jobs = [j for j in listed if controlled_by(j, uid) and job_done(j) is not None]
         new = [j for j in jobs if j["metadata"].get("uid") not in self._recorded]
         if not new:
             return
