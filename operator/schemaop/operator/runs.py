@@ -57,7 +57,8 @@ class RunRecorder:
         """Write the record of each finished Job of ``sv`` that has none, then prune.
 
         ``listed``: the Jobs labelled for ``sv`` as the caller just listed them (the
-        reconciler lists them once for both); None lists them here. Never raises an API error: a record not written now is written at the next
+        reconciler lists them once for both); None lists them here. Never raises an
+        API error: a record not written now is written at the next
         reconcile, as long as the Job exists."""
         meta = sv["metadata"]
         try:
