@@ -271,9 +271,10 @@ def decide(facts: Facts) -> Decision:
         changes.append(st.set_last_job(running_job))
         message = f"Job {job.name} is running"
         progress = facts.batch_progress
-        batched = (
-            progress is not None and not progress.completed and progress.belongs_to(job.plan_hash12)
-        )
+        # One run at a time holds the database's advisory lock: a step in progress is
+        # the running Job's (its plan hash is not compared: a Job of another plan that
+        # is stopped finishes its step first, as SIGTERM does to any step).
+        batched = progress is not None and not progress.completed
         if batched and progress is not None:
             message += (
                 f": batched step {progress.version} ({progress.direction}), "
@@ -485,7 +486,7 @@ def _paused(facts: Facts, drift_interval: float) -> Decision:
             )
         return Decision(cond.paused(message), changes, requeue_after=drift_interval)
     job = max(running, key=lambda j: j.attempt)
-    if in_progress and progress is not None and progress.belongs_to(job.plan_hash12):
+    if in_progress and progress is not None:
         return Decision(
             cond.paused(
                 f"spec.paused is true: stopping Job {job.name} after its current batch "
