@@ -46,6 +46,12 @@ def _active_jobs(env: Env) -> list[Any]:
     return [j for j in env.jobs() if not j.status.completion_time and not j.status.failed]
 
 
+def _live_pods(env: Env) -> list[Any]:
+    """The migration pods not finished yet (a deleted Job's pod ends after SIGTERM)."""
+    pods = env.core.list_namespaced_pod(env.ns, label_selector="schemaop.io/schemaversion=db")
+    return [p for p in pods.items if p.status.phase not in ("Succeeded", "Failed")]
+
+
 def _db(env: Env, query: str) -> Any:
     with psycopg.connect(env.dsn) as conn:
         row = conn.execute(query).fetchone()
@@ -97,8 +103,12 @@ def test_batched_backfill_shows_progress_pauses_and_resumes(dm: Env, dm_operator
         timeout=60,
         op=operator,
     )
-    reconciling = env.condition("Reconciling")
-    assert "batched step 2" in reconciling.get("message", ""), reconciling
+    env.wait(
+        "the Reconciling message to name the batched step",
+        lambda: "batched step 2" in env.condition("Reconciling").get("message", ""),
+        timeout=60,
+        op=operator,
+    )
 
     # Pause: the Job goes (SIGTERM: the engine ends after its batch), progress stays.
     env.patch_sv({"spec": {"paused": True}})
@@ -107,7 +117,9 @@ def test_batched_backfill_shows_progress_pauses_and_resumes(dm: Env, dm_operator
         "dataMigration.paused", lambda: (s := _shown(env)).get("paused") and s, 60, operator
     )
     env.wait_reason("Ready", "False", "Paused", operator)
-    time.sleep(3)  # the stopped pod's last batch has committed by now
+    # The pod goes after the Job (garbage collection, then SIGTERM, then the engine's
+    # last batch): from then on, nothing moves.
+    env.wait("the pod to end", lambda: not _live_pods(env), timeout=90, op=operator)
     done_at_pause = _db(env, "select rows_done from schemaop.schemaop_batches")
     assert 0 < done_at_pause < ROWS, "paused before the end"
     assert done_at_pause >= paused["rowsDone"]

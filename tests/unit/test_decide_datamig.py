@@ -165,6 +165,17 @@ def test_status_shows_progress_throttling_and_the_failed_batch() -> None:
 # -- decide -------------------------------------------------------------------------
 
 
+def test_a_read_that_finds_no_row_clears_the_progress_shown() -> None:
+    before: st.SchemaVersionStatus = {"dataMigration": {"version": "2", "rowsDone": 1}}
+    # Not read (the read failed, or nothing to read): what is shown stays.
+    d = decide(_facts(status=before))
+    assert "dataMigration" in st.apply({"dataMigration": {"version": "2"}}, d.changes)
+    # Read, and no row (a rollback removed it): it goes, paused or not.
+    for spec in ({"connection": {}}, {"connection": {}, "paused": True}):
+        d = decide(_facts(spec=spec, status=before, batch_progress_read=True))
+        assert "dataMigration" not in st.apply({"dataMigration": {"version": "2"}}, d.changes)
+
+
 def test_the_plan_in_status_marks_a_batched_step() -> None:
     backfill = {
         "metadata": {"name": "m2", "generation": 1},
@@ -215,9 +226,10 @@ def test_pause_lets_a_job_without_a_batched_step_finish() -> None:
         d = decide(_facts(spec=spec, jobs=[_job()], batch_progress=progress))
         assert d.delete_job is None
         assert d.requeue_after == BATCHED_JOB_RESYNC  # in case it reaches a batched step
-    # The row of another plan than the running Job's.
+    # A row in progress is the running Job's, whatever plan hash it names (one run at
+    # a time holds the lock; SIGTERM lets any step finish first).
     d = decide(_facts(spec=spec, jobs=[_job(plan="0" * 12)], batch_progress=_progress()))
-    assert d.delete_job is None
+    assert d.delete_job == "db-000000000000-1"
     # Paused with nothing running and nothing read: as before, no status change.
     d = decide(_facts(spec=spec))
     assert d.delete_job is None and d.status == {}
@@ -248,7 +260,7 @@ def _value(metric: str, name: str) -> float | None:
 
 def test_backfill_gauges_follow_the_status() -> None:
     shown = st.data_migration_status(_progress(throttle_reason="autovacuum"))
-    _set_backfill_metrics("unit", "db", shown)
+    _set_backfill_metrics("unit", "db", shown, "Running")
     assert _value("schemaop_backfill_rows_done", "db") == 250_000
     assert _value("schemaop_backfill_rows_total_estimate", "db") == 1_000_000
     assert _value("schemaop_backfill_rows_per_second", "db") == 10_000
@@ -259,11 +271,18 @@ def test_backfill_gauges_follow_the_status() -> None:
         == (NOW - dt.timedelta(seconds=1)).timestamp()
     )
     paused = {**shown, "paused": True}
-    _set_backfill_metrics("unit", "db", paused)
+    _set_backfill_metrics("unit", "db", paused, "Running")
     assert _value("schemaop_backfill_running", "db") == 0
     assert _value("schemaop_backfill_rows_per_second", "db") == 0
     assert _value("schemaop_backfill_throttled", "db") == 0
-    _set_backfill_metrics("unit", "none", None)
+    # Its Job failed and waits for a retry: not running (another alert watches that).
+    _set_backfill_metrics("unit", "db", shown, "Failed")
+    assert _value("schemaop_backfill_running", "db") == 0
+    assert _value("schemaop_backfill_rows_done", "db") == 250_000
+    # Gone from status (a rollback removed it): its series go too.
+    _set_backfill_metrics("unit", "db", None, "Running")
+    assert _value("schemaop_backfill_rows_done", "db") is None
+    _set_backfill_metrics("unit", "none", None, None)
     assert _value("schemaop_backfill_running", "none") is None
 
 
@@ -299,10 +318,18 @@ async def test_progress_is_read_at_most_every_5_seconds(monkeypatch: pytest.Monk
     got.append(await r._read_progress("ns", "db", spec, ("dsn", "src")))
     clock[0] += 0.2
     got.append(await r._read_progress("ns", "db", spec, ("dsn", "src")))
-    assert reads == ["hist", "hist"] and [p.rows_done for p in got if p] == [1, 1, 2]
+    assert reads == ["hist", "hist"]
+    assert [(ok, p.rows_done if p else None) for ok, p in got] == [(True, 1), (True, 1), (True, 2)]
     # Another SchemaVersion has its own bound.
     await r._read_progress("ns", "other", spec, ("dsn", "src"))
     assert len(reads) == 3
+
+    def failing(*args: Any, **kw: Any) -> None:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(reconcile, "read_progress", failing)
+    clock[0] += 10
+    assert await r._read_progress("ns", "db", spec, ("dsn", "src")) == (False, None)
 
 
 async def test_stopping_a_job_deletes_it_by_uid_and_says_so() -> None:
@@ -318,7 +345,7 @@ async def test_stopping_a_job_deletes_it_by_uid_and_says_so() -> None:
 
 def test_forget_drops_the_backfill_series() -> None:
     r = reconcile.Reconciler(FakeKube(), reconcile.OperatorConfig())  # type: ignore[arg-type]
-    _set_backfill_metrics("unit", "gone", st.data_migration_status(_progress()))
+    _set_backfill_metrics("unit", "gone", st.data_migration_status(_progress()), "Running")
     assert _value("schemaop_backfill_running", "gone") == 1
     r.forget("unit", "gone")
     assert _value("schemaop_backfill_running", "gone") is None

@@ -114,6 +114,8 @@ class Facts:
     # The batched step in progress (or the last one) from the progress table, when the
     # reconciler read it (while a Job runs, or to see a shown one end); None: not read.
     batch_progress: BatchProgress | None = None
+    # Whether it was read: read and None is "no batched step" (a rollback removed it).
+    batch_progress_read: bool = False
     # What the SchemaVersion may ask of its Job (operator configuration).
     job_policy: JobPolicy = dataclasses.field(default_factory=JobPolicy)
     # Destructive-change policy hook: (plan, migrations, policy) -> (plan, blocking
@@ -272,8 +274,7 @@ def decide(facts: Facts) -> Decision:
     database = st.database_status(state)
     changes.append(st.set_database(database))
     changes.append(st.set_rollback_points(st.rollback_points(facts.rollback_points)))
-    if facts.batch_progress is not None:
-        changes.append(st.set_data_migration(st.data_migration_status(facts.batch_progress)))
+    changes += _data_migration_changes(facts)
     applied = {a.version for a in state.applied}
     migration_status: dict[str, SchemaMigrationStatus] = {}
     for obj in facts.migrations:
@@ -297,9 +298,10 @@ def decide(facts: Facts) -> Decision:
         changes.append(st.set_last_job(running_job))
         message = f"Job {job.name} is running"
         progress = facts.batch_progress
-        batched = (
-            progress is not None and not progress.completed and progress.belongs_to(job.plan_hash12)
-        )
+        # One run at a time holds the database's advisory lock: a step in progress is
+        # the running Job's (its plan hash is not compared: a Job of another plan that
+        # is stopped finishes its step first, as SIGTERM does to any step).
+        batched = progress is not None and not progress.completed
         if batched and progress is not None:
             message += (
                 f": batched step {progress.version} ({progress.direction}), "
@@ -507,14 +509,22 @@ def decide(facts: Facts) -> Decision:
     )
 
 
+def _data_migration_changes(facts: Facts) -> list[StatusChange]:
+    """status.dataMigration from the progress read: set, cleared when the read found no
+    row (a rollback removed it), unchanged when not read."""
+    if facts.batch_progress is not None:
+        return [st.set_data_migration(st.data_migration_status(facts.batch_progress))]
+    if facts.batch_progress_read:
+        return [st.clear_data_migration]
+    return []
+
+
 def _paused(facts: Facts, drift_interval: float) -> Decision:
     """spec.paused: nothing is planned or run. A Job running a batched step is
     stopped (deleted: the engine ends it after the current batch) and the step shows
     as paused; a Job running anything else finishes (a step is never cut short)."""
-    changes: list[StatusChange] = []
+    changes = _data_migration_changes(facts)
     progress = facts.batch_progress
-    if progress is not None:
-        changes.append(st.set_data_migration(st.data_migration_status(progress)))
     in_progress = progress is not None and not progress.completed
     if in_progress:
         changes.append(st.set_data_migration_paused(True))
@@ -529,7 +539,7 @@ def _paused(facts: Facts, drift_interval: float) -> Decision:
             )
         return Decision(cond.paused(message), changes, requeue_after=drift_interval)
     job = max(running, key=lambda j: j.attempt)
-    if in_progress and progress is not None and progress.belongs_to(job.plan_hash12):
+    if in_progress and progress is not None:
         return Decision(
             cond.paused(
                 f"spec.paused is true: stopping Job {job.name} after its current batch "

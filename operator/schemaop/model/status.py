@@ -262,6 +262,10 @@ def set_data_migration(progress: DataMigration) -> StatusChange:
     return change
 
 
+def clear_data_migration(status: SchemaVersionStatus) -> None:
+    status.pop("dataMigration", None)
+
+
 def set_data_migration_paused(paused: bool) -> StatusChange:
     """Mark the batched step shown as paused (its Job stopped) or not; no-op without one."""
 

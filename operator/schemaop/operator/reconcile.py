@@ -309,10 +309,11 @@ class Reconciler:
             jobs = []
         shown = (sv.get("status") or {}).get("dataMigration") or {}
         progress: BatchProgress | None = None
+        progress_read = False
         if (state is not None or paused) and (
             any(j.active for j in jobs) or (shown and not shown.get("completedAt"))
         ):
-            progress = await self._read_progress(namespace, name, spec, read_from)
+            progress_read, progress = await self._read_progress(namespace, name, spec, read_from)
         facts = Facts(
             name=name,
             namespace=namespace,
@@ -331,6 +332,7 @@ class Reconciler:
             jobs=jobs,
             rollback_points=snapshots,
             batch_progress=progress,
+            batch_progress_read=progress_read,
             apply_policy=_policy_hook(),
             job_policy=self.config.job_policy,
         )
@@ -390,14 +392,14 @@ class Reconciler:
         name: str,
         spec: Mapping[str, Any],
         read_from: tuple[str, str] | None,
-    ) -> BatchProgress | None:
-        """The batched step's progress, read at most every PROGRESS_READ_INTERVAL
-        seconds (the last read is reused in between); None when it cannot be read
-        (the database's own read reports why)."""
+    ) -> tuple[bool, BatchProgress | None]:
+        """Whether the batched step's progress was read, and what: at most every
+        PROGRESS_READ_INTERVAL seconds (the last read is reused in between); (False,
+        None) when it cannot be read (the database's own read reports why)."""
         key = (namespace, name)
         cached = self._progress.get(key)
         if cached is not None and time.monotonic() - cached[0] < PROGRESS_READ_INTERVAL:
-            return cached[1]
+            return True, cached[1]
         try:
             conninfo, source = read_from or await self._conninfo(namespace, spec)
             progress = await asyncio.to_thread(
@@ -413,9 +415,9 @@ class Reconciler:
             )
         except Exception as exc:
             log.info("progress of %s/%s not read: %s", namespace, name, _engine_error(exc).message)
-            return cached[1] if cached is not None else None
+            return False, None
         self._progress[key] = (time.monotonic(), progress)
-        return progress
+        return True, progress
 
     async def _stop_job(self, sv: Mapping[str, Any], job_name: str, jobs: list[JobFacts]) -> None:
         """Delete the Job of a paused batched step: its pod gets SIGTERM and the engine

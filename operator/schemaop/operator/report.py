@@ -153,7 +153,9 @@ class StatusReport:
                 metrics.OPERATOR_MIGRATION_DURATION.labels(ns, name).observe(
                     float(entry["durationSeconds"])
                 )
-        _set_backfill_metrics(ns, name, status.get("dataMigration"))
+        _set_backfill_metrics(
+            ns, name, status.get("dataMigration"), (status.get("lastJob") or {}).get("result")
+        )
         lint = (status.get("plan") or {}).get("lint") or {}
         for severity in ("errors", "warnings"):
             metrics.OPERATOR_LINT_FINDINGS.labels(ns, name, severity.rstrip("s")).set(
@@ -171,11 +173,21 @@ _BACKFILL_GAUGES = (
 )
 
 
-def _set_backfill_metrics(ns: str, name: str, shown: Mapping[str, Any] | None) -> None:
-    """The backfill gauges from status.dataMigration (none while it has never been set)."""
+def _set_backfill_metrics(
+    ns: str, name: str, shown: Mapping[str, Any] | None, job_result: str | None
+) -> None:
+    """The backfill gauges from status.dataMigration (none while it has never been set).
+
+    Running: not completed, not paused, and its Job running. A Job that failed and
+    waits for a retry is not (SchemaopMigrationRunningTooLong watches that, and
+    SchemaopStalled a step that stopped for good), so one cause raises one alert.
+    """
     if not shown:
+        for metric in _BACKFILL_GAUGES:
+            with contextlib.suppress(KeyError):
+                metric.remove(ns, name)
         return
-    running = not shown.get("completedAt") and not shown.get("paused")
+    running = not shown.get("completedAt") and not shown.get("paused") and job_result == "Running"
     metrics.BACKFILL_ROWS_DONE.labels(ns, name).set(int(shown.get("rowsDone") or 0))
     metrics.BACKFILL_ROWS_TOTAL.labels(ns, name).set(int(shown.get("rowsTotalEstimate") or 0))
     metrics.BACKFILL_RATE.labels(ns, name).set(
