@@ -491,6 +491,23 @@ def test_jobs_killed_without_a_summary_are_retried_then_stall_after_a_few_in_a_r
     assert "unchanged" not in message  # nobody knows how far a killed run got
 
 
+def test_a_killed_job_whose_message_is_its_log_tail_counts_as_silent() -> None:
+    # terminationMessagePolicy FallbackToLogsOnError: an OOM-killed pod's message is
+    # the end of its log, not a summary; it must count toward MAX_SILENT_FAILURES.
+    first = decide(_facts())
+    assert first.create_job_for is not None
+    h = first.create_job_for[0].short_hash
+    now = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+    tail = "batch 41 done\nbatch 42 done\n"
+    jobs = [_job(h, i + 1, tail) for i in range(MAX_SILENT_FAILURES)]
+    d = decide(_facts(now=now, jobs=jobs))
+    assert d.create_job_for is None
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.MIGRATION_FAILED)
+    message = next(c.message for c in d.conditions if c.type == ConditionType.STALLED)
+    assert f"without a summary {MAX_SILENT_FAILURES} time(s) in a row" in message
+    assert "batch 42 done" in message  # the end of its output, as Kubernetes kept it
+
+
 def test_job_failures_follow_the_summary_verdict() -> None:
     first = decide(_facts())
     assert first.create_job_for is not None
@@ -502,7 +519,7 @@ def test_job_failures_follow_the_summary_verdict() -> None:
     # A cut-off or foreign termination message: retried, its text shown.
     d = decide(_facts(jobs=[_finished_job(h, '{"ok":false,"err')]))
     assert _reason(d, ConditionType.RECONCILING) == (True, Reason.RETRYING)
-    assert d.status["failure"]["message"] == '{"ok":false,"err'
+    assert d.status["failure"]["message"].endswith('its last output: {"ok":false,"err')
     # No message at all: the Job's process was killed before it could write one
     # (kill -9, OOM): another attempt is safe (tests/e2e/test_crash.py).
     d = decide(_facts(jobs=[_finished_job(h, None)]))

@@ -57,9 +57,19 @@ def _job(active: bool = True, plan: str = PLAN[:12]) -> JobFacts:
 
 
 def _mig(version: str) -> dict[str, Any]:
+    """Version 1 creates a table; version 2 is a batched backfill of it."""
+    if version != "2":
+        return {
+            "metadata": {"name": f"m{version}", "generation": 1},
+            "spec": {"version": version, "up": f"create table t{version} (id int)"},
+        }
     return {
         "metadata": {"name": f"m{version}", "generation": 1},
-        "spec": {"version": version, "up": f"create table t{version} (id int)"},
+        "spec": {
+            "version": version,
+            "up": "update t1 set id = id where id between :lo_id and :hi_id",
+            "batched": {"table": "t1", "key": ["id"]},
+        },
     }
 
 
@@ -373,3 +383,36 @@ def test_a_stopped_job_pod_is_no_failure_of_its_job() -> None:
             }
         ]
     }
+
+
+# -- a row no run can be at -------------------------------------------------------
+
+
+def test_an_unfinished_row_of_a_migration_gone_from_the_set_stops_no_job() -> None:
+    # Batched 2 failed for good and was deleted; migration 3 (say, a long CREATE INDEX
+    # CONCURRENTLY) runs now. Pausing must not stop it: the row is history.
+    mig3 = {"metadata": {"name": "m3", "generation": 1}, "spec": {"version": "3", "up": "x"}}
+    d = decide(
+        _facts(
+            spec={"connection": {}, "paused": True},
+            migrations=[_mig("1"), mig3],
+            jobs=[_job()],
+            batch_progress=_progress(),
+            batch_progress_read=True,
+        )
+    )
+    assert d.delete_job is None
+    assert st.clear_data_migration in d.changes
+
+
+def test_an_unfinished_up_row_of_an_applied_version_is_not_in_progress() -> None:
+    from schemaop.model.history import AppliedMigration
+    from schemaop.model.version import Version
+
+    state = DatabaseState(
+        applied=(AppliedMigration(Version("1"), "", ""), AppliedMigration(Version("2"), "", "")),
+        history_exists=True,
+    )
+    d = decide(_facts(jobs=[_job()], db_state=state, batch_progress=_progress()))
+    message = next(c.message for c in d.conditions if c.type == ConditionType.RECONCILING)
+    assert "batched step" not in message

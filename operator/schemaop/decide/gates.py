@@ -44,7 +44,7 @@ from schemaop.model.jobpolicy import check as check_job_policy
 from schemaop.model.migration import InvalidMigrationSet, MigrationSet
 from schemaop.model.names import ANNOTATION_APPROVED_PLAN
 from schemaop.model.plan import InvalidPlan, Plan, recorded_down_note
-from schemaop.model.run import RunError
+from schemaop.model.run import RunError, ended_silently
 from schemaop.model.status import (
     Failure,
     LastJob,
@@ -54,6 +54,7 @@ from schemaop.model.status import (
     SchemaVersionStatus,
     StatusChange,
 )
+from schemaop.model.version import InvalidVersion, Version
 from schemaop.planner import PlanRefused, plan
 
 # Retry backoff for transient failures: 10 s, 20 s, 40 s ... capped at 5 minutes.
@@ -162,6 +163,7 @@ def decide(facts: Facts) -> Decision:
     target_text = str(spec.get("targetVersion", "latest"))
     changes: list[StatusChange] = []
 
+    facts = dataclasses.replace(facts, batch_progress=_live_progress(facts))
     if spec.get("paused"):
         return _paused(facts, drift_interval)
     # Not paused (any more): a new Job continues the batched step from its position.
@@ -455,6 +457,9 @@ def decide(facts: Facts) -> Decision:
             "process was killed: out of memory, kill -9, its node lost, evicted, or its "
             "activeDeadlineSeconds passed)"
         )
+        if job_error is not None and job_error.message:
+            # Kubernetes kept the end of its log as the termination message.
+            failure["message"] += f"; its last output: {job_error.message}"
     else:
         retryable = job_error.retryable if job_error is not None else not last.failed
     if job_error is not None and job_error.reason in _NEEDS_A_PERSON:
@@ -507,6 +512,28 @@ def decide(facts: Facts) -> Decision:
         requeue_after=30.0,
         migration_status=migration_status,
     )
+
+
+def _live_progress(facts: Facts) -> BatchProgress | None:
+    """The progress read, unless its row is unfinished yet no run can be at that step:
+    its version is not a batched migration of the set (deleted, renumbered), or is
+    already where the step would take it (applied for up, reverted for down). Such a
+    row is history, not a step in progress: it must not stop a Job when paused, nor
+    name what a running Job does."""
+    progress = facts.batch_progress
+    if progress is None or progress.completed:
+        return progress
+    try:
+        migration = to_migrations(facts.migrations).get(Version(progress.version))
+    except (InvalidMigrationSet, InvalidVersion):
+        return None
+    if migration is None or migration.batched is None:
+        return None
+    if facts.db_state is not None:
+        applied = any(a.version == migration.version for a in facts.db_state.applied)
+        if applied == (progress.direction == "up"):
+            return None
+    return progress
 
 
 def _data_migration_changes(facts: Facts) -> list[StatusChange]:
@@ -564,10 +591,10 @@ def _paused(facts: Facts, drift_interval: float) -> Decision:
 
 def _silent_failures(jobs: Sequence[JobFacts]) -> int:
     """How many of the newest ``jobs`` (sorted by attempt) failed in a row without a
-    summary (no termination message: the process never got to write one)."""
+    summary (the process never got to write one: :func:`ended_silently`)."""
     count = 0
     for job in reversed(jobs):
-        if not (job.failed and job.summary is None):
+        if not (job.failed and ended_silently(job.summary)):
             break
         count += 1
     return count

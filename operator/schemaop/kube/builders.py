@@ -36,7 +36,7 @@ from schemaop import redaction
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.names import API_VERSION, GROUP, REQUIRE_AUTH_SCRAM
 from schemaop.model.plan import Plan
-from schemaop.model.run import RunSummary
+from schemaop.model.run import RunSummary, ended_silently
 
 LABEL_SCHEMAVERSION: Final = f"{GROUP}/schemaversion"
 LABEL_PLAN: Final = f"{GROUP}/plan"
@@ -383,8 +383,7 @@ def run_outcome(job: Mapping[str, Any], summary: RunSummary | None) -> str:
         return "Succeeded"
     if done.get("reason") == "DeadlineExceeded":
         return "Stopped"
-    error = summary.error if summary is not None else None
-    if error is None or error.kind == "UnreadableSummary":
+    if summary is None or summary.error is None or ended_silently(summary):
         return "Stopped"
     return "Failed"
 

@@ -44,6 +44,8 @@ from schemaop.model.conditions import Reason
 TERMINATION_LIMIT = 4096
 #: How much of an unreadable termination message is quoted in the error.
 UNREADABLE_TAIL = 2000
+# The error kind of a termination message that is not a summary (:meth:`RunSummary.from_json`).
+UNREADABLE_SUMMARY = "UnreadableSummary"
 
 
 def _clip(text: str | None, limit: int | None) -> str | None:
@@ -313,9 +315,18 @@ class RunSummary:
             RunError(
                 message=text[-UNREADABLE_TAIL:],
                 retryable=True,
-                kind="UnreadableSummary",
+                kind=UNREADABLE_SUMMARY,
             )
         )
+
+
+def ended_silently(summary: RunSummary | None) -> bool:
+    """Whether a run ended without saying how: no termination message, or one that is
+    not a summary (Kubernetes puts the end of the log there when the process wrote
+    none: killed by the OOM killer, kill -9, SIGKILL after the grace period)."""
+    if summary is None:
+        return True
+    return summary.error is not None and summary.error.kind == UNREADABLE_SUMMARY
 
 
 def _objects(value: Any) -> tuple[Mapping[str, Any], ...]:
