@@ -17,8 +17,10 @@ import psycopg
 import pytest
 from test_operator import Env, Operator, crds  # noqa: F401 (crds: the fixture)
 
-ROWS = 4000
-BATCH = 100  # 40 batches, a pause of 1s after each: the step takes 40s or more
+ROWS = 3000
+# 30 batches with a pause of 3s after each: the step takes 90s or more, so a pause
+# set after the first batches lands long before the end even on a loaded machine.
+BATCH = 100
 
 
 @pytest.fixture
@@ -81,7 +83,7 @@ def test_batched_backfill_shows_progress_pauses_and_resumes(dm: Env, dm_operator
             "initialBatchSize": BATCH,
             "minBatchSize": 10,
             "maxBatchSize": BATCH,
-            "pause": "1s",
+            "pause": "3s",
             "down": True,
         },
     )
