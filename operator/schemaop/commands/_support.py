@@ -38,6 +38,7 @@ from schemaop.engine.errors import (
     Refused,
     Stopped,
 )
+from schemaop.model.names import EXIT_STOPPED
 from schemaop.model.plan import SNAPSHOT_POLICIES, InvalidPlan, Plan, RunOptions
 from schemaop.redaction import scrub as redact
 from schemaop.redaction import scrub_messages, shown
@@ -52,7 +53,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 # Stopped early on SIGTERM (a batched step finished its batch): not a failure.
-EXIT_STOPPED = 4
 
 
 def number_with_unit(

@@ -26,7 +26,7 @@ from schemaop.decide.gates import (
     decide,
     with_migration_lint,
 )
-from schemaop.decide.jobfacts import JobFacts, job_finished, last_job_status
+from schemaop.decide.jobfacts import JobFacts, last_job_status
 from schemaop.decide.spec import (
     ACTIVE_DEADLINE_SECONDS,
     BACKOFF_LIMIT,
@@ -37,6 +37,7 @@ from schemaop.decide.spec import (
     spec_problems,
     to_migrations,
 )
+from schemaop.kube.builders import job_finished
 from schemaop.model.status import MAX_HISTORY, MAX_STATUS_STEPS
 
 __all__ = [

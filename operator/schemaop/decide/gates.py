@@ -32,7 +32,7 @@ from schemaop.decide.spec import (
     to_migrations,
     version_of,
 )
-from schemaop.kube.builders import LABEL_SCHEMAVERSION
+from schemaop.kube.builders import LABEL_SCHEMAVERSION, parse_time
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
 from schemaop.model.batchprogress import BatchProgress
@@ -488,7 +488,7 @@ def decide(facts: Facts) -> Decision:
             migration_status=migration_status,
         )
     delay = backoff(last.attempt)
-    finished = _parse_time(last.finished_at) or facts.now
+    finished = parse_time(last.finished_at) or facts.now
     retry_at = finished + dt.timedelta(seconds=delay)
     failure["retryAt"] = st.iso(retry_at)
     changes.append(st.set_failure(failure))
@@ -659,12 +659,3 @@ def _recorded_in_last_run(jobs: Sequence[JobFacts]) -> list[str]:
         for s in job.summary.steps or ()
         if s.source == "recorded" and s.status == "applied"
     ]
-
-
-def _parse_time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
-from schemaop.kube.builders import LABEL_ATTEMPT, LABEL_PLAN
+from schemaop.kube.builders import LABEL_ATTEMPT, LABEL_PLAN, job_finished
 from schemaop.model.run import RunError, RunSummary
 from schemaop.model.status import LastJob, failure_from, failure_message
-
-
-def job_finished(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The condition that says a Job has finished (``Complete`` or ``Failed``), or None."""
-    for c in status.get("conditions") or []:
-        if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
-            return cast("Mapping[str, Any]", c)
-    return None
 
 
 @dataclasses.dataclass(frozen=True)

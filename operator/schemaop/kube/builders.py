@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from schemaop import redaction
 from schemaop.model.jobpolicy import JobPolicy
-from schemaop.model.names import API_VERSION, GROUP, REQUIRE_AUTH_SCRAM
+from schemaop.model.names import API_VERSION, EXIT_STOPPED, GROUP, REQUIRE_AUTH_SCRAM
 from schemaop.model.plan import Plan
 from schemaop.model.run import RunSummary, ended_silently
 
@@ -49,9 +49,6 @@ ANNOTATION_PLAN_HASH: Final = f"{GROUP}/plan-hash"
 PLAN_KEY: Final = "plan.json"
 PLAN_MOUNT: Final = "/etc/schemaop/plan"
 CONTAINER: Final = "migrate"
-# The engine's exit code for "stopped on SIGTERM, nothing failed, progress kept"
-# (schemaop.commands._support.EXIT_STOPPED; the commands layer is above this one).
-EXIT_STOPPED: Final = 4
 # Bytes of plan JSON per ConfigMap: under the API server's 1 MiB for data and keys,
 # with room for the object's metadata.
 PLAN_PART_BYTES: Final = 900 * 1024
@@ -367,12 +364,18 @@ def run_record_name(job: Mapping[str, Any]) -> str:
     return dns_name(str(meta["name"]), str(meta.get("uid", ""))[:8], max_len=253)
 
 
-def job_done(job: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The Job's Complete or Failed condition that is True, or None while it runs."""
-    for c in (job.get("status") or {}).get("conditions") or []:
+def job_finished(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The condition that says a Job has finished (``Complete`` or ``Failed``, True),
+    from its status; None while it runs."""
+    for c in status.get("conditions") or []:
         if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
             return dict(c)
     return None
+
+
+def job_done(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """:func:`job_finished` of a whole Job object."""
+    return job_finished(job.get("status") or {})
 
 
 def run_outcome(job: Mapping[str, Any], summary: RunSummary | None) -> str:
@@ -470,7 +473,8 @@ def run_summary_fields(summary: RunSummary, clipped: list[str]) -> dict[str, Any
     return dict(_no_nulls(redaction.scrub_messages(out)))
 
 
-def _parse_time(text: Any) -> dt.datetime | None:
+def parse_time(text: Any) -> dt.datetime | None:
+    """An RFC 3339 timestamp of the API (``...Z``), or None when absent or unreadable."""
     if not isinstance(text, str) or not text:
         return None
     try:
@@ -533,8 +537,8 @@ def build_run_record(
         "outcome": outcome,
         "outcomeReason": str(done.get("reason"))[:256] if done.get("reason") else None,
     }
-    started = _parse_time(spec["startTime"])
-    ended = _parse_time(spec["completionTime"])
+    started = parse_time(spec["startTime"])
+    ended = parse_time(spec["completionTime"])
     if started is not None and ended is not None:
         spec["duration"] = human_duration(max(0.0, (ended - started).total_seconds()))
     if summary is not None:

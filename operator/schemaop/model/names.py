@@ -28,4 +28,8 @@ ARCHIVE_SCHEMA: Final = "schemaop_archive"
 TOMBSTONES_TABLE: Final = "tombstones"
 
 # The channel the runner NOTIFYs after each step and the sidecar LISTENs on.
+# The exit code of a run stopped on request (SIGTERM: the batch or step in flight
+# finished, nothing failed, progress kept); Jobs do not count it as a failure.
+EXIT_STOPPED: Final = 4
+
 NOTIFY_CHANNEL: Final = "schemaop_schema_changed"
