@@ -25,8 +25,8 @@ from sidecar_support import ALL_TYPES_SQL, run_sql, sidecar, wait_until
 from schemaop.sidecar import app as app_module
 from schemaop.sidecar.app import make_cache, running
 from schemaop.sidecar.config import load_config
-from schemaop.sidecar.forwarded import parse_networks
 from schemaop.sidecar.representation import Snapshot
+from schemaop.web.forwarded import parse_networks
 
 SECRET = "s3cret-Token-never-logged"
 

@@ -9,9 +9,9 @@ import pytest
 
 from schemaop.engine.schemaread import sidecar_conninfo
 from schemaop.sidecar.config import ConfigError, SidecarConfig, load_config
-from schemaop.sidecar.forwarded import client_address, parse_networks
-from schemaop.sidecar.logs import mask
 from schemaop.sidecar.ratelimit import RateLimiter
+from schemaop.web.forwarded import client_address, parse_networks
+from schemaop.web.logs import mask
 
 
 def test_defaults_environment_and_flags_in_that_order(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ described by ``openapi.json`` beside this module (also at
 ``schemas/openapi/sidecar.json``), served at ``/openapi.json``.
 
 Middlewares, outermost first: the client's address (``X-Forwarded-For`` from
-trusted proxies, :mod:`.forwarded`); request metrics; CORS (and preflight, on
+trusted proxies, :mod:`schemaop.web.forwarded`); request metrics; CORS (and preflight, on
 error answers too); JSON errors (every ``HTTPException`` and unexpected
 exception); per-client rate limit (not on probes or metrics); bearer-token auth
 (on ``/api/`` only, when a token is configured). Requests that never reach the
@@ -22,11 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import mimetypes
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,12 +37,13 @@ from schemaop import __version__, metrics
 from schemaop.engine.schemaread import SchemaReader, sidecar_conninfo
 from schemaop.sidecar.cache import SchemaCache
 from schemaop.sidecar.config import SidecarConfig
-from schemaop.sidecar.errors import INTERNAL_MESSAGE, code_for, error_response
-from schemaop.sidecar.forwarded import Network, client_address
-from schemaop.sidecar.logs import access_logger_class, masking
 from schemaop.sidecar.protocol import KEEPALIVE_TIMEOUT, Runner
 from schemaop.sidecar.ratelimit import RateLimiter
 from schemaop.sidecar.representation import Snapshot
+from schemaop.web.errors import INTERNAL_MESSAGE, code_for, error_response
+from schemaop.web.forwarded import Network, client_address
+from schemaop.web.logs import access_logger_class, masking
+from schemaop.web.middleware import Handler, json_error_middleware, sse
 
 __all__ = ["CACHE_KEY", "build_app", "package_file", "serve"]
 
@@ -52,12 +52,9 @@ log = logging.getLogger("schemaop.sidecar")
 CACHE_KEY: web.AppKey[SchemaCache] = web.AppKey("cache", SchemaCache)
 CONFIG_KEY: web.AppKey[SidecarConfig] = web.AppKey("config", SidecarConfig)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 _JSON = "application/json"
 _UNPROTECTED = ("/healthz", "/readyz", "/metrics")
 _KEEPALIVE_SECONDS = 15.0
-_KEPT_HEADERS = frozenset({"allow", "retry-after", "www-authenticate"})
 
 
 def package_file(name: str) -> Path:
@@ -129,21 +126,7 @@ async def _metrics_middleware(request: web.Request, handler: Handler) -> web.Str
             timer.observe(time.perf_counter() - started)
 
 
-@web.middleware
-async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in _KEPT_HEADERS}
-        return error_response(exc.status, code_for(exc.status), exc.reason, **headers)
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        # Logged through the masking filter; the path is cut (it can be 8 KB long).
-        log.exception("unexpected error answering %s %.200s", request.method, request.path)
-        return error_response(500, code_for(500), INTERNAL_MESSAGE)
+_error_middleware = json_error_middleware(log, code_for, INTERNAL_MESSAGE)
 
 
 def _cors_middleware(origins: tuple[str, ...]) -> Any:
@@ -314,14 +297,6 @@ async def _version(request: web.Request) -> web.Response:
     return _json(request, snapshot, stale, snapshot.version_body(stale))
 
 
-def _sse(event: str, payload: dict[str, Any], event_id: str | None = None) -> bytes:
-    lines = [f"event: {event}"]
-    if event_id:
-        lines.append(f"id: {event_id}")
-    lines.append("data: " + json.dumps(payload, separators=(",", ":")))
-    return ("\n".join(lines) + "\n\n").encode()
-
-
 async def _events(request: web.Request) -> web.StreamResponse:
     cache = request.app[CACHE_KEY]
     response = web.StreamResponse(
@@ -338,12 +313,12 @@ async def _events(request: web.Request) -> web.StreamResponse:
         snapshot = cache.snapshot
         if snapshot is not None:
             payload = {**snapshot.event(), "stale": cache.stale}
-            await response.write(_sse("hello", payload, snapshot.etag.strip('"')))
+            await response.write(sse("hello", payload, snapshot.etag.strip('"')))
             last = request.headers.get("Last-Event-ID")
             if last and last != snapshot.etag.strip('"'):
                 # The client missed a change while it was away.
                 await response.write(
-                    _sse("schema-changed", snapshot.event(), snapshot.etag.strip('"'))
+                    sse("schema-changed", snapshot.event(), snapshot.etag.strip('"'))
                 )
         while True:
             try:
@@ -355,7 +330,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
                 break
             kind, payload = item
             event_id = str(payload.get("etag", "")).strip('"') or None
-            await response.write(_sse(kind, payload, event_id))
+            await response.write(sse(kind, payload, event_id))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from schemaop import redaction
-from schemaop.sidecar.forwarded import Network, parse_networks
+from schemaop.web.forwarded import Network, parse_networks
 
 __all__ = ["ConfigError", "SidecarConfig", "load_config"]
 

@@ -7,7 +7,7 @@ middlewares, so they are handled here, in a subclass of aiohttp's
 - A request that cannot be parsed (an oversized request line or header, too
   many headers, bytes that are not HTTP) and anything that escapes the
   application is answered with the same JSON error body as the rest of the API
-  (:mod:`.errors`), never aiohttp's ``text/plain`` page that quotes the
+  (:mod:`schemaop.web.errors`), never aiohttp's ``text/plain`` page that quotes the
   request line back, token included.
 - A header-read timeout: a request's line and headers must arrive within
   ``header_timeout`` seconds of its first byte (or of the connection opening),
@@ -36,7 +36,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_request import BaseRequest
 
-from schemaop.sidecar.errors import INTERNAL_MESSAGE, code_for, error_body, error_response
+from schemaop.web.errors import INTERNAL_MESSAGE, code_for, error_body, error_response
 
 __all__ = ["KEEPALIVE_TIMEOUT", "Runner"]
 

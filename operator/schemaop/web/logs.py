@@ -1,4 +1,4 @@
-"""Keeping the sidecar's bearer token out of its logs: one masking function for all.
+"""Keeping bearer tokens out of the logs of the sidecar and the console: one masking function.
 
 :func:`mask` replaces the value of every ``access_token=`` (also
 percent-encoded), every ``Bearer <value>``, the configured token itself and any
@@ -21,13 +21,20 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
 from schemaop.engine.connect import redact, remember_secret
-from schemaop.sidecar.forwarded import Network, client_address
+from schemaop.web.forwarded import Network, client_address
 
 __all__ = ["LOGGERS", "AccessLogger", "MaskFilter", "access_logger_class", "mask", "masking"]
 
 # Every logger a request can reach: ours, aiohttp's server, access and web loggers,
 # and asyncio's (an exception nobody retrieved is logged there).
-LOGGERS = ("schemaop.sidecar", "aiohttp.server", "aiohttp.access", "aiohttp.web", "asyncio")
+LOGGERS = (
+    "schemaop.sidecar",
+    "schemaop.console",
+    "aiohttp.server",
+    "aiohttp.access",
+    "aiohttp.web",
+    "asyncio",
+)
 
 _QUERY_TOKEN = re.compile(r"(access(?:_|%5f)token(?:=|%3d))[^&\s'\"#;,)]*", re.IGNORECASE)
 _BEARER = re.compile(r"(\bbearer\s+)[^\s'\",;)]+", re.IGNORECASE)

@@ -1,4 +1,4 @@
-"""The sidecar's one shape of error answer: ``{"error": {"code", "message"}}``.
+"""Error answers of the sidecar and the console, one shape: ``{"error": {"code", "message"}}``.
 
 Used by the application's error middleware (an ``HTTPException``, an
 unexpected exception) and by the protocol layer (requests that never reach the
