@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
 from schemaop.model.names import ANNOTATION_APPROVED_PLAN
+from schemaop.model.review import Refused, approval_patch, condition, plan_text
 
 SV_PLURAL = "schemaversions"
 SM_PLURAL = "schemamigrations"
@@ -49,8 +50,9 @@ class Api(Protocol):
     ) -> dict[str, Any] | None: ...
 
 
-class PluginError(Exception):
-    """A refusal or failure with a message for the user (exit 1)."""
+# A refusal or failure with a message for the user (exit 1): the refusals of the
+# shared review helpers (schemaop.model.review) are ones.
+PluginError = Refused
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,13 +129,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- pure helpers -------------------------------------------------------------------------
 
 
-def condition(status: Mapping[str, Any], type_: str) -> dict[str, Any]:
-    for c in status.get("conditions") or []:
-        if c.get("type") == type_:
-            return dict(c)
-    return {}
-
-
 def age(timestamp: str | None, now: dt.datetime) -> str:
     """kubectl's short age: 45s, 12m, 5h, 3d."""
     if not timestamp:
@@ -180,52 +175,6 @@ def status_table(items: Sequence[Mapping[str, Any]], now: dt.datetime, namespace
         ]
         rows.append(([meta.get("namespace", "")] if namespaces else []) + row)
     return table(rows)
-
-
-def _steps(plan: Mapping[str, Any]) -> list[str]:
-    out = []
-    for s in plan.get("steps") or []:
-        arrow = "down" if s.get("direction") == "down" else "up"
-        tx = "" if s.get("transactional", True) else "  (not transactional)"
-        out.append(f"  {arrow:<4} {s.get('version')}  {s.get('description', '')}{tx}")
-    if plan.get("truncatedSteps"):
-        out.append(f"  ... and {plan['truncatedSteps']} more")
-    return out
-
-
-def plan_text(sv: Mapping[str, Any]) -> str:
-    meta, spec, st = sv["metadata"], sv.get("spec") or {}, sv.get("status") or {}
-    plan = st.get("plan") or {}
-    name = f"{meta.get('namespace')}/{meta['name']}"
-    if not plan or not plan.get("steps"):
-        current = st.get("currentVersion") or "-"
-        return f"{name}: nothing to do (at version {current})."
-    lines = [
-        f"SchemaVersion {name}: plan {str(plan.get('hash', ''))[:12]} "
-        f"({plan.get('direction')}, {plan.get('fromVersion') or '-'} -> "
-        f"{plan.get('toVersion') or '-'}, {len(plan.get('steps') or [])} step(s))",
-        *_steps(plan),
-    ]
-    lint = plan.get("lint") or {}
-    if lint:
-        lines.append(
-            f"lint: {lint.get('errors', 0)} error(s), {lint.get('warnings', 0)} warning(s)"
-        )
-        for finding in (lint.get("findings") or [])[:10]:
-            where = f" (version {finding['version']})" if finding.get("version") else ""
-            lines.append(
-                f"  {finding.get('severity', '?')} {finding.get('rule', '')}{where}: "
-                f"{finding.get('message', '')}"
-            )
-    if spec.get("approval") == "Manual":
-        if plan.get("approved"):
-            lines.append("approval: approved")
-        else:
-            lines.append(
-                f"approval: pending; run `kubectl schemaop approve {meta['name']} "
-                f"-n {meta.get('namespace')} --plan {str(plan.get('hash', ''))[:12]}`"
-            )
-    return "\n".join(lines)
 
 
 def history_text(sv: Mapping[str, Any]) -> str:
@@ -322,32 +271,6 @@ def _plan_prefix(text: str) -> str:
             "(status.plan.hash, or kubectl schemaop plan NAME)"
         )
     return value
-
-
-def approval_patch(sv: Mapping[str, Any], wanted: str | None) -> tuple[str, str]:
-    """(plan hash to approve, a description of the plan); PluginError when refused."""
-    meta, spec, st = sv["metadata"], sv.get("spec") or {}, sv.get("status") or {}
-    name = f"{meta.get('namespace')}/{meta['name']}"
-    if spec.get("approval", "Automatic") != "Manual":
-        raise PluginError(f"{name} has approval: Automatic; its plans need no approval")
-    plan = st.get("plan") or {}
-    plan_hash = str(plan.get("hash") or "")
-    if not plan_hash or not plan.get("steps"):
-        raise PluginError(f"{name} has no plan waiting (at version {st.get('currentVersion')})")
-    if st.get("observedGeneration") != meta.get("generation"):
-        raise PluginError(
-            f"{name} changed since the operator last planned (generation "
-            f"{meta.get('generation')}, status for {st.get('observedGeneration')}); "
-            "wait a moment and look at the plan again"
-        )
-    if wanted is not None and (len(wanted) < 7 or not plan_hash.startswith(wanted.lower())):
-        raise PluginError(
-            f"the plan of {name} is now {plan_hash[:12]}, not {wanted}: review it again "
-            f"(kubectl schemaop plan {meta['name']} -n {meta.get('namespace')})"
-        )
-    if (meta.get("annotations") or {}).get(ANNOTATION_APPROVED_PLAN) == plan_hash:
-        raise PluginError(f"plan {plan_hash[:12]} of {name} is already approved")
-    return plan_hash, plan_text(sv)
 
 
 def rollback_steps(
