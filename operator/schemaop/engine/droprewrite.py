@@ -38,7 +38,7 @@ from typing import Any, Final
 
 from psycopg import sql
 
-from schemaop.lint.core import LintResult, Statement, parse_statements
+from schemaop.lint.core import LintResult, Statement, lint_set, parse_statements
 from schemaop.lint.findings import Finding
 from schemaop.lint.policy import (
     TOMBSTONE_MARK,
@@ -52,9 +52,11 @@ from schemaop.lint.policy import (
     version_tag,
 )
 from schemaop.lint.rules import kind, qualified_key, range_key, strings
+from schemaop.lint.status import finding_status, lint_status
 from schemaop.model import Migration
 from schemaop.model.names import ARCHIVE_SCHEMA, TOMBSTONES_TABLE
 from schemaop.model.plan import Plan
+from schemaop.model.status import PlanLint
 
 _DOLLAR: Final = "$schemaop$"
 
@@ -780,3 +782,24 @@ def apply_to_plan(
         else:
             steps.append(dataclasses.replace(step, sql=outcome.down or step.sql))
     return dataclasses.replace(plan, steps=tuple(steps))
+
+
+def plan_hook(
+    plan: Plan, migrations: Iterable[Migration], policy: str
+) -> tuple[Plan, list[dict[str, Any]], PlanLint]:
+    """The operator's lint gate: ``(plan, blocking findings, lint summary)``.
+
+    The signature of ``schemaop.decide.Facts.apply_policy``. ``blocking`` is
+    non-empty when the policy refuses (the plan is then returned unchanged and
+    the operator stalls with reason ``DestructiveChange``); the summary covers
+    the migrations the plan applies (``lint_status`` shape, for
+    ``status.plan.lint``).
+    """
+    ms = list(migrations)
+    results = lint_set(ms, applied_through=plan.from_version)
+    up_versions = {s.version.text for s in plan.steps if s.direction == "up"}
+    summary = lint_status(f for r in results if r.version in up_versions for f in r.findings)
+    outcome = apply_to_plan(plan, ms, policy, lint_results=results)
+    if isinstance(outcome, Refusal):
+        return plan, [finding_status(f) for f in outcome.findings], summary
+    return outcome, [], summary
