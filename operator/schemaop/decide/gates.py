@@ -32,7 +32,7 @@ from schemaop.decide.spec import (
     to_migrations,
     version_of,
 )
-from schemaop.kube.builders import LABEL_SCHEMAVERSION, parse_time
+from schemaop.kube.builders import LABEL_SCHEMAVERSION, RETRY_REQUEST_MAX, parse_time
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
 from schemaop.model.batchprogress import BatchProgress
@@ -42,7 +42,7 @@ from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.jobpolicy import check as check_job_policy
 from schemaop.model.migration import InvalidMigrationSet, MigrationSet
-from schemaop.model.names import ANNOTATION_APPROVED_PLAN
+from schemaop.model.names import ANNOTATION_APPROVED_PLAN, ANNOTATION_RETRY_REQUESTED
 from schemaop.model.plan import InvalidPlan, Plan, recorded_down_note
 from schemaop.model.run import RunError, ended_silently
 from schemaop.model.status import (
@@ -490,6 +490,8 @@ def decide(facts: Facts) -> Decision:
     delay = backoff(last.attempt)
     finished = parse_time(last.finished_at) or facts.now
     retry_at = finished + dt.timedelta(seconds=delay)
+    if retry_requested(facts.annotations, mine):
+        retry_at = min(retry_at, facts.now)  # a person asked: this backoff is skipped
     failure["retryAt"] = st.iso(retry_at)
     changes.append(st.set_failure(failure))
     if facts.now < retry_at:
@@ -512,6 +514,14 @@ def decide(facts: Facts) -> Decision:
         requeue_after=30.0,
         migration_status=migration_status,
     )
+
+
+def retry_requested(annotations: Mapping[str, str], jobs: Sequence[JobFacts]) -> bool:
+    """Whether a person asked for a retry now (annotation ``schemaop.io/retry-requested``)
+    that no Job of the plan has answered yet: each value skips one backoff, and the Job
+    started then carries it (:func:`schemaop.kube.builders.build_job`)."""
+    value = str(annotations.get(ANNOTATION_RETRY_REQUESTED) or "").strip()[:RETRY_REQUEST_MAX]
+    return bool(value) and not any(j.retry_requested == value for j in jobs)
 
 
 def _live_progress(facts: Facts) -> BatchProgress | None:

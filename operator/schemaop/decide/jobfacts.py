@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemaop.kube.builders import LABEL_ATTEMPT, LABEL_PLAN, job_finished
+from schemaop.kube.builders import LABEL_ATTEMPT, LABEL_PLAN, job_finished, retry_request
 from schemaop.model.run import RunError, RunSummary
 from schemaop.model.status import LastJob, failure_from, failure_message
 
@@ -26,6 +26,8 @@ class JobFacts:
     # The Job's termination message: the engine's summary (None: no message).
     summary: RunSummary | None = None
     uid: str = ""
+    # The retry request (schemaop.io/retry-requested) this Job was started under, if any.
+    retry_requested: str = ""
 
     @classmethod
     def from_job(cls, job: Mapping[str, Any], message: str | None) -> JobFacts:
@@ -45,6 +47,7 @@ class JobFacts:
             or (done.get("lastTransitionTime") if done else None),
             summary=RunSummary.from_json(message) if message else None,
             uid=str(meta.get("uid") or ""),
+            retry_requested=retry_request(job),
         )
 
     @property

@@ -34,7 +34,13 @@ from typing import Any, Final
 
 from schemaop import redaction
 from schemaop.model.jobpolicy import JobPolicy
-from schemaop.model.names import API_VERSION, EXIT_STOPPED, GROUP, REQUIRE_AUTH_SCRAM
+from schemaop.model.names import (
+    ANNOTATION_RETRY_REQUESTED,
+    API_VERSION,
+    EXIT_STOPPED,
+    GROUP,
+    REQUIRE_AUTH_SCRAM,
+)
 from schemaop.model.plan import Plan
 from schemaop.model.run import RunSummary, ended_silently
 
@@ -53,6 +59,8 @@ CONTAINER: Final = "migrate"
 # with room for the object's metadata.
 PLAN_PART_BYTES: Final = 900 * 1024
 SNAPSHOT_MOUNT: Final = "/var/lib/schemaop/snapshots"
+# The most of a retry request (annotation schemaop.io/retry-requested) a Job carries.
+RETRY_REQUEST_MAX: Final = 256
 
 
 def dns_name(*parts: str, max_len: int = 63) -> str:
@@ -201,6 +209,13 @@ def _secret_env(name: str, ref: Mapping[str, Any]) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref["name"], "key": ref["key"]}}}
 
 
+def retry_request(obj: Mapping[str, Any]) -> str:
+    """The retry request (annotation ``schemaop.io/retry-requested``) an object carries,
+    as a Job keeps it (clipped); empty when none."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(ANNOTATION_RETRY_REQUESTED) or "").strip()[:RETRY_REQUEST_MAX]
+
+
 def build_job(
     schemaversion: Mapping[str, Any],
     plan: Plan,
@@ -293,6 +308,14 @@ def build_job(
         job_spec["activeDeadlineSeconds"] = int(overrides["activeDeadlineSeconds"])
     if overrides.get("ttlSecondsAfterFinished") is not None:
         job_spec["ttlSecondsAfterFinished"] = int(overrides["ttlSecondsAfterFinished"])
+    annotations = {
+        ANNOTATION_PLAN_HASH: plan.hash,
+        ANNOTATION_TRIGGER: job_trigger(schemaversion, attempt),
+    }
+    requested = retry_request(schemaversion)
+    if requested:
+        # This Job answers that request: the same value never skips a backoff again.
+        annotations[ANNOTATION_RETRY_REQUESTED] = requested
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -300,10 +323,7 @@ def build_job(
             "name": name,
             "namespace": meta["namespace"],
             "labels": labels,
-            "annotations": {
-                ANNOTATION_PLAN_HASH: plan.hash,
-                ANNOTATION_TRIGGER: job_trigger(schemaversion, attempt),
-            },
+            "annotations": annotations,
             "ownerReferences": [owner_reference(schemaversion)],
         },
         "spec": job_spec,

@@ -15,6 +15,12 @@ API_VERSION: Final = f"{GROUP}/{VERSION}"
 # The annotation with which a person approves a plan (its hash).
 ANNOTATION_APPROVED_PLAN: Final = f"{GROUP}/approved-plan"
 
+# The annotation with which a person asks for a failed run to be retried now: the
+# operator skips the failure backoff once for each new value (any text; the console
+# writes a timestamp and a nonce). The Job it starts carries the value, so the same
+# value never skips a second backoff.
+ANNOTATION_RETRY_REQUESTED: Final = f"{GROUP}/retry-requested"
+
 # On a Secret: the hosts its password (passwordFrom) may be sent to, comma-separated
 # `host` or `host:port` entries (decide/secrethosts.py).
 ANNOTATION_ALLOWED_HOSTS: Final = f"{GROUP}/allowed-hosts"
