@@ -5,6 +5,13 @@ plain dicts back; tests of the operator's logic never need an API server, and
 the e2e tests use a real one. Calls go through the synchronous ``kubernetes``
 client in a worker thread, so the kopf event loop never blocks.
 
+The console's calls are made with a person's own identity: :class:`UserKubeApi`
+(a :class:`KubeApi` built from the person's bearer token, :func:`token_client`,
+or from the kubeconfig in local mode) adds the reads it needs: who the caller
+is, Events, Jobs and pods, namespaces, and two streams (a watch of schemaop
+objects, a pod's log followed) read in a worker thread and handed to the event
+loop line by line. No Secret is read for the console.
+
 Status is written in one place, :meth:`KubeApi.update_status`: it applies a pure
 mutator to the current object's status, skips the write when nothing changed,
 and retries on a conflict (HTTP 409) with the object re-read. Status messages
@@ -21,7 +28,8 @@ import copy
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import urllib3
@@ -30,7 +38,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from schemaop import redaction
-from schemaop.kube.builders import PodLog, controlled_by
+from schemaop.kube.builders import CONTAINER, PodLog, controlled_by
 from schemaop.model.names import GROUP, VERSION
 
 log = logging.getLogger(__name__)
@@ -51,9 +59,15 @@ class KubeError(Exception):
     with the object re-read (:meth:`KubeApi.update_status`).
     """
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    def __init__(
+        self, message: str, status: int = 0, reason: str = "", api_message: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
+        # The API server's own words: its Status ``reason`` (Forbidden, NotFound,
+        # Conflict, Invalid...) and ``message``, for callers that pass a refusal on as is.
+        self.reason = reason
+        self.api_message = api_message
 
     @property
     def invalid(self) -> bool:
@@ -104,9 +118,14 @@ def client_from_kubeconfig(path: str | None, context: str | None) -> tuple[Any, 
 
 def _wrap(exc: ApiException, what: str) -> KubeError:
     reason = exc.reason or ""
+    api_reason = ""
     with contextlib.suppress(ValueError, AttributeError):
-        reason = json.loads(exc.body or "{}").get("message", reason)
-    return KubeError(f"{what}: {exc.status} {reason}", int(exc.status or 0))
+        body = json.loads(exc.body or "{}")
+        reason = body.get("message", reason)
+        api_reason = str(body.get("reason") or "")
+    return KubeError(
+        f"{what}: {exc.status} {reason}", int(exc.status or 0), api_reason, str(reason)
+    )
 
 
 class KubeApi:
@@ -526,3 +545,189 @@ class KubeApi:
             )
         except KubeError as exc:
             log.warning("could not post event %s on %s: %s", reason, meta["name"], exc)
+
+
+# --- the console: calls with a person's own identity ------------------------------------
+
+# A watch is ended by the API server after this long (the console's stream then
+# ends too and the browser reconnects, listing again).
+WATCH_SECONDS = 300
+_QUEUE = 1000
+
+
+def token_client(api_server: str, ca_file: str | None, token: str) -> k8s.ApiClient:
+    """A client for ``api_server`` that authenticates with ``token`` (and nothing else)."""
+    configuration = k8s.Configuration()
+    configuration.host = api_server.rstrip("/")
+    configuration.api_key = {"authorization": token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    if ca_file:
+        configuration.ssl_ca_cert = ca_file
+    configuration.connection_pool_maxsize = 4
+    return k8s.ApiClient(configuration)
+
+
+async def _lines(opener: Callable[[], Any]) -> AsyncIterator[bytes]:
+    """The lines of a streamed response (``opener`` makes the request, in a thread),
+    as they arrive; the request is closed when the consumer stops."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(_QUEUE)
+    holder: dict[str, Any] = {}
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def go() -> None:
+        try:
+            response = opener()
+            holder["response"] = response
+            pending = b""
+            for chunk in response.stream(4096, decode_content=True):
+                if stop.is_set():
+                    break
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for line in complete:
+                    put(line)
+            if pending and not stop.is_set():
+                put(pending)
+            put(None)
+        except ApiException as exc:
+            put(_wrap(exc, "stream"))
+        except Exception as exc:  # the connection dropped or was closed by us
+            put(None if stop.is_set() else exc)
+
+    thread = threading.Thread(target=go, name="schemaop-console-stream", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                if isinstance(item, KubeError):
+                    raise item
+                return  # a dropped stream ends; the client reconnects
+            yield item
+    finally:
+        stop.set()
+        response = holder.get("response")
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.close()
+
+
+class UserKubeApi(KubeApi):
+    """:class:`KubeApi` with the person's credentials, and the console's reads."""
+
+    async def whoami(self) -> tuple[str, list[str]]:
+        """The caller's user name and groups (a SelfSubjectReview); KubeError 401 if the
+        credentials are not accepted."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        api = k8s.AuthenticationV1Api(self.client)
+        result = await self._call("create selfsubjectreview", api.create_self_subject_review, body)
+        info = ((result or {}).get("status") or {}).get("userInfo") or {}
+        return str(info.get("username") or ""), [str(g) for g in info.get("groups") or []]
+
+    async def can(self, verb: str, resource: str, namespace: str | None) -> bool:
+        """Whether the caller may ``verb`` schemaop ``resource`` (a SelfSubjectAccessReview)."""
+        attributes: dict[str, Any] = {"group": GROUP, "resource": resource, "verb": verb}
+        if namespace is not None:
+            attributes["namespace"] = namespace
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        }
+        api = k8s.AuthorizationV1Api(self.client)
+        result = await self._call(
+            "create selfsubjectaccessreview", api.create_self_subject_access_review, body
+        )
+        return bool(((result or {}).get("status") or {}).get("allowed"))
+
+    async def list_namespaces(self) -> list[str]:
+        result = await self._call("list namespaces", self.core.list_namespace)
+        return sorted(str(n["metadata"]["name"]) for n in (result or {}).get("items", []))
+
+    async def list_events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """The Events about one object, oldest first."""
+        result = await self._call(
+            f"list events in {namespace}",
+            self.core.list_namespaced_event,
+            namespace,
+            field_selector=f"involvedObject.kind={kind},involvedObject.name={name}",
+        )
+        items = list((result or {}).get("items", []))
+        return sorted(items, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        result = await self._call(
+            f"get job {namespace}/{name}", self.batch.read_namespaced_job, name, namespace
+        )
+        return dict(result) if result else None
+
+    async def job_pods(self, namespace: str, job_meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The pods the Job controls, newest first."""
+        return await self._job_pods(namespace, job_meta)
+
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        result = await self._call(
+            f"get pod {namespace}/{name}", self.core.read_namespaced_pod, name, namespace
+        )
+        return dict(result) if result else None
+
+    async def watch_custom(
+        self, plural: str, namespace: str | None, seconds: int = WATCH_SECONDS
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A watch of one schemaop plural (every object first, as ADDED, then each
+        change), in a namespace or all of them; ends after ``seconds``."""
+        kwargs: dict[str, Any] = {
+            "watch": True,
+            "timeout_seconds": seconds,
+            "_preload_content": False,
+            "_request_timeout": (10, seconds + 30),
+        }
+
+        def opener() -> Any:
+            if namespace is None:
+                return self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kwargs)
+            return self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, **kwargs
+            )
+
+        async for line in _lines(opener):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("type") == "ERROR":
+                status = event.get("object") or {}
+                raise KubeError(
+                    f"watch {plural}: {status.get('message', '')}",
+                    int(status.get("code") or 0),
+                    str(status.get("reason") or ""),
+                    str(status.get("message") or ""),
+                )
+            if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                yield event
+
+    async def follow_log(self, namespace: str, pod: str) -> AsyncIterator[str]:
+        """The log of the migration container of ``pod`` from its start, followed until
+        the container ends (not yet scrubbed: the caller masks secrets)."""
+
+        def opener() -> Any:
+            return self.core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=CONTAINER,
+                follow=True,
+                _preload_content=False,
+                _request_timeout=(10, 24 * 3600),
+            )
+
+        async for line in _lines(opener):
+            yield line.decode("utf-8", errors="replace")

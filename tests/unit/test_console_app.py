@@ -1,0 +1,105 @@
+"""The console's HTTP surface without a cluster: health, headers, authentication and CSRF
+refusals, the one-time code, static pages; every refusal a JSON 4xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from schemaop.console.app import CSP, make_app
+from schemaop.console.config import ConsoleConfig
+
+
+class _NoCluster:
+    """Stands for the kubeconfig's client: the API server is unreachable."""
+
+    def __init__(self) -> None:
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = "https://127.0.0.1:9"  # nothing listens on the discard port
+        configuration.retries = 0
+        self.client = client.ApiClient(configuration)
+
+    def __call__(self) -> Any:
+        return self.client
+
+
+async def _client(config: ConsoleConfig) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = TestClient(TestServer(make_app(config)))
+    await client.start_server()
+    return client
+
+
+async def test_health_headers_and_401_json() -> None:
+    client = await _client(ConsoleConfig(mode="cluster", api_server="https://127.0.0.1:9"))
+    try:
+        r = await client.get("/healthz")
+        assert r.status == 200 and await r.text() == "ok"
+        assert r.headers["Content-Security-Policy"] == CSP
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+        for path in ("/api/session", "/api/v1/schemaversions", "/api/v1/events"):
+            r = await client.get(path)
+            assert r.status == 401
+            assert (await r.json())["error"]["code"] == "Unauthenticated"
+            assert r.headers["Cache-Control"] == "no-store"
+        r = await client.get("/")
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
+        assert (await client.get("/ui/ns/db")).status == 200
+        r = await client.get("/static/../../etc/passwd")
+        assert r.status == 404 and "error" in await r.json()
+        # A bearer token is used as is; the API server cannot be reached: 503, no traceback.
+        r = await client.get("/api/v1/schemaversions", headers={"Authorization": "Bearer x"})
+        assert r.status == 503 and (await r.json())["error"]["code"] == "Unavailable"
+        r = await client.post(
+            "/api/v1/namespaces/ns/schemaversions/db/pause",
+            json={"paused": True},
+            headers={"Authorization": "Bearer x"},
+        )
+        assert r.status == 403 and (await r.json())["error"]["code"] == "CSRFRejected"
+        r = await client.post("/login", data=b"nope", headers={"Content-Type": "application/json"})
+        assert r.status == 400 and (await r.json())["error"]["code"] == "BadRequest"
+        r = await client.post(
+            "/login", data=b"x" * 100_000, headers={"Content-Type": "application/json"}
+        )
+        assert r.status == 413 and "error" in await r.json()
+        r = await client.get("/login?code=anything", allow_redirects=False)
+        assert r.status == 302 and r.headers["Location"] == "/"
+    finally:
+        await client.close()
+
+
+async def test_the_local_one_time_code_opens_one_session() -> None:
+    config = ConsoleConfig(
+        mode="local", local_credentials=_NoCluster(), one_time_code="c0de", secure_cookies=False
+    )
+    client = await _client(config)
+    try:
+        r = await client.get("/login?code=wrong", allow_redirects=False)
+        assert r.status == 401
+        r = await client.get("/login?code=c0de", allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"] == "/"
+        cookie = r.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+        r = await client.get("/api/session")
+        body = await r.json()
+        assert r.status == 200 and body["mode"] == "local" and body["user"] == "kubeconfig"
+        csrf = body["csrfToken"]
+        r = await client.post(
+            "/api/v1/namespaces/ns/schemaversions/db/pause",
+            json={"paused": True},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert r.status == 503  # past CSRF; the API server is unreachable here
+        # Used once: a second browser cannot open a session with it.
+        other: TestClient[Any, Any] = TestClient(client.server)
+        r = await other.get("/login?code=c0de", allow_redirects=False)
+        assert r.status == 401
+        # A bearer token does not replace the session in local mode.
+        r = await other.get("/api/session", headers={"Authorization": "Bearer x"})
+        assert r.status == 401
+        await other.close()
+    finally:
+        await client.close()
