@@ -580,6 +580,7 @@ async def _lines(opener: Callable[[], Any]) -> AsyncIterator[bytes]:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def go() -> None:
+        response = None
         try:
             response = opener()
             holder["response"] = response
@@ -598,6 +599,10 @@ async def _lines(opener: Callable[[], Any]) -> AsyncIterator[bytes]:
             put(_wrap(exc, "stream"))
         except Exception as exc:  # the connection dropped or was closed by us
             put(None if stop.is_set() else exc)
+        finally:
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    response.close()
 
     thread = threading.Thread(target=go, name="schemaop-console-stream", daemon=True)
     thread.start()
