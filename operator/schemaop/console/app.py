@@ -28,7 +28,7 @@ import logging
 import mimetypes
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from schemaop import __version__, redaction
 from schemaop.console import views
 from schemaop.console.auth import COOKIE, Csrf, OneTimeCode, Session, Sessions
 from schemaop.console.config import ConsoleConfig
+from schemaop.decide.spec import version_of
 from schemaop.kube.api import KubeError, UserKubeApi, token_client
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, RUN_PLURAL
 from schemaop.model.names import ANNOTATION_APPROVED_PLAN, ANNOTATION_RETRY_REQUESTED
@@ -445,8 +446,9 @@ async def _detail(request: web.Request) -> web.StreamResponse:
     ns, name = _name(request, "ns"), _name(request, "name")
     api = _api(request)
     sv = await _get_sv(api, ns, name)
-    objects = views.own_migrations(name, await _or_empty(api.list_custom(SM_PLURAL, ns)))
-    objects.sort(key=lambda m: str((m.get("spec") or {}).get("version", "")))
+    objects = _in_version_order(
+        views.own_migrations(name, await _or_empty(api.list_custom(SM_PLURAL, ns)))
+    )
     lint = views.migration_lint(objects)
     migrations = [
         {**views.strip(m), "lint": findings} for m, findings in zip(objects, lint, strict=True)
@@ -462,6 +464,15 @@ async def _detail(request: web.Request) -> web.StreamResponse:
             "events": [views.event_summary(e) for e in reversed(events)],
             "runs": views.runs_newest_first(runs),
         }
+    )
+
+
+def _in_version_order(objects: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """SchemaMigrations in version order (those with an invalid version last, by text)."""
+    valid = [(v, o) for o in objects if (v := version_of(o)) is not None]
+    invalid = [o for o in objects if version_of(o) is None]
+    return [o for _, o in sorted(valid, key=lambda vo: vo[0])] + sorted(
+        invalid, key=lambda o: str((o.get("spec") or {}).get("version", ""))
     )
 
 
@@ -663,35 +674,42 @@ async def _events(request: web.Request) -> web.StreamResponse:
 async def _log_lines(
     api: UserKubeApi, ns: str, job: dict[str, Any] | None, record: dict[str, Any] | None
 ) -> AsyncIterator[bytes]:
-    """The live log of the Job's pod while it exists, else the record's; then ``end``."""
+    """The live log of the Job's pod while it exists, else the record's; then ``end``.
+    Every line passes through the scrubber."""
     pods = await api.job_pods(ns, job["metadata"]) if job is not None else []
+    problem = None
     if pods:
         pod = pods[0]
         name = pod["metadata"]["name"]
         for _ in range(120):  # the container may not have started yet
-            phase = (pod.get("status") or {}).get("phase")
-            if phase != "Pending":
+            if (pod.get("status") or {}).get("phase") != "Pending":
                 break
             yield b": waiting for the pod to start\n\n"
             await asyncio.sleep(1.0)
             pod = await api.get_pod(ns, name) or pod
+        sent = 0
         try:
             async for line in api.follow_log(ns, name):
+                sent += 1
                 yield sse("line", {"text": redaction.scrub(line)})
             yield sse("end", {"source": "pod", "pod": name})
             return
         except KubeError as exc:
-            if exc.status not in (400, 404):
-                raise
-            # The pod went between the list and the read: the record has the log.
-    tail = (((record or {}).get("spec") or {}).get("log") or {}).get("tail")
+            # The pod went between the list and the read, or its log cannot be served:
+            # the record has the end of it.
+            problem = _from_kube(exc).message
+            if sent:
+                yield sse("end", {"source": "pod", "pod": name, "message": problem})
+                return
+    log_record = ((record or {}).get("spec") or {}).get("log") or {}
+    tail = log_record.get("tail")
     if tail:
         for line in str(tail).splitlines():
             yield sse("line", {"text": redaction.scrub(line)})
         yield sse("end", {"source": "record"})
     else:
-        unavailable = (((record or {}).get("spec") or {}).get("log") or {}).get("unavailable")
-        yield sse("end", {"source": "none", "message": unavailable or "no log kept"})
+        message = log_record.get("unavailable") or problem or "no log was kept for this run"
+        yield sse("end", {"source": "none", "message": message})
 
 
 async def _log_response(
