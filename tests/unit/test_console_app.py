@@ -103,3 +103,21 @@ async def test_the_local_one_time_code_opens_one_session() -> None:
         await other.close()
     finally:
         await client.close()
+
+
+def test_a_persons_token_is_scrubbed_from_logs_once_used() -> None:
+    import logging
+
+    from schemaop import redaction
+    from schemaop.console.app import ConsoleState
+
+    token = "eyJhbGciOiJSUzI1NiJ9.c29tZS1wZXJzb24tdG9rZW4.c2lnbmF0dXJlLXBhcnQtaGVyZQ"
+    state = ConsoleState(ConsoleConfig(api_server="https://127.0.0.1:9"))
+    state.api_for(token)
+    assert token not in redaction.scrub(f"the call with {token} failed")
+    redaction.install_log_scrubber()
+    record = logging.getLogRecordFactory()(
+        "schemaop.console", logging.ERROR, __file__, 1, "token %s", (token,), None
+    )
+    assert token not in record.getMessage()
+    state.close()

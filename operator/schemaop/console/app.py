@@ -137,6 +137,9 @@ class ConsoleState:
         key = hashlib.sha256(token.encode()).hexdigest()
         client = self._clients.pop(key, None)
         if client is None:
+            # A person's token is a secret like a password: never in a log line or a
+            # message of this process from now on (the scrubber, redaction).
+            redaction.remember(token)
             client = token_client(self.config.api_server, self.config.ca_file, token)
             while len(self._clients) >= 256:
                 old = self._clients.pop(next(iter(self._clients)))
@@ -877,6 +880,7 @@ async def running(config: ConsoleConfig) -> AsyncIterator[tuple[web.AppRunner, i
         handle_signals=False,
         shutdown_timeout=1.0,
     )
+    redaction.install_log_scrubber()  # tokens seen are remembered: scrubbed from every record
     with masking(None):
         await runner.setup()
         site = web.TCPSite(runner, config.listen_host, config.listen_port)
