@@ -666,11 +666,15 @@ async def _events(request: web.Request) -> web.StreamResponse:
         if await api.can("watch", RUN_PLURAL, ns):
             sources.append(_watch(api, RUN_PLURAL, ns, "run"))
     response = await _stream(request)
-    if not sources:
-        await response.write(sse("end", {"reason": "no namespace where you may list"}))
-        return response
+    keepalive = request.app[STATE_KEY].config.keepalive_seconds
     with contextlib.suppress(ConnectionResetError, KubeError):
-        await _pump(sources, response, request.app[STATE_KEY].config.keepalive_seconds)
+        if not sources:
+            # Nothing this person may watch: an open, quiet stream (ending it would
+            # only make the browser reconnect every few seconds).
+            while True:
+                await asyncio.sleep(keepalive)
+                await response.write(b": keepalive\n\n")
+        await _pump(sources, response, keepalive)
     return response
 
 

@@ -352,7 +352,8 @@ TRIGGERS: Final = ("NewPlan", "Approval", "Retry", "Unknown")
 _TRIGGER_MESSAGES: Final = {
     "NewPlan": "a new plan that needs no approval (a new migration or a changed target)",
     "Approval": "the plan was approved (annotation schemaop.io/approved-plan)",
-    "Retry": "a retry after the previous attempt failed with a retryable error",
+    "Retry": "a retry after the previous attempt failed with a retryable error (after "
+    "its backoff, or at once when asked with annotation schemaop.io/retry-requested)",
     "Unknown": "not recorded (the Job was created by an older operator)",
 }
 
