@@ -584,6 +584,8 @@ async def _lines(opener: Callable[[], Any]) -> AsyncIterator[bytes]:
         try:
             response = opener()
             holder["response"] = response
+            if stop.is_set():  # the consumer left while the request was made
+                return
             pending = b""
             for chunk in response.stream(4096, decode_content=True):
                 if stop.is_set():
@@ -620,8 +622,11 @@ async def _lines(opener: Callable[[], Any]) -> AsyncIterator[bytes]:
         stop.set()
         response = holder.get("response")
         if response is not None:
+            # Wake the thread's read (urllib3 shuts the socket down for reading; closing
+            # it here would wait for the read's lock, up to the end of the watch): the
+            # thread then closes the response and its connection.
             with contextlib.suppress(Exception):
-                response.close()
+                response.shutdown()
 
 
 class UserKubeApi(KubeApi):
