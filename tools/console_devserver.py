@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import json
 import secrets
@@ -317,28 +318,6 @@ RUNS = {
                         "status": "failed",
                         "durationMs": 31,
                         "attempts": 1,
-                        "statements": [
-                            {
-                                "index": 1,
-                                "statement": "ALTER TABLE payments ADD COLUMN amount numeric",
-                                "durationMs": 4,
-                                "rows": 0,
-                                "lockWaits": 1,
-                                "lockWaitMs": 1200,
-                                "retries": 1,
-                                "notices": [],
-                            },
-                            {
-                                "index": 2,
-                                "statement": "UPDATE payments\n   SET amount = amount_cents / "
-                                "100.0\n WHERE amount IS NULL",
-                                "durationMs": 2,
-                                "status": "failed",
-                                "notices": [
-                                    {"severity": "NOTICE", "message": "payments has 1.2M rows"}
-                                ],
-                            },
-                        ],
                     }
                 ],
                 "error": {
@@ -362,6 +341,64 @@ RUNS = {
             },
         },
     }
+}
+
+# A run whose summary carries per-statement figures (the run page shows them when a
+# record has them; today's records do not).
+RUNS["orders-db-9b2e44d1a0-1-1a2b3c4d"] = {
+    "metadata": {"namespace": "shop", "name": "orders-db-9b2e44d1a0-1-1a2b3c4d"},
+    "spec": {
+        "schemaVersion": "orders-db",
+        "job": {"name": "orders-db-9b2e44d1a0-1-1a2b3c4d"},
+        "planHash": OLD_HASH,
+        "attempt": 1,
+        "trigger": {"kind": "Approval", "approvedPlanHash": OLD_HASH},
+        "startTime": "2026-12-01T20:12:01Z",
+        "completionTime": "2026-12-01T20:12:04Z",
+        "duration": "2.6s",
+        "outcome": "Succeeded",
+        "outcomeReason": "Complete",
+        "fromVersion": "1",
+        "toVersion": "2",
+        "summary": {
+            "ok": True,
+            "applied": 1,
+            "skipped": 0,
+            "steps": [
+                {
+                    "version": "2",
+                    "description": "orders.customer_id",
+                    "direction": "up",
+                    "transactional": True,
+                    "status": "applied",
+                    "durationMs": 420,
+                    "attempts": 2,
+                    "statements": [
+                        {
+                            "index": 1,
+                            "statement": "ALTER TABLE orders ADD COLUMN customer_id bigint",
+                            "durationMs": 1204,
+                            "rows": 0,
+                            "lockWaits": 1,
+                            "lockWaitMs": 1200,
+                            "retries": 1,
+                            "notices": [],
+                        },
+                        {
+                            "index": 2,
+                            "statement": "UPDATE orders SET customer_id = legacy_customer",
+                            "durationMs": 96,
+                            "rows": 18240,
+                            "notices": [
+                                {"severity": "NOTICE", "message": "18240 rows had no customer"}
+                            ],
+                        },
+                    ],
+                }
+            ],
+        },
+        "log": {"tail": "schemaop migrate: plan 9b2e44d1a0c3 (1 -> 2, 1 step)\nstep 2 up\ndone\n"},
+    },
 }
 
 RUN_SUMMARIES = [
@@ -578,15 +615,17 @@ async def sse(request: web.Request) -> web.StreamResponse:
 async def events(request: web.Request) -> web.StreamResponse:
     response = await sse(request)
     # A change 3 s after connecting: billing/invoices is resumed (the list updates live).
-    await asyncio.sleep(3)
     changed = copy.deepcopy(ITEMS[4])
     changed["spec"]["paused"] = False
     changed["status"]["conditions"] = [cond("Ready", "True", "Applied", "at version 7")]
     data = json.dumps({"type": "MODIFIED", "object": changed})
-    await response.write(f"event: schemaversion\ndata: {data}\n\n".encode())
-    while True:
-        await asyncio.sleep(15)
-        await response.write(b": keepalive\n\n")
+    with contextlib.suppress(ConnectionResetError):
+        await asyncio.sleep(3)
+        await response.write(f"event: schemaversion\ndata: {data}\n\n".encode())
+        while True:
+            await asyncio.sleep(15)
+            await response.write(b": keepalive\n\n")
+    return response
 
 
 async def log(request: web.Request) -> web.StreamResponse:
@@ -598,10 +637,11 @@ async def log(request: web.Request) -> web.StreamResponse:
         if record
         else [f"step {i}: applying statement {i}" for i in range(1, 40)]
     )
-    for line in lines:
-        await response.write(f"event: line\ndata: {json.dumps({'text': line})}\n\n".encode())
-        await asyncio.sleep(0.05 if record else 0.3)
-    await response.write(b"event: end\ndata: {}\n\n")
+    with contextlib.suppress(ConnectionResetError):
+        for line in lines:
+            await response.write(f"event: line\ndata: {json.dumps({'text': line})}\n\n".encode())
+            await asyncio.sleep(0.05 if record else 0.3)
+        await response.write(b"event: end\ndata: {}\n\n")
     return response
 
 

@@ -81,7 +81,7 @@ var x,ze,Mt,I,Ce,ge,Ye,fe,Ze,Re,Le,Vt,oe=Symbol.for("pv"),ve={},be=[],Ht=/^m(i|n
     <thead>
       <tr>
         <th scope="col">Database</th>
-        <th scope="col">Version (current → target)</th>
+        <th scope="col">Current → target</th>
         <th scope="col">Status</th>
         <th scope="col">Pending</th>
         <th scope="col">Drift</th>

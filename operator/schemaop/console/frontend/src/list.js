@@ -157,7 +157,7 @@ function Table({ rows, total }) {
     <thead>
       <tr>
         <th scope="col">Database</th>
-        <th scope="col">Version (current → target)</th>
+        <th scope="col">Current → target</th>
         <th scope="col">Status</th>
         <th scope="col">Pending</th>
         <th scope="col">Drift</th>
