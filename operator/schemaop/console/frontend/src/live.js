@@ -2,34 +2,70 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { paths } from "./api.js";
 
-// Subscribes to /api/v1/events. `onEvent(kind, {type, object})`; `onOpen()` on every
-// (re)connection, so the page re-lists what it may have missed. Returns the state.
+// One EventSource on /api/v1/events for the whole app, shared by the pages: moving
+// between pages keeps the same stream (each stream is a set of watches on the API
+// server). Closed on sign-out.
+let shared = null;
+
+function sharedEvents() {
+  if (shared) return shared;
+  const s = {
+    source: new EventSource(paths.events),
+    state: "connecting",
+    opened: false,
+    events: new Set(),
+    opens: new Set(),
+    states: new Set(),
+  };
+  const setState = (state) => {
+    s.state = state;
+    s.states.forEach((fn) => fn(state));
+  };
+  s.source.onopen = () => {
+    setState("live");
+    if (s.opened) s.opens.forEach((fn) => fn());
+    s.opened = true;
+  };
+  s.source.onerror = () => setState(s.source.readyState === 2 ? "closed" : "reconnecting");
+  for (const kind of ["schemaversion", "run"]) {
+    s.source.addEventListener(kind, (message) => {
+      let data;
+      try {
+        data = JSON.parse(message.data);
+      } catch {
+        return;
+      }
+      s.events.forEach((fn) => fn(kind, data));
+    });
+  }
+  shared = s;
+  return s;
+}
+
+export function closeEvents() {
+  if (shared) shared.source.close();
+  shared = null;
+}
+
+// Subscribes to the shared stream: `onEvent(kind, {type, object})`; `onOpen()` on
+// every reconnection, so the page re-lists what it may have missed. Returns the state.
 export function useEvents(onEvent, onOpen) {
-  const [state, setState] = useState("connecting");
+  const [state, setState] = useState(() => sharedEvents().state);
   const handlers = useRef({ onEvent, onOpen });
   handlers.current = { onEvent, onOpen };
   useEffect(() => {
-    const source = new EventSource(paths.events);
-    let opened = false;
-    source.onopen = () => {
-      setState("live");
-      if (opened && handlers.current.onOpen) handlers.current.onOpen();
-      opened = true;
+    const s = sharedEvents();
+    const event = (kind, data) => handlers.current.onEvent(kind, data);
+    const open = () => handlers.current.onOpen && handlers.current.onOpen();
+    s.events.add(event);
+    s.opens.add(open);
+    s.states.add(setState);
+    setState(s.state);
+    return () => {
+      s.events.delete(event);
+      s.opens.delete(open);
+      s.states.delete(setState);
     };
-    source.onerror = () => setState(source.readyState === 2 ? "closed" : "reconnecting");
-    const listen = (kind) =>
-      source.addEventListener(kind, (message) => {
-        let data;
-        try {
-          data = JSON.parse(message.data);
-        } catch {
-          return;
-        }
-        handlers.current.onEvent(kind, data);
-      });
-    listen("schemaversion");
-    listen("run");
-    return () => source.close();
   }, []);
   return state;
 }

@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, get, pages, paths, post, setCsrfToken } from "./api.js";
 import { DatabasePage } from "./database.js";
 import { ListPage } from "./list.js";
+import { closeEvents } from "./live.js";
 import { JobPage, RunPage } from "./run.js";
 import { Link, errorText, html, navigate, useLocation } from "./ui.js";
 
@@ -115,6 +116,7 @@ function App() {
     } catch {
       // Signed out either way: the session is dropped below.
     }
+    closeEvents();
     setCsrfToken("");
     setSession(null);
     navigate(pages.list);
