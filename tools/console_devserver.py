@@ -5,7 +5,9 @@ violation shows up here first). Not shipped; for people and screenshots only.
     .venv/bin/python tools/console_devserver.py [--port 8089]
 
 Sign in with any token; the token ``viewer`` may only look (every action is refused
-with a 403 as the Kubernetes API would), ``stale`` makes approve answer 409.
+with a 403 as the Kubernetes API would), ``stale`` makes approve answer 409, and with
+``planchange`` the plan of shop/orders-db changes 8 s after the page opens (a stale
+page: approving the plan it showed answers 409 PlanChanged).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ CSP = (
     "frame-ancestors 'none'; form-action 'self'"
 )
 HASH = "3f9a1c27d4be5e0a8b76c1f2e9d03a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"
+NEW_HASH = "c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
 OLD_HASH = "9b2e44d1a0c3f5e6d7c8b9a0f1e2d3c4b5a6978877665544332211ffeeddccbb"
 
 
@@ -442,6 +445,15 @@ EVENTS = [
 ]
 
 SESSIONS: dict[str, str] = {}
+# Sessions of ``planchange`` that were sent the changed plan.
+PLAN_CHANGED: set[str] = set()
+
+
+def with_new_plan(obj: dict[str, Any]) -> dict[str, Any]:
+    changed = copy.deepcopy(obj)
+    changed["status"]["plan"]["hash"] = NEW_HASH
+    changed["status"]["plan"]["steps"][0]["description"] = "a new version 3"
+    return changed
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -520,6 +532,8 @@ async def detail(request: web.Request) -> web.Response:
     obj = find(ns, name)
     if obj is None:
         return error(404, "NotFound", f'schemaversions.schemaop.io "{name}" not found')
+    if obj is ITEMS[0] and request.cookies.get("schemaop-console", "") in PLAN_CHANGED:
+        obj = with_new_plan(obj)
     migrations = [m for m in MIGRATIONS if name == "orders-db"]
     runs = [r for r in RUN_SUMMARIES if RUNS[r["name"]]["spec"]["schemaVersion"] == name]
     return web.json_response(
@@ -593,7 +607,8 @@ async def action(request: web.Request) -> web.Response:
             'namespace "shop"',
         )
     if verb == "approve":
-        if user(request) == "stale" or body.get("planHash") != HASH:
+        current = NEW_HASH if user(request) == "planchange" else HASH
+        if user(request) == "stale" or body.get("planHash") != current:
             return error(409, "PlanChanged", "the plan changed since the page was loaded: reload")
         return web.json_response({"approved": body["planHash"]})
     return web.json_response({})
@@ -614,13 +629,18 @@ async def sse(request: web.Request) -> web.StreamResponse:
 
 async def events(request: web.Request) -> web.StreamResponse:
     response = await sse(request)
-    # A change 3 s after connecting: billing/invoices is resumed (the list updates live).
+    # A change 3 s after connecting: billing/invoices is resumed (the list updates live);
+    # for planchange, 8 s after: the plan of shop/orders-db changes.
     changed = copy.deepcopy(ITEMS[4])
     changed["spec"]["paused"] = False
     changed["status"]["conditions"] = [cond("Ready", "True", "Applied", "at version 7")]
+    if user(request) == "planchange":
+        changed = with_new_plan(ITEMS[0])
     data = json.dumps({"type": "MODIFIED", "object": changed})
     with contextlib.suppress(ConnectionResetError):
-        await asyncio.sleep(3)
+        await asyncio.sleep(8 if user(request) == "planchange" else 3)
+        if user(request) == "planchange":
+            PLAN_CHANGED.add(request.cookies.get("schemaop-console", ""))
         await response.write(f"event: schemaversion\ndata: {data}\n\n".encode())
         while True:
             await asyncio.sleep(15)

@@ -64,16 +64,16 @@ export function DatabasePage({ ns, name }) {
   useEffect(() => () => pending.current && clearTimeout(pending.current), []);
 
   if (error && !data)
-    return html`<main id="main" class="page">
+    return html`<main id="main" tabindex="-1" class="page">
       <p><${Link} href=${pages.list}>← All databases</${Link}></p>
       <p class="alert" role="alert">Could not read ${ns}/${name}: ${errorText(error)}</p>
     </main>`;
-  if (!data) return html`<main id="main" class="page"><p class="empty">Loading…</p></main>`;
+  if (!data) return html`<main id="main" tabindex="-1" class="page"><p class="empty">Loading…</p></main>`;
 
   const sv = data.schemaVersion;
   const status = sv.status || {};
   const state = overall(sv);
-  return html`<main id="main" class="page">
+  return html`<main id="main" tabindex="-1" class="page">
     <p class="crumbs"><${Link} href=${pages.list}>← All databases</${Link}></p>
     <div class="page-head">
       <h1>${name} <span class="muted ns">in ${ns}</span></h1>
@@ -220,7 +220,7 @@ function Actions({ data, reload }) {
                 ${plan.approved && !planChanged ? html` <${Badge} tone="good" label="Approved" />` : ""}
               </p>
               ${planChanged &&
-              html`<div class="alert" role="alert" data-testid="plan-changed">
+              html`<div class="alert plain" role="alert" data-testid="plan-changed">
                 The plan changed since this page showed it: it is now
                 ${" "}<${Hash} value=${currentHash} />. Approving the plan shown
                 above is refused.

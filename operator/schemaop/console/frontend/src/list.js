@@ -95,7 +95,7 @@ export function ListPage() {
     return haystack.includes(needle);
   });
 
-  return html`<main id="main" class="page">
+  return html`<main id="main" tabindex="-1" class="page">
     <div class="page-head">
       <h1>Databases</h1>
       <${LiveState} state=${live} />

@@ -18,7 +18,7 @@ function route(path) {
     if (kind === "jobs") return html`<${JobPage} key=${path} ns=${ns} job=${name} />`;
   }
   if (parts.length === 0) return html`<${ListPage} />`;
-  return html`<main id="main" class="page">
+  return html`<main id="main" tabindex="-1" class="page">
     <h1>Not found</h1>
     <p>There is no page at ${path}. <${Link} href=${pages.list}>See all databases</${Link}>.</p>
   </main>`;
@@ -42,7 +42,7 @@ function Login({ onDone, problem }) {
       setBusy(false);
     }
   };
-  return html`<main id="main" class="page login">
+  return html`<main id="main" tabindex="-1" class="page login">
     <h1>Sign in to the schemaop console</h1>
     <p>
       Paste a Kubernetes bearer token. Every action uses it, so Kubernetes RBAC decides what you
@@ -121,7 +121,7 @@ function App() {
     setSession(null);
     navigate(pages.list);
   };
-  if (session === undefined) return html`<main id="main" class="page"><p class="empty">Loading…</p></main>`;
+  if (session === undefined) return html`<main id="main" tabindex="-1" class="page"><p class="empty">Loading…</p></main>`;
   if (session === null) return html`<${Login} onDone=${load} problem=${problem} />`;
   return html`<${Header} session=${session} onLogout=${logout} />${route(path)}`;
 }

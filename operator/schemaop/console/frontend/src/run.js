@@ -22,14 +22,14 @@ export function RunPage({ ns, name }) {
   }, [ns, name]);
 
   if (error)
-    return html`<main id="main" class="page">
+    return html`<main id="main" tabindex="-1" class="page">
       <p class="alert" role="alert">Could not read run ${ns}/${name}: ${errorText(error)}</p>
     </main>`;
-  if (!run) return html`<main id="main" class="page"><p class="empty">Loading…</p></main>`;
+  if (!run) return html`<main id="main" tabindex="-1" class="page"><p class="empty">Loading…</p></main>`;
   const spec = run.spec || {};
   const summary = spec.summary || {};
   const log = spec.log || {};
-  return html`<main id="main" class="page">
+  return html`<main id="main" tabindex="-1" class="page">
     <p class="crumbs">
       <${Link} href=${pages.list}>All databases</${Link}> /
       ${" "}<${Link} href=${pages.sv(ns, spec.schemaVersion)}>${spec.schemaVersion}</${Link}>
@@ -203,7 +203,7 @@ export function LogSection({ url, record }) {
 }
 
 export function JobPage({ ns, job }) {
-  return html`<main id="main" class="page">
+  return html`<main id="main" tabindex="-1" class="page">
     <p class="crumbs"><${Link} href=${pages.list}>All databases</${Link}></p>
     <div class="page-head"><h1>Job ${job}</h1></div>
     <p class="note">

@@ -15,6 +15,11 @@ export function navigate(path) {
   }
   listeners.forEach((fn) => fn());
   window.scrollTo(0, 0);
+  // Keyboard and screen-reader users land on the new page, not on the old link.
+  requestAnimationFrame(() => {
+    const main = document.getElementById("main");
+    if (main) main.focus({ preventScroll: true });
+  });
 }
 
 export function useLocation() {
