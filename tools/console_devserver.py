@@ -320,7 +320,39 @@ RUNS = {
                         "transactional": True,
                         "status": "failed",
                         "durationMs": 31,
-                        "attempts": 1,
+                        "attempts": 2,
+                        "retries": 1,
+                        "lockWaits": 1,
+                        "lockWaitMs": 2004,
+                        "notices": [
+                            {
+                                "severity": "NOTICE",
+                                "sqlstate": "00000",
+                                "message": 'column "amount" of relation "payments" already '
+                                "exists, skipping",
+                            }
+                        ],
+                        "statements": [
+                            {
+                                "index": 1,
+                                "line": 1,
+                                "statement": "ALTER TABLE payments ADD COLUMN IF NOT EXISTS "
+                                "amount numeric;",
+                                "command": "ALTER TABLE",
+                                "status": "ok",
+                            },
+                            {
+                                "index": 2,
+                                "line": 2,
+                                "statement": "UPDATE payments",
+                                "status": "failed",
+                                "error": {
+                                    "sqlstate": "42703",
+                                    "message": 'column "amount_cents" does not exist',
+                                    "position": {"offset": 33, "line": 2, "column": 17},
+                                },
+                            },
+                        ],
                     }
                 ],
                 "error": {
@@ -372,26 +404,30 @@ RUNS["orders-db-9b2e44d1a0-1-1a2b3c4d"] = {
                     "version": "2",
                     "description": "orders.customer_id",
                     "direction": "up",
-                    "transactional": True,
+                    "transactional": False,
                     "status": "applied",
-                    "durationMs": 420,
-                    "attempts": 2,
+                    "durationMs": 1310,
+                    "attempts": 1,
                     "statements": [
                         {
                             "index": 1,
+                            "line": 1,
                             "statement": "ALTER TABLE orders ADD COLUMN customer_id bigint",
+                            "command": "ALTER TABLE",
+                            "status": "ok",
                             "durationMs": 1204,
-                            "rows": 0,
                             "lockWaits": 1,
-                            "lockWaitMs": 1200,
+                            "lockWaitMs": 1001,
                             "retries": 1,
-                            "notices": [],
                         },
                         {
                             "index": 2,
+                            "line": 2,
                             "statement": "UPDATE orders SET customer_id = legacy_customer",
-                            "durationMs": 96,
+                            "command": "UPDATE 18240",
                             "rows": 18240,
+                            "status": "ok",
+                            "durationMs": 96,
                             "notices": [
                                 {"severity": "NOTICE", "message": "18240 rows had no customer"}
                             ],

@@ -95,6 +95,14 @@ function RunErrorBox({ error }) {
   </${Section}>`;
 }
 
+function lockText(item) {
+  const parts = [];
+  if (item.lockWaits) parts.push(`${item.lockWaits} lock wait${item.lockWaits === 1 ? "" : "s"}`);
+  if (item.lockWaitMs) parts.push(`${ms(item.lockWaitMs)} waiting`);
+  if (item.retries) parts.push(`${item.retries} retr${item.retries === 1 ? "y" : "ies"}`);
+  return parts.join(", ");
+}
+
 function Steps({ summary, error }) {
   const steps = summary.steps || [];
   return html`<${Section} title="Steps" id="steps">
@@ -102,7 +110,7 @@ function Steps({ summary, error }) {
       ? html`<${Empty}>No step ran.</${Empty}>`
       : html`<ol class="steps">
           ${steps.map(
-            (step, i) => html`<li key=${i} class="step">
+            (step, i) => html`<li key=${i} class="step" data-testid=${`run-step-${step.version}`}>
               <div>
                 <${Badge} tone=${outcomeTone(step.status)} label=${step.status || "?"} />
                 <strong> ${step.direction} ${step.version}</strong> ${step.description}
@@ -110,8 +118,17 @@ function Steps({ summary, error }) {
                   >${` — ${ms(step.durationMs)}`}${step.attempts > 1 ? `, ${step.attempts} attempts` : ""}${step.transactional === false ? ", non-transactional" : ""}${step.source === "recorded" ? ", recorded down SQL" : ""}</span
                 >
               </div>
+              ${lockText(step) && html`<p class="small">Step retries: ${lockText(step)}.</p>`}
+              ${(step.notices || []).length > 0 &&
+              html`<div class="small">
+                Notices${step.noticesBatch > 1 ? ` (of this step and the next ${step.noticesBatch - 1}, sent in one query)` : ""}:
+                <ul class="notices">
+                  ${step.notices.map((n) => html`<li>${noticeText(n)}</li>`)}
+                </ul>
+              </div>`}
               ${step.batches && html`<p class="small">Batches: ${Object.entries(step.batches).map(([k, v]) => `${k} ${v}`).join(", ")}</p>`}
               <${Statements} statements=${step.statements || []} failed=${error && error.version === step.version ? error : null} />
+              ${step.statementsOmitted ? html`<p class="muted small">${step.statementsOmitted} more statement(s) left out of the record.</p>` : ""}
             </li>`,
           )}
         </ol>`}
@@ -121,47 +138,57 @@ function Steps({ summary, error }) {
 
 function noticeText(n) {
   if (typeof n === "string") return n;
-  return [n.severity, n.sqlstate, n.message].filter(Boolean).join(" ");
+  return [n.severity, n.sqlstate ? `(${n.sqlstate})` : "", n.message].filter(Boolean).join(" ");
 }
 
-// Per statement, when the run summary has them: duration, rows, lock waits, retries,
-// notices, and the error at the statement that failed.
+// Per statement, as PostgreSQL answered (when the run record has them): command tag,
+// rows, duration, lock waits and retries, notices, and the error of the one that failed.
 function Statements({ statements, failed }) {
   if (!statements.length) return "";
-  return html`<table class="grid statements">
+  return html`<table class="grid statements" data-testid="run-statements">
     <thead>
       <tr>
         <th scope="col">#</th>
         <th scope="col">Statement</th>
-        <th scope="col">Duration</th>
+        <th scope="col">Result</th>
         <th scope="col">Rows</th>
-        <th scope="col">Lock waits</th>
-        <th scope="col">Retries</th>
+        <th scope="col">Duration</th>
+        <th scope="col">Lock waits, retries</th>
         <th scope="col">Notices</th>
       </tr>
     </thead>
     <tbody>
       ${statements.map((s, i) => {
         const notices = s.notices || [];
-        const retries = s.retries ?? (s.attempts ? s.attempts - 1 : 0);
-        const lockWaits = s.lockWaits ?? s.lockWaitCount ?? "";
         const isFailed = s.status === "failed" || Boolean(s.error);
-        return html`<tr key=${i} class=${isFailed ? "failed" : ""}>
-          <td class="num">${s.index ?? i + 1}</td>
+        const err = s.error || (isFailed ? failed : null) || {};
+        const pos = err.position || null;
+        return html`<tr key=${i} class=${isFailed ? "failed" : ""} data-testid=${`run-statement-${s.index ?? i + 1}`}>
+          <td class="num">${s.index ?? i + 1}${s.line ? html`<div class="muted small">line ${s.line}</div>` : ""}</td>
           <td>
             <code class="stmt">${s.statement || s.sql || ""}</code>
             ${isFailed &&
             html`<div class="alert small">
-              ${(s.error && s.error.sqlstate) || (failed && failed.sqlstate)
-                ? `SQLSTATE ${(s.error && s.error.sqlstate) || failed.sqlstate}: `
-                : ""}${(s.error && s.error.message) || (failed && failed.message) || "failed"}
+              ${err.sqlstate ? `SQLSTATE ${err.sqlstate}: ` : ""}${err.message || "failed"}
+              ${pos && (pos.line || pos.offset) ? ` (${pos.line ? `line ${pos.line}${pos.column ? ` column ${pos.column}` : ""}` : `character ${pos.offset}`})` : ""}
             </div>`}
           </td>
-          <td class="nowrap">${ms(s.durationMs)}</td>
+          <td class="nowrap">
+            ${isFailed
+              ? html`<${Badge} tone="bad" label="failed" />`
+              : s.command
+                ? html`<code>${s.command}</code>`
+                : s.status === "ok"
+                  ? html`<${Badge} tone="good" label="ok" />`
+                  : ""}
+          </td>
           <td class="num">${s.rows ?? s.rowsAffected ?? ""}</td>
-          <td class="nowrap">${lockWaits}${s.lockWaitMs ? ` (${ms(s.lockWaitMs)})` : ""}</td>
-          <td class="num">${retries || ""}</td>
-          <td>${notices.map((n) => html`<div class="small">${noticeText(n)}</div>`)}</td>
+          <td class="nowrap">${ms(s.durationMs)}</td>
+          <td>${lockText(s)}</td>
+          <td>
+            ${notices.map((n) => html`<div class="small">${noticeText(n)}</div>`)}
+            ${s.noticesOmitted ? html`<div class="muted small">${s.noticesOmitted} more</div>` : ""}
+          </td>
         </tr>`;
       })}
     </tbody>
