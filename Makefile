@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/tools
 # database directories whenever other pytest sessions start meanwhile.
 PYTEST = d=$$(mktemp -d /tmp/schemaop-pytest-XXXXXX); rc=0; $(BIN)/pytest --basetemp="$$d" $(1) || rc=$$?; rm -rf "$$d"; exit $$rc
 
-.PHONY: help venv lock testbins realnode-bins image test-realnode dev-real lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint bench crash-suite clean
+.PHONY: help venv lock testbins realnode-bins image test-realnode dev-real lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint console-ui bench crash-suite clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -49,7 +49,8 @@ testbins: ## build kube-apiserver, kube-controller-manager, kubectl, etcd, helm 
 
 # check_artifacts: each shipped artifact with its own ecosystem's tool (GitLab CI schema
 # and gitlab-ci-local, promtool, the dashboard's queries, helm lint --strict of every
-# values combination, Artifact Hub metadata, the krew manifest); the tools install
+# values combination, Artifact Hub metadata, the krew manifest, the console's built front
+# end against its source); the tools install
 # themselves on first use (tools/linttools.py).
 lint: venv ## ruff, mypy --strict, import-linter (.importlinter), hadolint, and every shipped artifact checked by its own tool
 	$(BIN)/ruff check operator tests tools bench
@@ -89,6 +90,12 @@ crds: venv ## generate crds/ (and the package's copy of schemas/) from schemas/
 
 manifests: crds testbins ## chart CRD templates, manifests/install.yaml, alert rules file (from crds/ and the chart)
 	$(BIN)/python tools/render_manifests.py --helm "$$(tools/k8s-testbins/build.sh)/helm"
+
+# The console's front end: npm ci from operator/schemaop/console/frontend/package-lock.json,
+# then its build into operator/schemaop/console/static (committed; `make lint` checks it
+# is current).
+console-ui: venv ## build the console's front end into operator/schemaop/console/static (commit the result)
+	$(BIN)/python tools/console_ui.py build
 
 chart-lint: venv testbins ## helm lint --strict of both charts with every values combination the tests use
 	$(BIN)/python tools/check_artifacts.py chart

@@ -16,6 +16,8 @@ problem and the run exits 1 if any check found one:
   tools/chart_values.py, and the chart's Artifact Hub annotations.
 - ``krew``: the krew plugin manifest for ``kubectl schemaop`` (.krew.yaml, a
   krew-release-bot template), rendered for a sample tag.
+- ``console-ui``: the console's built front end (operator/schemaop/console/static)
+  is byte for byte what its source and package-lock.json build (tools/console_ui.py).
 
 Tools install themselves on first use (tools/linttools.py); a tool that cannot be
 had fails the run, it never skips a check.
@@ -39,6 +41,7 @@ from typing import Any
 import yaml
 
 import chart_values
+import console_ui
 import linttools
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -526,6 +529,7 @@ CHECKS: dict[str, Callable[[], list[str]]] = {
     "dashboard": check_dashboard,
     "chart": check_chart,
     "krew": check_krew,
+    "console-ui": console_ui.stale,
 }
 
 

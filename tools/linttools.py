@@ -9,7 +9,8 @@ missing, the way ``devenv.pg`` installs PostgreSQL:
 - npm tools (gitlab-ci-local; typescript and @grafana/schema for the dashboard) are
   pinned in ``tools/npm/package-lock.json`` and installed with ``npm ci`` into
   ``tools/npm/node_modules`` (ignored by git); a stamp file skips the install
-  while the lock file is unchanged.
+  while the lock file is unchanged. The console's front end
+  (operator/schemaop/console/frontend) is installed the same way (``npm_ci``).
 - promtool comes from Debian's ``prometheus`` package, installed with apt-get.
 - helm is the pinned one from tools/k8s-testbins (``render_manifests.find_helm``).
 
@@ -46,7 +47,8 @@ def python_tool(name: str) -> Path:
     return path
 
 
-def _node() -> Path:
+def node() -> Path:
+    """Node.js (Debian's nodejs and npm packages installed when missing)."""
     for name in ("node", "nodejs"):
         found = shutil.which(name)
         if found:
@@ -59,29 +61,40 @@ def _node() -> Path:
     return Path(found)
 
 
+def npm_ci(directory: Path) -> None:
+    """``npm ci`` of the packages pinned in ``directory/package-lock.json`` into its
+    node_modules (ignored by git), skipped while a stamp says the lock is unchanged."""
+    lock = directory / "package-lock.json"
+    stamp = directory / "node_modules" / ".schemaop-lock-sha256"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    node()
+    npm = shutil.which("npm")
+    if npm is None:
+        apt_install("npm")
+        npm = shutil.which("npm")
+    if npm is None:
+        raise ToolMissing("npm is not installed and could not be installed")
+    log("lint", f"installing the npm packages pinned in {lock.relative_to(ROOT)}")
+    subprocess.run(
+        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=directory,
+        check=True,
+    )
+    stamp.write_text(digest)
+
+
 def npm_tool(name: str) -> list[str]:
     """The command line that runs an npm tool pinned in tools/npm (``npm ci`` when needed)."""
-    node = _node()
-    lock = NPM_DIR / "package-lock.json"
-    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    node_path = node()
     bin_path = NPM_DIR / "node_modules" / ".bin" / name
-    if not (bin_path.exists() and NPM_STAMP.exists() and NPM_STAMP.read_text() == digest):
-        npm = shutil.which("npm")
-        if npm is None:
-            apt_install("npm")
-            npm = shutil.which("npm")
-        if npm is None:
-            raise ToolMissing("npm is not installed and could not be installed")
-        log("lint", f"installing the npm tools pinned in {lock.relative_to(ROOT)}")
-        subprocess.run(
-            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NPM_DIR,
-            check=True,
-        )
-        NPM_STAMP.write_text(digest)
+    if not bin_path.exists() and NPM_STAMP.exists():
+        NPM_STAMP.unlink()
+    npm_ci(NPM_DIR)
     if not bin_path.exists():
-        raise ToolMissing(f"{name} is not in {lock.relative_to(ROOT)}")
-    return [str(node), str(bin_path.resolve())]
+        raise ToolMissing(f"{name} is not in {(NPM_DIR / 'package-lock.json').relative_to(ROOT)}")
+    return [str(node_path), str(bin_path.resolve())]
 
 
 def promtool() -> Path:
