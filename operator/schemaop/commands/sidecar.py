@@ -130,8 +130,7 @@ def _start_watchdog(grace: float, prog: str = "schemaop sidecar") -> None:
 
     def expire() -> None:
         print(
-            f"{prog}: shutdown did not finish within {grace:g}s; "
-            "exiting anyway (stacks follow)",
+            f"{prog}: shutdown did not finish within {grace:g}s; exiting anyway (stacks follow)",
             file=sys.stderr,
             flush=True,
         )
