@@ -13,6 +13,7 @@ import os
 import queue
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -34,18 +35,23 @@ STOP_TIMEOUT = 20.0
 
 
 class LocalConsole:
-    """A `kubectl schemaop console --no-browser` process and the URL it printed."""
+    """A `kubectl schemaop console` process and the URL it printed; ``environ``: extra
+    variables (without any, no display and so no browser)."""
 
-    def __init__(self, cluster: devcluster.Cluster, *args: str) -> None:
+    def __init__(
+        self, cluster: devcluster.Cluster, *args: str, environ: dict[str, str] | None = None
+    ) -> None:
         venv_bin = Path(sys.executable).parent
         env = {
             **os.environ,
             "PATH": f"{venv_bin}:{cluster.bin_dir}:{os.environ.get('PATH', '')}",
             "KUBECONFIG": str(cluster.kubeconfig),
         }
-        env.pop("DISPLAY", None)
+        for name in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER"):
+            env.pop(name, None)
+        env.update(environ or {})
         self.proc = subprocess.Popen(
-            [str(cluster.bin_dir / "kubectl"), "schemaop", "console", "--no-browser", *args],
+            [str(cluster.bin_dir / "kubectl"), "schemaop", "console", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -118,7 +124,7 @@ class LocalConsole:
 
 @pytest.fixture
 def local_console(cluster: devcluster.Cluster) -> Iterator[LocalConsole]:
-    running = LocalConsole(cluster)
+    running = LocalConsole(cluster, "--no-browser")
     try:
         yield running
     finally:
@@ -191,3 +197,59 @@ def test_a_port_in_use_is_one_line_and_exit_1(cluster: devcluster.Cluster) -> No
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"kubectl schemaop console: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_the_browser_opened_through_the_redirect_file_is_signed_in(
+    cluster: devcluster.Cluster, kube: Any, namespace: str, tmp_path: Path
+) -> None:
+    """What `webbrowser` opens is a private file that leads the browser to the one-time
+    URL; headless Chromium, handed that file's URI as a browser would be, lands on the
+    console signed in and lists the SchemaVersion."""
+    from browser_support import CHROMIUM_ARGS, chromium
+    from playwright.sync_api import sync_playwright
+
+    apply_crds(cluster)
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "schemaversions", schemaversion_body("orders")
+    )
+    # $BROWSER is what webbrowser runs; this one only notes what it was given.
+    given = tmp_path / "browser-was-given"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {given}\n')
+    browser.chmod(0o755)
+    running = LocalConsole(cluster, environ={"DISPLAY": ":99", "BROWSER": str(browser)})
+    try:
+        uri = poll_file(given)
+        assert uri.startswith("file://") and "code=" not in uri, uri
+        page_file = Path(uri.removeprefix("file://"))
+        assert stat.S_IMODE(page_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(page_file.parent.stat().st_mode) == 0o700
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(tmp_path / "profile"),
+                executable_path=chromium(),
+                headless=True,
+                args=CHROMIUM_ARGS,
+            )
+            try:
+                page = context.new_page()
+                page.goto(uri)
+                page.wait_for_selector(f"[data-testid=sv-row-{namespace}-orders]", timeout=60_000)
+                assert page.url.startswith(f"http://127.0.0.1:{running.port}/")
+                assert "code=" not in page.url
+            finally:
+                context.close()
+        code, stderr = running.stop()
+        assert code == 0, stderr
+        assert not page_file.exists(), "the redirect file outlived the console"
+    finally:
+        running.stop()
+
+
+def poll_file(path: Path, timeout: float = START_TIMEOUT) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.exists() or not path.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the browser was not started within {timeout}s")
+        time.sleep(0.2)
+    return path.read_text()
