@@ -357,6 +357,7 @@ def _configure_logging(level: str) -> None:
 def _serve(config: ConsoleConfig, prog: str, on_ready: Callable[[int], None] | None) -> int:
     """Serve ``config`` until SIGINT or SIGTERM (exit 0); 1 if it cannot listen."""
     import asyncio
+    import contextlib
     import signal
 
     from schemaop.commands.sidecar import _start_watchdog
@@ -373,13 +374,9 @@ def _serve(config: ConsoleConfig, prog: str, on_ready: Callable[[int], None] | N
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
+        stack = contextlib.AsyncExitStack()
         try:
-            async with running(config) as (_, port):
-                if on_ready is not None:
-                    on_ready(port)
-                else:
-                    _log_listening(config, port)
-                await stop.wait()
+            _, port = await stack.enter_async_context(running(config))
         except OSError as exc:
             print(
                 f"{prog}: cannot listen on {config.listen_host}:{config.listen_port}: "
@@ -387,6 +384,12 @@ def _serve(config: ConsoleConfig, prog: str, on_ready: Callable[[int], None] | N
                 file=sys.stderr,
             )
             return 1
+        async with stack:
+            if on_ready is not None:
+                on_ready(port)
+            else:
+                _log_listening(config, port)
+            await stop.wait()
         return 0
 
     return asyncio.run(main())
