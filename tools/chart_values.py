@@ -99,6 +99,30 @@ OPERATOR: dict[str, tuple[str, ...]] = {
         "--set",
         "dashboards.enabled=true",
     ),
+    # tests/e2e/test_chart_console.py; tests/unit/test_chart.py (the console)
+    "console": (
+        *LOCAL_IMAGE,
+        "--set",
+        "watchNamespaces={apps}",
+        "--set",
+        "crds.install=false",
+        "--set",
+        "operator.metricsPort=18085",
+        "--set",
+        "operator.healthPort=18086",
+        "--set",
+        "console.enabled=true",
+        "--set",
+        "console.port=18087",
+        "--set",
+        "console.apiServer=https://127.0.0.1:6443",
+        "--set",
+        "console.namespaces={apps}",
+        "--set",
+        "console.ingress.enabled=true",
+        "--set",
+        "console.ingress.host=console.example.com",
+    ),
 }
 
 APP: dict[str, tuple[str, ...]] = {

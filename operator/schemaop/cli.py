@@ -46,7 +46,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "operator": ("operator", "run the Kubernetes operator"),
     "wait": ("wait", "block until a SchemaVersion is Ready at or past a version"),
     "sidecar": ("sidecar", "serve the active schema over HTTP"),
-    "kubectl": ("kubectl", "the kubectl plugin: status, history, plan, approve, rollback"),
+    "console": ("console", "serve the migration console (web UI) in the cluster"),
+    "kubectl": ("kubectl", "the kubectl plugin: status, history, plan, approve, rollback, console"),
 }
 
 

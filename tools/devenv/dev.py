@@ -10,7 +10,8 @@ and the venv's schemaop. It then installs the CRDs, starts the operator (a
 detached ``schemaop operator`` process, log in ``.dev/operator.log``), applies
 the examples of ``manifests/examples/`` (the Secret pointed at the local
 database ``orders``), waits until the SchemaVersion is Ready and prints
-``kubectl get`` of the result. ``down`` stops everything and keeps the data, so
+``kubectl get`` of the result and how to open the console (``kubectl schemaop
+console``, with the dev kubeconfig). ``down`` stops everything and keeps the data, so
 the next ``up`` finds the same objects and databases.
 
 With ``SCHEMAOP_DEV_NODE=real`` (``make dev-real``) the cluster has a real node
@@ -113,6 +114,7 @@ schemaop dev environment is up (state in {_relative(state)}/)
 {summary}
 Use them from a shell:
   source {rel}
+  kubectl schemaop console   (the migration console in your browser: docs/console.md)
   kubectl get schemaversions,schemamigrations
   kubectl describe schemaversion orders
   psql "$DATABASE_URL"

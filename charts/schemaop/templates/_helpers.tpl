@@ -111,3 +111,16 @@ name, one by one, and never lists or watches Secrets (RBAC cannot filter by labe
   verbs: [get, list, watch]
   {{- end }}
 {{- end }}
+
+{{/* The console (console.enabled): its objects' name and its ServiceAccount's. */}}
+{{- define "schemaop.consoleName" -}}
+{{- printf "%s-console" (include "schemaop.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "schemaop.consoleServiceAccountName" -}}
+{{- if .Values.console.serviceAccount.create }}
+{{- default (include "schemaop.consoleName" .) .Values.console.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.console.serviceAccount.name }}
+{{- end }}
+{{- end }}

@@ -1,8 +1,10 @@
 """``kubectl schemaop``: the kubectl plugin (the ``kubectl-schemaop`` console script).
 
 ``status``, ``history`` and ``plan`` read SchemaVersions; ``approve`` and
-``rollback --to`` write them. Everything goes through the API with the user's
-own kubeconfig (``--kubeconfig``/``$KUBECONFIG``, ``--context``), so Kubernetes
+``rollback --to`` write them; ``console`` serves the migration console on
+127.0.0.1 (:func:`schemaop.commands.console.run_local`). Everything goes
+through the API with the user's own kubeconfig (``--kubeconfig``/``$KUBECONFIG``,
+``--context``), so Kubernetes
 RBAC decides who may do what: approving is a ``patch`` of a SchemaVersion's
 annotation ``schemaop.io/approved-plan`` with the hash of the plan the user was
 shown, so a plan that changed in between is never run on that approval, and it
@@ -123,6 +125,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     rollback.add_argument(
         "--yes", "-y", action="store_true", help="do not ask (needed without a terminal)"
+    )
+
+    # The migration console in your browser (commands/console.py, local mode).
+    from schemaop.commands.console import add_local_arguments
+
+    add_local_arguments(
+        sub.add_parser(
+            "console",
+            allow_abbrev=False,
+            help="the migration console in your browser, with your kubeconfig",
+        )
     )
 
 
@@ -424,6 +437,10 @@ def _ask(prompt: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "console":
+        from schemaop.commands.console import run_local
+
+        return run_local(args)
     from schemaop.kube.api import KubeApi, KubeConfigError, KubeError, client_from_kubeconfig
 
     try:

@@ -116,12 +116,12 @@ def run(args: argparse.Namespace) -> int:
     return int(uvloop.run(main()))
 
 
-def _start_watchdog(grace: float) -> None:
+def _start_watchdog(grace: float, prog: str = "schemaop sidecar") -> None:
     """Exit after ``grace`` seconds even if something in the shutdown hangs.
 
     A daemon thread, so a shutdown that finishes in time is not held up by it.
     When it fires, it prints every thread's stack first: a hang is a bug, and
-    the stacks say where it is.
+    the stacks say where it is. Also the console's (``prog`` names the command).
     """
     import faulthandler
     import os
@@ -130,8 +130,7 @@ def _start_watchdog(grace: float) -> None:
 
     def expire() -> None:
         print(
-            f"schemaop sidecar: shutdown did not finish within {grace:g}s; "
-            "exiting anyway (stacks follow)",
+            f"{prog}: shutdown did not finish within {grace:g}s; exiting anyway (stacks follow)",
             file=sys.stderr,
             flush=True,
         )
