@@ -90,7 +90,8 @@ def user_token(kube: Any, namespace: str, name: str, rules: list[dict[str, Any]]
 # the others keep their defaults), then serve() until killed. A field of the
 # contract (CONSOLE.md) missing from ConsoleConfig is an error that names it.
 _SERVE = """
-import asyncio, dataclasses, inspect, json, sys
+import asyncio, dataclasses, inspect, json, logging, sys
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 from schemaop.console.app import serve
 from schemaop.console.config import ConsoleConfig
 given = json.loads(sys.argv[1])
@@ -242,7 +243,8 @@ class Walk:
             self.by("target-input").wait_for(timeout=UI_WAIT_MS)
 
     def text(self, testid: str) -> str:
-        return str(self.by(testid).first.inner_text(timeout=UI_WAIT_MS))
+        """Its whole text, folded parts (a closed ``<details>``) included."""
+        return str(self.by(testid).first.text_content(timeout=UI_WAIT_MS) or "")
 
     def wait_text(self, testid: str, *words: str, timeout: float = LIVE_WAIT_MS) -> str:
         """Wait until the first element ``testid`` shows every one of ``words``."""

@@ -406,7 +406,9 @@ def test_a_rollback_after_its_preview_and_a_failed_run_retried_now(
 
         retry_at = env.wait("a retry due in more than 25 s", long_backoff, 300, op)
         holder.rollback()
-    w.wait_text("sv-status", "Retrying", timeout=UI_WAIT_MS)
+    w.wait_text("sv-status", "Reconciling", timeout=UI_WAIT_MS)
+    with w.step("the page says the run waits for its retry"):
+        _expect()(w.page.locator("body")).to_contain_text("Retrying", timeout=UI_WAIT_MS)
     before = {j.metadata.name for j in _jobs(env)}
     w.shot("retrying")
     status, body = w.post_of("/retry", w.by("retry-button").click)
