@@ -17,6 +17,7 @@ server, and the browser that walks its pages.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -90,7 +91,8 @@ def user_token(kube: Any, namespace: str, name: str, rules: list[dict[str, Any]]
 # the others keep their defaults), then serve() until killed. A field of the
 # contract (CONSOLE.md) missing from ConsoleConfig is an error that names it.
 _SERVE = """
-import asyncio, dataclasses, inspect, json, logging, sys
+import asyncio, dataclasses, faulthandler, inspect, json, logging, signal, sys
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 from schemaop.console.app import serve
 from schemaop.console.config import ConsoleConfig
@@ -162,6 +164,13 @@ class Console:
                 self.proc.kill()
                 self.proc.wait(10)
 
+    def dump_threads(self) -> None:
+        """Have the console write the stack of each of its threads to its log (a hung
+        request shows where it waits)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+
     def log(self, lines: int = 60) -> str:
         if not self.log_path.exists():
             return ""
@@ -210,11 +219,12 @@ class Walk:
                 )
             except Exception as shot_error:  # the page itself may be gone
                 path = f"(no screenshot: {shot_error})"
+            self.console.dump_threads()
             raise AssertionError(
                 f"[{self.who}] {what}: {type(exc).__name__}: {exc}\n"
                 f"screenshot: {path}\nurl: {self.page.url}\n"
                 f"page errors: {self.errors[-10:]}\n"
-                f"---- console log (tail) ----\n{self.console.log()}"
+                f"---- console log (tail) ----\n{self.console.log(200)}"
             ) from exc
 
     # ---- pages ----
