@@ -277,10 +277,13 @@ class Walk:
     ) -> tuple[int, dict[str, Any]]:
         """Do ``click`` and return the status and JSON body of the POST it makes to a
         URL ending in ``path_end``."""
-        with self.page.expect_response(
-            lambda r: r.request.method == "POST" and r.url.split("?")[0].endswith(path_end),
-            timeout=timeout,
-        ) as info:
+        with (
+            self.step(f"the POST to ...{path_end}"),
+            self.page.expect_response(
+                lambda r: r.request.method == "POST" and r.url.split("?")[0].endswith(path_end),
+                timeout=timeout,
+            ) as info,
+        ):
             click()
         response = info.value
         try:
