@@ -9,44 +9,14 @@ no background networking.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sidecar_support import apply_migration, read_only_dsn, sidecar
 
+from browser_support import CHROMIUM_ARGS, chromium
 from conftest import unavailable
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def chromium() -> str:
-    """Path to Debian's chromium, installing it when missing (we run as root here)."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"],
-            check=False,
-            env=env,
-            capture_output=True,
-        )
-        found = shutil.which("chromium")
-    if found is None:
-        unavailable("chromium", "Debian's chromium package is not installed")
-        raise AssertionError("unreachable")
-    return found
 
 
 @pytest.fixture
