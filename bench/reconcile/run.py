@@ -258,6 +258,12 @@ def main() -> int:
         default=24,
         help="threads applying the scale objects (each with its own connection)",
     )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=1200.0,
+        help="seconds from the first apply to wait for all Ready (default 1200)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     args = parser.parse_args()
     # SIGTERM (and SIGINT, ignored in a background job) end the run through its
@@ -332,6 +338,7 @@ def main() -> int:
             cl,
             rss,
             args.apply_threads,
+            args.ready_timeout,
         )
 
         # 3. idle ------------------------------------------------------------------
@@ -456,6 +463,7 @@ def scale(
     cl: Any,
     rss: RssSampler,
     threads: int = 24,
+    ready_timeout: float = 1200.0,
 ) -> dict[str, Any]:
     """n SchemaVersions with three SchemaMigrations each, applied at once by
     ``threads`` threads; the time counts from the first apply."""
@@ -497,7 +505,7 @@ def scale(
     created = time.monotonic() - t0
     log(f"  applied in {created:.1f}s; waiting for all Ready")
     last = -1
-    deadline = time.monotonic() + 1200
+    deadline = t0 + ready_timeout
     loads = [os.getloadavg()[0]]
     while True:
         loads.append(os.getloadavg()[0])
