@@ -252,6 +252,18 @@ def main() -> int:
         help="spec.driftCheckInterval of the scale SchemaVersions (default 1m: every one is"
         " checked within a 60 s idle measurement; the product's default is 5m)",
     )
+    parser.add_argument(
+        "--apply-threads",
+        type=int,
+        default=24,
+        help="threads applying the scale objects (each with its own connection)",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=1200.0,
+        help="seconds from the first apply to wait for all Ready (default 1200)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     args = parser.parse_args()
     # SIGTERM (and SIGINT, ignored in a background job) end the run through its
@@ -318,7 +330,15 @@ def main() -> int:
 
         # 2. scale -----------------------------------------------------------------
         results["scale"] = scale(
-            args.databases, args.drift_check_interval, pg, core, custom, watcher, op.pid, cl, rss
+            args.databases,
+            args.drift_check_interval,
+            pg,
+            watcher,
+            op.pid,
+            cl,
+            rss,
+            args.apply_threads,
+            args.ready_timeout,
         )
 
         # 3. idle ------------------------------------------------------------------
@@ -425,18 +445,28 @@ def _requests(cl: Any) -> dict[str, float]:
     return out
 
 
+def apply_client(kubeconfig: Path, connections: int) -> client.ApiClient:
+    """An API client keeping ``connections`` connections (the default keeps ten: more
+    threads would open a TLS connection per request)."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    configuration.connection_pool_maxsize = connections
+    return client.ApiClient(configuration)
+
+
 def scale(
     n: int,
     drift_check_interval: str,
     pg: Any,
-    core: Any,
-    custom: Any,
     watcher: Watcher,
     op_pid: int,
     cl: Any,
     rss: RssSampler,
+    threads: int = 24,
+    ready_timeout: float = 1200.0,
 ) -> dict[str, Any]:
-    """n SchemaVersions with three SchemaMigrations each, applied at once."""
+    """n SchemaVersions with three SchemaMigrations each, applied at once by
+    ``threads`` threads; the time counts from the first apply."""
     log(f"scale: creating {n} databases")
     names = [f"db{i}" for i in range(n)]
     t = time.monotonic()
@@ -448,21 +478,26 @@ def scale(
     cpu0 = _cpu(pids)
     requests0 = _requests(cl)
 
+    api = apply_client(cl.kubeconfig, threads)
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    # _preload_content=False: the responses are not parsed into models (this process
+    # shares the CPUs with what it measures).
+    raw = {"_preload_content": False}
+
     def apply_one(i: int) -> None:
         name = names[i]
-        core.create_namespaced_secret(NS, secret(name, pg.dsn(f"scale_{i}")))
+        core.create_namespaced_secret(NS, secret(name, pg.dsn(f"scale_{i}")), **raw)
         for v in (1, 2, 3):
             custom.create_namespaced_custom_object(
-                GROUP, VERSION, NS, "schemamigrations", migration(name, v)
+                GROUP, VERSION, NS, "schemamigrations", migration(name, v), **raw
             )
         custom.create_namespaced_custom_object(
-            GROUP, VERSION, NS, "schemaversions", schemaversion(name, drift_check_interval)
+            GROUP, VERSION, NS, "schemaversions", schemaversion(name, drift_check_interval), **raw
         )
         applied[name] = time.monotonic()
 
     t0 = time.monotonic()
-    # Six threads: the client keeps ten connections, two of them for the watches.
-    pool = concurrent.futures.ThreadPoolExecutor(6)
+    pool = concurrent.futures.ThreadPoolExecutor(threads)
     try:
         list(pool.map(apply_one, range(n)))
     finally:
@@ -470,8 +505,10 @@ def scale(
     created = time.monotonic() - t0
     log(f"  applied in {created:.1f}s; waiting for all Ready")
     last = -1
-    deadline = time.monotonic() + 1200
+    deadline = t0 + ready_timeout
+    loads = [os.getloadavg()[0]]
     while True:
+        loads.append(os.getloadavg()[0])
         done = sum(1 for name in names if (name, "3") in watcher.ready)
         if done != last and (done % max(20, n // 20) == 0 or done == n):
             log(
@@ -518,6 +555,16 @@ def scale(
             if v - requests0.get(k, 0.0) >= 1
         },
         "operator_peak_rss_during_scale_mb": round(rss.peak_mb, 1),
+        # The machine's 1-minute load average (shared: it moves every figure).
+        "load_average_1m": _load(loads),
+    }
+
+
+def _load(samples: list[float]) -> dict[str, float]:
+    return {
+        "start": round(samples[0], 1),
+        "max": round(max(samples), 1),
+        "end": round(samples[-1], 1),
     }
 
 
@@ -540,7 +587,10 @@ def idle(seconds: float, op_pid: int, metrics_port: int, cl: Any) -> dict[str, A
         )
 
     t0, c0, own0, verbs0, res0 = sample()
-    time.sleep(seconds)
+    loads = [os.getloadavg()[0]]
+    while time.monotonic() < t0 + seconds:
+        time.sleep(min(5.0, max(0.0, t0 + seconds - time.monotonic())))
+        loads.append(os.getloadavg()[0])
     t1, c1, own1, verbs1, res1 = sample()
     span = t1 - t0
 
@@ -558,6 +608,7 @@ def idle(seconds: float, op_pid: int, metrics_port: int, cl: Any) -> dict[str, A
         "apiserver_requests_per_s_all_clients": round(sum(server_verbs.values()), 2),
         "apiserver_requests_per_s_by_verb": server_verbs,
         "apiserver_requests_per_s_by_resource": rates(res1, res0),
+        "load_average_1m": _load(loads),
     }
 
 
@@ -579,7 +630,8 @@ def report(results: dict[str, Any]) -> None:
         f" Job {sc['of_which_job_s']}, Job-to-Ready {sc['of_which_job_complete_to_ready_s']};"
         f" CPU seconds {sc['cpu_seconds']};"
         f" operator peak RSS {sc.get('operator_peak_rss_sampled_mb')} MB sampled,"
-        f" VmHWM {sc.get('operator_vmhwm_mb')} MB (goal < 300 MB)"
+        f" VmHWM {sc.get('operator_vmhwm_mb')} MB (goal < 300 MB);"
+        f" load average {sc['load_average_1m']}"
     )
     idle_ = results.get("idle")
     if idle_:
@@ -589,7 +641,8 @@ def report(results: dict[str, Any]) -> None:
             f" operator API requests {idle_['operator_api_requests_per_s']}/s"
             f" {idle_['operator_api_requests_per_s_by_verb']};"
             f" API server, all clients {idle_['apiserver_requests_per_s_all_clients']}/s"
-            f" {idle_['apiserver_requests_per_s_by_resource']}"
+            f" {idle_['apiserver_requests_per_s_by_resource']};"
+            f" load average {idle_['load_average_1m']}"
         )
 
 

@@ -25,7 +25,7 @@ from schemaop.model.history import AppliedMigration, DatabaseState
 from schemaop.model.migration import checksum
 from schemaop.model.version import Version
 from schemaop.operator import handlers, reconcile
-from schemaop.operator.reconcile import OperatorConfig, Reconciler
+from schemaop.operator.reconcile import Cached, OperatorConfig, Reconciler
 
 NS = "ns"
 OTHERS = 300  # SchemaMigrations of other SchemaVersions in the namespace
@@ -55,7 +55,13 @@ class CountingKube(KubeApi):
             "schemaversions/db": {
                 "apiVersion": "schemaop.io/v1alpha1",
                 "kind": "SchemaVersion",
-                "metadata": {"name": "db", "namespace": NS, "uid": "sv-uid", "generation": 1},
+                "metadata": {
+                    "name": "db",
+                    "namespace": NS,
+                    "uid": "sv-uid",
+                    "generation": 1,
+                    "resourceVersion": "1",
+                },
                 "spec": {"connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}},
             }
         }
@@ -101,7 +107,9 @@ class CountingKube(KubeApi):
             return {"items": [pod]}
         if what.startswith("update status of"):
             plural, name = words[3], words[4].split("/")[1]
-            obj = args[-1]
+            obj = copy.deepcopy(args[-1])
+            meta = obj["metadata"]
+            meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
             self.objects[f"{plural}/{name}"] = copy.deepcopy(obj)
             return obj
         return None  # events, Jobs, ConfigMaps, run records
@@ -159,6 +167,59 @@ async def test_an_idle_reconciliation_makes_three_requests_and_lists_no_schemami
     await reconciler.reconcile(NS, "db", _index(kube))
     # Nothing changed: the SchemaVersion, its Secret and its Jobs; no write, no pod list.
     assert sorted(kube.requests) == ["get schemaversions", "get secret", "list jobs"]
+
+
+def _cached(kube: CountingKube) -> Cached:
+    """What the daemon hands the reconciler: its body (kept current by the watch) and
+    the Jobs' index entries (metadata and status)."""
+    job = {"metadata": kube.job["metadata"], "status": kube.job["status"]}
+    return Cached(copy.deepcopy(kube.objects["schemaversions/db"]), [copy.deepcopy(job)])
+
+
+@pytest.mark.usefixtures("applied")
+async def test_an_idle_drift_check_reads_only_the_secret() -> None:
+    kube = CountingKube()
+    reconciler = Reconciler(kube, OperatorConfig())
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))  # its status written
+    kube.requests.clear()
+    # The watch has brought the status written: the cached copies are current.
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    assert kube.requests == ["get secret"]
+
+
+@pytest.mark.usefixtures("applied")
+async def test_a_cached_schemaversion_older_or_newer_than_the_last_read_is_read_anew() -> None:
+    kube = CountingKube()
+    reconciler = Reconciler(kube, OperatorConfig())
+    stale = _cached(kube)
+    await reconciler.reconcile(NS, "db", _index(kube), stale)
+    kube.requests.clear()
+    # The watch has not brought the operator's own status write yet.
+    await reconciler.reconcile(NS, "db", _index(kube), stale)
+    assert sorted(kube.requests) == ["get schemaversions", "get secret", "list jobs"]
+    # Someone changed it (the watch has a version this reconciler never read).
+    changed = _cached(kube)
+    changed.sv["metadata"]["resourceVersion"] = "99"
+    kube.requests.clear()
+    await reconciler.reconcile(NS, "db", _index(kube), changed)
+    assert sorted(kube.requests) == ["get schemaversions", "get secret", "list jobs"]
+
+
+async def test_a_job_decided_on_cached_objects_is_decided_again_on_the_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _at_version(monkeypatch, 3)
+    kube = CountingKube()
+    reconciler = Reconciler(kube, OperatorConfig())
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    # A new migration, and the watch's copies say nothing else changed.
+    kube.objects["schemamigrations/db-v4"] = _migration("db", 4)
+    kube.requests.clear()
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    requests = Counter(kube.requests)
+    assert requests["get schemaversions"] == 1  # read from the API before the Job
+    assert requests["list jobs"] == 1
+    assert requests["create Job"] == 1
 
 
 @pytest.mark.usefixtures("applied")

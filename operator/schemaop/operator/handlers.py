@@ -22,6 +22,21 @@ reconciliation, not the operator's own writes of their status.
 The event handlers are coroutines: they run on the event loop, where the
 triggers live (an ``asyncio.Event`` is not thread-safe, and kopf runs a plain
 function in a worker thread), and an event costs no thread hop.
+
+With many SchemaVersions (docs/benchmarks.md, 1,000 databases):
+
+- At most :data:`RECONCILE_SLOTS` reconciliations are in flight at once (as
+  many as the worker threads that do their I/O); the others wait before they
+  read anything, so a burst (1,000 SchemaVersions created, or an operator
+  restart) holds 32 reconciliations' objects in memory, not 1,000.
+- A reconciliation woken by its timer (a drift check, a resync) first takes one
+  of :data:`TIMER_SLOTS`, so those woken by a change (a new migration, a Job
+  that finished) never queue behind hundreds of drift checks; a change that
+  arrives while a timer reconciliation waits for its slot lets it go at once.
+- A reconciliation reads the SchemaVersion and its Jobs from kopf's caches (the
+  daemon's ``body``, kept current by the watch, and :func:`jobs_by_schemaversion`)
+  when they are current (:class:`~schemaop.operator.reconcile.Cached`): an idle
+  drift check makes one API request, the read of its Secret.
 """
 
 from __future__ import annotations
@@ -39,12 +54,18 @@ from schemaop.decide import backoff
 from schemaop.kube.api import KubeApi
 from schemaop.kube.builders import LABEL_SCHEMAVERSION
 from schemaop.model.names import GROUP, VERSION
-from schemaop.operator.reconcile import Reconciler
+from schemaop.operator.reconcile import Cached, Reconciler
 
 log = logging.getLogger(__name__)
 # Coalesce bursts of events (a Helm release applies many objects at once).
 DEBOUNCE_SECONDS = 0.2
 SERVED = frozenset({"schemaversions", "schemamigrations"})
+# Reconciliations in flight at once: as many as the worker threads that run their
+# API requests and database reads (commands/operator.py IO_THREADS; more would
+# only wait for a thread, holding their objects meanwhile).
+RECONCILE_SLOTS = 32
+# Of those, woken by their timer (drift checks, resyncs) at once, at most.
+TIMER_SLOTS = 4
 
 
 async def await_discovery(kube: KubeApi, timeout: float = 60.0, interval: float = 0.5) -> bool:
@@ -109,10 +130,71 @@ def migrations_by_schemaversion(
     return {(namespace, str(ref)): obj}
 
 
+@kopf.index("batch", "v1", "jobs", labels={LABEL_SCHEMAVERSION: kopf.PRESENT})
+def jobs_by_schemaversion(
+    namespace: str | None, body: Any, labels: Any, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]] | None:
+    """Each migration Job, by (namespace, the SchemaVersion its label names): its
+    metadata and status, what a reconciliation reads of it (not its pod template,
+    most of its size). The Job watch is the one :func:`job_changed` has."""
+    sv = labels.get(LABEL_SCHEMAVERSION)
+    if namespace is None or not sv:
+        return None
+    meta = {
+        k: copy.deepcopy(v) for k, v in body.get("metadata", {}).items() if k != "managedFields"
+    }
+    return {(namespace, str(sv)): {"metadata": meta, "status": copy.deepcopy(body.get("status"))}}
+
+
+class Slots:
+    """The bounds on reconciliations in flight (see the module docstring)."""
+
+    def __init__(self, reconcile: int = RECONCILE_SLOTS, timer: int = TIMER_SLOTS) -> None:
+        self.reconcile = asyncio.Semaphore(reconcile)
+        self.timer = asyncio.Semaphore(timer)
+
+
+def _slots(memo: Any) -> Slots:
+    slots: Slots | None = getattr(memo, "slots", None)
+    if slots is None:
+        slots = memo.slots = Slots()
+    return slots
+
+
+def _cancel_acquire(acquire: asyncio.Future[Any], wait: asyncio.Future[Any]) -> bool:
+    """Stop waiting; whether the acquire ended without a slot. A pending acquire,
+    cancelled, never holds one (asyncio.Semaphore gives back a slot granted
+    meanwhile); a finished one holds its slot."""
+    wait.cancel()
+    acquire.cancel()
+    return not acquire.done() or acquire.cancelled()
+
+
+async def _timer_slot(slots: Slots, woken: asyncio.Event) -> bool:
+    """Wait for a timer slot, or for ``woken`` (a change: no slot needed); whether a
+    slot was taken (the caller releases it)."""
+    if woken.is_set():
+        return False
+    acquire = asyncio.ensure_future(slots.timer.acquire())
+    wait = asyncio.ensure_future(woken.wait())
+    try:
+        await asyncio.wait((acquire, wait), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # this daemon is being stopped
+        if not _cancel_acquire(acquire, wait):
+            slots.timer.release()
+        raise
+    held = not _cancel_acquire(acquire, wait)
+    if held and woken.is_set():
+        slots.timer.release()  # a change came too: it goes ahead as one
+        return False
+    return held
+
+
 @kopf.daemon(GROUP, VERSION, "schemaversions", when=_selected, cancellation_timeout=2.0)
 async def schemaversion_loop(
     name: str,
     namespace: str | None,
+    body: Any,
     memo: Any,
     stopped: Any,
     **kwargs: Any,
@@ -120,16 +202,27 @@ async def schemaversion_loop(
     reconciler: Reconciler = memo.reconciler
     # kopf hands every handler each index by its indexer's name.
     index: kopf.Index[tuple[str, str], dict[str, Any]] = kwargs["migrations_by_schemaversion"]
+    jobs: kopf.Index[tuple[str, str], dict[str, Any]] = kwargs["jobs_by_schemaversion"]
     if namespace is None:
         return
     event = _triggers(memo).setdefault((namespace, name), asyncio.Event())
+    slots = _slots(memo)
     failures = 0
+    timer = False  # the first reconciliation is for a new object (or a new operator)
     try:
         while not stopped:
-            event.clear()
+            timer_slot = timer and await _timer_slot(slots, event)
             try:
-                migrations = list(index.get((namespace, name), ()))
-                delay = await reconciler.reconcile(namespace, name, migrations)
+                async with slots.reconcile:
+                    # Changes until now are seen by this reconciliation.
+                    event.clear()
+                    migrations = list(index.get((namespace, name), ()))
+                    # kopf's body is live: a copy, fixed for this reconciliation.
+                    cached = Cached(
+                        copy.deepcopy(dict(body)),
+                        [copy.deepcopy(j) for j in jobs.get((namespace, name), ())],
+                    )
+                    delay = await reconciler.reconcile(namespace, name, migrations, cached)
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -143,11 +236,15 @@ async def schemaversion_loop(
                     exc,
                     delay,
                 )
+            finally:
+                if timer_slot:
+                    slots.timer.release()
             try:
                 await asyncio.wait_for(event.wait(), timeout=delay)
                 await asyncio.sleep(DEBOUNCE_SECONDS)
+                timer = False
             except TimeoutError:
-                pass
+                timer = True
     finally:
         _triggers(memo).pop((namespace, name), None)
         memo.seen.pop((namespace, name), None)

@@ -83,6 +83,24 @@ class OperatorConfig:
     run_history_limit: int = DEFAULT_RUN_HISTORY_LIMIT
 
 
+@dataclasses.dataclass(frozen=True)
+class Cached:
+    """A SchemaVersion and its Jobs as the operator's watches hold them (kopf's
+    daemon body and :func:`schemaop.operator.handlers.jobs_by_schemaversion`), to
+    reconcile without reading them from the API.
+
+    Used when the SchemaVersion is the version this reconciler last read or wrote
+    (same resourceVersion): then neither is known to be stale. Otherwise (its own
+    status write not seen by the watch yet, a change seen but not read) both are
+    read from the API. A decision to create or delete a Job made on cached objects
+    is made again on objects read from the API before it is carried out: the
+    watch may lag, and a Job runs on what the API says.
+    """
+
+    sv: Mapping[str, Any]
+    jobs: list[dict[str, Any]]
+
+
 class HostNotAllowed(Exception):
     """The password Secret does not allow its password to go to spec.connection's host."""
 
@@ -122,6 +140,8 @@ class Reconciler:
         self._progress: dict[tuple[str, str], tuple[float, BatchProgress | None]] = {}
         # (namespace, SchemaVersion) -> {Job UID: termination message} of its finished Jobs.
         self._termination_messages: dict[tuple[str, str], dict[str, str]] = {}
+        # (namespace, name) -> resourceVersion of the SchemaVersion as last read or written.
+        self._known_version: dict[tuple[str, str], str] = {}
         self.runs = RunRecorder(kube, config.run_history_limit)
 
     def forget(self, namespace: str, name: str) -> None:
@@ -130,6 +150,7 @@ class Reconciler:
         self.report.forget(namespace, name)
         self._progress.pop((namespace, name), None)
         self._termination_messages.pop((namespace, name), None)
+        self._known_version.pop((namespace, name), None)
         if self.read_pool is not None:
             self.read_pool.release((namespace, name))
 
@@ -227,30 +248,47 @@ class Reconciler:
             self._termination_messages.pop((namespace, name), None)
         return out
 
+    def _current(self, namespace: str, name: str, cached: Cached | None) -> Cached | None:
+        """``cached`` if its SchemaVersion is the version last read or written here."""
+        if cached is None:
+            return None
+        version = (cached.sv.get("metadata") or {}).get("resourceVersion")
+        known = self._known_version.get((namespace, name))
+        return cached if version and version == known else None
+
     async def reconcile(
         self,
         namespace: str,
         name: str,
         migrations_in: Iterable[Mapping[str, Any]] | None = None,
+        cached: Cached | None = None,
     ) -> float:
         """Reconcile one SchemaVersion; returns seconds until it should be looked at again.
 
         ``migrations_in``: its SchemaMigrations as the operator's watch-fed index
         holds them (:mod:`schemaop.operator.handlers`); None: list them from the API
         (every SchemaMigration of the namespace: O(all) per reconciliation, so the
-        operator never does this).
+        operator never does this). ``cached``: the SchemaVersion and its Jobs as the
+        watches hold them (used when current, see :class:`Cached`); None: read both.
         """
         started = time.monotonic()
         from_index = migrations_in is not None
-        sv = await self.kube.get_custom(SV_PLURAL, namespace, name)
+        current = self._current(namespace, name, cached)
+        if current is not None:
+            sv: dict[str, Any] | None = dict(current.sv)
+            listed_jobs = current.jobs
+        else:
+            sv = await self.kube.get_custom(SV_PLURAL, namespace, name)
         if sv is None or sv["metadata"].get("deletionTimestamp"):
             return 3600.0
+        if current is None:
+            self._known_version[(namespace, name)] = str(sv["metadata"].get("resourceVersion"))
+            # The Jobs, listed once for the run records and the decision, and before
+            # the database is read (see below).
+            listed_jobs = await self.kube.list_jobs(
+                namespace, f"{LABEL_SCHEMAVERSION}={sv['metadata']['name']}"
+            )
         # First, before anything can fail: the Jobs' run records (operator/runs.py).
-        # The Jobs, listed once for the run records and the decision, and before the
-        # database is read (see below).
-        listed_jobs = await self.kube.list_jobs(
-            namespace, f"{LABEL_SCHEMAVERSION}={sv['metadata']['name']}"
-        )
         await self.runs.record_finished_jobs(sv, listed_jobs)
         spec = sv.get("spec") or {}
         meta = sv["metadata"]
@@ -352,6 +390,12 @@ class Reconciler:
                         rollback_points=[],
                     )
                 )
+        if current is not None and (
+            decision.create_job_for is not None or decision.delete_job is not None
+        ):
+            # Decided on the watches' copies: the API has the last word before a Job
+            # is created or deleted (see Cached).
+            return await self.reconcile(namespace, name, migrations_in, None)
         if (
             decision.create_job_for is not None
             and from_index
@@ -530,6 +574,7 @@ class Reconciler:
             raise
         if written is None:
             return
+        self._known_version[(namespace, name)] = str(written["metadata"].get("resourceVersion"))
         await self.report.status_written(written, before[0])
 
     async def _write_migration_status(

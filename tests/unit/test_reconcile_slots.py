@@ -1,0 +1,168 @@
+"""The bounds on reconciliations in flight (operator/handlers.py): all of them, and
+those woken by their timer (drift checks), so that a burst of 1,000 SchemaVersions
+holds a bounded number of reconciliations' objects, and reconciliations woken by a
+change never queue behind drift checks (docs/benchmarks.md, 1,000 databases).
+
+The daemon loop runs as kopf runs it, with a reconciler that counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from schemaop.operator import handlers
+from schemaop.operator.handlers import Slots
+
+NS = "ns"
+
+
+class Stopped:
+    """kopf's ``stopped`` flag: false until the daemon is to stop."""
+
+    def __init__(self) -> None:
+        self.flag = False
+
+    def __bool__(self) -> bool:
+        return self.flag
+
+
+class Memo:
+    def __init__(self, reconciler: Any, slots: Slots) -> None:
+        self.reconciler = reconciler
+        self.slots = slots
+        self.triggers: dict[tuple[str, str], asyncio.Event] = {}
+        self.seen: dict[Any, Any] = {}
+
+
+class CountingReconciler:
+    """Reconciles in ``seconds``; then asks to be woken again after ``delay``."""
+
+    def __init__(self, seconds: float, delay: float) -> None:
+        self.seconds, self.delay = seconds, delay
+        self.in_flight = 0
+        self.peak = 0
+        self.done: list[tuple[str, float]] = []
+        # While set: reconciliations that start wait for it to be set (a hung request).
+        self.hang: asyncio.Event | None = None
+
+    async def reconcile(self, namespace: str, name: str, migrations: Any, cached: Any) -> float:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            if self.hang is not None:
+                await self.hang.wait()
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.in_flight -= 1
+        self.done.append((name, asyncio.get_running_loop().time()))
+        return self.delay
+
+    def forget(self, namespace: str, name: str) -> None:
+        pass
+
+
+def _start(memo: Memo, names: list[str], stopped: Stopped) -> list[asyncio.Task[None]]:
+    body = {"metadata": {"name": "x", "namespace": NS, "resourceVersion": "1"}}
+    return [
+        asyncio.ensure_future(
+            handlers.schemaversion_loop(
+                name=name,
+                namespace=NS,
+                body=body,
+                memo=memo,
+                stopped=stopped,
+                migrations_by_schemaversion={},
+                jobs_by_schemaversion={},
+            )
+        )
+        for name in names
+    ]
+
+
+async def _stop(memo: Memo, tasks: list[asyncio.Task[None]], stopped: Stopped) -> None:
+    stopped.flag = True
+    for event in list(memo.triggers.values()):
+        event.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _until(check: Any, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_burst_of_new_schemaversions_is_reconciled_a_few_at_a_time() -> None:
+    reconciler = CountingReconciler(seconds=0.02, delay=3600)
+    memo = Memo(reconciler, Slots(reconcile=3, timer=1))
+    stopped = Stopped()
+    tasks = _start(memo, [f"db{i}" for i in range(30)], stopped)
+    try:
+        await _until(lambda: len(reconciler.done) == 30)
+    finally:
+        await _stop(memo, tasks, stopped)
+    assert reconciler.peak == 3
+
+
+async def test_drift_checks_take_few_slots_and_a_change_never_waits_behind_them() -> None:
+    # Every reconciliation after the first is a drift check (woken by its timer).
+    reconciler = CountingReconciler(seconds=0.01, delay=0.01)
+    memo = Memo(reconciler, Slots(reconcile=8, timer=2))
+    stopped = Stopped()
+    names = [f"drift{i}" for i in range(20)]
+    tasks = _start(memo, names, stopped)
+    hang = asyncio.Event()
+    try:
+        await _until(lambda: len(reconciler.done) >= 20)
+        # From now on the drift checks hang (an API server that does not answer):
+        # two hold the two timer slots, the others wait for one.
+        reconciler.hang = hang
+        await _until(lambda: reconciler.in_flight == 2)
+        await asyncio.sleep(0.2)
+        assert reconciler.in_flight == 2  # two timer slots, not eight
+        # A change to each: those waiting for a timer slot go at once.
+        reconciler.hang = None
+        before = len(reconciler.done)
+        for name in names:
+            memo.triggers[(NS, name)].set()
+        await _until(lambda: len(reconciler.done) >= before + 18)
+    finally:
+        hang.set()
+        await _stop(memo, tasks, stopped)
+    assert reconciler.peak <= 8
+    # Every timer slot was given back, whatever the path (woken, cancelled).
+    assert memo.slots.timer._value == 2
+    assert memo.slots.reconcile._value == 8
+
+
+async def test_a_timer_slot_is_not_kept_by_a_daemon_stopped_while_it_waits() -> None:
+    slots = Slots(reconcile=4, timer=1)
+    await slots.timer.acquire()  # held by someone else
+    woken = asyncio.Event()
+    waiting = asyncio.ensure_future(handlers._timer_slot(slots, woken))
+    await asyncio.sleep(0.01)
+    slots.timer.release()  # granted to the waiter...
+    waiting.cancel()  # ...which is stopped in the same moment
+    await asyncio.gather(waiting, return_exceptions=True)
+    await asyncio.sleep(0.01)
+    assert slots.timer._value == 1
+    # A change while waiting: no slot taken, none kept.
+    await slots.timer.acquire()
+    waiting = asyncio.ensure_future(handlers._timer_slot(slots, woken))
+    await asyncio.sleep(0.01)
+    woken.set()
+    assert await waiting is False
+    slots.timer.release()
+    await asyncio.sleep(0.01)
+    assert slots.timer._value == 1
+
+
+def test_the_reconcile_slots_are_the_worker_threads() -> None:
+    from schemaop.commands.operator import IO_THREADS
+
+    assert handlers.RECONCILE_SLOTS == IO_THREADS
+    assert handlers.TIMER_SLOTS < handlers.RECONCILE_SLOTS
