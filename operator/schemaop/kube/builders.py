@@ -327,6 +327,9 @@ RUN_STEPS: Final = 200
 #: Characters kept of an error's message, detail and hint; and of its statement.
 RUN_TEXT: Final = 4000
 RUN_STATEMENT: Final = 8000
+#: How many per-statement entries a record keeps over all its steps (failed steps'
+#: first; a step whose statements are left out says how many in ``statementsOmitted``).
+RUN_STATEMENTS: Final = 1000
 
 TRIGGERS: Final = ("NewPlan", "Approval", "Retry", "Unknown")
 _TRIGGER_MESSAGES: Final = {
@@ -460,6 +463,7 @@ def run_summary_fields(summary: RunSummary, clipped: list[str]) -> dict[str, Any
             {**s, "description": _clip_text(s["description"], 256, "summary.steps", clipped)}
             for s in steps
         ]
+        _bound_statements(out["steps"], clipped)
     error = data["error"]
     if error is not None:
         for key in ("message", "detail", "hint"):
@@ -471,6 +475,53 @@ def run_summary_fields(summary: RunSummary, clipped: list[str]) -> dict[str, Any
             error["sqlstate"] = str(error["sqlstate"])[:5]
         out["error"] = error
     return dict(_no_nulls(redaction.scrub_messages(out)))
+
+
+def _bound_statements(steps: list[dict[str, Any]], clipped: list[str]) -> None:
+    """At most :data:`RUN_STATEMENTS` statements over all ``steps``, failed steps first."""
+    budget = RUN_STATEMENTS
+    order = sorted(range(len(steps)), key=lambda i: steps[i].get("status") != "failed")
+    for i in order:
+        statements = steps[i].get("statements")
+        if not isinstance(statements, list):
+            continue
+        if len(statements) > budget:
+            steps[i] = {
+                **steps[i],
+                "statements": statements[:budget],
+                "statementsOmitted": int(steps[i].get("statementsOmitted") or 0)
+                + len(statements)
+                - budget,
+            }
+            clipped.append("summary.steps.statements")
+        budget -= len(steps[i]["statements"])
+
+
+def summary_from_log(text: str | None, summary: RunSummary | None) -> RunSummary | None:
+    """The full summary ``schemaop job run`` printed on stdout (one JSON line), when the
+    log has it and it is the run the termination message describes; else ``summary``.
+
+    The termination message is cut to 4 KB and never has the per-statement figures;
+    the log's last line that is the same run's summary does. Read from the end; a line
+    that is not JSON, or says another plan, outcome or version, is passed over.
+    """
+    if summary is None or not text:
+        return summary
+    for raw in reversed(text.splitlines()[-RUN_LOG_LINES:]):
+        line = raw.strip()
+        if not (line.startswith("{") and line.endswith("}")):
+            continue
+        full = RunSummary.from_json(line)
+        same = (full.ok, full.plan_hash, full.current_version, full.applied, full.skipped) == (
+            summary.ok,
+            summary.plan_hash,
+            summary.current_version,
+            summary.applied,
+            summary.skipped,
+        )
+        if same and full.plan_hash is not None:
+            return full
+    return summary
 
 
 def parse_time(text: Any) -> dt.datetime | None:
