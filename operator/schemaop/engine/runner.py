@@ -109,6 +109,7 @@ from schemaop.model.run import (
     StatementSummary,
     StepSummary,
     bounded_statements,
+    bounded_steps,
 )
 from schemaop.model.version import Version
 
@@ -206,7 +207,7 @@ class RunResult:
             current_version=self.current_version,
             applied=self.applied_count,
             skipped=sum(1 for s in self.steps if s.status == "skipped"),
-            steps=tuple(s.summary() for s in self.steps),
+            steps=bounded_steps(tuple(s.summary() for s in self.steps))[0],
             snapshots=tuple(self.snapshots),
             rollback_points=tuple(self.rollback_points),
             fingerprint=self.fingerprint,

@@ -36,7 +36,7 @@ from schemaop import redaction
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.names import API_VERSION, EXIT_STOPPED, GROUP, REQUIRE_AUTH_SCRAM
 from schemaop.model.plan import Plan
-from schemaop.model.run import RunSummary, ended_silently
+from schemaop.model.run import MAX_RUN_STATEMENTS, RunSummary, bounded_steps, ended_silently
 
 LABEL_SCHEMAVERSION: Final = f"{GROUP}/schemaversion"
 LABEL_PLAN: Final = f"{GROUP}/plan"
@@ -329,7 +329,7 @@ RUN_TEXT: Final = 4000
 RUN_STATEMENT: Final = 8000
 #: How many per-statement entries a record keeps over all its steps (failed steps'
 #: first; a step whose statements are left out says how many in ``statementsOmitted``).
-RUN_STATEMENTS: Final = 1000
+RUN_STATEMENTS: Final = MAX_RUN_STATEMENTS
 
 TRIGGERS: Final = ("NewPlan", "Approval", "Retry", "Unknown")
 _TRIGGER_MESSAGES: Final = {
@@ -446,6 +446,11 @@ def run_summary_fields(summary: RunSummary, clipped: list[str]) -> dict[str, Any
     elsewhere (plan hash, versions) or what it does not keep (snapshots, fingerprint),
     long texts clipped, at most :data:`RUN_STEPS` steps (the failed ones first), and
     the error's text scrubbed."""
+    if summary.steps is not None:
+        steps_kept, cut = bounded_steps(summary.steps)
+        summary = dataclasses.replace(summary, steps=steps_kept)
+        if cut:
+            clipped.append("summary.steps.statements")
     data = summary.to_dict()
     out: dict[str, Any] = {
         k: data[k] for k in ("ok", "currentVersion", "applied", "skipped", "durationMs")
@@ -463,7 +468,6 @@ def run_summary_fields(summary: RunSummary, clipped: list[str]) -> dict[str, Any
             {**s, "description": _clip_text(s["description"], 256, "summary.steps", clipped)}
             for s in steps
         ]
-        _bound_statements(out["steps"], clipped)
     error = data["error"]
     if error is not None:
         for key in ("message", "detail", "hint"):
@@ -475,26 +479,6 @@ def run_summary_fields(summary: RunSummary, clipped: list[str]) -> dict[str, Any
             error["sqlstate"] = str(error["sqlstate"])[:5]
         out["error"] = error
     return dict(_no_nulls(redaction.scrub_messages(out)))
-
-
-def _bound_statements(steps: list[dict[str, Any]], clipped: list[str]) -> None:
-    """At most :data:`RUN_STATEMENTS` statements over all ``steps``, failed steps first."""
-    budget = RUN_STATEMENTS
-    order = sorted(range(len(steps)), key=lambda i: steps[i].get("status") != "failed")
-    for i in order:
-        statements = steps[i].get("statements")
-        if not isinstance(statements, list):
-            continue
-        if len(statements) > budget:
-            steps[i] = {
-                **steps[i],
-                "statements": statements[:budget],
-                "statementsOmitted": int(steps[i].get("statementsOmitted") or 0)
-                + len(statements)
-                - budget,
-            }
-            clipped.append("summary.steps.statements")
-        budget -= len(steps[i]["statements"])
 
 
 def summary_from_log(text: str | None, summary: RunSummary | None) -> RunSummary | None:

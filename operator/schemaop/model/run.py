@@ -68,6 +68,8 @@ TERMINATION_LIMIT = 4096
 UNREADABLE_TAIL = 2000
 #: Statements listed per step (the rest counted in ``statementsOmitted``).
 MAX_STATEMENTS = 200
+#: Statements listed over all the steps of a run (failed steps' first).
+MAX_RUN_STATEMENTS = 1000
 #: Characters kept of a statement's first line.
 STATEMENT_TEXT = 120
 #: Notices kept per statement and per step; characters kept of each.
@@ -411,6 +413,28 @@ class StepSummary:
             notices=_notices(data.get("notices")),
             notices_batch=max(1, _count(data.get("noticesBatch"))),
         )
+
+
+def bounded_steps(
+    steps: tuple[StepSummary, ...], limit: int = MAX_RUN_STATEMENTS
+) -> tuple[tuple[StepSummary, ...], bool]:
+    """``steps`` with at most ``limit`` statements over all of them, a failed step's
+    first (the rest counted in each step's ``statements_omitted``); and whether any
+    were left out."""
+    budget, out, cut = limit, list(steps), False
+    for i in sorted(range(len(out)), key=lambda i: out[i].status != "failed"):
+        step = out[i]
+        if step.statements is None:
+            continue
+        if len(step.statements) > budget:
+            cut = True
+            out[i] = dataclasses.replace(
+                step,
+                statements=step.statements[:budget],
+                statements_omitted=step.statements_omitted + len(step.statements) - budget,
+            )
+        budget -= len(out[i].statements or ())
+    return tuple(out), cut
 
 
 def _statements(value: Any) -> tuple[StatementSummary, ...] | None:
