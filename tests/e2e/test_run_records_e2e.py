@@ -111,6 +111,13 @@ def test_a_failed_run_outlives_its_job_and_the_history_is_pruned(
     assert error["sqlstate"] == "42601" and "tabel" in error["statement"]
     assert error["position"]["line"] == 3
     assert (spec["fromVersion"], spec["toVersion"]) == ("1", "2")
+    # Per statement: the syntax error stopped the query before anything ran, so the
+    # step lists its failed statement only, with SQLSTATE and position.
+    (step,) = [s for s in spec["summary"]["steps"] if s["version"] == "2"]
+    (bad,) = step["statements"]
+    assert (bad["index"], bad["line"], bad["status"]) == (3, 3, "failed")
+    assert bad["statement"].startswith("create tabel c")
+    assert bad["error"]["sqlstate"] == "42601" and bad["error"]["position"]["line"] == 3
     assert "42601" in spec["log"]["tail"] and spec["log"]["pod"].startswith(spec["job"]["name"])
     assert failed["metadata"]["ownerReferences"][0]["kind"] == "SchemaVersion"
     # The Jobs go (as their TTL would take them, with their pods); the records stay.
@@ -143,6 +150,14 @@ def test_a_failed_run_outlives_its_job_and_the_history_is_pruned(
         op=op,
     )[0]
     assert ok["spec"]["toVersion"] == "2" and ok["spec"]["summary"]["ok"] is True
+    # The record carries each statement's command tag and rows (read from the Job's
+    # log: the termination message has no room for them).
+    (step,) = [s for s in ok["spec"]["summary"]["steps"] if s["version"] == "2"]
+    assert [(s["index"], s["command"], s.get("rows")) for s in step["statements"]] == [
+        (1, "CREATE TABLE", None),
+        (2, "INSERT 0 1", 1),
+        (3, "CREATE TABLE", None),
+    ]
     assert ok["spec"]["duration"]
 
     # Two more runs (a rollback and forward again): only the newest two are kept.

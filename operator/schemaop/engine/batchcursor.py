@@ -38,6 +38,13 @@ class Mark(NamedTuple):
 NO_MARK = Mark(None, None, None, None)
 
 
+class Tag(NamedTuple):
+    """What the server said a statement did: its command tag and the rows it counts."""
+
+    command: str | None
+    rows: int | None
+
+
 class CountingCursor(psycopg.Cursor[Any]):
     """Records what a multi-statement query did before it stopped.
 
@@ -46,7 +53,9 @@ class CountingCursor(psycopg.Cursor[Any]):
     (``marks``: results whose first column is :data:`STEP_MARK_COLUMN`, with the
     step's duration and fingerprint) and the ``COMMIT`` after each of them
     (``commits``: steps that are done). ``ok_results`` is -1 when psycopg did not
-    pass the results here (see the module docstring).
+    pass the results here (see the module docstring). For the run summary's
+    per-statement figures, also each result's command tag and rows (``tags``) and
+    the index of each history row's result (``mark_at``).
     """
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
@@ -54,16 +63,21 @@ class CountingCursor(psycopg.Cursor[Any]):
         self.ok_results = -1
         self.marks: list[Mark] = []
         self.commits: list[int] = []
+        self.tags: list[Tag] = []
+        self.mark_at: list[int] = []
 
     def _check_results(self, results: list[Any]) -> None:
         count = 0
         marks: list[Mark] = []
         commits: list[int] = []
+        tags: list[Tag] = []
+        mark_at: list[int] = []
         pending = False
         for i, res in enumerate(results):
             if res.status == ExecStatus.FATAL_ERROR:
                 break
             count += 1
+            tags.append(Tag(_text(res.command_status), res.command_tuples))
             if res.status == ExecStatus.TUPLES_OK and res.nfields >= 6:
                 if res.fname(0) == STEP_MARK_COLUMN.encode() and res.ntuples == 1:
                     marks.append(
@@ -74,6 +88,7 @@ class CountingCursor(psycopg.Cursor[Any]):
                             _text(res.get_value(0, 5)),
                         )
                     )
+                    mark_at.append(i)
                     pending = True
             elif pending and res.command_status == b"COMMIT":
                 commits.append(i)
@@ -81,6 +96,8 @@ class CountingCursor(psycopg.Cursor[Any]):
         self.ok_results = count
         self.marks = marks
         self.commits = commits
+        self.tags = tags
+        self.mark_at = mark_at
         super()._check_results(results)
 
 

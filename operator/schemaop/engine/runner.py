@@ -81,9 +81,9 @@ from psycopg import sql
 
 from schemaop.engine import history as hist
 from schemaop.engine import lock as advisory
+from schemaop.engine import runstats, verify
 from schemaop.engine import snapshot as snap
-from schemaop.engine import verify
-from schemaop.engine.batchcursor import NO_MARK, CountingCursor, Mark
+from schemaop.engine.batchcursor import NO_MARK, CountingCursor, Mark, Tag
 from schemaop.engine.errors import (
     EngineError,
     HistoryLost,
@@ -101,7 +101,16 @@ from schemaop.model.history import HistoryEntry, derive_state
 from schemaop.model.migration import down_checksum, text_problem
 from schemaop.model.names import NOTIFY_CHANNEL
 from schemaop.model.plan import Plan, PlanStep
-from schemaop.model.run import TERMINATION_LIMIT, RunSummary, StepSummary
+from schemaop.model.run import (
+    MAX_NOTICES,
+    TERMINATION_LIMIT,
+    Notice,
+    RunSummary,
+    StatementSummary,
+    StepSummary,
+    bounded_statements,
+    bounded_steps,
+)
 from schemaop.model.version import Version
 
 Conn = psycopg.Connection[Any]
@@ -125,8 +134,21 @@ class StepResult:
     source: str = "migration"
     # A batched step's progress (:class:`schemaop.engine.datamig.Progress`), once started.
     batches: Any = None
+    # Per statement, as the server answered the last try (None: not known).
+    statements: list[StatementSummary] | None = None
+    # Tries that ended on a retryable error (lock timeout, deadlock, serialization).
+    waits: runstats.Waits = dataclasses.field(default_factory=runstats.Waits)
+    # Notices not told apart per statement (a transactional step is one query).
+    notices: list[Notice] = dataclasses.field(default_factory=list)
+    # The notices are those of this step and the next ``notices_batch - 1`` steps.
+    notices_batch: int = 1
 
     def summary(self) -> StepSummary:
+        statements, omitted = (
+            bounded_statements(self.waits.merge(self.statements))
+            if self.statements is not None
+            else (None, 0)
+        )
         return StepSummary(
             version=self.version,
             description=self.description,
@@ -137,6 +159,13 @@ class StepResult:
             attempts=self.attempts,
             source=self.source,
             batches=None if self.batches is None else self.batches.to_summary(),
+            statements=statements,
+            statements_omitted=omitted,
+            retries=self.waits.retries,
+            lock_waits=self.waits.lock_waits,
+            lock_wait_ms=self.waits.lock_wait_ms,
+            notices=tuple(self.notices[:MAX_NOTICES]),
+            notices_batch=self.notices_batch if self.notices else 1,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,7 +207,7 @@ class RunResult:
             current_version=self.current_version,
             applied=self.applied_count,
             skipped=sum(1 for s in self.steps if s.status == "skipped"),
-            steps=tuple(s.summary() for s in self.steps),
+            steps=bounded_steps(tuple(s.summary() for s in self.steps))[0],
             snapshots=tuple(self.snapshots),
             rollback_points=tuple(self.rollback_points),
             fingerprint=self.fingerprint,
@@ -218,6 +247,10 @@ class _Run:
     session: list[sql.Composable] = dataclasses.field(default_factory=list)
     # The history as read under the lock at the start (restored if a step drops it).
     entries: list[HistoryEntry] = dataclasses.field(default_factory=list)
+    # The notices the server sent (the connection's notice handler).
+    notices: runstats.NoticeLog = dataclasses.field(default_factory=runstats.NoticeLog)
+    # How many statements :meth:`closing` sends (results between a step and its row).
+    closing_statements: int = 0
     _prepared: bool = False
     _closing: str | None = None
 
@@ -266,6 +299,7 @@ class _Run:
             ]
             body = sql.Composed([sql.Composed([p, sql.SQL(";\n")]) for p in parts])
             self._closing = "\n;\n" + body.as_string(self.conn)
+            self.closing_statements = len(parts)
         return self._closing
 
     def progress_reset(self, step: PlanStep) -> str:
@@ -457,6 +491,7 @@ def run_plan(
             raise LockLost("the runner's advisory lock could not be taken twice")
         run = _Run(conn, plan, on_progress or _noop, result, _Applied(()), sleep, key=key)
         run.session = session
+        conn.add_notice_handler(run.notices)
         if stop is not None:
             run.stop = stop
         _run_locked(run, resume_dirty)
@@ -602,6 +637,7 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
             if b_index == last and mark.fingerprint:
                 run.result.fingerprint = mark.fingerprint
             _done(run, b_index, b_step)
+        _batch_stats(run, batch, outcome)
         i += outcome.done
         if outcome.split_at is not None:
             split = outcome.split_at
@@ -613,9 +649,21 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
         attempts[index] = attempts.get(index, 0) + 1
         sr.attempts = attempts[index]
         if _retry(run, step, outcome.error, attempts[index]):
+            sr.waits.add(outcome.error, outcome.failed_statement, outcome.failed_ms)
             continue
         _failed(run, step, sr, outcome.error, t0)
         return
+
+
+def _batch_stats(run: _Run, batch: list[tuple[int, PlanStep]], outcome: _BatchOutcome) -> None:
+    """Give the steps of a batch that ran their statements and notices (see runstats)."""
+    ran = [run.result.steps[index] for index, _ in batch[: len(outcome.statements)]]
+    for sr, statements in zip(ran, outcome.statements, strict=True):
+        sr.statements = statements
+    if outcome.notices and ran:
+        # A step's notices, told apart per step only when the query ran one step.
+        ran[0].notices = outcome.notices
+        ran[0].notices_batch = len(ran)
 
 
 def _done(run: _Run, index: int, step: PlanStep) -> None:
@@ -794,6 +842,13 @@ class _BatchOutcome:
     error: EngineError | None = None
     # Run only the first ``split_at`` steps next: a later one has a syntax error.
     split_at: int | None = None
+    # Per step that ran (done, then the failed one): its statements (runstats).
+    statements: list[list[StatementSummary] | None] = dataclasses.field(default_factory=list)
+    # The failed statement's index in its step (0-based), and the time from the
+    # failed step's start to the error (the batch's time less the steps done).
+    failed_statement: int | None = None
+    failed_ms: int = 0
+    notices: list[Notice] = dataclasses.field(default_factory=list)
 
 
 def _step_prefix(run: _Run) -> list[sql.Composable]:
@@ -848,46 +903,20 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
     query = "".join(parts)
     _ensure_lexing(conn)
     cur = CountingCursor(conn)
+    run.notices.drain()  # the runner's own, before the batch
+    t0 = time.monotonic()
     try:
-        cur.execute(query.encode())
+        try:
+            cur.execute(query.encode())
+        finally:
+            elapsed_ms = int((time.monotonic() - t0) * 1000)
     except psycopg.Error as exc:
         _rollback_quietly(conn)
-        if cur.ok_results < 0:
-            # Results unknown (psycopg changed its internals): ask the history how many
-            # steps committed, then go on one step at a time.
-            done = _committed_in_batch(run, batch)
-            if done < len(batch) - 1:
-                return _BatchOutcome(done, [NO_MARK] * done, split_at=1)
-            err = _locate(exc, batch[done][1].sql, offsets[done])
-            return _BatchOutcome(done, [NO_MARK] * done, error=err)
-        done = _recorded(batch, cur)
-        if done < len(cur.commits):
-            return _not_recorded(batch, done, cur)
-        if cur.ok_results == 0 and len(batch) > 1:
-            k = _step_at(exc, offsets, len(prefix))
-            if k is not None and k > 0:
-                return _BatchOutcome(0, [], split_at=k)
-        step = batch[done][1]
-        start = cur.commits[-1] + 1 if cur.commits else 0
-        err = _locate(
-            exc,
-            step.sql,
-            offsets[done],
-            stmt_index=cur.ok_results - start - n_prefix,
+        outcome = _batch_failed(
+            run, batch, cur, exc, offsets=offsets, prefix=prefix, n_prefix=n_prefix
         )
-        if (
-            err.sqlstate in ("42P01", "3F000")
-            and err.position is None
-            and (hist.HISTORY_TABLE in err.message or run.schema in err.message)
-        ):
-            # The history insert after the step failed: the step dropped the history.
-            err = HistoryLost(
-                f"the step dropped or renamed schemaop's history ({err.message}) and was "
-                "rolled back; a migration must not touch the history schema "
-                f"{run.schema!r}",
-                sqlstate=err.sqlstate,
-            )
-        return _BatchOutcome(done, cur.marks[:done], error=err)
+        _observe(run, batch, cur, outcome, n_prefix=n_prefix, elapsed_ms=elapsed_ms)
+        return outcome
     finally:
         cur.close()
     idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -897,11 +926,126 @@ def _run_batch(run: _Run, batch: list[tuple[int, PlanStep]], last: int) -> _Batc
         done = _committed_in_batch(run, batch)
         cur.marks = [NO_MARK] * done
         cur.commits = list(range(done))
+        cur.tags = []
     else:
         done = _recorded(batch, cur)
     if done < len(batch) or not idle:
         return _not_recorded(batch, min(done, len(batch) - 1), cur)
-    return _BatchOutcome(len(batch), cur.marks)
+    outcome = _BatchOutcome(len(batch), cur.marks)
+    _observe(run, batch, cur, outcome, n_prefix=n_prefix, elapsed_ms=elapsed_ms)
+    return outcome
+
+
+def _batch_failed(
+    run: _Run,
+    batch: list[tuple[int, PlanStep]],
+    cur: CountingCursor,
+    exc: psycopg.Error,
+    *,
+    offsets: list[int],
+    prefix: str,
+    n_prefix: int,
+) -> _BatchOutcome:
+    """What a batch that raised did: the steps done before the error, and the error."""
+    if cur.ok_results < 0:
+        # Results unknown (psycopg changed its internals): ask the history how many
+        # steps committed, then go on one step at a time.
+        done = _committed_in_batch(run, batch)
+        if done < len(batch) - 1:
+            return _BatchOutcome(done, [NO_MARK] * done, split_at=1)
+        err = _locate(exc, batch[done][1].sql, offsets[done])
+        return _BatchOutcome(done, [NO_MARK] * done, error=err)
+    done = _recorded(batch, cur)
+    if done < len(cur.commits):
+        return _not_recorded(batch, done, cur)
+    if cur.ok_results == 0 and len(batch) > 1:
+        k = _step_at(exc, offsets, len(prefix))
+        if k is not None and k > 0:
+            return _BatchOutcome(0, [], split_at=k)
+    step = batch[done][1]
+    start = cur.commits[-1] + 1 if cur.commits else 0
+    err = _locate(
+        exc,
+        step.sql,
+        offsets[done],
+        stmt_index=cur.ok_results - start - n_prefix,
+    )
+    if (
+        err.sqlstate in ("42P01", "3F000")
+        and err.position is None
+        and (hist.HISTORY_TABLE in err.message or run.schema in err.message)
+    ):
+        # The history insert after the step failed: the step dropped the history.
+        err = HistoryLost(
+            f"the step dropped or renamed schemaop's history ({err.message}) and was "
+            "rolled back; a migration must not touch the history schema "
+            f"{run.schema!r}",
+            sqlstate=err.sqlstate,
+        )
+    return _BatchOutcome(done, cur.marks[:done], error=err)
+
+
+def _observe(
+    run: _Run,
+    batch: list[tuple[int, PlanStep]],
+    cur: CountingCursor,
+    outcome: _BatchOutcome,
+    *,
+    n_prefix: int,
+    elapsed_ms: int,
+) -> None:
+    """Fill ``outcome``'s per-statement figures from the batch's results (only reads).
+
+    Step k's own results are those after its BEGIN and settings (``n_prefix``) and
+    before the runner's closing statements and its history row (``mark_at[k]``);
+    they must be as many as the statements of its text, else none are given.
+    """
+    from schemaop.engine import sqltext
+
+    notices, _ = run.notices.drain()
+    outcome.notices = notices
+    if cur.ok_results < 0 or outcome.split_at is not None:
+        return
+    tags = cur.tags
+    for k in range(outcome.done):
+        step = batch[k][1]
+        first = (cur.commits[k - 1] + 1 if k > 0 else 0) + n_prefix
+        end = (
+            cur.mark_at[k] - run.closing_statements - (1 if run.progress_reset(step) else 0)
+            if k < len(cur.mark_at)
+            else first - 1
+        )
+        outcome.statements.append(
+            runstats.batch_statements(step.sql, tags[first:end]) if end >= first else None
+        )
+    err = outcome.error
+    if err is None or outcome.done >= len(batch) or len(cur.commits) < outcome.done:
+        return
+    step = batch[outcome.done][1]
+    first = (cur.commits[outcome.done - 1] + 1 if outcome.done > 0 else 0) + n_prefix
+    ran = tags[first : cur.ok_results] if cur.ok_results >= first else []
+    statements = sqltext.split(step.sql)
+    done_ms = sum(int(m.duration or 0) for m in cur.marks[: outcome.done])
+    outcome.failed_ms = max(0, elapsed_ms - done_ms)
+    if len(ran) >= len(statements):  # the step's statements ran; what came after failed
+        outcome.statements.append(runstats.batch_statements(step.sql, ran[: len(statements)]))
+        return
+    index = _statement_index(statements, err, len(ran))
+    outcome.failed_statement = index
+    outcome.statements.append(
+        runstats.batch_statements(step.sql, ran, error=err, failed_index=index)
+    )
+
+
+def _statement_index(statements: list[Any], err: EngineError, ran: int) -> int:
+    """Which statement of its step ``err`` is at: by its position, else the one after
+    the last that ran."""
+    if err.position is not None and err.position.offset is not None:
+        offset = err.position.offset - 1  # 1-based
+        for st in statements:
+            if st.start <= offset < max(st.end, st.start + 1):
+                return int(st.index)
+    return ran
 
 
 def _ensure_lexing(conn: Conn) -> None:
@@ -1155,6 +1299,7 @@ def _non_transactional(
     row_id = int(row[3])
     t0 = time.monotonic()
     _reset_session(run, with_timeouts=True)
+    sr.statements = []
     try:
         for i in range(start, len(statements)):
             st = statements[i]
@@ -1162,15 +1307,46 @@ def _non_transactional(
             while True:
                 attempt += 1
                 sr.attempts = max(sr.attempts, attempt)
+                took = 0
                 try:
                     _ensure_lexing(conn)
-                    conn.execute(st.text.encode())
+                    run.notices.drain()  # the runner's own
+                    began = time.monotonic()
+                    try:
+                        cur = conn.execute(st.text.encode())
+                    finally:
+                        took = int((time.monotonic() - began) * 1000)
+                    res = cur.pgresult
+                    tag = Tag(cur.statusmessage, res.command_tuples if res is not None else None)
+                    notices, dropped = run.notices.drain()
+                    sr.statements.append(
+                        runstats.statement(
+                            step.sql,
+                            st,
+                            tag=tag,
+                            duration_ms=took,
+                            notices=notices,
+                            notices_omitted=dropped,
+                        )
+                    )
                     break
                 except psycopg.Error as exc:
                     _rollback_quietly(conn)
                     err = _locate(exc, step.sql, 0, statement_offset=st.start)
                     if _retry(run, step, err, attempt):
+                        sr.waits.add(err, i, took)
                         continue
+                    notices, dropped = run.notices.drain()
+                    sr.statements.append(
+                        runstats.statement(
+                            step.sql,
+                            st,
+                            duration_ms=took,
+                            notices=notices,
+                            notices_omitted=dropped,
+                            error=err,
+                        )
+                    )
                     _mark_pending_error(run, row_id, err, i)
                     raise err from exc
             reset = resets.get(i)

@@ -42,7 +42,7 @@ from schemaop.model.names import (
     REQUIRE_AUTH_SCRAM,
 )
 from schemaop.model.plan import Plan
-from schemaop.model.run import RunSummary, ended_silently
+from schemaop.model.run import MAX_RUN_STATEMENTS, RunSummary, bounded_steps, ended_silently
 
 LABEL_SCHEMAVERSION: Final = f"{GROUP}/schemaversion"
 LABEL_PLAN: Final = f"{GROUP}/plan"
@@ -347,6 +347,9 @@ RUN_STEPS: Final = 200
 #: Characters kept of an error's message, detail and hint; and of its statement.
 RUN_TEXT: Final = 4000
 RUN_STATEMENT: Final = 8000
+#: How many per-statement entries a record keeps over all its steps (failed steps'
+#: first; a step whose statements are left out says how many in ``statementsOmitted``).
+RUN_STATEMENTS: Final = MAX_RUN_STATEMENTS
 
 TRIGGERS: Final = ("NewPlan", "Approval", "Retry", "Unknown")
 _TRIGGER_MESSAGES: Final = {
@@ -464,6 +467,11 @@ def run_summary_fields(summary: RunSummary, clipped: list[str]) -> dict[str, Any
     elsewhere (plan hash, versions) or what it does not keep (snapshots, fingerprint),
     long texts clipped, at most :data:`RUN_STEPS` steps (the failed ones first), and
     the error's text scrubbed."""
+    if summary.steps is not None:
+        steps_kept, cut = bounded_steps(summary.steps)
+        summary = dataclasses.replace(summary, steps=steps_kept)
+        if cut:
+            clipped.append("summary.steps.statements")
     data = summary.to_dict()
     out: dict[str, Any] = {
         k: data[k] for k in ("ok", "currentVersion", "applied", "skipped", "durationMs")
@@ -492,6 +500,33 @@ def run_summary_fields(summary: RunSummary, clipped: list[str]) -> dict[str, Any
             error["sqlstate"] = str(error["sqlstate"])[:5]
         out["error"] = error
     return dict(_no_nulls(redaction.scrub_messages(out)))
+
+
+def summary_from_log(text: str | None, summary: RunSummary | None) -> RunSummary | None:
+    """The full summary ``schemaop job run`` printed on stdout (one JSON line), when the
+    log has it and it is the run the termination message describes; else ``summary``.
+
+    The termination message is cut to 4 KB and never has the per-statement figures;
+    the log's last line that is the same run's summary does. Read from the end; a line
+    that is not JSON, or says another plan, outcome or version, is passed over.
+    """
+    if summary is None or not text:
+        return summary
+    for raw in reversed(text.splitlines()[-RUN_LOG_LINES:]):
+        line = raw.strip()
+        if not (line.startswith("{") and line.endswith("}")):
+            continue
+        full = RunSummary.from_json(line)
+        same = (full.ok, full.plan_hash, full.current_version, full.applied, full.skipped) == (
+            summary.ok,
+            summary.plan_hash,
+            summary.current_version,
+            summary.applied,
+            summary.skipped,
+        )
+        if same and full.plan_hash is not None:
+            return full
+    return summary
 
 
 def parse_time(text: Any) -> dt.datetime | None:

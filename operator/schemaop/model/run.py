@@ -14,7 +14,16 @@ Persisted shape (JSON, camelCase; documented in docs/engine.md)::
      "target": "latest", "currentVersion": "4" | null, "applied": 1, "skipped": 0,
      "steps": [{"version": "4", "description": "...", "direction": "up",
                 "transactional": true, "status": "applied", "durationMs": 12,
-                "attempts": 1, "source": "recorded"}] | null,   # source: only when recorded
+                "attempts": 1, "source": "recorded",   # source: only when recorded
+                "retries": 0, "lockWaits": 0, "lockWaitMs": 0,   # only when not 0
+                "notices": [{"severity": "NOTICE", "message": "..."}],  # only when some
+                "noticesBatch": 3,   # the notices of this step and the next 2 (one query)
+                "statements": [{"index": 1, "line": 1, "statement": "UPDATE t SET ...",
+                                "command": "UPDATE 3", "rows": 3, "durationMs": 2,
+                                "status": "ok" | "failed", "retries": 0, "lockWaits": 0,
+                                "lockWaitMs": 0, "notices": [...],
+                                "error": {"sqlstate": "...", "message": "..."}}],
+                "statementsOmitted": 0}] | null
      "snapshots": [{...}], "rollbackPoints": [{...}], "fingerprint": "..." | null,
      "durationMs": 40,
      "error": {"kind": "MigrationFailed", "reason": "MigrationFailed",
@@ -22,6 +31,18 @@ Persisted shape (JSON, camelCase; documented in docs/engine.md)::
                "detail": null, "hint": null, "statement": "...",
                "position": {"offset": 18, "line": 1, "column": 18} | null,
                "version": "5"} | null}
+
+Per statement (``steps[].statements``, absent when the engine did not run the
+step's SQL, and left out of the termination message): what PostgreSQL reported for
+each statement, in order: its command tag and rows affected, its notices, lock
+waits and retries, and for the statement that failed its SQLSTATE and message.
+``durationMs`` of a statement is only there when the statement ran alone (a
+non-transactional step); a transactional step is sent as one query, so only the
+step has a duration. Bounded: :data:`MAX_STATEMENTS` statements per step (the
+failed one kept), each statement's text clipped to its first line
+(:data:`STATEMENT_TEXT` characters) with its line number in the step's SQL,
+:data:`MAX_NOTICES` notices of :data:`NOTICE_TEXT` characters, scrubbed of
+remembered secrets (:func:`schemaop.redaction.scrub`).
 
 ``error.reason`` is a member of :class:`schemaop.model.conditions.Reason`.
 Reading is lenient, for messages written by another version of schemaop or cut
@@ -38,12 +59,22 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from schemaop import redaction
 from schemaop.model.conditions import Reason
 
 #: Kubernetes keeps 4096 bytes of a termination message.
 TERMINATION_LIMIT = 4096
 #: How much of an unreadable termination message is quoted in the error.
 UNREADABLE_TAIL = 2000
+#: Statements listed per step (the rest counted in ``statementsOmitted``).
+MAX_STATEMENTS = 200
+#: Statements listed over all the steps of a run (failed steps' first).
+MAX_RUN_STATEMENTS = 1000
+#: Characters kept of a statement's first line.
+STATEMENT_TEXT = 120
+#: Notices kept per statement and per step; characters kept of each.
+MAX_NOTICES = 20
+NOTICE_TEXT = 500
 # The error kind of a termination message that is not a summary (:meth:`RunSummary.from_json`).
 UNREADABLE_SUMMARY = "UnreadableSummary"
 
@@ -158,6 +189,150 @@ class RunError:
         )
 
 
+def _count(value: Any) -> int:
+    return max(0, _opt_int(value) or 0)
+
+
+def statement_text(text: str, limit: int = STATEMENT_TEXT) -> str:
+    """A statement as a summary shows it: its first non-empty line, clipped, scrubbed."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    first = next((line for line in lines if line), "")
+    more = len([line for line in lines if line]) > 1
+    if more or len(first) > limit:
+        first = first[: limit - 3] + "..."
+    return redaction.scrub(first)
+
+
+@dataclasses.dataclass(frozen=True)
+class Notice:
+    """A notice PostgreSQL sent (RAISE NOTICE, ``table does not exist, skipping``...)."""
+
+    severity: str
+    message: str
+    sqlstate: str | None = None
+
+    @classmethod
+    def of(cls, severity: str | None, message: str | None, sqlstate: str | None = None) -> Notice:
+        """A notice as the engine keeps it: clipped and scrubbed of remembered secrets."""
+        text = redaction.scrub(message or "")
+        return cls(str(severity or "NOTICE")[:16], _clip(text, NOTICE_TEXT) or "", sqlstate)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"severity": self.severity, "message": self.message}
+        if self.sqlstate is not None:
+            out["sqlstate"] = self.sqlstate
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Notice:
+        if not isinstance(data, Mapping):
+            return cls("NOTICE", str(data))
+        return cls(
+            str(data.get("severity") or "NOTICE"),
+            str(data.get("message") or ""),
+            _opt_str(data.get("sqlstate")),
+        )
+
+
+def _notices(value: Any) -> tuple[Notice, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(Notice.from_dict(v) for v in value[:MAX_NOTICES])
+
+
+@dataclasses.dataclass(frozen=True)
+class StatementSummary:
+    """What one statement of a step did (see the module docstring).
+
+    ``index`` is 1-based in the step's SQL, ``line`` where it starts there;
+    ``statement`` its first line (:func:`statement_text`). ``rows``: the rows the
+    command tag reports (INSERT/UPDATE/DELETE/MERGE/SELECT/COPY...), else None.
+    ``duration_ms``: None unless the statement ran alone. ``retries``/``lock_waits``:
+    tries of it that ended on a lock timeout, deadlock or serialization failure,
+    and how many of those waited for a lock, ``lock_wait_ms`` how long they took.
+    """
+
+    index: int
+    statement: str
+    line: int | None = None
+    command: str | None = None
+    rows: int | None = None
+    duration_ms: int | None = None
+    status: str = "ok"
+    retries: int = 0
+    lock_waits: int = 0
+    lock_wait_ms: int = 0
+    notices: tuple[Notice, ...] = ()
+    notices_omitted: int = 0
+    error: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "statement": self.statement}
+        optional: dict[str, Any] = {
+            "line": self.line,
+            "command": self.command,
+            "rows": self.rows,
+            "durationMs": self.duration_ms,
+        }
+        out.update({k: v for k, v in optional.items() if v is not None})
+        out["status"] = self.status
+        counts = {
+            "retries": self.retries,
+            "lockWaits": self.lock_waits,
+            "lockWaitMs": self.lock_wait_ms,
+            "noticesOmitted": self.notices_omitted,
+        }
+        out.update({k: v for k, v in counts.items() if v})
+        if self.notices:
+            out["notices"] = [n.to_dict() for n in self.notices]
+        if self.error is not None:
+            out["error"] = dict(self.error)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StatementSummary:
+        error = data.get("error")
+        return cls(
+            index=_count(data.get("index")),
+            statement=str(data.get("statement") or ""),
+            line=_opt_int(data.get("line")),
+            command=_opt_str(data.get("command")),
+            rows=_opt_int(data.get("rows")),
+            duration_ms=_opt_int(data.get("durationMs")),
+            status="failed" if data.get("status") == "failed" else "ok",
+            retries=_count(data.get("retries")),
+            lock_waits=_count(data.get("lockWaits")),
+            lock_wait_ms=_count(data.get("lockWaitMs")),
+            notices=_notices(data.get("notices")),
+            notices_omitted=_count(data.get("noticesOmitted")),
+            error=_statement_error(error),
+        )
+
+
+def _statement_error(data: Any) -> dict[str, Any] | None:
+    """A statement's error as read back: its SQLSTATE, message and position only."""
+    if not isinstance(data, Mapping):
+        return None
+    out: dict[str, Any] = {
+        "sqlstate": _opt_str(data.get("sqlstate")),
+        "message": _clip(_opt_str(data.get("message")), NOTICE_TEXT),
+        "position": (p := Position.from_dict(data.get("position"))) and p.to_dict(),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def bounded_statements(
+    statements: list[StatementSummary], limit: int = MAX_STATEMENTS
+) -> tuple[tuple[StatementSummary, ...], int]:
+    """At most ``limit`` statements, the failed ones kept first; and how many were left out."""
+    if len(statements) <= limit:
+        return tuple(statements), 0
+    failed = [i for i, s in enumerate(statements) if s.status == "failed"][:limit]
+    others = [i for i in range(len(statements)) if i not in set(failed)]
+    keep = sorted(failed + others[: limit - len(failed)])
+    return tuple(statements[i] for i in keep), len(statements) - len(keep)
+
+
 @dataclasses.dataclass(frozen=True)
 class StepSummary:
     """One step of a run; ``status`` is applied, skipped, failed or pending (not reached)."""
@@ -175,8 +350,20 @@ class StepSummary:
     # A batched step's progress: rowsDone, batchesDone, rowsTotalEstimate, batchSize,
     # rowsPerSecond, throttleReason (absent from the JSON for other steps).
     batches: Mapping[str, Any] | None = None
+    # Per statement (None: not known, e.g. the step did not run); see the module docstring.
+    statements: tuple[StatementSummary, ...] | None = None
+    statements_omitted: int = 0
+    # Tries of the step beyond the first, how many of them ended waiting for a lock
+    # (lock_timeout, deadlock) and how long those waited.
+    retries: int = 0
+    lock_waits: int = 0
+    lock_wait_ms: int = 0
+    # Notices not told apart per statement (a transactional step is one query); when
+    # several steps went in one query, the first has them all, ``notices_batch`` says how many.
+    notices: tuple[Notice, ...] = ()
+    notices_batch: int = 1
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, statements: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "version": self.version,
             "description": self.description,
@@ -190,6 +377,20 @@ class StepSummary:
             out["source"] = self.source
         if self.batches is not None:
             out["batches"] = dict(self.batches)
+        counts = {
+            "retries": self.retries,
+            "lockWaits": self.lock_waits,
+            "lockWaitMs": self.lock_wait_ms,
+        }
+        out.update({k: v for k, v in counts.items() if v})
+        if self.notices:
+            out["notices"] = [n.to_dict() for n in self.notices]
+            if self.notices_batch > 1:
+                out["noticesBatch"] = self.notices_batch
+        if statements and self.statements is not None:
+            out["statements"] = [s.to_dict() for s in self.statements]
+            if self.statements_omitted:
+                out["statementsOmitted"] = self.statements_omitted
         return out
 
     @classmethod
@@ -204,7 +405,44 @@ class StepSummary:
             attempts=_opt_int(data.get("attempts")) or 0,
             source="recorded" if data.get("source") == "recorded" else "migration",
             batches=data["batches"] if isinstance(data.get("batches"), dict) else None,
+            statements=_statements(data.get("statements")),
+            statements_omitted=_count(data.get("statementsOmitted")),
+            retries=_count(data.get("retries")),
+            lock_waits=_count(data.get("lockWaits")),
+            lock_wait_ms=_count(data.get("lockWaitMs")),
+            notices=_notices(data.get("notices")),
+            notices_batch=max(1, _count(data.get("noticesBatch"))),
         )
+
+
+def bounded_steps(
+    steps: tuple[StepSummary, ...], limit: int = MAX_RUN_STATEMENTS
+) -> tuple[tuple[StepSummary, ...], bool]:
+    """``steps`` with at most ``limit`` statements over all of them, a failed step's
+    first (the rest counted in each step's ``statements_omitted``); and whether any
+    were left out."""
+    budget, out, cut = limit, list(steps), False
+    for i in sorted(range(len(out)), key=lambda i: out[i].status != "failed"):
+        step = out[i]
+        if step.statements is None:
+            continue
+        if len(step.statements) > budget:
+            cut = True
+            out[i] = dataclasses.replace(
+                step,
+                statements=step.statements[:budget],
+                statements_omitted=step.statements_omitted + len(step.statements) - budget,
+            )
+        budget -= len(out[i].statements or ())
+    return tuple(out), cut
+
+
+def _statements(value: Any) -> tuple[StatementSummary, ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(
+        StatementSummary.from_dict(v) for v in value[:MAX_STATEMENTS] if isinstance(v, Mapping)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +469,10 @@ class RunSummary:
         """A run that failed before it started (a plan file that cannot be read)."""
         return cls(ok=False, error=error)
 
-    def to_dict(self, *, clip: int | None = None, steps: bool = True) -> dict[str, Any]:
+    def to_dict(
+        self, *, clip: int | None = None, steps: bool = True, statements: bool = True
+    ) -> dict[str, Any]:
+        """JSON-able form; ``statements`` False leaves out the per-statement lists."""
         return {
             "ok": self.ok,
             "planHash": self.plan_hash,
@@ -241,7 +482,7 @@ class RunSummary:
             "currentVersion": self.current_version,
             "applied": self.applied,
             "skipped": self.skipped,
-            "steps": [s.to_dict() for s in self.steps]
+            "steps": [s.to_dict(statements=statements) for s in self.steps]
             if steps and self.steps is not None
             else None,
             "snapshots": [dict(s) for s in self.snapshots],
@@ -257,13 +498,16 @@ class RunSummary:
     def termination_message(self, limit: int = TERMINATION_LIMIT) -> str:
         """A compact JSON summary under ``limit`` bytes.
 
+        It never carries the per-statement lists (the full summary on stdout does).
         When the whole summary does not fit, the per-step list keeps only failed
         steps, snapshots keep their id, kind and location, and long texts are clipped.
         """
         for clip, with_steps in ((1000, True), (600, False), (200, False), (80, False)):
-            data = self.to_dict(clip=clip, steps=with_steps)
+            data = self.to_dict(clip=clip, steps=with_steps, statements=False)
             if not with_steps:
-                data["steps"] = [s.to_dict() for s in self.steps or () if s.status == "failed"]
+                data["steps"] = [
+                    s.to_dict(statements=False) for s in self.steps or () if s.status == "failed"
+                ]
                 data["snapshots"] = [
                     {k: s.get(k) for k in ("id", "kind", "location")} for s in self.snapshots
                 ]

@@ -4,7 +4,9 @@ A Job's log and termination message go with the Job (its TTL, a person, a GitOps
 prune); the record stays, owned by the SchemaVersion, until it is among the oldest
 beyond ``--run-history-limit``. The record is built by the pure
 :func:`schemaop.kube.builders.build_run_record`; this module reads what it needs
-(the Job's termination message and pod log) and writes it, through
+(the Job's termination message and pod log; the summary with its per-statement
+figures is the JSON line the Job printed last, when the log still has it and it
+agrees with the termination message) and writes it, through
 :class:`schemaop.kube.api.KubeApi` only.
 
 Exactly once per Job: the record's name comes from the Job's name and UID, so a
@@ -33,6 +35,7 @@ from schemaop.kube.builders import (
     oldest_kept,
     run_record_name,
     runs_to_prune,
+    summary_from_log,
 )
 from schemaop.model.run import RunSummary
 
@@ -110,6 +113,8 @@ class RunRecorder:
         message = await self.kube.job_termination_message(namespace, job_meta)
         pod_log = await self.kube.job_pod_log(namespace, job_meta, CONTAINER, RUN_LOG_LINES)
         summary = RunSummary.from_json(message) if message else None
+        # The termination message is compact; the log's last line has the whole summary.
+        summary = summary_from_log(pod_log.text, summary)
         return build_run_record(sv, job, summary, pod_log)
 
 
