@@ -1,7 +1,7 @@
 """The machine's one real node is taken in turns (``devenv.realnode.queue``): a
 second session waits, with a line every 30 s, instead of failing; a holder
-killed with -9 lets it go at once; a node being stopped, or run by a version
-without the lock, is waited for; a detached node's keeper holds it until the
+killed with -9 lets it go at once; a node being stopped, run by a version
+without the lock or by a live holder, is waited for; a detached node's keeper holds it until the
 node is stopped. No node is started here: the lock and the owner record live in
 a temporary directory (``SCHEMAOP_REALNODE_RUN``).
 """
@@ -34,6 +34,8 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setattr(realnode, "OWNER_FILE", run / "schemaop-realnode.json")
     monkeypatch.setattr(realnode, "LOCK_FILE", run / "schemaop-realnode.lock")
     monkeypatch.setattr(realnode, "WAIT_REPORT", 1.0)
+    # This session's own real node (if tests/realnode started one) stays held.
+    monkeypatch.setattr(realnode, "_HELD", {})
     yield run
     for directory in list(realnode._HELD):
         realnode.release(directory)
@@ -117,6 +119,14 @@ def test_a_node_being_stopped_or_run_without_the_lock_is_waited_for(
             realnode.queue(tmp_path / "b", timeout=1.5)
         node.kill()
         node.wait()
+        realnode.queue(tmp_path / "b", timeout=5)
+        realnode.release(tmp_path / "b")
+        # A holder that runs is never robbed of its node, even without the lock;
+        # a recycled pid (another start time) is not that holder.
+        _owner(run_dir, directory=str(tmp_path / "a"), holder=stopper.pid, pids={})
+        with pytest.raises(realnode.RealNodeBusy, match="its holder runs"):
+            realnode.queue(tmp_path / "b", timeout=1.5)
+        _owner(run_dir, directory=str(tmp_path / "a"), holder=stopper.pid, holder_start="1")
         realnode.queue(tmp_path / "b", timeout=5)
     finally:
         stopper.kill()

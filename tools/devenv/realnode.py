@@ -146,6 +146,7 @@ def prepare_network(directory: Path) -> None:
     state = {
         "directory": str(directory),
         "holder": os.getpid(),
+        "holder_start": _start_time(os.getpid()),
         "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
         "chains": sorted(_iptables_chains()),
         "pids": {},
@@ -231,6 +232,9 @@ def _busy(fd: int, directory: Path) -> str | None:
         why = _describe(owner, f"being stopped by pid {stopping}:")
     elif "holder" not in owner and _node_alive(owner):
         why = _describe(owner, "running without the lock (an older devenv.realnode):")
+    elif "holder" in owner and _same_process(int(owner["holder"]), owner.get("holder_start")):
+        # Alive but not holding the lock: never take a node from a live holder.
+        why = _describe(owner, "its holder runs but let the lock go:")
     else:
         return None  # its holder is gone: stale, cleaned up by prepare_network
     # Not ours yet: let the lock go so that the one stopping it is not blocked.
@@ -271,7 +275,7 @@ def _hand_over(cluster: Cluster) -> None:
         )
     _KEEPERS.append(keeper)  # it outlives this process; never reaped here
     owner = _owner() or {}
-    owner.update(holder=keeper.pid, keeper=True)
+    owner.update(holder=keeper.pid, holder_start=_start_time(keeper.pid), keeper=True)
     _write_owner(owner)
     release(cluster.directory)
 
@@ -298,6 +302,19 @@ def _pid_alive(pid: int) -> bool:
     from devenv.cluster import _pid_alive as alive
 
     return alive(pid)
+
+
+def _start_time(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot): with the pid, a process's identity."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _same_process(pid: int, started: str | None) -> bool:
+    """``pid`` runs and is the process recorded (not a recycled pid)."""
+    return _pid_alive(pid) and (started is None or _start_time(pid) == started)
 
 
 # The pod network talks to this machine and to itself only: nothing from
