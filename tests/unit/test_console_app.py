@@ -65,6 +65,12 @@ async def test_health_headers_and_401_json() -> None:
             "/login", data=b"x" * 100_000, headers={"Content-Type": "application/json"}
         )
         assert r.status == 413 and "error" in await r.json()
+        # A token that cannot be a bearer token (schemathesis sent one): a 4xx, never a 500
+        # from the HTTP client refusing to send it on.
+        r = await client.post("/login", json={"token": "tok\u00e9n\u2603"})
+        assert r.status == 400 and (await r.json())["error"]["code"] == "BadRequest"
+        r = await client.get("/api/session", headers={"Authorization": "Bearer a b"})
+        assert r.status == 401 and (await r.json())["error"]["code"] == "Unauthenticated"
         r = await client.get("/login?code=anything", allow_redirects=False)
         assert r.status == 302 and r.headers["Location"] == "/"
     finally:

@@ -84,6 +84,9 @@ _CODES = {
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _RV = re.compile(r"^[0-9]{1,20}$")
+# A bearer token as RFC 6750 writes it (b64token): nothing else can be sent on.
+_TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+MAX_TOKEN = 16 * 1024
 
 
 def code_for(status: int) -> str:
@@ -171,8 +174,16 @@ def _bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         token = header[7:].strip()
-        return token or None
+        if not token:
+            return None
+        if not _is_token(token):
+            raise ApiError(401, "Unauthenticated", "the Authorization header holds no bearer token")
+        return token
     return None
+
+
+def _is_token(value: str) -> bool:
+    return len(value) <= MAX_TOKEN and _TOKEN.match(value) is not None
 
 
 def _credentials(request: web.Request) -> tuple[str, str | None, Session | None] | None:
@@ -363,8 +374,10 @@ async def _login_post(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, "CSRFRejected", "a cross-origin login")
     data = await _body(request)
     token = data.get("token")
-    if not isinstance(token, str) or not token.strip() or len(token) > 16 * 1024:
-        raise ApiError(400, "BadRequest", 'give the token as {"token": "..."}')
+    if not isinstance(token, str) or not _is_token(token.strip()):
+        raise ApiError(
+            400, "BadRequest", 'give a bearer token as {"token": "..."} (letters, digits, -._~+/=)'
+        )
     token = token.strip()
     user, groups = await _whoami(state.api_for(token))
     session = state.sessions.create(token, user, groups)
