@@ -45,6 +45,7 @@ async def _shoot(base: str, out: Path) -> list[str]:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
         page: Any = await browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(60_000)
         page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
         page.on(
             "console",
@@ -77,8 +78,8 @@ async def _shoot(base: str, out: Path) -> list[str]:
         await page.wait_for_selector("[data-testid=log-state]:has-text('Complete')")
         await page.screenshot(path=str(out / "console-run.png"), full_page=True)
 
-        await page.goto(base + "/static/apidocs/index.html?spec=console")
-        await page.wait_for_selector(".opblock", timeout=30_000)
+        await page.goto(base + "/static/apidocs/index.html?spec=console", timeout=120_000)
+        await page.wait_for_selector(".opblock", timeout=120_000)
         await page.screenshot(path=str(out / "console-apidocs.png"))
         await browser.close()
     return problems
