@@ -226,7 +226,10 @@ def test_a_viewer_is_refused_an_approver_approves_and_a_stale_page_approves_noth
     assert _annotation(env) == first  # neither the page's plan nor the new one
     assert sv["status"]["currentVersion"] == "1"
 
-    # The page now shows the new plan (live); approving it runs it.
+    # The page keeps the plan its person reviewed until they choose to review the new
+    # one; then approving it runs it.
+    with a.step("review the new plan"):
+        a.page.get_by_role("button", name="Review the new plan").click(timeout=UI_WAIT_MS)
     a.wait_text("approve-hash", third)
     status, body = a.post_of("/approve", a.by("approve-button").click)
     with a.step("the new plan is approved from the page"):
