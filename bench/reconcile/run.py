@@ -85,7 +85,7 @@ class Watcher:
             stream = watch.Watch().stream(
                 batch.list_namespaced_job, NS, timeout_seconds=300, deserialize=False
             )
-            for ev in stream:
+            for ev in _events(stream, "Jobs"):
                 now = time.monotonic()
                 job = ev["object"]
                 meta = job.get("metadata") or {}
@@ -108,7 +108,7 @@ class Watcher:
                 "schemaversions",
                 timeout_seconds=300,
             )
-            for ev in stream:
+            for ev in _events(stream, "SchemaVersions"):
                 now = time.monotonic()
                 obj = ev["object"]
                 status = obj.get("status") or {}
@@ -117,6 +117,18 @@ class Watcher:
                     key = (obj["metadata"]["name"], str(status.get("currentVersion")))
                     with self.lock:
                         self.ready.setdefault(key, now)
+
+
+def _events(stream: Any, what: str) -> Any:
+    """A watch's events until it ends or fails (a loaded API server ends watches with
+    an error, "410 Gone" among them, which the client raises, or fails to parse with
+    deserialize=False): the caller watches again, and a new watch starts with every
+    object as it is."""
+    try:
+        yield from stream
+    except Exception as exc:
+        log(f"  the watch of {what} ended ({type(exc).__name__}: {exc}); watching again")
+        time.sleep(1.0)
 
 
 def secret(name: str, url: str) -> dict[str, Any]:

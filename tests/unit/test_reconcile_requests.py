@@ -205,6 +205,22 @@ async def test_a_cached_schemaversion_older_or_newer_than_the_last_read_is_read_
     assert sorted(kube.requests) == ["get schemaversions", "get secret", "list jobs"]
 
 
+@pytest.mark.usefixtures("applied")
+async def test_a_migration_status_written_is_not_written_again_before_the_index_has_it() -> None:
+    kube = CountingKube()
+    reconciler = Reconciler(kube, OperatorConfig())
+    stale = _index(kube)  # the watch has not brought the operator's writes back yet
+    await reconciler.reconcile(NS, "db", stale, _cached(kube))
+    assert Counter(kube.requests)["update status"] == 4  # three SchemaMigrations and it
+    kube.requests.clear()
+    await reconciler.reconcile(NS, "db", stale, _cached(kube))
+    assert kube.requests == ["get secret"]  # not sent again, nor sent stale (409, get)
+    kube.requests.clear()
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))  # the index has them
+    assert kube.requests == ["get secret"]
+    assert not reconciler._written_migrations  # nothing kept once the index has it
+
+
 async def test_a_job_decided_on_cached_objects_is_decided_again_on_the_api(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -15,6 +15,7 @@ problem, never the Secret's content (:func:`schemaop.engine.connect.connect`).
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import datetime as dt
 import functools
@@ -142,6 +143,9 @@ class Reconciler:
         self._termination_messages: dict[tuple[str, str], dict[str, str]] = {}
         # (namespace, name) -> resourceVersion of the SchemaVersion as last read or written.
         self._known_version: dict[tuple[str, str], str] = {}
+        # (namespace, SchemaVersion) -> {SchemaMigration: (resourceVersion, status)} of
+        # this operator's status writes the index has not brought back yet.
+        self._written_migrations: dict[tuple[str, str], dict[str, tuple[str, Any]]] = {}
         self.runs = RunRecorder(kube, config.run_history_limit)
 
     def forget(self, namespace: str, name: str) -> None:
@@ -151,6 +155,7 @@ class Reconciler:
         self._progress.pop((namespace, name), None)
         self._termination_messages.pop((namespace, name), None)
         self._known_version.pop((namespace, name), None)
+        self._written_migrations.pop((namespace, name), None)
         if self.read_pool is not None:
             self.read_pool.release((namespace, name))
 
@@ -425,7 +430,7 @@ class Reconciler:
                 decision = after_job_created(decision, job_name, _iso(_now()))
         # SchemaMigrations first: whoever sees the SchemaVersion Ready then also sees
         # its migrations marked applied.
-        await self._write_migration_status(namespace, migrations, decision)
+        await self._write_migration_status(namespace, name, migrations, decision)
         await self._write_status(sv, decision)
         metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
         return decision.requeue_after
@@ -578,12 +583,26 @@ class Reconciler:
         await self.report.status_written(written, before[0])
 
     async def _write_migration_status(
-        self, namespace: str, migrations: list[dict[str, Any]], decision: Decision
+        self, namespace: str, sv: str, migrations: list[dict[str, Any]], decision: Decision
     ) -> None:
+        """Each SchemaMigration's status as the decision says, written over the object
+        as the index holds it, or, while the index has not seen this operator's last
+        write of it yet, over that write (so the write is not sent again, nor sent
+        stale for a 409 and a read)."""
+        written = self._written_migrations.setdefault((namespace, sv), {})
         for obj in migrations:
-            fields = decision.migration_status.get(obj["metadata"]["name"])
+            sm = obj["metadata"]["name"]
+            fields = decision.migration_status.get(sm)
             if fields is None:
                 continue
+            current = obj
+            mine = written.get(sm)
+            if mine is not None and mine[0] != obj["metadata"].get("resourceVersion"):
+                current = {
+                    **obj,
+                    "metadata": {**obj["metadata"], "resourceVersion": mine[0]},
+                    "status": mine[1],
+                }
 
             def mutate(
                 status: dict[str, Any], fields: SchemaMigrationStatus = fields
@@ -597,13 +616,19 @@ class Reconciler:
                 return status
 
             try:
-                await self.kube.update_status(
-                    SM_PLURAL, namespace, obj["metadata"]["name"], mutate, current=obj
+                result = await self.kube.update_status(
+                    SM_PLURAL, namespace, sm, mutate, current=current
                 )
             except KubeError as exc:
-                log.warning(
-                    "status of SchemaMigration %s not written: %s", obj["metadata"]["name"], exc
-                )
+                log.warning("status of SchemaMigration %s not written: %s", sm, exc)
+                continue
+            version = (result or {}).get("metadata", {}).get("resourceVersion")
+            if result is None or version == obj["metadata"].get("resourceVersion"):
+                written.pop(sm, None)  # gone, or the index has it
+            else:
+                written[sm] = (str(version), copy.deepcopy(result.get("status") or {}))
+        if not written:
+            self._written_migrations.pop((namespace, sv), None)
 
 
 def _strip_times(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
