@@ -229,3 +229,24 @@ def test_a_run_full_of_statements_and_notices_makes_a_small_valid_record() -> No
         sr.notices = list(noisy)
         result.steps.append(sr)
     assert len(result.to_json().encode()) < 512 * 1024
+
+
+def test_the_quick_split_agrees_with_the_parser() -> None:
+    from schemaop.engine import sqltext
+    from schemaop.engine.runstats import quick_split
+
+    texts = [
+        "CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);",
+        "-- c\nSELECT ';';\n/* a; /* b; */ */ SELECT $$ x; $$;\nSELECT E'\\';'; SELECT \"a;b\"",
+        "DO $f$ BEGIN RAISE NOTICE $$a;$$; END $f$;",
+        "SELECT 1",
+        ";;",
+        "select 1; -- end\n",
+    ]
+    for text in texts:
+        assert quick_split(text) == sqltext.split(text), text
+    # Where it cannot follow the text, the parser decides (the server's count differs).
+    atomic = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;"
+    out = batch_statements(atomic, [Tag("CREATE FUNCTION", None)])
+    assert out is not None and len(out) == 1 and out[0].statement.startswith("CREATE FUNCTION")
+    assert quick_split("SELECT 'open") is None
