@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from schemaop import redaction
@@ -191,3 +192,61 @@ def test_the_record_reads_the_full_summary_from_the_log_when_it_is_the_same_run(
     assert summary_from_log(json.dumps(other), compact) is compact
     assert summary_from_log("not json {", compact) is compact
     assert summary_from_log(log, None) is None
+
+
+def test_a_run_full_of_statements_and_notices_makes_a_small_valid_record() -> None:
+    from schemaop.kube.builders import PodLog, build_run_record
+    from schemaop.model.run import MAX_NOTICES, MAX_RUN_NOTICES
+    from schemaop.schemas import validate
+
+    noisy = tuple(Notice.of("NOTICE", "n" * 5000) for _ in range(MAX_NOTICES))
+    statements = [_statement(i, command="UPDATE 1", rows=1, notices=noisy) for i in range(1, 201)]
+    steps = tuple(
+        dataclasses.replace(_step(statements), version=str(v), notices=noisy) for v in range(1, 201)
+    )
+    summary = RunSummary(ok=True, plan_hash="p" * 64, steps=steps)
+    sv = {"metadata": {"name": "db", "namespace": "ns", "uid": "u"}}
+    job = {
+        "metadata": {"name": "db-p-1", "uid": "j" * 36, "labels": {}, "annotations": {}},
+        "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+    }
+    record = build_run_record(sv, job, summary, PodLog("pod", "line\n" * 10))
+    assert validate(record) == []
+    size = len(json.dumps(record).encode())
+    assert size < 512 * 1024, size
+    kept = record["spec"]["summary"]["steps"]
+    assert sum(len(s.get("statements", [])) for s in kept) == RUN_STATEMENTS
+    notices = sum(len(s.get("notices", [])) for s in kept) + sum(
+        len(st.get("notices", [])) for s in kept for st in s.get("statements", [])
+    )
+    assert notices == MAX_RUN_NOTICES
+    assert "summary.steps.statements" in record["spec"]["clipped"]
+    # The Job's printed summary is bounded the same way.
+    result = RunResult(plan_hash="p" * 64, from_version=None, to_version="2", target="latest")
+    for v in range(1, 11):
+        sr = StepResult(str(v), "d", "up", True, status="applied", attempts=1)
+        sr.statements = statements
+        sr.notices = list(noisy)
+        result.steps.append(sr)
+    assert len(result.to_json().encode()) < 512 * 1024
+
+
+def test_the_quick_split_agrees_with_the_parser() -> None:
+    from schemaop.engine import sqltext
+    from schemaop.engine.runstats import quick_split
+
+    texts = [
+        "CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);",
+        "-- c\nSELECT ';';\n/* a; /* b; */ */ SELECT $$ x; $$;\nSELECT E'\\';'; SELECT \"a;b\"",
+        "DO $f$ BEGIN RAISE NOTICE $$a;$$; END $f$;",
+        "SELECT 1",
+        ";;",
+        "select 1; -- end\n",
+    ]
+    for text in texts:
+        assert quick_split(text) == sqltext.split(text), text
+    # Where it cannot follow the text, the parser decides (the server's count differs).
+    atomic = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;"
+    out = batch_statements(atomic, [Tag("CREATE FUNCTION", None)])
+    assert out is not None and len(out) == 1 and out[0].statement.startswith("CREATE FUNCTION")
+    assert quick_split("SELECT 'open") is None

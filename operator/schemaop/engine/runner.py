@@ -57,6 +57,9 @@
    - a transactional step with its own BEGIN/COMMIT is refused before anything
      runs (it would commit without its history row), and so is one that RESETs
      the runner's lock_timeout/statement_timeout;
+   - what the server answered is kept per step and statement, only read, never
+     by sending anything more: command tags and rows, notices, retried tries and
+     their lock waits, the failed statement (:mod:`schemaop.engine.runstats`);
 
 7. release the lock, close, and return a :class:`RunResult`.
 
@@ -1331,12 +1334,12 @@ def _non_transactional(
                     )
                     break
                 except psycopg.Error as exc:
+                    notices, dropped = run.notices.drain()  # the statement's, not ROLLBACK's
                     _rollback_quietly(conn)
                     err = _locate(exc, step.sql, 0, statement_offset=st.start)
                     if _retry(run, step, err, attempt):
                         sr.waits.add(err, i, took)
                         continue
-                    notices, dropped = run.notices.drain()
                     sr.statements.append(
                         runstats.statement(
                             step.sql,

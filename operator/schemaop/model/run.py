@@ -68,8 +68,9 @@ TERMINATION_LIMIT = 4096
 UNREADABLE_TAIL = 2000
 #: Statements listed per step (the rest counted in ``statementsOmitted``).
 MAX_STATEMENTS = 200
-#: Statements listed over all the steps of a run (failed steps' first).
+#: Statements listed over all the steps of a run (failed steps' first), and notices.
 MAX_RUN_STATEMENTS = 1000
+MAX_RUN_NOTICES = 200
 #: Characters kept of a statement's first line.
 STATEMENT_TEXT = 120
 #: Notices kept per statement and per step; characters kept of each.
@@ -362,6 +363,7 @@ class StepSummary:
     # several steps went in one query, the first has them all, ``notices_batch`` says how many.
     notices: tuple[Notice, ...] = ()
     notices_batch: int = 1
+    notices_omitted: int = 0
 
     def to_dict(self, *, statements: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -387,6 +389,8 @@ class StepSummary:
             out["notices"] = [n.to_dict() for n in self.notices]
             if self.notices_batch > 1:
                 out["noticesBatch"] = self.notices_batch
+        if self.notices_omitted:
+            out["noticesOmitted"] = self.notices_omitted
         if statements and self.statements is not None:
             out["statements"] = [s.to_dict() for s in self.statements]
             if self.statements_omitted:
@@ -412,28 +416,52 @@ class StepSummary:
             lock_wait_ms=_count(data.get("lockWaitMs")),
             notices=_notices(data.get("notices")),
             notices_batch=max(1, _count(data.get("noticesBatch"))),
+            notices_omitted=_count(data.get("noticesOmitted")),
         )
 
 
 def bounded_steps(
-    steps: tuple[StepSummary, ...], limit: int = MAX_RUN_STATEMENTS
+    steps: tuple[StepSummary, ...],
+    limit: int = MAX_RUN_STATEMENTS,
+    notices: int = MAX_RUN_NOTICES,
 ) -> tuple[tuple[StepSummary, ...], bool]:
-    """``steps`` with at most ``limit`` statements over all of them, a failed step's
-    first (the rest counted in each step's ``statements_omitted``); and whether any
-    were left out."""
+    """``steps`` with at most ``limit`` statements and ``notices`` notices over all of
+    them, a failed step's first (the rest counted in ``statementsOmitted`` and
+    ``noticesOmitted``); and whether anything was left out."""
     budget, out, cut = limit, list(steps), False
+    left = [notices]
+
+    def keep(items: tuple[Notice, ...]) -> tuple[tuple[Notice, ...], int]:
+        kept = items[: left[0]]
+        left[0] -= len(kept)
+        return kept, len(items) - len(kept)
+
     for i in sorted(range(len(out)), key=lambda i: out[i].status != "failed"):
         step = out[i]
-        if step.statements is None:
-            continue
-        if len(step.statements) > budget:
+        step_notices, dropped = keep(step.notices)
+        if dropped:
             cut = True
-            out[i] = dataclasses.replace(
-                step,
-                statements=step.statements[:budget],
-                statements_omitted=step.statements_omitted + len(step.statements) - budget,
+            step = dataclasses.replace(
+                step, notices=step_notices, notices_omitted=step.notices_omitted + dropped
             )
-        budget -= len(out[i].statements or ())
+        if step.statements is not None:
+            statements = list(step.statements[:budget])
+            omitted = len(step.statements) - len(statements)
+            for k, st in enumerate(statements):
+                st_notices, dropped = keep(st.notices)
+                if dropped:
+                    statements[k] = dataclasses.replace(
+                        st, notices=st_notices, notices_omitted=st.notices_omitted + dropped
+                    )
+                    cut = True
+            cut = cut or omitted > 0
+            step = dataclasses.replace(
+                step,
+                statements=tuple(statements),
+                statements_omitted=step.statements_omitted + omitted,
+            )
+            budget -= len(statements)
+        out[i] = step
     return tuple(out), cut
 
 
