@@ -2,7 +2,10 @@
 the Dockerfile (pullPolicy Never), the operator pod under the chart's
 securityContext, a SchemaVersion reconciled to Ready through a real Job pod that
 reaches PostgreSQL over the pod network and the API server through the
-``kubernetes`` Service.
+``kubernetes`` Service; the example app chart (its ``wait`` init container,
+``helm upgrade`` then ``helm rollback``), the schema sidecar beside an app
+reached through its Service, the kubectl plugin, and the operator pod deleted
+while its Job runs. One cluster-wide release serves the module.
 """
 
 from __future__ import annotations
