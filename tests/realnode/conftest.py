@@ -47,7 +47,7 @@ def pytest_runtest_protocol(
     """Before pytest-timeout reads the marker: the test that will start the node
     may also wait for it."""
     if not _started and "real_cluster" in getattr(item, "fixturenames", ()):
-        item.add_marker(pytest.mark.timeout(NODE_SETUP_TIMEOUT))
+        item.add_marker(pytest.mark.timeout(NODE_SETUP_TIMEOUT), append=False)
     return (yield)
 
 

@@ -1,8 +1,9 @@
 """charts/schemaop in namespaced RBAC mode, with two replicas, on the real node:
 the operator pods run the built image with the chart's Role in the watched
 namespace only, migrate there through a real Job pod, are refused everywhere
-else; and kopf peering keeps one replica active: when the active pod is deleted
-another takes over and finishes a reconcile, with one Job.
+else; its approval policy guards the watched namespace only; and kopf peering
+keeps one replica active: when the active pod is deleted another takes over and
+finishes a reconcile, with one Job.
 
 Its own module: the cluster-wide release of test_real_node.py must not run at
 the same time (two operators would act on the same objects).
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from devenv import cluster as devcluster
 from devenv import pg as devpg
@@ -225,3 +227,54 @@ def test_when_the_active_replica_is_deleted_another_takes_over(
     assert worked, {name: log[-2000:] for name, log in logs.items()}
     if standby in worked:
         assert "Resuming operations" in logs[standby], logs[standby][-2000:]
+
+
+def test_the_approval_policy_guards_the_watched_namespaces_only(
+    namespaced: Namespaced, kube: Any
+) -> None:
+    """The release's ValidatingAdmissionPolicy binding follows watchNamespaces: there a
+    user without `approve` may not approve; elsewhere this release has no say."""
+    watched, other = namespaced.watched, namespaced.other
+    rbac, core = client.RbacAuthorizationV1Api(kube), client.CoreV1Api(kube)
+    for name in (watched, other):
+        client.CustomObjectsApi(kube).create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            name,
+            "schemaversions",
+            schemaversion_body("policy", secret="db", approval="Manual"),
+        )
+        core.create_namespaced_service_account(name, {"metadata": {"name": "editor"}})
+        rbac.create_namespaced_role(
+            name,
+            {
+                "metadata": {"name": "editor"},
+                "rules": [
+                    {"apiGroups": [GROUP], "resources": ["schemaversions"], "verbs": ["patch"]}
+                ],
+            },
+        )
+        rbac.create_namespaced_role_binding(
+            name,
+            {
+                "metadata": {"name": "editor"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "editor",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "editor", "namespace": name}],
+            },
+        )
+    approve = {"metadata": {"annotations": {"schemaop.io/approved-plan": "a" * 64}}}
+    with as_service_account(kube, watched, "editor") as api:
+        with pytest.raises(ApiException) as refused:
+            client.CustomObjectsApi(api).patch_namespaced_custom_object(
+                GROUP, VERSION, watched, "schemaversions", "policy", approve
+            )
+        # Refused by the policy, not by RBAC (the editor may patch).
+        assert refused.value.status == 403 and "approve verb" in (refused.value.body or "")
+    with as_service_account(kube, other, "editor") as api:
+        client.CustomObjectsApi(api).patch_namespaced_custom_object(
+            GROUP, VERSION, other, "schemaversions", "policy", approve
+        )

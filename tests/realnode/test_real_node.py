@@ -2,7 +2,10 @@
 the Dockerfile (pullPolicy Never), the operator pod under the chart's
 securityContext, a SchemaVersion reconciled to Ready through a real Job pod that
 reaches PostgreSQL over the pod network and the API server through the
-``kubernetes`` Service.
+``kubernetes`` Service; the example app chart (its ``wait`` init container,
+``helm upgrade`` then ``helm rollback``), the schema sidecar beside an app
+reached through its Service, the kubectl plugin, and the operator pod deleted
+while its Job runs. One cluster-wide release serves the module.
 """
 
 from __future__ import annotations
@@ -268,6 +271,8 @@ def _has_note_column(dsn: str) -> bool:
         )
 
 
+# Several Job pods and pod starts: minutes on a loaded machine (300 s was hit).
+@pytest.mark.timeout(900)
 def test_app_chart_waits_for_its_schema_and_helm_upgrade_then_rollback_move_it(
     release: Release,
     real_cluster: devcluster.Cluster,
@@ -449,6 +454,8 @@ def test_operator_pod_deleted_while_its_job_runs_converges_with_one_job(
         assert conn.execute("select count(*) from a").fetchone() == (0,)
 
 
+# Several Job pods and pod starts: minutes on a loaded machine (300 s was hit).
+@pytest.mark.timeout(900)
 def test_the_sidecar_beside_an_app_serves_the_schema_through_its_service(
     release: Release,
     real_cluster: devcluster.Cluster,
@@ -548,6 +555,8 @@ def _describe(cluster: devcluster.Cluster, namespace: str) -> str:
     return cluster.kubectl("describe", "pods", "-n", namespace, check=False).stdout[-4000:]
 
 
+# Several Job pods and pod starts: minutes on a loaded machine (300 s was hit).
+@pytest.mark.timeout(900)
 def test_kubectl_plugin_plans_approves_and_rolls_back_with_the_users_rbac(
     release: Release,
     real_cluster: devcluster.Cluster,

@@ -463,14 +463,16 @@ def _start_once(
                 env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")},
             )
         cluster.save()
+        waited_from = t0
         if real_node:
             realnode.start(cluster, detached, timeout=max(timeout, 180.0))
+            waited_from = time.monotonic()  # the node's start has its own time limit
         token = cluster.admin_token()
         _wait(
             cluster,
             "the default ServiceAccount",
             lambda: _get(cluster, "/api/v1/namespaces/default/serviceaccounts/default", token),
-            t0,
+            waited_from,
             timeout,
         )
         if pod_runner:

@@ -418,6 +418,8 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
     # kubelet comes (it would adopt nothing of them).
     _remove_pods(sock, bins)
     _import_images(sock, {pause_ref: bins / "pause.oci.tar", ref: archive})
+    # An import (about 40 s, minutes on a loaded machine) is not the node's start.
+    t0 = time.monotonic()
     _spawn(
         cluster,
         "kubelet",
