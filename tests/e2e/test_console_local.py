@@ -205,8 +205,9 @@ def test_the_browser_opened_through_the_redirect_file_is_signed_in(
     """What `webbrowser` opens is a private file that leads the browser to the one-time
     URL; headless Chromium, handed that file's URI as a browser would be, lands on the
     console signed in and lists the SchemaVersion."""
-    from browser_support import CHROMIUM_ARGS, chromium
     from playwright.sync_api import sync_playwright
+
+    from browser_support import CHROMIUM_ARGS, chromium
 
     apply_crds(cluster)
     client.CustomObjectsApi(kube).create_namespaced_custom_object(
