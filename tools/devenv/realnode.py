@@ -569,7 +569,18 @@ def start_dns(cluster: Cluster, binary: Path, detached: bool) -> None:
     """
     from devenv.cluster import _spawn
 
-    dns = cluster.directory / "node" / "dns"
+    corefile = _write_corefile(cluster.directory)
+    _apply(cluster, "the cluster DNS's RBAC", _DNS_RBAC)
+    expose_host_service(
+        cluster, "kube-system", "kube-dns", [("dns", "UDP", 53, 53), ("dns-tcp", "TCP", 53, 53)],
+        cluster_ip=DNS_IP, labels={"k8s-app": "kube-dns"},
+    )  # fmt: skip
+    _spawn(cluster, "coredns", [str(binary), "-conf", str(corefile)], detached)
+
+
+def _write_corefile(directory: Path) -> Path:
+    """``node/dns/Corefile`` (and the loopback ports of /health and /ready)."""
+    dns = directory / "node" / "dns"
     dns.mkdir(parents=True, exist_ok=True)
     ports = {"health": free_port(), "ready": free_port()}
     (dns / "ports.json").write_text(json.dumps(ports) + "\n")
@@ -581,18 +592,13 @@ def start_dns(cluster: Cluster, binary: Path, detached: bool) -> None:
     health 127.0.0.1:{ports["health"]}
     ready 127.0.0.1:{ports["ready"]}
     kubernetes {zones} {{
-        kubeconfig {cluster.directory / "coredns.kubeconfig"} schemaop-local
+        kubeconfig {directory / "coredns.kubeconfig"} schemaop-local
         ttl 5
     }}
 }}
 """
     (dns / "Corefile").write_text(corefile)
-    _apply(cluster, "the cluster DNS's RBAC", _DNS_RBAC)
-    expose_host_service(
-        cluster, "kube-system", "kube-dns", [("dns", "UDP", 53, 53), ("dns-tcp", "TCP", 53, 53)],
-        cluster_ip=DNS_IP, labels={"k8s-app": "kube-dns"},
-    )  # fmt: skip
-    _spawn(cluster, "coredns", [str(binary), "-conf", str(dns / "Corefile")], detached)
+    return dns / "Corefile"
 
 
 def _dns_ready(cluster: Cluster) -> bool:
@@ -619,6 +625,17 @@ def expose_host_service(
     Service without selector and an EndpointSlice naming :data:`NODE_IP`, as a
     user would write for a database outside the cluster. Applied (idempotent).
     """
+    manifest = _host_service_manifest(namespace, name, ports, cluster_ip, labels)
+    _apply(cluster, f"Service {namespace}/{name}", manifest)
+
+
+def _host_service_manifest(
+    namespace: str,
+    name: str,
+    ports: list[tuple[str, str, int, int]],
+    cluster_ip: str | None,
+    labels: dict[str, str] | None,
+) -> str:
     service: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -649,8 +666,7 @@ def expose_host_service(
             {"name": n, "protocol": proto, "port": target} for n, proto, _port, target in ports
         ],
     }
-    manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": [service, endpoints]})
-    _apply(cluster, f"Service {namespace}/{name}", manifest)
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [service, endpoints]})
 
 
 def _apply(cluster: Cluster, what: str, manifest: str) -> None:
