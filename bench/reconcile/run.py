@@ -365,12 +365,13 @@ def start_real_node(work: Path, max_connections: int) -> tuple[Any, Any, str, An
     PostgreSQL as pods reach it: the bridge address, with a password)."""
     from devenv import realnode
 
+    # The cluster first: PostgreSQL can listen on the bridge address once it exists.
+    cl = devcluster.start(work / "cluster", bin_dir=devcluster.testbins(), real_node=True)
     pg = devpg.start(
         work / "pg",
         max_connections=max_connections,
         networks=((realnode.NODE_IP, realnode.POD_CIDR),),
     )
-    cl = devcluster.start(work / "cluster", bin_dir=devcluster.testbins(), real_node=True)
     password = secrets.token_hex(16)
     pg.psql(f"ALTER ROLE {pg.user} PASSWORD '{password}'")
     return pg, cl, realnode.image()[1], _PodsPostgres(pg, password, realnode.NODE_IP)
