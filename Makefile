@@ -42,7 +42,7 @@ realnode-bins: testbins ## build kubelet, kube-proxy, kube-scheduler, crictl, pa
 image: ## build the schemaop image from the Dockerfile with buildah, on a debootstrap base (cached)
 	@tools/realnode/image.sh >/dev/null
 
-test-realnode: venv realnode-bins image ## e2e tests on a real node (containerd, kubelet; needs root)
+test-realnode: venv realnode-bins image ## only the e2e tests on the real node (containerd, kubelet; needs root)
 	@$(call PYTEST,tests/realnode)
 
 testbins: ## build kube-apiserver, kube-controller-manager, kubectl, etcd, helm (cached)
@@ -60,9 +60,11 @@ lint: venv ## ruff, mypy --strict, import-linter (.importlinter), hadolint, and 
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python tools/check_artifacts.py
 
-# tests/realnode runs on its own target (root, containerd, a built image): `make test-realnode`.
-test: venv testbins ## every test: unit, integration (PostgreSQL), e2e (local cluster)
-	@$(call PYTEST,tests --ignore=tests/realnode)
+# tests/realnode needs the node binaries and the image, built here (cached; a cold build
+# prints a line every 30 s), and the machine's one real node: a session queues for it
+# while another has it (SCHEMAOP_REALNODE_WAIT seconds at most, default 3600).
+test: venv testbins realnode-bins image ## every test: unit, integration (PostgreSQL), e2e (local cluster, real node)
+	@$(call PYTEST,tests)
 
 test-unit: venv ## fast pure tests only
 	@$(call PYTEST,-m unit tests/unit)

@@ -36,7 +36,7 @@ OPERATOR: dict[str, tuple[str, ...]] = {
         "--set",
         "peering.enabled=true",
     ),
-    # tests/e2e/test_chart_namespaced.py; tests/unit/test_chart.py (namespaced mode)
+    # tests/realnode/test_chart_namespaced.py; tests/unit/test_chart.py (namespaced mode)
     "namespaced": (
         *LOCAL_IMAGE,
         "--set",

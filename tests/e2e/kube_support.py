@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -375,3 +376,78 @@ class Operator:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def plugin(
+    cluster: devcluster.Cluster, *args: str, kubeconfig: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`kubectl schemaop ARGS` through the real kubectl (plugin found on PATH)."""
+    venv_bin = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{venv_bin}:{cluster.bin_dir}:{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
+    }
+    return subprocess.run(
+        [str(cluster.bin_dir / "kubectl"), "schemaop", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def viewer_kubeconfig(cluster: devcluster.Cluster, kube: Any, namespace: str, path: Path) -> Path:
+    """A kubeconfig for a ServiceAccount that may only read SchemaVersions."""
+    core, rbac = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "viewer"}})
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "schemaop-viewer"},
+            "rules": [
+                {
+                    "apiGroups": [GROUP],
+                    "resources": ["schemaversions", "schemamigrations"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "schemaop-viewer"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "schemaop-viewer",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}],
+        },
+    )
+    token = core.create_namespaced_service_account_token(
+        "viewer", namespace, {"spec": {"expirationSeconds": 600}}
+    ).status.token
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": admin["clusters"],
+        "users": [{"name": "viewer", "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": "viewer",
+                "context": {
+                    "cluster": admin["clusters"][0]["name"],
+                    "user": "viewer",
+                    "namespace": namespace,
+                },
+            }
+        ],
+        "current-context": "viewer",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path

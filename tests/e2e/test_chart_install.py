@@ -1,8 +1,10 @@
 """The Helm chart end to end, cluster-wide mode: `helm install` of charts/schemaop,
 the operator Deployment's pod run by the local pod runner with the chart's own
 ServiceAccount token, the examples reaching Ready on a real PostgreSQL through
-a migration Job that runs as the chart's Job ServiceAccount, and `helm upgrade`
-of the example app chart migrating before its new pods start.
+a migration Job that runs as the chart's Job ServiceAccount, the manifests
+passing a server-side dry run, and `helm upgrade` of the operator. (The app
+chart's `helm upgrade`/`helm rollback`, the namespaced mode and the kubectl
+plugin run on the real node: tests/realnode.)
 
 One release serves the whole module (about 5 s to start); it is uninstalled at
 the end, after the SchemaVersions are gone, so no finalizer is left behind.
@@ -11,10 +13,7 @@ the end, after the SchemaVersions are gone, so no finalizer is left behind.
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -43,7 +42,6 @@ from kube_support import (
 from kubernetes import client
 
 from devenv import cluster as devcluster
-from devenv import pg as devpg
 from devenv.util import free_port
 
 RELEASE = "schemaop"
@@ -177,131 +175,6 @@ def test_examples_reach_ready_through_a_job_with_the_job_service_account(
             )
         }
     assert "note" in columns
-
-
-def _app_values(release: Release, dsn: str) -> list[str]:
-    return [
-        "--namespace",
-        release.apps,
-        "--set",
-        f"database.url={dsn}",
-        "--set",
-        "image.repository=schemaop",
-        "--set",
-        "image.tag=dev",
-        "--set",
-        "wait.image.repository=schemaop",
-        "--set",
-        "wait.image.tag=dev",
-        "--set",
-        "wait.timeoutSeconds=120",
-        "--set-json",
-        'command=["python","-c","import time; print(\\"app up\\", flush=True); time.sleep(3600)"]',
-    ]
-
-
-def _app_pod(kube: Any, namespace: str, app_version: str) -> Any:
-    pods = (
-        client.CoreV1Api(kube)
-        .list_namespaced_pod(
-            namespace,
-            label_selector=f"app.kubernetes.io/instance=shop,app.kubernetes.io/version={app_version}",
-        )
-        .items
-    )
-    return pods[0] if pods else None
-
-
-def _app_running(kube: Any, namespace: str, app_version: str) -> Any:
-    pod = _app_pod(kube, namespace, app_version)
-    if pod is None or not pod.status.container_statuses:
-        return None
-    state = pod.status.container_statuses[0].state
-    return pod if state.running else None
-
-
-def test_app_chart_upgrade_migrates_first_and_helm_rollback_rolls_the_schema_back(
-    release: Release,
-    kube: Any,
-    cluster: devcluster.Cluster,
-    postgres: devpg.Postgres,
-    tmp_path: Path,
-    pod_log: Any,
-) -> None:
-    name = f"shop_{uuid.uuid4().hex[:8]}"
-    dsn = postgres.create_database(name)
-    try:
-        helm(cluster, "install", "shop", str(APP_CHART), *_app_values(release, dsn))
-        wait_ready(kube, release.apps, "shop-orders-app", "2")
-        poll("the app at 1.0.0 to run", lambda: _app_running(kube, release.apps, "1.0.0"), 60)
-
-        # The next release of the app adds a migration (slow enough to be seen waiting).
-        chart = tmp_path / "orders-app"
-        shutil.copytree(APP_CHART, chart)
-        (chart / "migrations" / "3_add_order_note.up.sql").write_text(
-            "SELECT pg_sleep(3);\nALTER TABLE orders ADD COLUMN note text;\n"
-        )
-        (chart / "migrations" / "3_add_order_note.down.sql").write_text(
-            "-- schemaop:allow SO101 dropping the column this migration added\n"
-            "ALTER TABLE orders DROP COLUMN note;\n"
-        )
-        meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-        meta.update(version="0.2.0", appVersion="1.1.0")
-        (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
-        helm(cluster, "upgrade", "shop", str(chart), *_app_values(release, dsn))
-
-        pod = poll(
-            "the app at 1.1.0 to run", lambda: _app_running(kube, release.apps, "1.1.0"), 120
-        )
-        sv = wait_ready(kube, release.apps, "shop-orders-app", "3")
-        assert sv["spec"]["targetVersion"] == "3"
-        applied = {h["version"]: h for h in sv["status"]["history"]}["3"]["appliedAt"]
-        started = pod.status.container_statuses[0].state.running.started_at
-        assert started.strftime("%Y-%m-%dT%H:%M:%SZ") >= applied
-        waited = pod_log(release.apps, pod.metadata.name, "wait-for-schema")
-        assert "current version 2" in waited, waited
-        assert "Ready at or past 3" in waited, waited
-        assert _has_note_column(dsn)
-
-        # helm rollback to the first release: its manifests lower the target to 2 and
-        # no longer contain migration 3. The chart keeps SchemaMigrations on deletion
-        # (helm.sh/resource-policy: keep), so the operator still has 3's down step.
-        helm(cluster, "rollback", "shop", "1", "--namespace", release.apps)
-        sv = wait_ready(kube, release.apps, "shop-orders-app", "2")
-        assert sv["spec"]["targetVersion"] == "2"
-        assert not _has_note_column(dsn)
-        latest = sv["status"]["history"][0]
-        assert (latest["version"], latest["direction"]) == ("3", "down")
-        poll("the app at 1.0.0 to run", lambda: _app_running(kube, release.apps, "1.0.0"), 120)
-        kept = client.CustomObjectsApi(kube).get_namespaced_custom_object(
-            GROUP, VERSION, release.apps, "schemamigrations", "shop-orders-app-3"
-        )
-        assert kept["spec"]["version"] == "3"
-
-        # Upgrading again adopts the kept SchemaMigration (same spec) and migrates.
-        helm(cluster, "upgrade", "shop", str(chart), *_app_values(release, dsn))
-        wait_ready(kube, release.apps, "shop-orders-app", "3")
-        assert _has_note_column(dsn)
-    finally:
-        helm(cluster, "uninstall", "shop", "--namespace", release.apps, "--wait")
-        # Kept on uninstall too, by design: remove them as a person would.
-        client.CustomObjectsApi(kube).delete_collection_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            release.apps,
-            "schemamigrations",
-            label_selector="app.kubernetes.io/instance=shop",
-        )
-
-
-def _has_note_column(dsn: str) -> bool:
-    with psycopg.connect(dsn) as conn:
-        return bool(
-            conn.execute(
-                "select 1 from information_schema.columns "
-                "where table_name = 'orders' and column_name = 'note'"
-            ).fetchone()
-        )
 
 
 def test_install_yaml_and_every_example_pass_a_server_side_dry_run(

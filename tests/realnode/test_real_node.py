@@ -2,19 +2,26 @@
 the Dockerfile (pullPolicy Never), the operator pod under the chart's
 securityContext, a SchemaVersion reconciled to Ready through a real Job pod that
 reaches PostgreSQL over the pod network and the API server through the
-``kubernetes`` Service.
+``kubernetes`` Service; the example app chart (its ``wait`` init container,
+``helm upgrade`` then ``helm rollback``), the schema sidecar beside an app
+reached through its Service, the kubectl plugin, and the operator pod deleted
+while its Job runs. One cluster-wide release serves the module.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from kubernetes import client
 
 from devenv import cluster as devcluster
@@ -23,6 +30,7 @@ from devenv import realnode
 from e2e.kube_support import (
     APP_CHART,
     CHART,
+    EXAMPLES,
     GROUP,
     VERSION,
     adopt_crds,
@@ -32,9 +40,12 @@ from e2e.kube_support import (
     helm,
     migration_body,
     operator_pod,
+    plugin,
     poll,
+    schemaversion,
     schemaversion_body,
     secret_body,
+    viewer_kubeconfig,
     wait_ready,
 )
 
@@ -45,6 +56,7 @@ RELEASE = "schemaop"
 class Release:
     namespace: str  # the operator's
     apps: str  # the SchemaVersions' and their Jobs'
+    notes: str = ""  # what `helm install` printed
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +66,7 @@ def release(
     ns, apps = create_namespace(kube, "schemaop"), create_namespace(kube, "apps")
     repository, tag = node_image
     adopt_crds(real_cluster, RELEASE, ns)
-    helm(
+    notes = helm(
         real_cluster,
         "install",
         RELEASE,
@@ -74,7 +86,7 @@ def release(
         "150s",
     )
     try:
-        yield Release(ns, apps)
+        yield Release(ns, apps, notes)
     finally:
         try:
             delete_schemaversions(kube, apps)
@@ -93,7 +105,11 @@ def _exec(cluster: devcluster.Cluster, namespace: str, pod: str, *command: str) 
 def test_operator_pod_runs_the_image_as_10001_on_a_read_only_root(
     release: Release, real_cluster: devcluster.Cluster, kube: Any, node_image: tuple[str, str]
 ) -> None:
+    # Cluster-wide RBAC mode (test_chart_namespaced.py has the other).
+    assert "Scope: every namespace (cluster-wide RBAC)" in release.notes, release.notes
     pod = operator_pod(kube, release.namespace, RELEASE)
+    assert pod.spec.service_account_name == RELEASE
+    assert pod.spec.containers[0].args[:2] == ["operator", "--all-namespaces"]
     assert pod.spec.node_name == real_cluster.node_name
     assert pod.status.pod_ip.startswith(realnode.POD_CIDR.rsplit(".", 1)[0] + ".")
     status = pod.status.container_statuses[0]
@@ -209,18 +225,9 @@ def _database(server: devpg.Postgres) -> tuple[str, str]:
     )
 
 
-def test_app_chart_waits_for_the_schema_in_its_init_container(
-    release: Release,
-    real_cluster: devcluster.Cluster,
-    kube: Any,
-    node_postgres: devpg.Postgres,
-    node_image: tuple[str, str],
-) -> None:
-    """The example app chart: its pods' `schemaop wait` init container holds the
-    app until the chart's SchemaVersion is Ready at its target."""
-    url, _ = _database(node_postgres)
-    repository, tag = node_image
-    values = [
+def _app_values(release: Release, url: str, image: tuple[str, str]) -> list[str]:
+    repository, tag = image
+    return [
         "--namespace",
         release.apps,
         "--set",
@@ -233,23 +240,59 @@ def test_app_chart_waits_for_the_schema_in_its_init_container(
         "--set-json",
         'command=["python","-c","import time; print(\\"app up\\", flush=True); time.sleep(3600)"]',
     ]
+
+
+def _app_running(kube: Any, namespace: str, app_version: str) -> Any:
+    pods = (
+        client.CoreV1Api(kube)
+        .list_namespaced_pod(
+            namespace,
+            label_selector=f"app.kubernetes.io/instance=shop,app.kubernetes.io/version={app_version}",
+        )
+        .items
+    )
+    running = [
+        p
+        for p in pods
+        if not p.metadata.deletion_timestamp
+        and p.status.container_statuses
+        and p.status.container_statuses[0].state.running
+    ]
+    return running[0] if running else None
+
+
+def _has_note_column(dsn: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        return bool(
+            conn.execute(
+                "select 1 from information_schema.columns "
+                "where table_name = 'orders' and column_name = 'note'"
+            ).fetchone()
+        )
+
+
+# Several Job pods and pod starts: minutes on a loaded machine (300 s was hit).
+@pytest.mark.timeout(900)
+def test_app_chart_waits_for_its_schema_and_helm_upgrade_then_rollback_move_it(
+    release: Release,
+    real_cluster: devcluster.Cluster,
+    kube: Any,
+    node_postgres: devpg.Postgres,
+    node_image: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    """The example app chart: its pods' `schemaop wait` init container holds the
+    app until the chart's SchemaVersion is Ready at its target; `helm upgrade` to
+    a release with a new migration migrates before the new pods start; `helm
+    rollback` lowers the target and the operator runs the down step."""
+    url, dsn = _database(node_postgres)
+    values = _app_values(release, url, node_image)
     helm(real_cluster, "install", "shop", str(APP_CHART), *values)
     try:
         sv = wait_ready(kube, release.apps, "shop-orders-app", "2", timeout=240)
-        core = client.CoreV1Api(kube)
-
-        def app_running() -> Any:
-            pods = core.list_namespaced_pod(
-                release.apps, label_selector="app.kubernetes.io/instance=shop"
-            ).items
-            running = [
-                p
-                for p in pods
-                if p.status.container_statuses and p.status.container_statuses[0].state.running
-            ]
-            return running[0] if running else None
-
-        pod = poll("the app to run", app_running, 180)
+        pod = poll(
+            "the app at 1.0.0 to run", lambda: _app_running(kube, release.apps, "1.0.0"), 180
+        )
         (init,) = pod.status.init_container_statuses
         assert init.name == "wait-for-schema"
         assert init.state.terminated.exit_code == 0
@@ -260,6 +303,43 @@ def test_app_chart_waits_for_the_schema_in_its_init_container(
             "logs", "-n", release.apps, pod.metadata.name, "-c", "wait-for-schema"
         )
         assert "Ready at or past 2" in waited.stdout, waited.stdout
+
+        # The next release of the app adds a migration (slow enough to be seen waiting).
+        chart = tmp_path / "orders-app"
+        shutil.copytree(APP_CHART, chart)
+        (chart / "migrations" / "3_add_order_note.up.sql").write_text(
+            "SELECT pg_sleep(3);\nALTER TABLE orders ADD COLUMN note text;\n"
+        )
+        (chart / "migrations" / "3_add_order_note.down.sql").write_text(
+            "-- schemaop:allow SO101 dropping the column this migration added\n"
+            "ALTER TABLE orders DROP COLUMN note;\n"
+        )
+        meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+        meta.update(version="0.2.0", appVersion="1.1.0")
+        (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
+        helm(real_cluster, "upgrade", "shop", str(chart), *values)
+        pod = poll(
+            "the app at 1.1.0 to run", lambda: _app_running(kube, release.apps, "1.1.0"), 240
+        )
+        sv = wait_ready(kube, release.apps, "shop-orders-app", "3", timeout=240)
+        applied = {h["version"]: h for h in sv["status"]["history"]}["3"]["appliedAt"]
+        started = pod.status.container_statuses[0].state.running.started_at
+        assert started.strftime("%Y-%m-%dT%H:%M:%SZ") >= applied
+        waited = real_cluster.kubectl(
+            "logs", "-n", release.apps, pod.metadata.name, "-c", "wait-for-schema"
+        )
+        assert "Ready at or past 3" in waited.stdout, waited.stdout
+        assert _has_note_column(dsn)
+
+        # helm rollback to the first release: its manifests lower the target to 2;
+        # the kept SchemaMigration 3 (helm.sh/resource-policy: keep) has the down step.
+        helm(real_cluster, "rollback", "shop", "1", "--namespace", release.apps)
+        sv = wait_ready(kube, release.apps, "shop-orders-app", "2", timeout=240)
+        assert sv["spec"]["targetVersion"] == "2"
+        latest = sv["status"]["history"][0]
+        assert (latest["version"], latest["direction"]) == ("3", "down")
+        assert not _has_note_column(dsn)
+        poll("the app at 1.0.0 to run", lambda: _app_running(kube, release.apps, "1.0.0"), 240)
     finally:
         helm(real_cluster, "uninstall", "shop", "--namespace", release.apps, "--wait")
         client.CustomObjectsApi(kube).delete_collection_namespaced_custom_object(
@@ -372,6 +452,182 @@ def test_operator_pod_deleted_while_its_job_runs_converges_with_one_job(
     assert [h["version"] for h in sv["status"]["history"]] == ["1"]
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select count(*) from a").fetchone() == (0,)
+
+
+# Several Job pods and pod starts: minutes on a loaded machine (300 s was hit).
+@pytest.mark.timeout(900)
+def test_the_sidecar_beside_an_app_serves_the_schema_through_its_service(
+    release: Release,
+    real_cluster: devcluster.Cluster,
+    kube: Any,
+    namespace: str,
+    node_postgres: devpg.Postgres,
+    node_image: tuple[str, str],
+) -> None:
+    """manifests/examples/sidecar-deployment.yaml with the built image: the
+    sidecar, a second container beside the app, connects with its read-only
+    role; a pod reads the schema through the Service, and after the operator
+    applies a migration the sidecar serves the new version."""
+    url, dsn = _database(node_postgres)
+    core, custom = client.CoreV1Api(kube), client.CustomObjectsApi(kube)
+    core.create_namespaced_secret(release.apps, secret_body("side", url))
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        release.apps,
+        "schemamigrations",
+        migration_body("1", "create table orders (id bigint primary key)", db="side"),
+    )
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, release.apps, "schemaversions", schemaversion_body("side", secret="side")
+    )
+    wait_ready(kube, release.apps, "side", "1", timeout=240)
+    # The read-only role of docs/sidecar.md.
+    role, password = f"ro_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    database = dsn.rsplit("/", 1)[1].split("?")[0]
+    node_postgres.psql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    for grant in (
+        f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
+        f"ALTER ROLE {role} SET default_transaction_read_only = on",
+    ):
+        node_postgres.psql(grant)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"GRANT USAGE ON SCHEMA schemaop TO {role}")
+        conn.execute(f"GRANT SELECT ON schemaop.schema_history TO {role}")
+    readonly = f"postgresql://{role}:{password}@{realnode.NODE_IP}:{node_postgres.port}/{database}"
+
+    image = f"{node_image[0]}:{node_image[1]}"
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / "sidecar-deployment.yaml").read_text()) if d]
+    for doc in docs:
+        if doc["kind"] == "Secret":
+            doc["stringData"]["url"] = readonly
+        elif doc["kind"] == "Deployment":
+            doc["spec"]["replicas"] = 1
+            web, sidecar = doc["spec"]["template"]["spec"]["containers"]
+            web.update(image=image, imagePullPolicy="Never")
+            web["command"] = ["python", "-c", "import time; time.sleep(3600)"]
+            sidecar.update(image=image, imagePullPolicy="Never")
+    applied = subprocess.run(
+        [str(real_cluster.bin_dir / "kubectl"), "--kubeconfig", str(real_cluster.kubeconfig),
+         "apply", "-n", namespace, "-f", "-"],
+        input=yaml.safe_dump_all(docs), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    rollout = real_cluster.kubectl(
+        "rollout", "status", "-n", namespace, "deployment/orders-web", "--timeout=180s", check=False
+    )
+    assert rollout.returncode == 0, rollout.stderr + _describe(real_cluster, namespace)
+    service = core.read_namespaced_service("orders-web", namespace)
+    base = f"http://{service.spec.cluster_ip}:8081/api/v1"
+    schema_at = (
+        "import json, sys, time, urllib.request\n"
+        f"base = {base!r}\n"
+        "deadline = time.time() + 90\n"
+        "while True:\n"
+        "    v = json.load(urllib.request.urlopen(base + '/version', timeout=10))\n"
+        "    if v['version'] == sys.argv[1] or time.time() > deadline: break\n"
+        "    time.sleep(1)\n"
+        "t = json.load(urllib.request.urlopen(base + '/schema/tables/public/orders', timeout=10))\n"
+        "print(json.dumps({'version': v['version'],"
+        " 'columns': sorted(c['name'] for c in t['table']['columns'])}))\n"
+    )
+    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", schema_at, "1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"version": "1", "columns": ["id"]}
+
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        release.apps,
+        "schemamigrations",
+        migration_body("2", "alter table orders add column note text", db="side"),
+    )
+    wait_ready(kube, release.apps, "side", "2", timeout=240)
+    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", schema_at, "2")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "version": "2",
+        "columns": ["id", "note"],
+    }
+
+
+def _describe(cluster: devcluster.Cluster, namespace: str) -> str:
+    return cluster.kubectl("describe", "pods", "-n", namespace, check=False).stdout[-4000:]
+
+
+# Several Job pods and pod starts: minutes on a loaded machine (300 s was hit).
+@pytest.mark.timeout(900)
+def test_kubectl_plugin_plans_approves_and_rolls_back_with_the_users_rbac(
+    release: Release,
+    real_cluster: devcluster.Cluster,
+    kube: Any,
+    node_postgres: devpg.Postgres,
+    tmp_path: Path,
+) -> None:
+    """`kubectl schemaop` against the real node's cluster, with the chart's
+    operator doing the work: an approver approves the shown plan and rolls back;
+    a viewer reads status but the API server refuses its approval."""
+    url, _ = _database(node_postgres)
+    ns = release.apps
+    custom = client.CustomObjectsApi(kube)
+    client.CoreV1Api(kube).create_namespaced_secret(ns, secret_body("manual", url))
+    for version, up, down in (
+        ("1", "create table a (id int)", "drop table a"),
+        ("2", "create table b (id int)", "drop table b"),
+    ):
+        body = migration_body(version, up, down, db="manual", description=f"table {version}")
+        custom.create_namespaced_custom_object(GROUP, VERSION, ns, "schemamigrations", body)
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        ns,
+        "schemaversions",
+        schemaversion_body("manual", secret="manual", approval="Manual"),
+    )
+    poll(
+        "a plan waiting for approval",
+        lambda: (schemaversion(kube, ns, "manual").get("status") or {}).get("plan", {}).get("hash"),
+        120,
+    )
+    plan_hash = schemaversion(kube, ns, "manual")["status"]["plan"]["hash"]
+    shown = plugin(real_cluster, "plan", "manual", "-n", ns)
+    assert shown.returncode == 0, shown.stderr
+    assert plan_hash[:12] in shown.stdout and "up   2  table 2" in shown.stdout
+
+    viewer = viewer_kubeconfig(real_cluster, kube, ns, tmp_path / "viewer.kubeconfig")
+    listed = plugin(real_cluster, "status", kubeconfig=viewer)
+    assert listed.returncode == 0, listed.stderr
+    assert "manual" in listed.stdout and "Pending" in listed.stdout
+    refused = plugin(real_cluster, "approve", "manual", "--plan", plan_hash[:12], kubeconfig=viewer)
+    assert refused.returncode == 1
+    assert "403" in refused.stderr and "RBAC" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    stale = plugin(real_cluster, "approve", "manual", "-n", ns, "--plan", "deadbeefdead")
+    assert stale.returncode == 1 and "review it again" in stale.stderr
+    approved = plugin(real_cluster, "approve", "manual", "-n", ns, "--plan", plan_hash[:12])
+    assert approved.returncode == 0, approved.stderr
+    wait_ready(kube, ns, "manual", "2", timeout=240)
+    history = plugin(real_cluster, "history", "manual", "-n", ns)
+    assert history.returncode == 0
+    assert [line.split()[0] for line in history.stdout.splitlines()[1:3]] == ["2", "1"]
+    refused = plugin(real_cluster, "rollback", "manual", "-n", ns, "--to", "1")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    rolled = plugin(real_cluster, "rollback", "manual", "-n", ns, "--to", "1", "--yes")
+    assert rolled.returncode == 0, rolled.stderr
+    assert "down 2" in rolled.stdout
+    poll(
+        "the rollback plan",
+        lambda: (
+            (schemaversion(kube, ns, "manual").get("status") or {}).get("plan", {}).get("direction")
+            == "down"
+        ),
+        120,
+    )
+    assert plugin(real_cluster, "approve", "manual", "-n", ns).returncode == 0
+    wait_ready(kube, ns, "manual", "1", timeout=240)
+    detail = plugin(real_cluster, "status", "manual", "-n", ns)
+    assert "current version:  1" in detail.stdout
 
 
 def test_pods_resolve_service_names_through_the_cluster_dns(

@@ -278,15 +278,25 @@ def start(
         if not (bin_dir / binary).is_file():
             raise ClusterError(f"{bin_dir / binary} is missing; run tools/k8s-testbins/build.sh")
     directory = directory.resolve()
+    if real_node:
+        # Built (or found cached) before queueing for the node: nobody waits for a build.
+        realnode.node_binaries()
+        realnode.image()
     last: ClusterError | None = None
     for _attempt in range(3):
         try:
+            if real_node:
+                realnode.queue(directory)  # waits while another session has the node
             return _start_once(
                 directory, bin_dir, pod_runner, real_node, detached, node_name, timeout
             )
         except _PortTaken as exc:
             last = ClusterError(str(exc))
             log("cluster", f"retrying with new ports: {exc}")
+        except BaseException:
+            if real_node:
+                realnode.release(directory)
+            raise
     assert last is not None
     raise last
 
@@ -453,14 +463,16 @@ def _start_once(
                 env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")},
             )
         cluster.save()
+        waited_from = t0
         if real_node:
             realnode.start(cluster, detached, timeout=max(timeout, 180.0))
+            waited_from = time.monotonic()  # the node's start has its own time limit
         token = cluster.admin_token()
         _wait(
             cluster,
             "the default ServiceAccount",
             lambda: _get(cluster, "/api/v1/namespaces/default/serviceaccounts/default", token),
-            t0,
+            waited_from,
             timeout,
         )
         if pod_runner:

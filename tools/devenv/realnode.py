@@ -25,8 +25,12 @@ machine, wired to the control plane of :mod:`devenv.cluster`
   the unmodified Dockerfile), imported into containerd.
 
 One real node at a time per machine: kube-proxy's iptables chains and the
-bridge are global. :func:`stop` removes the pods (sandboxes, network
-namespaces, veths), stops the processes, unmounts what is left under the
+bridge are global. Starting one queues for it (:func:`queue`: an ``flock`` on
+:data:`LOCK_FILE`, held for the node's life by the process that started it, or
+for a detached node by a small keeper process), so concurrent test sessions
+take turns instead of failing; a holder killed with -9 frees the lock with its
+process, and the next one cleans up the node it left. :func:`stop` removes the
+pods (sandboxes, network namespaces, veths), stops the processes, unmounts what is left under the
 node's directories, runs ``kube-proxy --cleanup``, removes new iptables chains,
 the bridge and restores ``net.ipv4.ip_forward``.
 """
@@ -34,10 +38,13 @@ the bridge and restores ``net.ipv4.ip_forward``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,8 +63,16 @@ CLUSTER_DOMAIN = "cluster.local"
 # The cluster DNS: the `kube-dns` Service's ClusterIP (the kubelet's clusterDNS),
 # led to CoreDNS on the bridge address (see start_dns).
 DNS_IP = "10.0.0.10"
-# Where a node records that it runs (one per machine), and what it changed.
-OWNER_FILE = Path("/run/schemaop-realnode.json")
+# Where a node records that it runs (one per machine), and what it changed; and
+# the file whose exclusive flock its holder has. (SCHEMAOP_REALNODE_RUN: another
+# directory, for the tests of the queue only: the bridge and chains stay global.)
+RUN_DIR = Path(os.environ.get("SCHEMAOP_REALNODE_RUN", "/run"))
+OWNER_FILE = RUN_DIR / "schemaop-realnode.json"
+LOCK_FILE = RUN_DIR / "schemaop-realnode.lock"
+# How long :func:`queue` waits for the node by default (seconds), and how often
+# it says so.
+WAIT_TIMEOUT = float(os.environ.get("SCHEMAOP_REALNODE_WAIT", "3600"))
+WAIT_REPORT = 30.0
 COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns")
 CACHE = Path(os.environ.get("SCHEMAOP_CACHE", Path.home() / ".cache" / "schemaop")) / "realnode"
 CONTAINERD_ROOT = CACHE / "containerd"
@@ -71,6 +86,10 @@ DEBIAN_PACKAGES = {
 
 class RealNodeError(RuntimeError):
     """The real node could not be started (the message says which part and why)."""
+
+
+class RealNodeBusy(RealNodeError):
+    """Another node kept the machine's real node past the waiting time."""
 
 
 def node_binaries() -> Path:
@@ -119,21 +138,23 @@ def ensure_packages() -> None:
 def prepare_network(directory: Path) -> None:
     """Claim the machine's real node for ``directory`` and create the bridge.
 
-    Called before the API server starts: it listens on the bridge address.
-    A claim left by a node that is gone is cleaned up first.
+    Called before the API server starts: it listens on the bridge address. The
+    caller holds the node (:func:`queue`); a node left by a holder that is gone
+    is cleaned up first.
     """
     if os.geteuid() != 0:
         raise RealNodeError("a real node needs root (containerd, network namespaces, iptables)")
     ensure_packages()
+    queue(directory)  # at once if the caller queued already
     owner = _owner()
     if owner is not None:
         other = Path(owner["directory"])
-        if other != directory and _node_alive(owner):
-            raise RealNodeError(f"a real node already runs on this machine, from {other}")
         log("realnode", f"cleaning up after the node of {other}")
         cleanup(other, owner)
     state = {
         "directory": str(directory),
+        "holder": os.getpid(),
+        "holder_start": _start_time(os.getpid()),
         "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
         "chains": sorted(_iptables_chains()),
         "pids": {},
@@ -145,6 +166,163 @@ def prepare_network(directory: Path) -> None:
     _guard()
     # Service traffic from a pod to another pod is routed by this machine.
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+
+
+# --- the machine's one node: a queue ---------------------------------------------
+#
+# An exclusive flock on LOCK_FILE says who owns the node. The process that
+# starts a node takes it (waiting for its turn) and keeps it for the node's
+# life: a test session until it stops its cluster or dies (the lock dies with
+# its file descriptor, even on kill -9), a detached node (`make dev`)
+# through a keeper process (`python -m devenv.realnode keep`) that exits when
+# the node is stopped or gone. OWNER_FILE says which directory's node runs,
+# who holds it ("holder") and who is stopping it ("stopping"). Whoever takes the
+# lock and finds a node there whose holder is gone cleans it up; it waits while
+# the node is being stopped, or while it runs without a holder (started by a
+# version of this module without the lock).
+
+# The node's directory and the locked file descriptor, while this process holds it.
+_HELD: dict[Path, int] = {}
+_KEEPERS: list[subprocess.Popen[bytes]] = []
+
+
+def queue(directory: Path, timeout: float | None = None) -> None:
+    """Wait until the machine's real node is free and take it for ``directory``.
+
+    Prints a line every :data:`WAIT_REPORT` seconds while it waits; raises
+    :class:`RealNodeBusy` after ``timeout`` (default :data:`WAIT_TIMEOUT`,
+    ``SCHEMAOP_REALNODE_WAIT``). Released by :func:`stop` (or by the death of
+    this process).
+    """
+    if directory in _HELD:
+        return
+    if _HELD:
+        raise RealNodeError(f"this process already runs the real node of {next(iter(_HELD))}")
+    limit = WAIT_TIMEOUT if timeout is None else timeout
+    t0 = time.monotonic()
+    report = t0
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        while True:
+            why = _busy(fd, directory)
+            if why is None:
+                break
+            now = time.monotonic()
+            if now - t0 > limit:
+                raise RealNodeBusy(
+                    f"the machine's real node was still busy after {limit:.0f}s: {why}"
+                    " (SCHEMAOP_REALNODE_WAIT sets the waiting time)"
+                )
+            if now >= report:
+                log("realnode", f"waiting for the machine's real node ({now - t0:.0f}s): {why}")
+                report = now + WAIT_REPORT
+            time.sleep(1.0)
+    except BaseException:
+        os.close(fd)
+        raise
+    if time.monotonic() - t0 > 1:
+        log("realnode", f"the real node is ours after waiting {time.monotonic() - t0:.0f}s")
+    _HELD[directory] = fd
+
+
+def _busy(fd: int, directory: Path) -> str | None:
+    """Why the node cannot be taken now, or None once ``fd`` holds the lock and
+    no other node needs waiting for (a stale one is left for the caller)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _describe(_owner(), "held by")
+    owner = _owner()
+    if owner is None or Path(owner["directory"]) == directory:
+        return None
+    stopping = int(owner.get("stopping", 0))
+    if stopping and _pid_alive(stopping):
+        why = _describe(owner, f"being stopped by pid {stopping}:")
+    elif "holder" not in owner and _node_alive(owner):
+        why = _describe(owner, "running without the lock (an older devenv.realnode):")
+    elif "holder" in owner and _same_process(int(owner["holder"]), owner.get("holder_start")):
+        # Alive but not holding the lock: never take a node from a live holder.
+        why = _describe(owner, "its holder runs but let the lock go:")
+    else:
+        return None  # its holder is gone: stale, cleaned up by prepare_network
+    # Not ours yet: let the lock go so that the one stopping it is not blocked.
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return why
+
+
+def _describe(owner: dict[str, Any] | None, prefix: str) -> str:
+    if owner is None:
+        return f"{prefix} a node that is starting or stopping"
+    holder = owner.get("holder", "?")
+    keeper = " (a detached node: `make dev-down` there frees it)" if owner.get("keeper") else ""
+    return f"{prefix} the node of {owner['directory']}, pid {holder}{keeper}"
+
+
+def release(directory: Path) -> None:
+    """Let the machine's real node go, if this process holds it for ``directory``."""
+    fd = _HELD.pop(directory, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _hand_over(cluster: Cluster) -> None:
+    """A detached node outlives this process: a keeper process takes the lock
+    over (the same open file description) and holds it while the node runs."""
+    fd = _HELD.get(cluster.directory)
+    if fd is None:
+        return
+    with (cluster.log_dir / "node-keeper.log").open("ab") as out:
+        keeper = subprocess.Popen(
+            [sys.executable, "-m", "devenv.realnode", "keep", str(cluster.directory), str(fd)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=(fd,),
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")},
+        )
+    _KEEPERS.append(keeper)  # it outlives this process; never reaped here
+    owner = _owner() or {}
+    owner.update(holder=keeper.pid, holder_start=_start_time(keeper.pid), keeper=True)
+    _write_owner(owner)
+    release(cluster.directory)
+
+
+def _keep(directory: Path, fd: int, interval: float = 2.0) -> int:
+    """The keeper: hold ``fd``'s lock until the node of ``directory`` is stopped
+    (its owner record is gone or marked stopping) or all its processes died."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    log("realnode", f"keeper {os.getpid()} holds the real node of {directory}")
+    while True:
+        owner = _owner()
+        if owner is None or Path(owner["directory"]) != directory or owner.get("stopping"):
+            break
+        if owner.get("pids") and not _node_alive(owner):
+            log("realnode", "the node's processes are gone; the next node cleans up")
+            break
+        time.sleep(interval)
+    os.close(fd)
+    log("realnode", f"keeper {os.getpid()} let the real node go")
+    return 0
+
+
+def _pid_alive(pid: int) -> bool:
+    from devenv.cluster import _pid_alive as alive
+
+    return alive(pid)
+
+
+def _start_time(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot): with the pid, a process's identity."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _same_process(pid: int, started: str | None) -> bool:
+    """``pid`` runs and is the process recorded (not a recycled pid)."""
+    return _pid_alive(pid) and (started is None or _start_time(pid) == started)
 
 
 # The pod network talks to this machine and to itself only: nothing from
@@ -199,8 +377,6 @@ def _write_owner(state: dict[str, Any]) -> None:
 
 
 def _node_alive(owner: dict[str, Any]) -> bool:
-    from devenv.cluster import _pid_alive
-
     return any(_pid_alive(int(pid)) for pid in owner.get("pids", {}).values())
 
 
@@ -251,6 +427,8 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
     # kubelet comes (it would adopt nothing of them).
     _remove_pods(sock, bins)
     _import_images(sock, {pause_ref: bins / "pause.oci.tar", ref: archive})
+    # An import (about 40 s, minutes on a loaded machine) is not the node's start.
+    t0 = time.monotonic()
     _spawn(
         cluster,
         "kubelet",
@@ -316,6 +494,8 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
     )
     _wait(cluster, "the cluster DNS (CoreDNS /ready)", lambda: _dns_ready(cluster), t0, timeout)
     log("realnode", f"node {cluster.node_name} ready in {time.monotonic() - t0:.1f}s ({ref})")
+    if detached:
+        _hand_over(cluster)
 
 
 def _record_pids(cluster: Cluster) -> None:
@@ -687,6 +867,25 @@ def stop(cluster: Cluster, timeout: float = 15.0) -> None:
     """Stop the node's processes and remove everything the node made."""
     from devenv.cluster import _is_component, _terminate
 
+    owner = _owner()
+    ours = owner is not None and Path(owner["directory"]) == cluster.directory
+    if ours and owner is not None and cluster.directory not in _HELD:
+        # A detached node stopped from another process: say so first (whoever
+        # takes the lock meanwhile waits), then end its keeper.
+        owner["stopping"] = os.getpid()
+        _write_owner(owner)
+        keeper = int(owner.get("holder", 0))
+        if owner.get("keeper") and _is_component(keeper, "devenv.realnode"):
+            _terminate(keeper, None, 5.0)
+    try:
+        _stop(cluster, timeout)
+    finally:
+        release(cluster.directory)
+
+
+def _stop(cluster: Cluster, timeout: float) -> None:
+    from devenv.cluster import _is_component, _terminate
+
     for name in ("coredns", "kube-scheduler", "kube-proxy", "kubelet"):
         pid = cluster.pids.pop(name, 0)
         proc = cluster._procs.pop(name, None)
@@ -776,3 +975,15 @@ def _drop_chain(table: str, chain: str) -> None:
             )
     subprocess.run(["iptables", "-w", "-t", table, "-F", chain], check=False, capture_output=True)
     subprocess.run(["iptables", "-w", "-t", table, "-X", chain], check=False, capture_output=True)
+
+
+def main(argv: list[str]) -> int:
+    """``keep DIR FD``: the keeper of a detached node (started by :func:`start`)."""
+    if len(argv) != 3 or argv[0] != "keep":
+        print("usage: python -m devenv.realnode keep DIR FD", file=sys.stderr)
+        return 2
+    return _keep(Path(argv[1]), int(argv[2]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
