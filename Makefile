@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/tools
 # database directories whenever other pytest sessions start meanwhile.
 PYTEST = d=$$(mktemp -d /tmp/schemaop-pytest-XXXXXX); rc=0; $(BIN)/pytest --basetemp="$$d" $(1) || rc=$$?; rm -rf "$$d"; exit $$rc
 
-.PHONY: help venv lock testbins realnode-bins image test-realnode dev-real lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint console-ui bench crash-suite clean
+.PHONY: help venv lock testbins realnode-bins image test-realnode dev-intro dev-local lint test test-unit test-integration test-e2e dev dev-down crds manifests chart-lint console-ui bench crash-suite clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -35,8 +35,9 @@ lock: ## regenerate requirements.lock (pinned runtime dependencies with hashes) 
 	     --strip-extras --no-emit-index-url --no-emit-find-links \
 	     --output-file requirements.lock pyproject.toml; rc=$$?; rm -rf "$$d"; exit $$rc
 
-realnode-bins: testbins ## build kubelet, kube-proxy, kube-scheduler, crictl, pause for the real node (cached)
+realnode-bins: testbins ## build kubelet, kube-proxy, kube-scheduler, crictl, pause, CoreDNS for the real node (cached)
 	@tools/realnode/build.sh >/dev/null
+	@tools/realnode/coredns.sh >/dev/null
 
 image: ## build the schemaop image from the Dockerfile with buildah, on a debootstrap base (cached)
 	@tools/realnode/image.sh >/dev/null
@@ -78,11 +79,16 @@ test-e2e: venv testbins ## tests on the local control plane
 crash-suite: venv testbins ## kill -9 of the migration Job and of the operator at random points, 50+ trials each (TRIALS=, SEED=)
 	$(BIN)/python bench/crash/run.py --trials $${TRIALS:-50} $${SEED:+--seed $$SEED}
 
-dev: venv testbins ## bring up PostgreSQL and the local cluster, print how to reach them
+# The first `make dev` builds everything once (README: cold and warm times);
+# each step prints a progress line at least every 30 s.
+dev-intro:
+	@echo "make dev: builds what is missing (first run: Kubernetes, CoreDNS, the image; cached in ~/.cache/schemaop), then starts it all"
+
+dev: dev-intro venv testbins realnode-bins image ## PostgreSQL, the local cluster on a real node, the operator from the chart; prints how to reach them (root)
 	$(BIN)/python -m devenv.dev up
 
-dev-real: venv testbins realnode-bins image ## like dev, on a real node: the chart and the image built from the Dockerfile
-	SCHEMAOP_DEV_NODE=real $(BIN)/python -m devenv.dev up
+dev-local: venv testbins ## like dev, without root or image: the pod runner, the operator as a local process
+	SCHEMAOP_DEV_NODE=podrunner $(BIN)/python -m devenv.dev up
 
 dev-down: ## stop everything `make dev` started
 	@test ! -x $(BIN)/python || $(BIN)/python -m devenv.dev down

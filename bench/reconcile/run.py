@@ -21,7 +21,11 @@
     .venv/bin/python bench/reconcile/run.py [--runs 20] [--databases 200]
         [--idle-seconds 60] [--json]
 
-``--runs 0`` skips the latency part (scale and idle only).
+``--runs 0`` skips the latency part (scale and idle only). ``--real-node`` runs
+the Jobs as pods of the image built from the Dockerfile on a real node
+(containerd, kubelet: tools/devenv/realnode.py; needs root) instead of the pod
+runner; the operator stays a local process, so its CPU and memory are measured
+the same way.
 
 Everything runs on loopback: the control plane and PostgreSQL are started by
 the script in a temporary directory and stopped at the end.
@@ -32,9 +36,11 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import dataclasses
 import json
 import os
 import re
+import secrets
 import signal
 import statistics
 import subprocess
@@ -277,6 +283,11 @@ def main() -> int:
         help="seconds from the first apply to wait for all Ready (default 1200)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    parser.add_argument(
+        "--real-node",
+        action="store_true",
+        help="the Jobs as pods of the image built from the Dockerfile on a real node (root)",
+    )
     args = parser.parse_args()
     # SIGTERM (and SIGINT, ignored in a background job) end the run through its
     # cleanup: the control plane and PostgreSQL are stopped.
@@ -284,8 +295,12 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="schemaop-bench-"))
     log(f"starting PostgreSQL and the control plane in {work}")
-    pg = devpg.start(work / "pg", max_connections=max(300, args.databases + 100))
-    cl = devcluster.start(work / "cluster", bin_dir=devcluster.testbins())
+    if args.real_node:
+        pg, cl, job_image, db = start_real_node(work, max(300, args.databases + 100))
+    else:
+        pg = devpg.start(work / "pg", max_connections=max(300, args.databases + 100))
+        cl = devcluster.start(work / "cluster", bin_dir=devcluster.testbins())
+        job_image, db = "schemaop:dev", pg
     op: subprocess.Popen[bytes] | None = None
     results: dict[str, Any] = {}
     try:
@@ -322,7 +337,7 @@ def main() -> int:
                     "-n",
                     NS,
                     "--job-image",
-                    "schemaop:dev",
+                    job_image,
                     "--metrics-port",
                     str(metrics_port),
                     "--health-port",
@@ -338,13 +353,13 @@ def main() -> int:
 
         # 1. latency -------------------------------------------------------------
         if args.runs > 0:
-            results["latency"] = latency(args.runs, pg, core, custom, watcher)
+            results["latency"] = latency(args.runs, db, core, custom, watcher)
 
         # 2. scale -----------------------------------------------------------------
         results["scale"] = scale(
             args.databases,
             args.drift_check_interval,
-            pg,
+            db,
             watcher,
             op.pid,
             cl,
@@ -374,6 +389,40 @@ def main() -> int:
         print(json.dumps(results, indent=2))
     sc = results["scale"]
     return 0 if sc["ready"] == sc["databases"] else 1
+
+
+def start_real_node(work: Path, max_connections: int) -> tuple[Any, Any, str, Any]:
+    """``--real-node``: PostgreSQL also on the node's bridge address, the control
+    plane with a real node. Returns (PostgreSQL, cluster, the Jobs' image, the
+    PostgreSQL as pods reach it: the bridge address, with a password)."""
+    from devenv import realnode
+
+    # The cluster first: PostgreSQL can listen on the bridge address once it exists.
+    cl = devcluster.start(work / "cluster", bin_dir=devcluster.testbins(), real_node=True)
+    pg = devpg.start(
+        work / "pg",
+        max_connections=max_connections,
+        networks=((realnode.NODE_IP, realnode.POD_CIDR),),
+    )
+    password = secrets.token_hex(16)
+    pg.psql(f"ALTER ROLE {pg.user} PASSWORD '{password}'")
+    return pg, cl, realnode.image()[1], _PodsPostgres(pg, password, realnode.NODE_IP)
+
+
+@dataclasses.dataclass
+class _PodsPostgres:
+    """``dsn`` and ``create_database`` of a devenv PostgreSQL, as pods reach it."""
+
+    pg: Any
+    password: str
+    host: str
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        return str(dataclasses.replace(self.pg, host=self.host).dsn(dbname, password=self.password))
+
+    def create_database(self, name: str) -> str:
+        self.pg.create_database(name)
+        return self.dsn(name)
 
 
 def latency(runs: int, pg: Any, core: Any, custom: Any, watcher: Watcher) -> dict[str, Any]:

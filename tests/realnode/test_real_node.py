@@ -628,3 +628,76 @@ def test_kubectl_plugin_plans_approves_and_rolls_back_with_the_users_rbac(
     wait_ready(kube, ns, "manual", "1", timeout=240)
     detail = plugin(real_cluster, "status", "manual", "-n", ns)
     assert "current version:  1" in detail.stdout
+
+
+def test_pods_resolve_service_names_through_the_cluster_dns(
+    real_cluster: devcluster.Cluster,
+    namespace: str,
+    node_postgres: devpg.Postgres,
+    node_image: tuple[str, str],
+) -> None:
+    """CoreDNS behind the `kube-dns` Service: a pod's resolv.conf names it, full
+    and short Service names resolve to their ClusterIPs, and a pod reaches
+    PostgreSQL through a Service name (a Service without selector for the
+    server on the bridge address, as a user would write for an outside database)."""
+    realnode.expose_host_service(
+        real_cluster, namespace, "postgres", [("postgres", "TCP", 5432, node_postgres.port)]
+    )
+    url, _ = _database(node_postgres)
+    by_name = url.replace(f"@{realnode.NODE_IP}:{node_postgres.port}/", "@postgres:5432/")
+    script = (
+        "import socket, psycopg;"
+        "print(open('/etc/resolv.conf').read());"
+        "name = lambda n: socket.getaddrinfo(n, 443, socket.AF_INET)[0][4][0];"
+        "print('full', name('kubernetes.default.svc.cluster.local'));"
+        "print('short', name('kubernetes.default'));"
+        "print('postgres', name('postgres'));"
+        f"print('select', psycopg.connect({by_name!r}).execute('select 41 + 1').fetchone()[0])"
+    )
+    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", script)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert f"nameserver {realnode.DNS_IP}" in lines, out.stdout
+    assert any(
+        line.startswith(f"search {namespace}.svc.cluster.local svc.cluster.local") for line in lines
+    ), out.stdout
+    postgres_ip = real_cluster.kubectl(
+        "get", "service", "postgres", "-n", namespace, "-o", "jsonpath={.spec.clusterIP}"
+    ).stdout
+    assert "full 10.0.0.1" in lines and "short 10.0.0.1" in lines, out.stdout
+    assert f"postgres {postgres_ip}" in lines, out.stdout
+    assert "select 42" in lines, out.stdout
+
+
+def test_the_operator_and_its_job_reach_postgresql_by_service_name(
+    release: Release,
+    real_cluster: devcluster.Cluster,
+    kube: Any,
+    node_postgres: devpg.Postgres,
+) -> None:
+    """The Secret's URL names the database by its Service: the operator (which
+    reads the database's state) and the migration Job both resolve it."""
+    realnode.expose_host_service(
+        real_cluster, release.apps, "pg", [("postgres", "TCP", 5432, node_postgres.port)]
+    )
+    url, dsn = _database(node_postgres)
+    by_name = url.replace(
+        f"@{realnode.NODE_IP}:{node_postgres.port}/", f"@pg.{release.apps}.svc.cluster.local:5432/"
+    )
+    core, custom = client.CoreV1Api(kube), client.CustomObjectsApi(kube)
+    core.create_namespaced_secret(release.apps, secret_body("byname", by_name))
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, release.apps, "schemamigrations",
+        migration_body("1", "create table by_name (id int)", "drop table by_name", db="byname"),
+    )  # fmt: skip
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        release.apps,
+        "schemaversions",
+        schemaversion_body("byname", secret="byname"),
+    )
+    sv = wait_ready(kube, release.apps, "byname", "1", timeout=240)
+    assert [h["version"] for h in sv["status"]["history"]] == ["1"]
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select count(*) from by_name").fetchone() == (0,)

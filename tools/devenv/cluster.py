@@ -552,6 +552,7 @@ def _real_node_identities(node_name: str) -> dict[str, tuple[str, str]]:
         "kubelet": (f"system:node:{node_name}", "system:nodes"),
         "kube-proxy": ("system:kube-proxy", "system:node-proxiers"),
         "kube-scheduler": ("system:kube-scheduler", "system:kube-scheduler"),
+        "coredns": ("system:coredns", "system:coredns"),  # bound by realnode.start_dns
     }
 
 

@@ -3,23 +3,26 @@
 Why: a developer wants both running in the background while they work, reachable
 with plain ``kubectl`` and ``psql``, and one command to stop them. ``up`` starts
 (or reuses, if already running) a throwaway PostgreSQL (:mod:`devenv.pg`) and the
-local control plane with its pod runner (:mod:`devenv.cluster`, detached), all
+local control plane with a real node (:mod:`devenv.cluster`,
+:mod:`devenv.realnode`: containerd, kubelet, kube-proxy, CoreDNS; detached), all
 state under ``.dev/`` (``SCHEMAOP_DEV_DIR`` overrides), then writes
-``.dev/env.sh`` with KUBECONFIG, DATABASE_URL and a PATH holding kubectl, helm
-and the venv's schemaop. It then installs the CRDs, starts the operator (a
-detached ``schemaop operator`` process, log in ``.dev/operator.log``), applies
-the examples of ``manifests/examples/`` (the Secret pointed at the local
-database ``orders``), waits until the SchemaVersion is Ready and prints
-``kubectl get`` of the result and how to open the console (``kubectl schemaop
-console``, with the dev kubeconfig). ``down`` stops everything and keeps the data, so
-the next ``up`` finds the same objects and databases.
+``.dev/env.sh`` with KUBECONFIG, DATABASE_URL, ORDERS_URL and a PATH holding
+kubectl, helm and the venv's schemaop. It installs the operator the way users
+do: ``helm upgrade --install`` of charts/schemaop into the namespace
+``schemaop-system`` with the image built from the Dockerfile (pullPolicy
+Never). PostgreSQL also listens on the node's bridge address, and pods reach it
+by name: the Service ``postgres`` in the namespace ``databases``, the host the
+example Secret names. It applies the examples of ``manifests/examples/`` (the
+Secret's credentials replaced by the local database's), waits until the
+SchemaVersion is Ready and prints ``kubectl get`` of the result and how to open
+the console (``kubectl schemaop console``, with the dev kubeconfig). ``down`` stops
+everything and keeps the data, so the next ``up`` finds the same objects and
+databases.
 
-With ``SCHEMAOP_DEV_NODE=real`` (``make dev-real``) the cluster has a real node
-(:mod:`devenv.realnode`) instead of the pod runner, and ``up`` installs the
-operator the way users do: ``helm upgrade --install`` of charts/schemaop into
-the namespace ``schemaop-system`` with the image built from the Dockerfile
-(pullPolicy Never); PostgreSQL also listens on the node's bridge address, and
-the example Secret points there.
+With ``SCHEMAOP_DEV_NODE=podrunner`` (``make dev-local``: no root, no image
+build) the cluster has the pod runner (:mod:`devenv.podrunner`) instead, the
+operator runs as a local ``schemaop operator`` process (log in
+``.dev/operator.log``) and the example Secret points at 127.0.0.1.
 
     python -m devenv.dev up|down|env
 """
@@ -40,10 +43,16 @@ from devenv import realnode
 from devenv.util import log, state_dir
 
 OPERATOR_NAMESPACE = "schemaop-system"
+# Where pods find the local PostgreSQL on the real node: the host and port the
+# example Secret (manifests/examples/00-secret.yaml) names.
+PG_SERVICE, PG_NAMESPACE, PG_SERVICE_PORT = "postgres", "databases", 5432
 
 
 def _real_node() -> bool:
-    return os.environ.get("SCHEMAOP_DEV_NODE", "podrunner") == "real"
+    node = os.environ.get("SCHEMAOP_DEV_NODE", "real")
+    if node not in {"real", "podrunner"}:
+        raise ValueError(f"SCHEMAOP_DEV_NODE={node!r}: expected 'real' or 'podrunner'")
+    return node == "real"
 
 
 def _pg_running(base: Path) -> devpg.Postgres | None:
@@ -63,6 +72,8 @@ def _env_sh(state: Path, server: devpg.Postgres, running: devcluster.Cluster) ->
         "# Written by `make dev` (python -m devenv.dev up). Source it: . .dev/env.sh",
         f"export KUBECONFIG={shlex.quote(str(running.kubeconfig))}",
         f"export DATABASE_URL={shlex.quote(server.dsn())}",
+        # The example database as this machine reaches it (pods use the Secret's URL).
+        f"export ORDERS_URL={shlex.quote(server.dsn('orders', 'orders', DEV_PASSWORD))}",
         f"export SCHEMAOP_DEV_DIR={shlex.quote(str(state))}",
         f'export PATH={shlex.quote(str(running.bin_dir))}:{shlex.quote(str(venv_bin))}:"$PATH"',
     ]
@@ -72,8 +83,15 @@ def _env_sh(state: Path, server: devpg.Postgres, running: devcluster.Cluster) ->
 
 
 def up(state: Path) -> int:
-    state.mkdir(parents=True, exist_ok=True)
     real = _real_node()
+    if real and os.geteuid() != 0:
+        print(
+            "error: make dev runs a real node (containerd, network namespaces, iptables),"
+            " which needs root; `make dev-local` runs without it (the pod runner)",
+            file=sys.stderr,
+        )
+        return 1
+    state.mkdir(parents=True, exist_ok=True)
     cluster_dir = state / "cluster"
     running = devcluster.Cluster.load(cluster_dir)
     if running is not None and running.alive() and running.real_node == real:
@@ -118,7 +136,6 @@ Use them from a shell:
   kubectl get schemaversions,schemamigrations
   kubectl describe schemaversion orders
   psql "$DATABASE_URL"
-  export ORDERS_URL="$(kubectl get secret orders-db -o jsonpath='{{.data.url}}' | base64 -d)"
   schemaop status --database-url "$ORDERS_URL"
 
 Stop everything: make dev-down
@@ -234,7 +251,15 @@ def _example_database(server: devpg.Postgres, host: str) -> str:
 
 def _chart_and_examples(state: Path, server: devpg.Postgres, running: devcluster.Cluster) -> str:
     """charts/schemaop on the real node with the built image, then the examples."""
-    url = _example_database(server, realnode.NODE_IP)
+    _example_database(server, realnode.NODE_IP)
+    # Pods reach PostgreSQL by name, through the cluster DNS and a Service.
+    if running.kubectl("get", "namespace", PG_NAMESPACE, check=False).returncode != 0:
+        running.kubectl("create", "namespace", PG_NAMESPACE)
+    realnode.expose_host_service(
+        running, PG_NAMESPACE, PG_SERVICE, [("postgres", "TCP", PG_SERVICE_PORT, server.port)]
+    )
+    host = f"{PG_SERVICE}.{PG_NAMESPACE}.svc"
+    url = f"postgresql://orders:{DEV_PASSWORD}@{host}:{PG_SERVICE_PORT}/orders"
     _archive, ref = realnode.image()
     repository, tag = ref.rsplit(":", 1)
     log("dev", f"installing charts/schemaop into {OPERATOR_NAMESPACE} ({ref})")
@@ -279,7 +304,9 @@ def _chart_and_examples(state: Path, server: devpg.Postgres, running: devcluster
         f"Operator (chart schemaop in {OPERATOR_NAMESPACE}, image {ref}):\n"
         f"  kubectl -n {OPERATOR_NAMESPACE} logs deploy/schemaop\n"
         f"  curl http://{service}:8080/metrics   (its Service, through kube-proxy)\n"
-        f"  helm -n {OPERATOR_NAMESPACE} status schemaop\n\n"
+        f"  helm -n {OPERATOR_NAMESPACE} status schemaop\n"
+        f"PostgreSQL from pods: {host}:{PG_SERVICE_PORT} (Service {PG_NAMESPACE}/{PG_SERVICE};"
+        f" cluster DNS {realnode.DNS_IP}, CoreDNS)\n\n"
     )
     return reach + _examples(state, running, url)
 
@@ -332,6 +359,7 @@ def main(argv: list[str]) -> int:
         print(state / "env.sh")
         return 0
     except (
+        ValueError,
         devcluster.ClusterError,
         realnode.RealNodeError,
         subprocess.CalledProcessError,

@@ -60,6 +60,9 @@ BRIDGE = "schemaop0"
 POD_CIDR = "10.244.0.0/24"
 NODE_IP = "10.244.0.1"
 CLUSTER_DOMAIN = "cluster.local"
+# The cluster DNS: the `kube-dns` Service's ClusterIP (the kubelet's clusterDNS),
+# led to CoreDNS on the bridge address (see start_dns).
+DNS_IP = "10.0.0.10"
 # Where a node records that it runs (one per machine), and what it changed; and
 # the file whose exclusive flock its holder has. (SCHEMAOP_REALNODE_RUN: another
 # directory, for the tests of the queue only: the bridge and chains stay global.)
@@ -70,7 +73,7 @@ LOCK_FILE = RUN_DIR / "schemaop-realnode.lock"
 # it says so.
 WAIT_TIMEOUT = float(os.environ.get("SCHEMAOP_REALNODE_WAIT", "3600"))
 WAIT_REPORT = 30.0
-COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-scheduler")
+COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns")
 CACHE = Path(os.environ.get("SCHEMAOP_CACHE", Path.home() / ".cache" / "schemaop")) / "realnode"
 CONTAINERD_ROOT = CACHE / "containerd"
 DEBIAN_PACKAGES = {
@@ -98,6 +101,11 @@ def image() -> tuple[Path, str]:
     """The project's image: (OCI archive, image reference), built if its inputs changed."""
     archive, ref = _script("image.sh").splitlines()[-1].split()
     return Path(archive), ref
+
+
+def coredns_binary() -> Path:
+    """The cluster DNS server: a minimal CoreDNS (built if needed)."""
+    return Path(_script("coredns.sh").splitlines()[-1])
 
 
 def _script(name: str) -> str:
@@ -165,7 +173,7 @@ def prepare_network(directory: Path) -> None:
 # An exclusive flock on LOCK_FILE says who owns the node. The process that
 # starts a node takes it (waiting for its turn) and keeps it for the node's
 # life: a test session until it stops its cluster or dies (the lock dies with
-# its file descriptor, even on kill -9), a detached node (`make dev-real`)
+# its file descriptor, even on kill -9), a detached node (`make dev`)
 # through a keeper process (`python -m devenv.realnode keep`) that exits when
 # the node is stopped or gone. OWNER_FILE says which directory's node runs,
 # who holds it ("holder") and who is stopping it ("stopping"). Whoever takes the
@@ -394,6 +402,7 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
 
     bins = node_binaries()
     archive, ref = image()
+    coredns = coredns_binary()
     t0 = time.monotonic()  # builds, when needed, take their own time
     owner = _owner() or {}
     owner["bins"] = str(bins)  # for stop and cleanup, which never build
@@ -472,6 +481,7 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
         ],
         detached,
     )
+    start_dns(cluster, coredns, detached)
     _record_pids(cluster)
     cluster.save()
     token = cluster.admin_token()
@@ -482,6 +492,7 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
         t0,
         timeout,
     )
+    _wait(cluster, "the cluster DNS (CoreDNS /ready)", lambda: _dns_ready(cluster), t0, timeout)
     log("realnode", f"node {cluster.node_name} ready in {time.monotonic() - t0:.1f}s ({ref})")
     if detached:
         _hand_over(cluster)
@@ -639,6 +650,7 @@ def _write_kubelet_config(cluster: Cluster, node: Path, sock: Path) -> None:
         "containerRuntimeEndpoint": f"unix://{sock}",
         "podLogsDir": str(node / "pod-logs"),
         "clusterDomain": CLUSTER_DOMAIN,
+        "clusterDNS": [DNS_IP],
         "resolvConf": "",
         # This machine: cgroup v1 (hybrid), no systemd, root without
         # CAP_SYS_RESOURCE, swap allowed, the host's iptables left alone.
@@ -687,6 +699,167 @@ def _node_ready(cluster: Cluster, token: str) -> bool:
     return ready and not node.get("spec", {}).get("taints")
 
 
+# --- cluster DNS -----------------------------------------------------------------
+#
+# CoreDNS runs as a process of the node, as kube-proxy does, not as a pod: it
+# starts and stops with the node (nothing in kube-system for a test or a user
+# to delete or wait for), needs no image of its own, and answers once its
+# informers have synced rather than after a pod was scheduled and started.
+# Pods meet it the way they would anywhere: the kubelet's clusterDNS is the
+# ClusterIP of the `kube-dns` Service in kube-system, which kube-proxy leads to
+# CoreDNS on the bridge address (a Service without selector and an
+# EndpointSlice of the node's own, as for any server on this machine that pods
+# reach by name: see expose_host_service). CoreDNS logs in with a token of its
+# own (`system:coredns`), allowed to list and watch Services, EndpointSlices
+# and namespaces only.
+
+_DNS_RBAC = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:coredns
+rules:
+  - apiGroups: [""]
+    resources: [services, namespaces]
+    verbs: [list, watch]
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:coredns
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:coredns
+subjects:
+  - apiGroup: rbac.authorization.k8s.io
+    kind: User
+    name: system:coredns
+"""
+
+
+def start_dns(cluster: Cluster, binary: Path, detached: bool) -> None:
+    """CoreDNS on the bridge address, port 53, for the zone ``cluster.local`` (and
+    reverse lookups), with the ``kube-dns`` Service (:data:`DNS_IP`) led to it.
+
+    Names outside the cluster's zones are refused: nothing routes off the machine.
+    """
+    from devenv.cluster import _spawn
+
+    corefile = _write_corefile(cluster.directory)
+    _apply(cluster, "the cluster DNS's RBAC", _DNS_RBAC)
+    expose_host_service(
+        cluster, "kube-system", "kube-dns", [("dns", "UDP", 53, 53), ("dns-tcp", "TCP", 53, 53)],
+        cluster_ip=DNS_IP, labels={"k8s-app": "kube-dns"},
+    )  # fmt: skip
+    _spawn(cluster, "coredns", [str(binary), "-conf", str(corefile)], detached)
+
+
+def _write_corefile(directory: Path) -> Path:
+    """``node/dns/Corefile`` (and the loopback ports of /health and /ready)."""
+    dns = directory / "node" / "dns"
+    dns.mkdir(parents=True, exist_ok=True)
+    ports = {"health": free_port(), "ready": free_port()}
+    (dns / "ports.json").write_text(json.dumps(ports) + "\n")
+    zones = f"{CLUSTER_DOMAIN} in-addr.arpa ip6.arpa"
+    corefile = f"""\
+{" ".join(f"{zone}:53" for zone in zones.split())} {{
+    bind {NODE_IP}
+    errors
+    health 127.0.0.1:{ports["health"]}
+    ready 127.0.0.1:{ports["ready"]}
+    kubernetes {zones} {{
+        kubeconfig {directory / "coredns.kubeconfig"} schemaop-local
+        ttl 5
+    }}
+}}
+"""
+    (dns / "Corefile").write_text(corefile)
+    return dns / "Corefile"
+
+
+def _dns_ready(cluster: Cluster) -> bool:
+    import urllib.request
+
+    ports = json.loads((cluster.directory / "node" / "dns" / "ports.json").read_text())
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['ready']}/ready", timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
+def expose_host_service(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    ports: list[tuple[str, str, int, int]],
+    *,
+    cluster_ip: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> None:
+    """A Service ``name`` for a server of this machine listening on the bridge
+    address, so pods reach it by name (``<name>.<namespace>.svc.cluster.local``).
+
+    ``ports``: (name, protocol, Service port, port on the bridge address). A
+    Service without selector and an EndpointSlice naming :data:`NODE_IP`, as a
+    user would write for a database outside the cluster. Applied (idempotent).
+    """
+    manifest = _host_service_manifest(namespace, name, ports, cluster_ip, labels)
+    _apply(cluster, f"Service {namespace}/{name}", manifest)
+
+
+def _host_service_manifest(
+    namespace: str,
+    name: str,
+    ports: list[tuple[str, str, int, int]],
+    cluster_ip: str | None,
+    labels: dict[str, str] | None,
+) -> str:
+    service: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {
+            "ports": [
+                {"name": n, "protocol": proto, "port": port, "targetPort": target}
+                for n, proto, port, target in ports
+            ],
+        },
+    }
+    if cluster_ip:
+        service["spec"]["clusterIP"] = cluster_ip
+    endpoints = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{name}-node",
+            "namespace": namespace,
+            "labels": {
+                "kubernetes.io/service-name": name,
+                "endpointslice.kubernetes.io/managed-by": "realnode.schemaop.io",
+            },
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}}],
+        "ports": [
+            {"name": n, "protocol": proto, "port": target} for n, proto, _port, target in ports
+        ],
+    }
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [service, endpoints]})
+
+
+def _apply(cluster: Cluster, what: str, manifest: str) -> None:
+    out = subprocess.run(
+        [str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(cluster.kubeconfig),
+         "apply", "--server-side", "--force-conflicts", "--field-manager=schemaop-realnode",
+         "-f", "-"],
+        input=manifest, check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RealNodeError(f"kubectl apply ({what}): {out.stderr.strip()}")
+
+
 # --- stop ------------------------------------------------------------------------
 
 
@@ -713,7 +886,7 @@ def stop(cluster: Cluster, timeout: float = 15.0) -> None:
 def _stop(cluster: Cluster, timeout: float) -> None:
     from devenv.cluster import _is_component, _terminate
 
-    for name in ("kube-scheduler", "kube-proxy", "kubelet"):
+    for name in ("coredns", "kube-scheduler", "kube-proxy", "kubelet"):
         pid = cluster.pids.pop(name, 0)
         proc = cluster._procs.pop(name, None)
         if pid and (proc is not None or _is_component(pid, name)):
