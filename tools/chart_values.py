@@ -99,7 +99,7 @@ OPERATOR: dict[str, tuple[str, ...]] = {
         "--set",
         "dashboards.enabled=true",
     ),
-    # tests/e2e/test_chart_console.py; tests/unit/test_chart.py (the console)
+    # tests/e2e/test_chart_console_e2e.py; tests/unit/test_chart.py (the console)
     "console": (
         *LOCAL_IMAGE,
         "--set",
