@@ -4,6 +4,7 @@ statement, notices, lock-timeout retries and the failing statement."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import psycopg
 
@@ -192,3 +193,17 @@ def test_a_failing_non_transactional_statement(database: str) -> None:
     assert step.statements[1].error is not None
     assert step.statements[1].error["sqlstate"] == "22012"
     assert step.statements[1].duration_ms is not None
+
+
+def test_figures_that_cannot_be_had_never_fail_the_run(database: str, monkeypatch: Any) -> None:
+    """Per-statement figures are an observation: text the splitter refuses leaves the
+    step without them, and the run reports its own outcome (here the server's error)."""
+    from schemaop.engine import sqltext
+
+    def refuse(_: str) -> list[Any]:
+        raise ValueError("unparseable")
+
+    monkeypatch.setattr(sqltext, "split", refuse)
+    res = _run(database, [mig("1", "SELECT 1;\nSELECT 1/0;")])
+    assert res.error is not None and res.error.sqlstate == "22012"
+    assert res.steps[0].summary().statements is None

@@ -997,6 +997,25 @@ def _observe(
     n_prefix: int,
     elapsed_ms: int,
 ) -> None:
+    """:func:`_observe_results`, best effort: the figures are an observation, never a
+    reason to fail a run (text the parser refuses, e.g. an unterminated quote the
+    server refused first, leaves the batch without per-statement figures)."""
+    try:
+        _observe_results(run, batch, cur, outcome, n_prefix=n_prefix, elapsed_ms=elapsed_ms)
+    except Exception:  # noqa: BLE001 - observation only; the run's outcome stands
+        del outcome.statements[:]
+        outcome.failed_statement = None
+
+
+def _observe_results(
+    run: _Run,
+    batch: list[tuple[int, PlanStep]],
+    cur: CountingCursor,
+    outcome: _BatchOutcome,
+    *,
+    n_prefix: int,
+    elapsed_ms: int,
+) -> None:
     """Fill ``outcome``'s per-statement figures from the batch's results (only reads).
 
     Step k's own results are those after its BEGIN and settings (``n_prefix``) and
