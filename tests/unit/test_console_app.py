@@ -127,3 +127,58 @@ def test_a_persons_token_is_scrubbed_from_logs_once_used() -> None:
     )
     assert token not in record.getMessage()
     state.close()
+
+
+async def test_review_findings_csrf_across_replicas_deep_json_and_short_tokens() -> None:
+    """A forwarded bearer token's CSRF token is the same on every replica; a deeply
+    nested body is a 400, not a 500; a short token the API never accepted is not made
+    a secret (it would hide ordinary words in every log line)."""
+    from schemaop import redaction
+    from schemaop.console.auth import Csrf
+
+    assert Csrf().token_for("bearer:t0k3n-abc") == Csrf().token_for("bearer:t0k3n-abc")
+    assert Csrf().token_for("session:x") != Csrf().token_for("session:x")
+    client = await _client(ConsoleConfig(mode="cluster", api_server="https://127.0.0.1:9"))
+    try:
+        r = await client.post(
+            "/login", data=b"[" * 60_000, headers={"Content-Type": "application/json"}
+        )
+        assert r.status in (400, 413) and "error" in await r.json()
+        r = await client.get("/api/v1/version", headers={"Authorization": "Bearer wordy"})
+        assert "wordy" in redaction.scrub("a wordy message")
+    finally:
+        await client.close()
+
+
+async def test_a_stream_whose_reader_left_ends_with_a_full_queue() -> None:
+    """The browser leaves while the queue is full: the pump returns and closes its
+    sources (their threads stop) instead of waiting forever."""
+    import asyncio
+    import contextlib
+    from collections.abc import AsyncIterator
+
+    from schemaop.console.app import _pump
+
+    closed: list[str] = []
+
+    async def source(name: str) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b"data: x\n\n"
+        finally:
+            closed.append(name)
+
+    class Gone:
+        writes = 0
+
+        async def write(self, _: bytes) -> None:
+            self.writes += 1
+            if self.writes > 5:
+                raise ConnectionResetError("the browser left")
+
+    async def run() -> None:
+        with contextlib.suppress(ConnectionResetError):
+            await _pump([source("a"), source("b")], Gone(), 15)  # type: ignore[arg-type]
+
+    await asyncio.wait_for(run(), 10)
+    assert sorted(closed) == ["a", "b"]

@@ -141,8 +141,11 @@ class ConsoleState:
         client = self._clients.pop(key, None)
         if client is None:
             # A person's token is a secret like a password: never in a log line or a
-            # message of this process from now on (the scrubber, redaction).
-            redaction.remember(token)
+            # message of this process from now on (the scrubber, redaction). A short
+            # value is remembered only once the API server accepted it at login, so a
+            # caller cannot make the scrubber hide ordinary words.
+            if len(token) >= MIN_REMEMBERED:
+                redaction.remember(token)
             client = token_client(self.config.api_server, self.config.ca_file, token)
             while len(self._clients) >= 256:
                 old = self._clients.pop(next(iter(self._clients)))
@@ -158,6 +161,9 @@ class ConsoleState:
                     client.close()
         self._clients.clear()
 
+
+# Tokens at least this long are remembered by the scrubber before their first use.
+MIN_REMEMBERED = 16
 
 STATE_KEY: web.AppKey[ConsoleState] = web.AppKey("console", ConsoleState)
 # Per request, set by the authentication middleware: who (the CSRF identity), the
@@ -284,7 +290,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise ApiError(415, "UnsupportedMediaType", "send a JSON body (application/json)")
     try:
         data = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "BadRequest", "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "BadRequest", "the body must be a JSON object")
@@ -380,6 +386,7 @@ async def _login_post(request: web.Request) -> web.StreamResponse:
         )
     token = token.strip()
     user, groups = await _whoami(state.api_for(token))
+    redaction.remember(token)  # accepted by the API server, whatever its length
     session = state.sessions.create(token, user, groups)
     response = _json(
         {
@@ -641,7 +648,10 @@ async def _pump(
             async for item in source:
                 await queue.put(item)
         finally:
-            await queue.put(None)
+            # Never wait here: when the browser has gone nobody reads the queue, and a
+            # full queue would keep this task (and the stream's thread) forever.
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
 
     tasks = [asyncio.create_task(feed(s)) for s in sources]
     try:
@@ -660,6 +670,11 @@ async def _pump(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for source in sources:  # their finally blocks stop the watches' threads
+            closing = getattr(source, "aclose", None)
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    await closing()
 
 
 async def _watch(
