@@ -211,7 +211,9 @@ function Actions({ data, reload }) {
     <div class="actions">
       <div class="action">
         <h3>Approve the plan</h3>
-        ${shownHash
+        ${(sv.spec.approval || "Automatic") !== "Manual"
+          ? html`<p class="muted">Approval is Automatic: plans run without one.</p>`
+          : shownHash
           ? html`<p>
                 Approves exactly plan <${Hash} value=${shownHash} testid="approve-hash" />
                 ${planChanged
