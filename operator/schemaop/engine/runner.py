@@ -1002,7 +1002,7 @@ def _observe(
     server refused first, leaves the batch without per-statement figures)."""
     try:
         _observe_results(run, batch, cur, outcome, n_prefix=n_prefix, elapsed_ms=elapsed_ms)
-    except Exception:  # noqa: BLE001 - observation only; the run's outcome stands
+    except Exception:  # observation only: the run's outcome stands
         del outcome.statements[:]
         outcome.failed_statement = None
 
