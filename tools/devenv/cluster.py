@@ -42,6 +42,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -255,6 +256,29 @@ class Cluster:
             (self.directory / "cluster.json").unlink()
 
 
+# The API server's port, kept across stop and start of one directory: the
+# `kubernetes` Service stored in etcd keeps the port it was created with (its
+# targetPort and endpoints), so a restarted `make dev` must listen there again or
+# every pod that logs in in-cluster reaches nothing.
+API_PORT_FILE = "apiserver-port"
+
+
+def _previous_api_port(directory: Path) -> int | None:
+    """The port this directory's API server used before, if it is free now."""
+    try:
+        port = int((directory / API_PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the API server binds: connections of the last one in TIME_WAIT are fine.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return None
+    return port
+
+
 def start(
     directory: Path,
     *,
@@ -283,13 +307,14 @@ def start(
         realnode.node_binaries()
         realnode.image()
     last: ClusterError | None = None
-    for _attempt in range(3):
+    for attempt in range(3):
         try:
             if real_node:
                 realnode.queue(directory)  # waits while another session has the node
             return _start_once(
-                directory, bin_dir, pod_runner, real_node, detached, node_name, timeout
-            )
+                directory, bin_dir, pod_runner, real_node, detached, node_name, timeout,
+                reuse_port=attempt == 0,
+            )  # fmt: skip
         except _PortTaken as exc:
             last = ClusterError(str(exc))
             log("cluster", f"retrying with new ports: {exc}")
@@ -325,6 +350,8 @@ def _start_once(
     detached: bool,
     node_name: str,
     timeout: float,
+    *,
+    reuse_port: bool = True,
 ) -> Cluster:
     t0 = time.monotonic()
     for sub in ("pki", "logs", "etcd"):
@@ -340,7 +367,9 @@ def _start_once(
     if real_node:
         _issue(pki, "kubelet-serving", f"/CN={node_name}", "serverAuth",
                (f"IP:{address}", "IP:127.0.0.1"))  # fmt: skip
-    port, etcd_port, peer_port = free_port(), free_port(), free_port()
+    port = (_previous_api_port(directory) if reuse_port else None) or free_port()
+    (directory / API_PORT_FILE).write_text(f"{port}\n")
+    etcd_port, peer_port = free_port(), free_port()
     _write_kubeconfigs(directory, address, port, identities)
     cluster = Cluster(
         directory=directory,
