@@ -93,24 +93,14 @@ def validate(document: object, source: str = "<document>") -> list[Problem]:
 
 def _batched_problems(document: Mapping[str, Any], source: str) -> list[Problem]:
     """A batched SchemaMigration's SQL and settings, checked as the operator will."""
-    from schemaop.model.migration import Batched, InvalidMigrationSet, Migration, check_migration
-    from schemaop.model.version import InvalidVersion, Version
+    from schemaop.model.migration import Migration, check_migration
 
     spec = document.get("spec") or {}
     if spec.get("batched") is None:
         return []
     try:
-        migration = Migration(
-            Version(str(spec.get("version"))),
-            str(spec.get("description", "")),
-            str(spec.get("up", "")),
-            spec.get("down"),
-            transactional=spec.get("transactional", True) is not False,
-            batched=Batched.from_spec(spec["batched"]),
-            source="spec",
-        )
-        check_migration(migration)
-    except (InvalidVersion, InvalidMigrationSet, ValueError) as exc:
+        check_migration(Migration.from_spec(spec, "spec"))
+    except ValueError as exc:  # InvalidVersion and InvalidMigrationSet are ValueErrors
         message = str(exc).removeprefix("spec: ")
         return [Problem(source, "spec.batched", scrub(message))]
     return []

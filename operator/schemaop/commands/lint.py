@@ -314,7 +314,7 @@ def _private_directory_loader(path: Path) -> list[_Item]:
 def _load_manifests(path: Path) -> list[list[_Item]]:
     import yaml
 
-    from schemaop.model import InvalidVersion, Migration, Version
+    from schemaop.model import Migration
 
     text = _read(path)
     try:
@@ -329,32 +329,12 @@ def _load_manifests(path: Path) -> list[list[_Item]]:
         meta = doc.get("metadata") or {}
         spec = doc.get("spec") or {}
         name = meta.get("name", "?") if isinstance(meta, dict) else "?"
-        if not isinstance(spec, dict) or not isinstance(spec.get("up"), str):
-            raise InputError(f"{path}: SchemaMigration {name}: spec.up must be a string")
         try:
-            version = Version(str(spec.get("version")))
-        except InvalidVersion as exc:
+            m = Migration.from_spec(spec, f"{path} (SchemaMigration {name})")
+        except ValueError as exc:
             raise InputError(f"{path}: SchemaMigration {name}: {exc}") from exc
-        down = spec.get("down")
         ref = spec.get("schemaVersionRef") or {}
         group = ref.get("name", "") if isinstance(ref, dict) else ""
-        batched = None
-        if spec.get("batched") is not None:
-            from schemaop.model.migration import Batched
-
-            try:
-                batched = Batched.from_spec(spec["batched"])
-            except ValueError as exc:
-                raise InputError(f"{path}: SchemaMigration {name}: {exc}") from exc
-        m = Migration(
-            version,
-            str(spec.get("description", "")),
-            spec["up"],
-            down if isinstance(down, str) else None,
-            spec.get("transactional", True) is not False,
-            f"{path} (SchemaMigration {name})",
-            batched=batched,
-        )
         groups.setdefault(group, []).append(
             _Item(
                 m,

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schemaop.model.duration import FIELDS, LOCK_TIMEOUT, STATEMENT_TIMEOUT, InvalidDuration
-from schemaop.model.migration import Batched, InvalidMigrationSet, Migration, MigrationSet
+from schemaop.model.migration import InvalidMigrationSet, Migration, MigrationSet
 from schemaop.model.plan import InvalidPlan, RunOptions
 from schemaop.model.version import InvalidVersion, Version
 
@@ -30,28 +30,11 @@ def to_migrations(objects: Sequence[Mapping[str, Any]]) -> MigrationSet:
     """SchemaMigration objects -> a validated set (raises InvalidMigrationSet)."""
     items = []
     for obj in objects:
-        spec, name = obj.get("spec") or {}, obj["metadata"]["name"]
+        name = obj["metadata"]["name"]
         try:
-            version = Version(str(spec.get("version", "")))
-        except InvalidVersion as exc:
+            items.append(Migration.from_spec(obj.get("spec") or {}, f"SchemaMigration {name}"))
+        except ValueError as exc:
             raise InvalidMigrationSet(f"SchemaMigration {name}: {exc}") from exc
-        batched = None
-        if spec.get("batched") is not None:
-            try:
-                batched = Batched.from_spec(spec["batched"])
-            except ValueError as exc:
-                raise InvalidMigrationSet(f"SchemaMigration {name}: {exc}") from exc
-        items.append(
-            Migration(
-                batched=batched,
-                version=version,
-                description=str(spec.get("description", "")),
-                up=str(spec.get("up", "")),
-                down=spec.get("down"),
-                transactional=bool(spec.get("transactional", True)),
-                source=f"SchemaMigration {name}",
-            )
-        )
     return MigrationSet(items)
 
 

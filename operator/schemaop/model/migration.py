@@ -21,7 +21,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from schemaop.model.version import Version
@@ -580,6 +580,37 @@ class Migration:
     @property
     def reversible(self) -> bool:
         return self.down is not None and bool(normalize_sql(self.down))
+
+    @classmethod
+    def from_spec(cls, spec: Any, source: str) -> Migration:
+        """A SchemaMigration's ``spec`` as a migration; ``source`` names it in messages.
+
+        The one reading of a SchemaMigration: the operator's, ``schemaop lint``'s of a
+        YAML file and ``schemaop validate``'s. Raises ValueError (InvalidVersion is
+        one) with the problem alone; the caller says which object. The CRD refuses
+        these values at admission, but a YAML file on disk or an object admitted
+        before a CRD upgrade can still hold one, and must be refused, not guessed at.
+        The set's own checks (:func:`check_migration`) are not made here.
+        """
+        if not isinstance(spec, Mapping):
+            raise ValueError("spec must be an object")
+        up, down = spec.get("up"), spec.get("down")
+        if not isinstance(up, str):
+            raise ValueError("spec.up must be a string")
+        if down is not None and not isinstance(down, str):
+            raise ValueError("spec.down must be a string")
+        transactional = spec.get("transactional", True)
+        if not isinstance(transactional, bool):
+            raise ValueError(f"spec.transactional must be true or false, not {transactional!r}")
+        return cls(
+            version=Version(str(spec.get("version", ""))),
+            description=str(spec.get("description", "")),
+            up=up,
+            down=down,
+            transactional=transactional,
+            source=source,
+            batched=None if spec.get("batched") is None else Batched.from_spec(spec["batched"]),
+        )
 
 
 class InvalidMigrationSet(ValueError):
