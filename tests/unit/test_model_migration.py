@@ -79,3 +79,27 @@ def test_what_cannot_be_read_is_a_value_error_without_a_subject(spec: Any, probl
     with pytest.raises(ValueError, match="^" + problem.replace("(", r"\(")) as info:
         Migration.from_spec(spec, "SchemaMigration m")
     assert "SchemaMigration m" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "problem"),
+    [
+        ("UPDATE t SET a = ':lo_x' WHERE id BETWEEN :lo_id AND :hi_id", ["lo_id", "hi_id"], None),
+        ("SELECT $f$ :lo_a $f$, :hi_b /* :lo_c */ -- :lo_d\n, x::lo_type", ["hi_b"], None),
+        ("SELECT :lo_a, 'open :hi_b", ["lo_a"], "ends inside a quoted string opened at"),
+        ("SELECT :lo_a, $b$ :hi_b", ["lo_a"], "ends inside a $b$-quoted body opened at"),
+        ('SELECT :lo_a /* :hi_b "', ["lo_a"], "ends inside a /* comment opened at"),
+        ("SELECT :lo_a -- :hi_b", ["lo_a"], None),
+    ],
+)
+def test_placeholders_and_text_problems_read_text_with_the_same_lexer(
+    text: str, names: list[str], problem: str | None
+) -> None:
+    from schemaop.model.migration import placeholders, text_problem
+
+    assert [p.name for p in placeholders(text)] == names
+    found = text_problem(text)
+    if problem is None:
+        assert found is None
+    else:
+        assert (found or "").startswith(problem), found

@@ -205,19 +205,43 @@ def _copy_problem(text: str) -> str | None:
 
 
 def _lexical_problem(text: str) -> str | None:
+    for token in _scan(text):
+        if isinstance(token, _Unterminated):
+            return _unterminated(text, token.start, token.what, token.closer)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unterminated:
+    """The text ends inside ``what`` opened at ``start``; ``closer`` would close it."""
+
+    start: int
+    what: str
+    closer: str
+
+
+def _scan(text: str) -> Iterator[re.Match[str] | _Unterminated]:
+    """The identifiers of ``text`` outside quotes, comments and dollar bodies, in order.
+
+    PostgreSQL's lexer as far as :func:`text_problem` and :func:`placeholders` need
+    it; when the text ends inside a string, a quoted identifier, a block comment or
+    a dollar-quoted body, the last item says which (a line comment may end the
+    text: the runner adds a newline).
+    """
     pos = 0
     while True:
         m = _TOKEN.search(text, pos)
         if m is None:
-            return None
+            return
         kind, start = m.lastgroup, m.start()
         if kind == "ident":
+            yield m
             pos = m.end()
             continue
         if kind == "line":
             end_m = _LINE_END.search(text, m.end())
             if end_m is None:
-                return None  # a line comment may end the text: the runner adds a newline
+                return
             pos = end_m.end()
             continue
         if kind == "dollar":
@@ -227,7 +251,8 @@ def _lexical_problem(text: str) -> str | None:
                 continue
             close = text.find(delim.group(), delim.end())
             if close < 0:
-                return _unterminated(text, start, f"a {delim.group()}-quoted body", delim.group())
+                yield _Unterminated(start, f"a {delim.group()}-quoted body", delim.group())
+                return
             pos = close + len(delim.group())
             continue
         if kind == "block":
@@ -243,7 +268,8 @@ def _lexical_problem(text: str) -> str | None:
             end = _closing_quote(text, m.end(), '"')
             what, closer = "a quoted identifier", '"'
         if end < 0:
-            return _unterminated(text, start, what, closer)
+            yield _Unterminated(start, what, closer)
+            return
         pos = end
 
 
@@ -427,48 +453,18 @@ def placeholders(text: str) -> list[Placeholder]:
     The same lexer as :func:`text_problem`; ``x::lo_type`` (a cast) is not one.
     """
     found: list[Placeholder] = []
-    pos = 0
-    while True:
-        m = _TOKEN.search(text, pos)
-        if m is None:
-            return found
-        kind, start = m.lastgroup, m.start()
-        if kind == "ident":
-            name = m.group()
-            if (
-                start > 0
-                and text[start - 1] == ":"
-                and (start < 2 or text[start - 2] != ":")
-                and name.lower().startswith((LOW, HIGH))
-            ):
-                found.append(Placeholder(name.lower(), start - 1, m.end()))
-            pos = m.end()
-            continue
-        if kind == "line":
-            end_m = _LINE_END.search(text, m.end())
-            if end_m is None:
-                return found
-            pos = end_m.end()
-            continue
-        if kind == "dollar":
-            delim = _DOLLAR_DELIM.match(text, start)
-            if delim is None:
-                pos = m.end()
-                continue
-            close = text.find(delim.group(), delim.end())
-            pos = len(text) if close < 0 else close + len(delim.group())
-            continue
-        if kind == "block":
-            end = _closing_comment(text, m.end())
-        elif kind == "estr":
-            end = _closing_estring(text, m.end())
-        elif kind in ("str", "pstr"):
-            end = _closing_quote(text, m.end(), "'")
-        else:
-            end = _closing_quote(text, m.end(), '"')
-        if end < 0:
-            return found
-        pos = end
+    for m in _scan(text):
+        if isinstance(m, _Unterminated):
+            break
+        start = m.start()
+        if (
+            start > 0
+            and text[start - 1] == ":"
+            and (start < 2 or text[start - 2] != ":")
+            and m.group().lower().startswith((LOW, HIGH))
+        ):
+            found.append(Placeholder(m.group().lower(), start - 1, m.end()))
+    return found
 
 
 def with_parameters(text: str, order: Sequence[str]) -> str:
