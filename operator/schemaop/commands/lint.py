@@ -159,18 +159,21 @@ def _read(path: Path) -> str:
 
 
 def _sql_file(path: Path) -> _Item:
+    from schemaop import migrations_dir
     from schemaop.model import Migration, Version
 
     text = _read(path)
-    parsed = _parse_migration_name(path.name)
-    version = Version(parsed[1]) if parsed else Version("0")
+    try:
+        parsed = migrations_dir.parse_name(path.name)
+    except ValueError:  # a migration-like name with a version that is not one
+        parsed = None
     return _Item(
         Migration(
-            version,
+            parsed[0] if parsed else Version("0"),
             path.stem,
             text,
             None,
-            _transactional(text),
+            migrations_dir.transactional_directive(text) is not False,
             str(path),
             batched=_batched(text, None, str(path)),
         ),
@@ -194,121 +197,32 @@ def _batched(up: str, down: str | None, where: str) -> Batched | None:
         raise InputError(f"{where}: {exc}") from exc
 
 
-def _parse_migration_name(name: str) -> tuple[str, str, str] | None:
-    """(kind up|down, version, description) from a migration file name, or None."""
-    from schemaop.model import is_valid_version
-
-    if name.endswith((".up.sql", ".down.sql")):
-        kind = "up" if name.endswith(".up.sql") else "down"
-        stem = name.removesuffix(f".{kind}.sql")
-        version, _, desc = stem.partition("_")
-    elif name.endswith(".sql") and name[:1] in ("V", "U") and "__" in name:
-        kind = "up" if name[0] == "V" else "down"
-        version, _, desc = name[1:].removesuffix(".sql").partition("__")
-    else:
-        return None
-    return (kind, version, desc) if is_valid_version(version) else None
-
-
-def _transactional(text: str) -> bool:
-    """The ``-- schemaop:transactional false`` directive among the leading comments."""
-    directive = getattr(_migrations_dir(), "transactional_directive", None)
-    if directive is not None:
-        return directive(text) is not False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if not stripped.startswith("--"):
-            break
-        words = stripped[2:].split()
-        if words[:1] == ["schemaop:transactional"] and words[1:2] == ["false"]:
-            return False
-    return True
-
-
-def _migrations_dir() -> Any:
-    """``schemaop.migrations_dir`` (the directory loader), or None in builds without it."""
-    import importlib
+def _load_directory(path: Path) -> list[_Item]:
+    """A migration directory, read by the loader the Jobs use (schemaop.migrations_dir)."""
+    from schemaop import migrations_dir
+    from schemaop.model import InvalidMigrationSet
 
     try:
-        return importlib.import_module("schemaop.migrations_dir")
-    except ModuleNotFoundError:
-        return None
-
-
-def _load_directory(path: Path) -> list[_Item]:
-    migrations_dir = _migrations_dir()
-    loader = getattr(migrations_dir, "load", None) if migrations_dir else None
-    if loader is not None:
-        from schemaop.model import InvalidMigrationSet
-
-        try:
-            loaded = loader(path)
-        except InvalidMigrationSet as exc:
-            raise InputError(str(exc)) from exc
-        downs = _down_files(path)
-        return [
-            _Item(m, m.source or str(path), down_path=downs.get(m.version.text)) for m in loaded
-        ]
-    return _private_directory_loader(path)
+        loaded = migrations_dir.load(path)
+    except InvalidMigrationSet as exc:
+        raise InputError(str(exc)) from exc
+    downs = _down_files(path)
+    return [_Item(m, m.source or str(path), down_path=downs.get(m.version.text)) for m in loaded]
 
 
 def _down_files(path: Path) -> dict[str, str]:
     """version text -> path of its down file, for positions of down findings."""
-    parse = getattr(_migrations_dir(), "parse_name", None)
+    from schemaop import migrations_dir
+
     out = {}
     for f in path.iterdir():
-        if parse is not None:
-            try:
-                parsed = parse(f.name)
-            except ValueError:  # a name the loader has already accepted or refused
-                parsed = None
-            if parsed is not None and parsed[2] == "down":
-                out[parsed[0].text] = str(f)
-        else:
-            mine = _parse_migration_name(f.name)
-            if mine is not None and mine[0] == "down":
-                out[mine[1]] = str(f)
+        try:
+            parsed = migrations_dir.parse_name(f.name)
+        except ValueError:  # a name the loader has already accepted or refused
+            parsed = None
+        if parsed is not None and parsed[2] == "down":
+            out[parsed[0].text] = str(f)
     return out
-
-
-def _private_directory_loader(path: Path) -> list[_Item]:
-    from schemaop.model import Migration, Version
-
-    ups: dict[str, tuple[Path, str]] = {}
-    downs: dict[str, Path] = {}
-    for f in sorted(path.iterdir()):
-        parsed = _parse_migration_name(f.name) if f.is_file() else None
-        if parsed is None:
-            continue
-        kind, version, desc = parsed
-        if kind == "up":
-            if version in ups:
-                raise InputError(f"{path}: version {version} is defined twice")
-            ups[version] = (f, desc)
-        else:
-            downs[version] = f
-    items = []
-    for version, (f, desc) in ups.items():
-        up = _read(f)
-        down = _read(downs[version]) if version in downs else None
-        items.append(
-            _Item(
-                Migration(
-                    Version(version),
-                    desc,
-                    up,
-                    down,
-                    _transactional(up),
-                    str(f),
-                    batched=_batched(up, down, str(f)),
-                ),
-                str(f),
-                down_path=str(downs[version]) if version in downs else None,
-            )
-        )
-    return items
 
 
 def _load_manifests(path: Path) -> list[list[_Item]]:
