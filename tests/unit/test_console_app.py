@@ -182,3 +182,91 @@ async def test_a_stream_whose_reader_left_ends_with_a_full_queue() -> None:
 
     await asyncio.wait_for(run(), 10)
     assert sorted(closed) == ["a", "b"]
+
+
+class _WatchingApi:
+    """The person's API for the stream tests: may list SchemaVersions in the configured
+    namespaces only, may watch runs there; every watch stays open until closed."""
+
+    def __init__(self) -> None:
+        self.open = 0
+
+    async def can(self, verb: str, resource: str, namespace: str | None) -> bool:
+        return namespace is not None
+
+    async def watch_custom(self, plural: str, namespace: str | None) -> Any:
+        import asyncio
+
+        self.open += 1
+        try:
+            await asyncio.Event().wait()
+            yield {}
+        finally:
+            self.open -= 1
+
+
+async def _watching_client(**limits: Any) -> tuple[TestClient[Any, Any], _WatchingApi]:
+    from schemaop.console.app import STATE_KEY
+
+    api = _WatchingApi()
+    app = make_app(ConsoleConfig(api_server="https://127.0.0.1:9", keepalive_seconds=0.2, **limits))
+    app[STATE_KEY].api_for = lambda token: api  # type: ignore[assignment, method-assign, return-value]
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    return client, api
+
+
+async def test_a_stream_that_needs_more_watches_than_allowed_is_a_429() -> None:
+    """Two namespaces: SchemaVersions and runs in each, four watches for one stream."""
+    client, api = await _watching_client(
+        namespaces=("a", "b"), max_watches_per_stream=3, max_watches_per_session=10
+    )
+    try:
+        r = await client.get("/api/v1/events", headers={"Authorization": "Bearer one"})
+        assert r.status == 429 and r.content_type == "application/json"
+        error = (await r.json())["error"]
+        assert error["code"] == "TooManyWatches"
+        assert "4 watches" in error["message"] and "at most 3" in error["message"]
+        assert "--namespaces" in error["message"]
+        assert api.open == 0
+    finally:
+        await client.close()
+
+
+async def test_the_watches_of_one_session_are_bounded_and_given_back() -> None:
+    import asyncio
+
+    client, api = await _watching_client(
+        namespaces=("a",), max_watches_per_stream=2, max_watches_per_session=3
+    )
+    one, other = {"Authorization": "Bearer one"}, {"Authorization": "Bearer other"}
+    try:
+        first = await client.get("/api/v1/events", headers=one)
+        assert first.status == 200
+        await asyncio.wait_for(first.content.readuntil(b"\n\n"), 5)  # the stream is open
+        for _ in range(50):
+            if api.open == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert api.open == 2
+        second = await client.get("/api/v1/events", headers=one)
+        assert second.status == 429
+        error = (await second.json())["error"]
+        assert error["code"] == "TooManyWatches" and "already has 2" in error["message"]
+        assert second.headers.get("Retry-After")
+        # Someone else's streams are counted apart.
+        third = await client.get("/api/v1/events", headers=other)
+        assert third.status == 200
+        third.close()
+        # The first stream ends (the browser left): its watches are given back.
+        first.close()
+        for _ in range(100):
+            again = await client.get("/api/v1/events", headers=one)
+            if again.status == 200:
+                again.close()
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the watches of a closed stream were not given back")
+    finally:
+        await client.close()

@@ -28,7 +28,7 @@ import logging
 import mimetypes
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ _CODES = {
     413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
     422: "Invalid",
+    429: "TooManyRequests",
     500: "Internal",
     503: "Unavailable",
 }
@@ -101,11 +102,14 @@ def package_file(name: str) -> Path:
 class ApiError(Exception):
     """An answer other than 200, as ``{"error": {"code", "message"}}``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After
 
 
 def _from_kube(exc: KubeError) -> ApiError:
@@ -129,6 +133,44 @@ class ConsoleState:
         self.code = OneTimeCode(config.one_time_code, config.code_ttl)
         self._clients: dict[str, Any] = {}
         self._local: Any = None
+        self._watches: dict[str, int] = {}  # open watches per identity (its sha256)
+
+    @contextlib.contextmanager
+    def watching(self, identity: str, count: int) -> Iterator[None]:
+        """Hold ``count`` watches for ``identity`` (a session or a bearer token) while the
+        block runs; ApiError 429 when that is more than one stream or one identity may
+        hold (:attr:`ConsoleConfig.max_watches_per_stream`, ``max_watches_per_session``)."""
+        config = self.config
+        if count > config.max_watches_per_stream:
+            raise ApiError(
+                429,
+                "TooManyWatches",
+                f"this stream needs {count} watches (SchemaVersions and runs, in each "
+                f"namespace you may look in); the console opens at most "
+                f"{config.max_watches_per_stream} for one stream. Ask for list and watch on "
+                "schemaversions and schemamigrationruns in all namespaces (one watch each), "
+                "or run the console with fewer namespaces (--namespaces, console.namespaces)",
+            )
+        key = hashlib.sha256(identity.encode()).hexdigest()
+        held = self._watches.get(key, 0)
+        if held + count > config.max_watches_per_session:
+            raise ApiError(
+                429,
+                "TooManyWatches",
+                f"your session already has {held} watches open (live pages and logs, in "
+                f"every tab); this stream needs {count} more and the console allows "
+                f"{config.max_watches_per_session}: close a tab or a live log, then reload",
+                retry_after=5,
+            )
+        self._watches[key] = held + count
+        try:
+            yield
+        finally:
+            left = self._watches.get(key, 0) - count
+            if left > 0:
+                self._watches[key] = left
+            else:
+                self._watches.pop(key, None)
 
     def api_for(self, token: str | None) -> UserKubeApi:
         """The API with these credentials (a bearer token; None: the kubeconfig's)."""
@@ -225,7 +267,10 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except KubeError as exc:
         err = _from_kube(exc)
         return error_response(err.status, err.code, err.message)
@@ -693,17 +738,26 @@ async def _events(request: web.Request) -> web.StreamResponse:
     for ns in scopes:
         if await api.can("watch", RUN_PLURAL, ns):
             sources.append(_watch(api, RUN_PLURAL, ns, "run"))
-    response = await _stream(request)
-    keepalive = request.app[STATE_KEY].config.keepalive_seconds
-    with contextlib.suppress(ConnectionResetError, KubeError):
-        if not sources:
-            # Nothing this person may watch: an open, quiet stream (ending it would
-            # only make the browser reconnect every few seconds).
-            while True:
-                await asyncio.sleep(keepalive)
-                await response.write(b": keepalive\n\n")
-        await _pump(sources, response, keepalive)
-    return response
+    state = request.app[STATE_KEY]
+    try:
+        with state.watching(request[IDENTITY_KEY], len(sources)):
+            response = await _stream(request)
+            keepalive = state.config.keepalive_seconds
+            with contextlib.suppress(ConnectionResetError, KubeError):
+                if not sources:
+                    # Nothing this person may watch: an open, quiet stream (ending it
+                    # would only make the browser reconnect every few seconds).
+                    while True:
+                        await asyncio.sleep(keepalive)
+                        await response.write(b": keepalive\n\n")
+                await _pump(sources, response, keepalive)
+            return response
+    finally:
+        for source in sources:  # not started when refused: close them all the same
+            closing = getattr(source, "aclose", None)
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    await closing()
 
 
 async def _log_lines(
@@ -751,15 +805,17 @@ async def _log_response(
     request: web.Request, job: dict[str, Any] | None, record: dict[str, Any] | None
 ) -> web.StreamResponse:
     ns = request.match_info["ns"]
-    response = await _stream(request)
-    source = _log_lines(_api(request), ns, job, record)
-    with contextlib.suppress(ConnectionResetError):
-        try:
-            await _pump([source], response, request.app[STATE_KEY].config.keepalive_seconds)
-        except KubeError as exc:
-            err = _from_kube(exc)
-            await response.write(sse("end", {"source": "none", "message": err.message}))
-    return response
+    state = request.app[STATE_KEY]
+    with state.watching(request[IDENTITY_KEY], 1):  # the pod's log, followed
+        response = await _stream(request)
+        source = _log_lines(_api(request), ns, job, record)
+        with contextlib.suppress(ConnectionResetError):
+            try:
+                await _pump([source], response, state.config.keepalive_seconds)
+            except KubeError as exc:
+                err = _from_kube(exc)
+                await response.write(sse("end", {"source": "none", "message": err.message}))
+        return response
 
 
 async def _run_log(request: web.Request) -> web.StreamResponse:

@@ -49,11 +49,21 @@ class ConsoleConfig:
     code_ttl: float = 120.0
     # The keepalive comment of the event streams.
     keepalive_seconds: float = 15.0
+    # Kubernetes watches (each a connection to the API server and a thread here): at
+    # most this many for one event stream (two per namespace looked in, one for all
+    # namespaces), and at most this many at once for one session or bearer token (a
+    # live log counts one); more is a 429 TooManyWatches.
+    max_watches_per_stream: int = 64
+    max_watches_per_session: int = 128
 
     def __post_init__(self) -> None:
         if self.mode not in ("cluster", "local"):
             raise ValueError(f"mode must be cluster or local, not {self.mode!r}")
         if self.mode == "local" and self.local_credentials is None:
             raise ValueError("local mode needs local_credentials (the kubeconfig's)")
+        if not 1 <= self.max_watches_per_stream <= self.max_watches_per_session:
+            raise ValueError(
+                "watch limits must satisfy 1 <= max_watches_per_stream <= max_watches_per_session"
+            )
         if not 0 <= self.listen_port <= 65535:
             raise ValueError(f"listen_port {self.listen_port} is not a TCP port")
