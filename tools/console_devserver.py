@@ -694,8 +694,10 @@ async def log(request: web.Request) -> web.StreamResponse:
         else [f"step {i}: applying statement {i}" for i in range(1, 40)]
     )
     with contextlib.suppress(ConnectionResetError):
-        for line in lines:
+        for i, line in enumerate(lines, 1):
             await response.write(f"event: line\ndata: {json.dumps({'text': line})}\n\n".encode())
+            if not record and i == 5:  # a live log: lines left out, as for a slow page
+                await response.write(b'event: dropped\ndata: {"count": 120}\n\n')
             await asyncio.sleep(0.05 if record else 0.3)
         await response.write(b"event: end\ndata: {}\n\n")
     return response

@@ -139,3 +139,24 @@ async def test_a_refused_action_shows_the_apis_message(devserver: str, browser_p
         await page.click("[data-testid=pause-button]")
         refusal = await page.locator("[data-testid=action-error]").text_content() or ""
         assert "cannot patch resource" in refusal and "403" in refusal
+
+
+async def test_a_live_log_says_how_many_lines_were_left_out_and_where(
+    devserver: str,
+    browser_page: Any,  # noqa: F811
+) -> None:
+    """The console left lines out of a live log (the page read too slowly): the page says
+    how many, as text, and marks the place in the log."""
+    async with browser_page() as page:
+        page.set_default_timeout(60_000)
+        problems = _watch(page)
+        await _sign_in(page, devserver, "jane", "/ui/namespaces/shop/jobs/orders-db-9b2e44d1-1")
+        note = page.locator("[data-testid=log-dropped]")
+        await note.wait_for()
+        assert "120 lines were left out" in (await note.text_content() or "")
+        await page.wait_for_selector("[data-testid=log-state]:has-text('Complete')")
+        log = (await page.locator("[data-testid=run-log]").text_content() or "").splitlines()
+        marker = log.index("[schemaop console: 120 lines left out here, this page did not keep up]")
+        assert log[marker - 1] == "step 5: applying statement 5"
+        assert log[marker + 1] == "step 6: applying statement 6"
+        assert problems == []

@@ -85,3 +85,35 @@ async def test_no_log_at_all_says_why() -> None:
     unavailable = {"spec": {"log": {"unavailable": "the Job's pod was gone"}}}
     events = await _events(FakeApi([], [], None), None, unavailable)
     assert events == [("end", {"source": "none", "message": "the Job's pod was gone"})]
+
+
+async def test_lines_left_out_for_a_slow_reader_are_reported_where_they_were() -> None:
+    from schemaop.kube.api import Dropped
+
+    class Slow(FakeApi):
+        async def follow_log(self, namespace: str, pod: str) -> AsyncIterator[Any]:
+            yield "a"
+            yield Dropped(37)
+            yield "b"
+
+    events = await _events(Slow([POD], [], None), JOB, RECORD)
+    assert events[:3] == [
+        ("line", {"text": "a"}),
+        ("dropped", {"count": 37}),
+        ("line", {"text": "b"}),
+    ]
+    assert events[-1][0] == "end"
+
+
+async def test_watch_events_left_out_are_reported_so_the_page_lists_again() -> None:
+    from schemaop.console.app import _watch
+    from schemaop.kube.api import Dropped
+
+    class Api:
+        async def watch_custom(self, plural: str, namespace: str | None) -> AsyncIterator[Any]:
+            yield {"type": "ADDED", "object": {"metadata": {"name": "x"}}}
+            yield Dropped(3)
+
+    chunks = [c.decode() async for c in _watch(Api(), "schemaversions", None, "schemaversion")]  # type: ignore[arg-type]
+    assert chunks[1].startswith("event: dropped\n")
+    assert json.loads(chunks[1].split("data: ", 1)[1]) == {"count": 3, "of": "schemaversion"}

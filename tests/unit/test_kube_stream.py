@@ -72,3 +72,46 @@ async def test_a_stopped_stream_frees_the_loop_at_once(endless: str) -> None:
         await asyncio.sleep(0.05)
     assert not any(t.name == "schemaop-console-stream" for t in threading.enumerate())
     pool.clear()
+
+
+class _Burst:
+    """A response that sends ``n`` lines at once, then ends; ``done`` once all are read."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.done = threading.Event()
+
+    def stream(self, amt: int, decode_content: bool) -> Iterator[bytes]:
+        for i in range(self.n):
+            yield f"line {i}\n".encode()
+        self.done.set()
+
+    def close(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+async def test_lines_a_slow_reader_missed_are_counted_where_they_were_left_out() -> None:
+    from schemaop.kube.api import _QUEUE, Dropped
+
+    burst = _Burst(_QUEUE * 3)
+    got: list[bytes | Dropped] = []
+    async with contextlib.aclosing(_lines(lambda: burst)) as lines:
+        async for item in lines:
+            if not got:  # a slow reader: nothing more is read until the sender is done
+                await asyncio.to_thread(burst.done.wait, 10)
+                await asyncio.sleep(0.2)  # the loop takes what the thread sent
+            got.append(item)
+    dropped = [item for item in got if isinstance(item, Dropped)]
+    texts = [item for item in got if isinstance(item, bytes)]
+    assert dropped, "nothing was reported dropped"
+    assert len(texts) + sum(d.count for d in dropped) == _QUEUE * 3
+    # The lines kept are in order, and a report stands where lines are missing.
+    numbers = [int(t.split()[1]) for t in texts]
+    assert numbers == sorted(numbers)
+    at = got.index(dropped[0])
+    before = int(got[at - 1].split()[1]) if at else -1  # type: ignore[union-attr]
+    after = int(got[at + 1].split()[1]) if at + 1 < len(got) else _QUEUE * 3  # type: ignore[union-attr]
+    assert after - before - 1 == dropped[0].count

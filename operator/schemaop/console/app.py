@@ -42,7 +42,7 @@ from schemaop.console import views
 from schemaop.console.auth import COOKIE, Csrf, OneTimeCode, Session, Sessions
 from schemaop.console.config import ConsoleConfig
 from schemaop.decide.spec import version_of
-from schemaop.kube.api import KubeError, UserKubeApi, token_client
+from schemaop.kube.api import Dropped, KubeError, UserKubeApi, token_client
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, RUN_PLURAL
 from schemaop.model.names import ANNOTATION_APPROVED_PLAN, ANNOTATION_RETRY_REQUESTED
 from schemaop.model.review import AlreadyApproved, PlanChanged, Refused, approval_patch
@@ -726,6 +726,9 @@ async def _watch(
     api: UserKubeApi, plural: str, namespace: str | None, event: str
 ) -> AsyncIterator[bytes]:
     async for change in api.watch_custom(plural, namespace):
+        if isinstance(change, Dropped):  # the page lists again: it missed changes
+            yield sse("dropped", {"count": change.count, "of": event})
+            continue
         yield sse(event, {"type": change["type"], "object": views.strip(change["object"])})
 
 
@@ -780,6 +783,9 @@ async def _log_lines(
         try:
             async for line in api.follow_log(ns, name):
                 sent += 1
+                if isinstance(line, Dropped):  # the page says so where they are missing
+                    yield sse("dropped", {"count": line.count})
+                    continue
                 yield sse("line", {"text": redaction.scrub(line)})
             yield sse("end", {"source": "pod", "pod": name})
             return

@@ -25,6 +25,7 @@ import asyncio
 import base64
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -567,17 +568,42 @@ def token_client(api_server: str, ca_file: str | None, token: str) -> k8s.ApiCli
     return k8s.ApiClient(configuration)
 
 
-async def _lines(opener: Callable[[], Any]) -> AsyncIterator[bytes]:
+@dataclasses.dataclass(frozen=True)
+class Dropped:
+    """``count`` lines of a stream left out here: its reader was too slow for them.
+
+    The reading thread never waits for the reader (a reader that left would keep
+    it, and its connection, forever): past :data:`_QUEUE` lines waiting, a line is
+    dropped and counted, and the count stands in the stream where they were.
+    """
+
+    count: int
+
+
+async def _lines(opener: Callable[[], Any]) -> AsyncIterator[bytes | Dropped]:
     """The lines of a streamed response (``opener`` makes the request, in a thread),
-    as they arrive; the request is closed when the consumer stops."""
+    as they arrive, with a :class:`Dropped` where lines were left out; the request is
+    closed when the consumer stops."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(_QUEUE)
+    # Bounded by offer(): lines wait up to _QUEUE; a Dropped and the end always fit.
+    queue: asyncio.Queue[bytes | Dropped | BaseException | None] = asyncio.Queue()
     holder: dict[str, Any] = {}
     stop = threading.Event()
+    dropped = 0  # lines left out since the last one queued (read and written on the loop)
+
+    def offer(item: bytes | BaseException | None) -> None:
+        nonlocal dropped
+        if isinstance(item, bytes) and queue.qsize() >= _QUEUE:
+            dropped += 1
+            return
+        if dropped:
+            queue.put_nowait(Dropped(dropped))
+            dropped = 0
+        queue.put_nowait(item)
 
     def put(item: bytes | BaseException | None) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(offer, item)
 
     def go() -> None:
         response = None
@@ -690,9 +716,10 @@ class UserKubeApi(KubeApi):
 
     async def watch_custom(
         self, plural: str, namespace: str | None, seconds: int = WATCH_SECONDS
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[dict[str, Any] | Dropped]:
         """A watch of one schemaop plural (every object first, as ADDED, then each
-        change), in a namespace or all of them; ends after ``seconds``."""
+        change), in a namespace or all of them; ends after ``seconds``. A
+        :class:`Dropped` stands where events were left out (a slow reader)."""
         kwargs: dict[str, Any] = {
             "watch": True,
             "timeout_seconds": seconds,
@@ -708,6 +735,9 @@ class UserKubeApi(KubeApi):
             )
 
         async for line in _lines(opener):
+            if isinstance(line, Dropped):  # watch events missed: the reader lists again
+                yield line
+                continue
             if not line.strip():
                 continue
             try:
@@ -725,9 +755,10 @@ class UserKubeApi(KubeApi):
             if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
                 yield event
 
-    async def follow_log(self, namespace: str, pod: str) -> AsyncIterator[str]:
+    async def follow_log(self, namespace: str, pod: str) -> AsyncIterator[str | Dropped]:
         """The log of the migration container of ``pod`` from its start, followed until
-        the container ends (not yet scrubbed: the caller masks secrets)."""
+        the container ends (not yet scrubbed: the caller masks secrets); a
+        :class:`Dropped` stands where lines were left out (a slow reader)."""
 
         def opener() -> Any:
             return self.core.read_namespaced_pod_log(
@@ -740,4 +771,4 @@ class UserKubeApi(KubeApi):
             )
 
         async for line in _lines(opener):
-            yield line.decode("utf-8", errors="replace")
+            yield line if isinstance(line, Dropped) else line.decode("utf-8", errors="replace")

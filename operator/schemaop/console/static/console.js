@@ -1,14 +1,14 @@
-var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n|o|s|text|space)$/,Ae=Array.isArray,Ne=ye.slice,X=Object.assign;function G(e){e&&e.parentNode&&e.remove()}function et(e,t,n){var s,a,o,r={},i=arguments.length;for(o in t)o=="key"?s=t[o]:o=="ref"&&typeof e!="function"?a=t[o]:r[o]=t[o];return i>2&&(r.children=i>3?Ne.call(arguments,2):n),oe(e,r,s,a,null)}function oe(e,t,n,s,a){var o={type:e,props:t,key:n,ref:s,__k:null,__:null,__b:0,__e:null,__c:null,constructor:ae,__v:a||++Ze,__i:-1,__u:0};return!a&&x.vnode&&x.vnode(o),o}function we(e){return e.children}function he(e,t){this.props=e,this.context=t,this.__g=0}function Q(e,t){if(t==null)return e.__&&Q(e.__,e.__i+1);for(var n;t<e.__k.length;t++)if((n=e.__k[t])&&n.__e)return n.__e;return typeof e.type!="function"||e.props.__P?null:Q(e)}function Ot(e){var t,n=e.__v,s=n.__e,a=[],o=[],r=e.__P;r&&((t=X({constructor:ae},n)).__v=n.__v+1,x.vnode&&x.vnode(t),De(r,t,n,e.__n,r.namespaceURI,32&n.__u?[s]:null,a,s||Q(n),32&n.__u,o),t.__v=n.__v,t.__.__k[t.__i]=t,rt(a,t,o),n.__=n.__e=null,t.__e!=s&&tt(t))}function tt(e){if((e=e.__)&&e.__c&&!e.props.__P)return e.__e=null,e.__k.some(function(t){return t&&(e.__e=t.__e)}),tt(e)}function ze(e){(8&e.__g||(e.__g|=8,I.push(e),ve++))&&Le==x.debounceRendering||((Le=x.debounceRendering)||queueMicrotask)(nt)}function nt(){try{for(var e,t=1;I.length;)I.length>t&&I.sort(Ge),e=I.shift(),t=I.length,8&e.__g&&Ot(e)}finally{(ve=I.length)&&(Le||queueMicrotask)(nt)}}function st(e,t,n,s,a,o,r,i,d,_,c){var h,$,u,f,S,g,y=s.__k||ye,p=t.length;for(d=Ut(n,t,y,d,p),h=0;h<p;h++)(u=n.__k[h])!=null&&($=~u.__i&&y[u.__i]||be,u.__i=h,g=De(e,u,$,a,o,r,i,d,_,c),f=u.__e,($.ref!=u.ref||8&$.__u)&&($.ref&&Me($.ref,null,u,$),u.ref&&c.push(u.ref,u.__c||f,u)),S=S||f,4&u.__u?(d=ot(u,d,e,!$.__v),$.__e&&($.__e=null)):typeof u.type=="function"&&g!==void 0?d=g:f&&(d=f.nextSibling),u.__u&=-21);return n.__e=S,d}function Ut(e,t,n,s,a){var o,r,i,d,_,c,h,$,u,f=n.length,S=f,g=0,y=0,p=e.__k=Array(a);for(o=0;o<a;o++)(r=t[o])!=null&&typeof r!="boolean"&&typeof r!="function"?(typeof r!="object"||r.constructor===String?r=p[o]=oe(null,r):Ae(r)?r=p[o]=oe(we,{children:r}):r.constructor===ae&&r.__b?r=p[o]=oe(r.type,r.props,r.key,r.ref,r.__v):p[o]=r,d=o+g,r.__=e,r.__b=e.__b+1,i=null,~(_=r.__i=It(r,n,d,S))&&(S--,(i=n[_])&&(i.__u|=2)),i&&i.__v?(r.__u|=16,_==d-1?g--:_==d+1?g++:_!=d&&(_>d?g--:g++,y=1)):(~_||(a>f?g--:a<f&&g++),typeof r.type!="function"&&(r.__u|=4))):p[o]=null;if(y){for(c=[],h=[],o=0;o<a;o++)if((r=p[o])&&16&r.__u){for(g=0,$=c.length;g<$;)c[u=g+$>>1]<r.__i?g=u+1:$=u;c[g]=r.__i,h[o]=g+1}for(g=c.length;o--;)h[o]&&(h[o]==g?g--:p[o].__u|=4)}if(S)for(o=0;o<f;o++)!(i=n[o])||2&i.__u||(i.__e==s&&(s=Q(i)),Ve(i,i));return s}function ot(e,t,n,s){var a,o,r,i;if(typeof e.type=="function"){if(e.props.__P)return t;if(a=e.__k)for(o=0;o<a.length;o++)a[o]&&(a[o].__=e,t=ot(a[o],t,n,!1));return t}for(t&&!t.parentNode&&(t=Q(e))&&!t.parentNode&&(t=null),r=e.__e,i=t;i&&i.nodeType==8;)i=i.nextSibling;for(r!=i&&(!s&&n.moveBefore&&r.parentNode?n.moveBefore(r,t):n.insertBefore(r,t||null)),t=r;(t=t&&t.nextSibling)&&t.nodeType==8&&!t.data.startsWith("$s"););return t}function It(e,t,n,s){var a,o=e.key,r=e.type,i=t[n],d=i&&!(2&i.__u);if(i===null&&o==null||d&&o==i.key&&r==i.type)return n;if(s>(d?1:0)){for(a=n-1;a>=0;a--)if((i=t[a])&&!(2&i.__u)&&o==i.key&&r==i.type)return a;for(a=n+1;a<t.length;a++)if((i=t[a])&&!(2&i.__u)&&o==i.key&&r==i.type)return a}return-1}function Ye(e,t,n){n==null&&(n=""),t[0]=="-"?e.setProperty(t,n):e[t]=n}function fe(e,t,n,s,a){var o,r;if(t=="style")if(typeof n=="string")e.style.cssText=n;else{if(typeof s=="string"&&(e.style.cssText=s=""),s)for(t in s)n&&t in n||Ye(e.style,t);if(n)for(t in n)s&&n[t]==s[t]||Ye(e.style,t,n[t])}else if(t[0]=="o"&&t[1]=="n")typeof n!="function"&&(n=null),typeof s!="function"&&(s=null),(e.__e||(e.__e={}))[t]=n,n&&s||(r=Ee[t]||(Ee[t]=Qt(t)),(e.__a||(e.__a={}))[t]=Re,o=t!=(t=t.replace(Xe,"$1")),(t=t.slice(2))[0]<"a"&&(t=t.toLowerCase()),n?e.addEventListener(t,r,o):e.removeEventListener(t,r,o));else{if(a=="http://www.w3.org/2000/svg")t=t.replace(/xlink(H|:h)/,"h").replace(/sName$/,"s");else if(t!="width"&&t!="height"&&t!="href"&&t!="list"&&t!="form"&&t!="tabIndex"&&t!="download"&&t!="rowSpan"&&t!="colSpan"&&t!="role"&&t!="popover"&&t in e)try{return void(e[t]=n??"")}catch{}if(typeof n=="function")return;n==null||n===!1&&t[4]!="-"?e.removeAttribute(t):e.setAttribute(t,t=="popover"&&n==1?"":n)}}function Qt(e){return function(t){var n=this.__e;if(n){if(n=n[e],t[me]==null)t[me]=Re++;else if(t[me]<this.__a[e])return;return n(x.event?x.event(t):t)}}}function De(e,t,n,s,a,o,r,i,d,_){var c,h,$,u,f,S,g,y,p,m,v,B,Y,Z,q,$e,H,C,A=t.type;if(t.constructor!==ae)return null;128&n.__u&&(d=32&n.__u,c=n.__c.__z)&&(t.__u|=d,h=o=[],c.nodeType==8?i=ge(c,o):o.push(c),i=o[0]||i),(c=x.__b)&&c(t);e:if(typeof A=="function"){$=r.length;try{if(y=t.props,p=(c=A.prototype)&&c.render,m=(c=A.contextType)&&s[c.__c],v=c?m?m.props.value:c.__:s,(u=n.__c)?(t.__c=u,2&u.__g&&(u.__g|=1)):(p?t.__c=u=new A(y,v):(t.__c=u=new he(y,v),u.constructor=A,u.render=Kt),m&&m.sub(u),u.state||(u.state={}),u.__n=s,u.__g|=8,u.__h=[],u.__k=[]),p&&(u.__s||(u.__s=u.state),A.getDerivedStateFromProps&&(u.__s==u.state&&(u.__s=X({},u.__s)),X(u.__s,A.getDerivedStateFromProps(y,u.__s)))),f=u.props,S=u.state,u.__v=t,n.__c){if(y!==f&&p&&!A.getDerivedStateFromProps&&u.componentWillReceiveProps&&u.componentWillReceiveProps(y,v),t.__v==n.__v&&!(8&u.__g)||!(4&u.__g)&&u.shouldComponentUpdate&&u.shouldComponentUpdate(y,u.__s,v)===!1){t.__v!=n.__v&&(u.props=y,u.state=u.__s,u.__g&=-9),t.__e=n.__e,t.__k=n.__k,t.__k.some(function(N){N&&(N.__=t)}),ye.push.apply(u.__h,u.__k),u.__k=[],u.__h.length&&r.push(u),i=Q(n);break e}u.componentWillUpdate&&u.componentWillUpdate(y,u.__s,v),p&&u.componentDidUpdate&&u.__h.push(function(){u.componentDidUpdate(f,S,g)})}else p&&!A.getDerivedStateFromProps&&u.componentWillMount&&u.componentWillMount(),p&&u.componentDidMount&&u.__h.push(u.componentDidMount);u.context=v,u.props=y,u.__P=e,u.__g&=-5,B=x.__r,Y=p?25:0;do u.__g&=-9,B&&B(t),c=u.render(u.props,u.state=u.__s,u.context);while(8&u.__g&&++Y<25);p&&(ye.push.apply(u.__h,u.__k),u.__k=[]),u.state=u.__s,u.getChildContext&&(s=X({},s,u.getChildContext())),p&&n.__c&&u.getSnapshotBeforeUpdate&&(g=u.getSnapshotBeforeUpdate(f,S)),Z=c&&c.type===we&&c.key==null?c.props.children:c,y.__P&&(c=i,a=(e=y.__P).namespaceURI,d=o=null,n.props&&n.props.__P!=e&&(n.__k.some(function(N){N&&Ve(N,N)}),n.__k=null),i=n.__k?Q(n,0):null),i=st(e,Ae(Z)?Z:[Z],t,n,s,a,o,r,i,d,_),y.__P&&(t.__e=null,i=c),t.__u&=-161,h&&h.some(G),u.__h.length&&r.push(u),1&u.__g&&(u.__g&=-4)}catch(N){if(r.length=$,t.__v=null,d||o)if(N&&N.then){if(t.__u|=128|d,o){for(~(H=o.indexOf(i||void 0))||(H=o.length);(C=o[H-1])&&C.nodeType==8;)H--;for(;H<o.length;H++)if(C=o[H])if(o[H]=null,q){if(C==$e)break}else{if(C.nodeType!=8)break;C.data.startsWith("$s")&&($e=ge(q=C))}}if(!q){for(;i&&i.nodeType==8&&i.nextSibling;)i=i.nextSibling;q=i}(c=ge(q=t.__c.__z||(t.__c.__z=q)))?(t.__e=q,i=c):t.__e=i,i=i&&i.nextSibling}else o&&o.some(G);else t.__e=n.__e;t.__k||(t.__k=n.__k||[]),N&&N.then||at(t),x.__e(N,t,n)}}else i=t.__e=Jt(n.__e,t,n,s,a,o,r,d,_,e);return(c=x.diffed)&&c(t),i}function ge(e,t){if(e&&e.nodeType==8&&e.data.startsWith("$s"))for(var n=1;e=e.nextSibling;){if(e.nodeType==8){if(e.data.startsWith("$s"))n++;else if(e.data.startsWith("/$s")&&!--n)return e}t&&t.push(e)}}function at(e){e&&(e.__c&&(e.__c.__g|=4),e.__k&&e.__k.some(at))}function rt(e,t,n){for(var s=0;s<n.length;)Me(n[s++],n[s++],n[s++]);x.__c&&x.__c(t,e),e.some(function(a){try{e=a.__h,a.__h=[],e.some(function(o){o.call(a)})}catch(o){x.__e(o,a.__v)}})}function Jt(e,t,n,s,a,o,r,i,d,_){var c,h,$,u,f,S,g,y,p=n.props||be,m=t.props,v=t.type;if(v=="svg"?a="http://www.w3.org/2000/svg":v=="math"?a="http://www.w3.org/1998/Math/MathML":a||(a="http://www.w3.org/1999/xhtml"),o){for(c=0;c<o.length;c++)if((f=o[c])&&(v?f.localName==v:f.nodeType==3)){e=f,o[c]=null;break}}if(!e){if(y=_.ownerDocument||document,!v)return y.createTextNode(m);e=y.createElementNS(a,v,m.is?m:_),i&&(x.__m&&x.__m(t,o),i=!1),o=null}if(v){if(_=v=="template"&&e.content||e,o=v=="textarea"&&m.defaultValue!=null?null:o&&Ne.call(_.childNodes),!i&&o)for(p={},c=0;c<e.attributes.length;c++)p[(f=e.attributes[c]).name]=f.value;for(c in p)f=p[c],c=="dangerouslySetInnerHTML"?$=f:c=="children"||c in m||c=="value"&&"defaultValue"in m||c=="checked"&&"defaultChecked"in m||fe(e,c,null,f,a);for(c in m)f=m[c],c=="children"?u=f:c=="dangerouslySetInnerHTML"?h=f:c=="value"?S=f:c=="checked"?g=f:i&&typeof f!="function"||p[c]===f||fe(e,c,f,p[c],a);h?(i||$&&(h.__html==$.__html||h.__html==e.innerHTML)||(e.innerHTML=h.__html),t.__k=[]):($&&(e.textContent=""),(v=="foreignObject"||a=="http://www.w3.org/1998/Math/MathML"&&Ft.test(v))&&(a="http://www.w3.org/1999/xhtml"),st(_,Ae(u)?u:[u],t,n,s,a,o,r,o?o[0]:n.__k&&Q(n,0),i,d),o&&o.some(G)),i&&v!="textarea"||(c="value",v=="progress"&&S==null?e.removeAttribute(c):S==null||S===e[c]&&(v!="progress"||S)||fe(e,c,S,p[c],a),c="checked",g!=null&&g!=e[c]&&fe(e,c,g,p[c],a))}else p===m||i&&e.data==m||(e.data=m);return e}function Me(e,t,n,s){try{typeof e=="function"?t?t.__x=e(t)||1:s&&(s=s.__c||s.__e)&&(t=s.__x)&&(s.__x=null,typeof t=="function"?t():e(null)):e.current=t}catch(a){x.__e(a,n)}}function Ve(e,t,n){var s,a,o,r;if(x.unmount&&x.unmount(e),!(s=e.ref)||s.current&&s.current!=e.__e||Me(s,null,t,e),s=e.__c){if(s.componentWillUnmount)try{s.componentWillUnmount()}catch(i){x.__e(i,t)}s.__P=s.__n=null}if(s=e.__k)for(r=0;r<s.length;r++)s[r]&&Ve(s[r],t,typeof e.type!="function"||n&&!e.props.__P);!n&&(s=e.__c)&&(s=s.__z)&&(a=ge(s,o=[]))&&(s==e.__e&&o.some(G),G(a),G(s)),n||G(e.__e),e.__e=e.__c=e.__=null}function Kt(e,t,n){return this.constructor(e,n)}function it(e,t){var n,s,a,o;x.__&&x.__(e,t),t.nodeType==9&&(t=t.documentElement),s=(n=e&&32&e.__u)?null:t.__k,t.__k=oe(we,{children:[e]}),a=[],o=[],De(t,t.__k,s||be,be,t.namespaceURI,s?null:t.firstChild?Ne.call(t.childNodes):null,a,s?s.__e:t.firstChild,n,o),rt(a,t.__k,o),t.__k.props.children=null}x={__e:function(e,t,n,s){for(var a,o,r;t=t.__;)if((a=t.__c)&&!(1&a.__g)){a.__g|=4;try{if((r=(o=a.constructor)&&o.getDerivedStateFromError)&&a.setState(o.getDerivedStateFromError(e)),a.componentDidCatch&&(a.componentDidCatch(e,s||{}),r=1),r&&8&a.__g)return void(a.__g|=2)}catch(i){e=i}}throw ve=0,e}},Ze=0,Wt=function(e){return e!=null&&e.constructor===ae},he.prototype.setState=function(e,t){var n=this.__s;n&&n!=this.state||(n=this.__s=X({},this.state)),typeof e=="function"&&(e=e(X({},n),this.props)),e&&(X(n,e),this.__v&&(t&&this.__k.push(t),ze(this)))},he.prototype.forceUpdate=function(e){this.__v&&(this.__g|=4,e&&this.__h.push(e),ze(this))},he.prototype.render=we,I=[],ve=0,Ge=function(e,t){return e.__v.__b-t.__v.__b},me=Symbol(),Xe=/(PointerCapture)$|Capture$/i,Re=0,Ee={},qt=0;var ie,R,He,lt,je=Object.is,le=0,ht=[],Be=[],L=x,ct=L.__b,ut=L.__r,dt=L.diffed,pt=L.__c,_t=L.unmount,$t=L.__;function qe(e,t){L.__h&&L.__h(R,e,le||t),le=0;var n=R.__H||(R.__H={__:[],__h:[]});return e>=n.__.length&&n.__.push({}),n.__[e]}function b(e){return le=1,zt(vt,e)}function zt(e,t,n){var s=qe(ie++,2);if(s.t=e,!s.__c&&(s.__=[n?n(t):vt(void 0,t),function(o){var r=(s.__N||s.__)[0],i=s.t(r,o);je(r,i)||(s.__N=[i,s.__[1]],s.__c.setState({}))}],s.__c=R,!R.__f)){R.__f=!0;var a=R.shouldComponentUpdate;R.shouldComponentUpdate=function(o,r,i){var d=this.__H;if(!d)return!0;var _=!1,c=this.props!=o;if(d.__.some(function($){$.__N&&(_=!0,je($.__[0],$.__N[0])||(c=!0))}),a){var h=a.call(this,o,r,i);return _?h||c:h}return!_||c}}return s.__}function M(e,t){var n=qe(ie++,3);!L.__s&&gt(n.__H,t)&&(n.__P=!0,n.__=e,n.u=t,R.__H.__h.push(n))}function J(e){return le=5,ce(function(){return{current:e}},[])}function ce(e,t){var n=qe(ie++,7);return gt(n.__H,t)&&(n.__=e(),n.__H=t),n.__}function ke(e,t){return le=8,ce(function(){return e},t)}function Yt(){var e;do{for(;e=Be.shift();)try{re(e)}catch(n){L.__e(n,{__:(e=e.__P)&&e.__v})}for(;e=ht.shift();){var t=e.__H;if(e.__P&&t)try{t.__h.some(re),t.__h.some(We),t.__h=[]}catch(n){t.__h=[],L.__e(n,e.__v)}}}while(Be.length)}L.__b=function(e){R=null,ct&&ct(e)},L.__=function(e,t){e&&t.__k&&t.__k.__m&&(e.__m=t.__k.__m),$t&&$t(e,t)},L.__r=function(e){ut&&ut(e),ie=0;var t=(R=e.__c).__H;t&&(He==R?R.__h=[]:(t.__h.some(re),t.__h.some(We),ie=0),t.__h=[],t.__.some(function(n){n.__N&&(n.__=n.__N),n.u=n.__N=void 0})),He=R},L.diffed=function(e){dt&&dt(e);var t=e.__c;t&&t.__H&&(t.__H.__h.length&&mt(ht.push(t)),t.__H.__.some(function(n){n.u&&(n.__H=n.u)})),He=R=null},L.__c=function(e,t){t.some(function(n){try{n.__h.some(re),n.__h=n.__h.filter(function(s){return!s.__||We(s)})}catch(s){n.__h=[function(){throw s}]}}),pt&&pt(e,t)},L.unmount=function(e){_t&&_t(e);var t,n,s=e.__c;s&&s.__H&&(s.__H.__.some(function(a){try{if(a.__P&&a.__c){if(n===void 0){for(n=e.__;n&&(!n.__c||!n.__c.__P);)n=n.__;n=n&&n.__c}a.__P=n,mt(Be.push(a))}else re(a)}catch(o){t=o}}),s.__H=void 0,t&&L.__e(t,s.__v))};var ft=typeof requestAnimationFrame=="function";function Zt(e){var t,n=function(){clearTimeout(s),ft&&cancelAnimationFrame(t),setTimeout(e)},s=setTimeout(n,35);ft&&(t=requestAnimationFrame(n))}function mt(e){e!=1&&lt==L.requestAnimationFrame||((lt=L.requestAnimationFrame)||Zt)(Yt)}function re(e){var t=R,n=e.__c;typeof n=="function"&&(e.__c=void 0,n()),R=t}function We(e){var t=R;e.__c=e.__(),R=t}function gt(e,t){return!e||e.length!=t.length||t.some(function(n,s){return!je(n,e[s])})}function vt(e,t){return typeof t=="function"?t(e):t}var ue=class extends Error{constructor(t,n,s){super(s),this.status=t,this.code=n}},bt="";function Fe(e){bt=e||""}async function yt(e){let t=null,n=await e.text();if(n)try{t=JSON.parse(n)}catch{t=null}if(!e.ok){let s=t&&t.error||{},a=s.message||n.trim()||e.statusText||"request failed";throw new ue(e.status,s.code||String(e.status),a)}return t}async function F(e){let t=await fetch(e,{credentials:"same-origin",headers:{Accept:"application/json"}});return yt(t)}async function de(e,t){let n=await fetch(e,{method:"POST",credentials:"same-origin",headers:{Accept:"application/json","Content-Type":"application/json","X-CSRF-Token":bt},body:JSON.stringify(t===void 0?{}:t)});return yt(n)}var E=encodeURIComponent,V={session:"/api/session",login:"/login",logout:"/logout",list:"/api/v1/schemaversions",events:"/api/v1/events",sv:(e,t)=>`/api/v1/namespaces/${E(e)}/schemaversions/${E(t)}`,preview:(e,t,n)=>`/api/v1/namespaces/${E(e)}/schemaversions/${E(t)}/preview?target=${E(n)}`,action:(e,t,n)=>`/api/v1/namespaces/${E(e)}/schemaversions/${E(t)}/${n}`,run:(e,t)=>`/api/v1/namespaces/${E(e)}/runs/${E(t)}`,runLog:(e,t)=>`/api/v1/namespaces/${E(e)}/runs/${E(t)}/log`,jobLog:(e,t)=>`/api/v1/namespaces/${E(e)}/jobs/${E(t)}/log`},D={list:"/ui/",sv:(e,t)=>`/ui/namespaces/${E(e)}/schemaversions/${E(t)}`,run:(e,t)=>`/ui/namespaces/${E(e)}/runs/${E(t)}`,job:(e,t)=>`/ui/namespaces/${E(e)}/jobs/${E(t)}`,apidocs:e=>`/static/apidocs/index.html?spec=${E(e)}`};var te=null;function wt(){if(te)return te;let e={source:new EventSource(V.events),state:"connecting",opened:!1,events:new Set,opens:new Set,states:new Set},t=n=>{e.state=n,e.states.forEach(s=>s(n))};e.source.onopen=()=>{t("live"),e.opened&&e.opens.forEach(n=>n()),e.opened=!0},e.source.onerror=()=>t(e.source.readyState===2?"closed":"reconnecting");for(let n of["schemaversion","run"])e.source.addEventListener(n,s=>{let a;try{a=JSON.parse(s.data)}catch{return}e.events.forEach(o=>o(n,a))});return te=e,e}function kt(){te&&te.source.close(),te=null}function Se(e,t){let[n,s]=b(()=>wt().state),a=J({onEvent:e,onOpen:t});return a.current={onEvent:e,onOpen:t},M(()=>{let o=wt(),r=(d,_)=>a.current.onEvent(d,_),i=()=>a.current.onOpen&&a.current.onOpen();return o.events.add(r),o.opens.add(i),o.states.add(s),s(o.state),()=>{o.events.delete(r),o.opens.delete(i),o.states.delete(s)}},[]),n}function St(e){let[t,n]=b([]),[s,a]=b("connecting");return M(()=>{if(!e)return;n([]),a("connecting");let o=new EventSource(e),r=!1,i=[],d=null,_=()=>{d=null;let c=i;i=[],n(h=>h.concat(c))};return o.onopen=()=>a("live"),o.addEventListener("line",c=>{let h;try{h=JSON.parse(c.data).text}catch{h=c.data}i.push(String(h??"")),d===null&&(d=setTimeout(_,50))}),o.addEventListener("end",()=>{r=!0,o.close(),d!==null&&clearTimeout(d),_(),a("ended")}),o.onerror=()=>{r||(o.close(),d!==null&&clearTimeout(d),_(),a("failed"))},()=>{o.close(),d!==null&&clearTimeout(d)}},[e]),{lines:t,state:s}}function K(e,t){return(e&&e.status&&e.status.conditions||[]).find(s=>s.type===t)||null}function xe(e,t){let n=K(e,t);return!!(n&&n.status==="True")}function O(e){let t=K(e,"Ready"),n=(s,a,o)=>({label:s,tone:a,reason:o&&o.reason||"",message:o&&o.message||""});return xe(e,"Stalled")?n("Stalled","bad",K(e,"Stalled")):xe(e,"Reconciling")?n("Reconciling","busy",K(e,"Reconciling")):xe(e,"ApprovalPending")?n("Waiting for approval","wait",K(e,"ApprovalPending")):t&&t.status==="True"?n("Ready","good",t):t&&t.reason==="Paused"||e&&e.spec&&e.spec.paused?n("Paused","muted",t):t?n("Not ready","wait",t):n("Unknown","muted",null)}function ne(e){let t=K(e,"Drifted");return t?t.status==="True"?{label:"Drifted",tone:"bad",message:t.message||""}:{label:"In sync",tone:"good",message:t.message||""}:{label:"Not checked",tone:"muted",message:""}}function ee(e){let t=e&&e.status&&e.status.plan||null;return xe(e,"ApprovalPending")?!0:!!(t&&t.hash&&t.approved===!1&&e.spec&&e.spec.approval==="Manual")}function U(e){return`${e.metadata.namespace}/${e.metadata.name}`}function z(e){switch(e){case"Succeeded":case"applied":case"Applied":return"good";case"Failed":case"failed":return"bad";case"Running":case"running":return"busy";case"Stopped":return"wait";default:return"muted"}}function pe(e){return e?String(e).slice(0,12):""}function j(e){if(!e)return"";let t=new Date(e);return Number.isNaN(t.getTime())?String(e):t.toISOString().replace("T"," ").replace(/\.\d+Z$/,"Z").replace(/Z$/," UTC")}function Te(e){if(e==null||e==="")return"";let t=Number(e);return Number.isNaN(t)?String(e):t<1e3?`${t} ms`:t<6e4?`${(t/1e3).toFixed(t<1e4?2:1)} s`:`${Math.floor(t/6e4)}m${Math.round(t%6e4/1e3)}s`}function xt(e,t){let n=String(e).split(".").map(Number),s=String(t).split(".").map(Number);for(let a=0;a<Math.max(n.length,s.length);a++){let o=n[a]??-1,r=s[a]??-1;if(o!==r)return o<r?-1:1}return 0}var Pt=function(e,t,n,s){var a;t[0]=0;for(var o=1;o<t.length;o++){var r=t[o++],i=t[o]?(t[0]|=r?1:2,n[t[o++]]):t[++o];r===3?s[0]=i:r===4?s[1]=Object.assign(s[1]||{},i):r===5?(s[1]=s[1]||{})[t[++o]]=i:r===6?s[1][t[++o]]+=i+"":r?(a=e.apply(i,Pt(e,i,n,["",null])),s.push(a),i[0]?t[0]|=2:(t[o-2]=0,t[o]=a)):s.push(i)}return s},Tt=new Map;function Ct(e){var t=Tt.get(this);return t||(t=new Map,Tt.set(this,t)),(t=Pt(this,t.get(e)||(t.set(e,t=(function(n){for(var s,a,o=1,r="",i="",d=[0],_=function($){o===1&&($||(r=r.replace(/^\s*\n\s*|\s*\n\s*$/g,"")))?d.push(0,$,r):o===3&&($||r)?(d.push(3,$,r),o=2):o===2&&r==="..."&&$?d.push(4,$,0):o===2&&r&&!$?d.push(5,0,!0,r):o>=5&&((r||!$&&o===5)&&(d.push(o,0,r,a),o=6),$&&(d.push(o,$,0,a),o=6)),r=""},c=0;c<n.length;c++){c&&(o===1&&_(),_(c));for(var h=0;h<n[c].length;h++)s=n[c][h],o===1?s==="<"?(_(),d=[d],o=3):r+=s:o===4?r==="--"&&s===">"?(o=1,r=""):r=s+r[0]:i?s===i?i="":r+=s:s==='"'||s==="'"?i=s:s===">"?(_(),o=1):o&&(s==="="?(o=5,a=r,r=""):s==="/"&&(o<5||n[c][h+1]===">")?(_(),o===3&&(d=d[0]),o=d,(d=d[0]).push(2,0,o),o=0):s===" "||s==="	"||s===`
-`||s==="\r"?(_(),o=2):r+=s),o===3&&r==="!--"&&(o=4,d=d[0])}return _(),d})(e)),t),arguments,[])).length>1?t:t[0]}var l=Ct.bind(et),Oe=new Set;function Ue(e){e!==window.location.pathname+window.location.search&&window.history.pushState(null,"",e),Oe.forEach(t=>t()),window.scrollTo(0,0),requestAnimationFrame(()=>{let t=document.getElementById("main");t&&t.focus({preventScroll:!0})})}function Et(){let[e,t]=b(window.location.pathname);return M(()=>{let n=()=>t(window.location.pathname);return Oe.add(n),window.addEventListener("popstate",n),()=>{Oe.delete(n),window.removeEventListener("popstate",n)}},[]),e}function T({href:e,children:t,...n}){return l`<a href=${e} onClick=${a=>{a.button!==0||a.metaKey||a.ctrlKey||a.shiftKey||a.altKey||(a.preventDefault(),Ue(e))}} ...${n}>${t}</a>`}var Gt={good:"✓",bad:"✕",busy:"↻",wait:"⚠",muted:"•"};function w({tone:e,label:t,testid:n}){return l`<span class=${`badge tone-${e}`} data-testid=${n}
-    ><span aria-hidden="true">${Gt[e]||"•"} </span>${t}</span
+var x,Ze,Wt,I,Pe,ve,Ge,he,Xe,Re,Ce,qt,ae=Symbol.for("pv"),be={},ye=[],Ot=/^m(i|n|o|s|text|space)$/,Ae=Array.isArray,Ne=ye.slice,X=Object.assign;function G(e){e&&e.parentNode&&e.remove()}function et(e,t,n){var s,a,o,r={},i=arguments.length;for(o in t)o=="key"?s=t[o]:o=="ref"&&typeof e!="function"?a=t[o]:r[o]=t[o];return i>2&&(r.children=i>3?Ne.call(arguments,2):n),oe(e,r,s,a,null)}function oe(e,t,n,s,a){var o={type:e,props:t,key:n,ref:s,__k:null,__:null,__b:0,__e:null,__c:null,constructor:ae,__v:a||++Ze,__i:-1,__u:0};return!a&&x.vnode&&x.vnode(o),o}function we(e){return e.children}function me(e,t){this.props=e,this.context=t,this.__g=0}function Q(e,t){if(t==null)return e.__&&Q(e.__,e.__i+1);for(var n;t<e.__k.length;t++)if((n=e.__k[t])&&n.__e)return n.__e;return typeof e.type!="function"||e.props.__P?null:Q(e)}function Ft(e){var t,n=e.__v,s=n.__e,a=[],o=[],r=e.__P;r&&((t=X({constructor:ae},n)).__v=n.__v+1,x.vnode&&x.vnode(t),De(r,t,n,e.__n,r.namespaceURI,32&n.__u?[s]:null,a,s||Q(n),32&n.__u,o),t.__v=n.__v,t.__.__k[t.__i]=t,rt(a,t,o),n.__=n.__e=null,t.__e!=s&&tt(t))}function tt(e){if((e=e.__)&&e.__c&&!e.props.__P)return e.__e=null,e.__k.some(function(t){return t&&(e.__e=t.__e)}),tt(e)}function ze(e){(8&e.__g||(e.__g|=8,I.push(e),ve++))&&Pe==x.debounceRendering||((Pe=x.debounceRendering)||queueMicrotask)(nt)}function nt(){try{for(var e,t=1;I.length;)I.length>t&&I.sort(Ge),e=I.shift(),t=I.length,8&e.__g&&Ft(e)}finally{(ve=I.length)&&(Pe||queueMicrotask)(nt)}}function st(e,t,n,s,a,o,r,i,d,_,u){var h,$,c,f,S,g,y=s.__k||ye,p=t.length;for(d=Ut(n,t,y,d,p),h=0;h<p;h++)(c=n.__k[h])!=null&&($=~c.__i&&y[c.__i]||be,c.__i=h,g=De(e,c,$,a,o,r,i,d,_,u),f=c.__e,($.ref!=c.ref||8&$.__u)&&($.ref&&Me($.ref,null,c,$),c.ref&&u.push(c.ref,c.__c||f,c)),S=S||f,4&c.__u?(d=ot(c,d,e,!$.__v),$.__e&&($.__e=null)):typeof c.type=="function"&&g!==void 0?d=g:f&&(d=f.nextSibling),c.__u&=-21);return n.__e=S,d}function Ut(e,t,n,s,a){var o,r,i,d,_,u,h,$,c,f=n.length,S=f,g=0,y=0,p=e.__k=Array(a);for(o=0;o<a;o++)(r=t[o])!=null&&typeof r!="boolean"&&typeof r!="function"?(typeof r!="object"||r.constructor===String?r=p[o]=oe(null,r):Ae(r)?r=p[o]=oe(we,{children:r}):r.constructor===ae&&r.__b?r=p[o]=oe(r.type,r.props,r.key,r.ref,r.__v):p[o]=r,d=o+g,r.__=e,r.__b=e.__b+1,i=null,~(_=r.__i=It(r,n,d,S))&&(S--,(i=n[_])&&(i.__u|=2)),i&&i.__v?(r.__u|=16,_==d-1?g--:_==d+1?g++:_!=d&&(_>d?g--:g++,y=1)):(~_||(a>f?g--:a<f&&g++),typeof r.type!="function"&&(r.__u|=4))):p[o]=null;if(y){for(u=[],h=[],o=0;o<a;o++)if((r=p[o])&&16&r.__u){for(g=0,$=u.length;g<$;)u[c=g+$>>1]<r.__i?g=c+1:$=c;u[g]=r.__i,h[o]=g+1}for(g=u.length;o--;)h[o]&&(h[o]==g?g--:p[o].__u|=4)}if(S)for(o=0;o<f;o++)!(i=n[o])||2&i.__u||(i.__e==s&&(s=Q(i)),Ve(i,i));return s}function ot(e,t,n,s){var a,o,r,i;if(typeof e.type=="function"){if(e.props.__P)return t;if(a=e.__k)for(o=0;o<a.length;o++)a[o]&&(a[o].__=e,t=ot(a[o],t,n,!1));return t}for(t&&!t.parentNode&&(t=Q(e))&&!t.parentNode&&(t=null),r=e.__e,i=t;i&&i.nodeType==8;)i=i.nextSibling;for(r!=i&&(!s&&n.moveBefore&&r.parentNode?n.moveBefore(r,t):n.insertBefore(r,t||null)),t=r;(t=t&&t.nextSibling)&&t.nodeType==8&&!t.data.startsWith("$s"););return t}function It(e,t,n,s){var a,o=e.key,r=e.type,i=t[n],d=i&&!(2&i.__u);if(i===null&&o==null||d&&o==i.key&&r==i.type)return n;if(s>(d?1:0)){for(a=n-1;a>=0;a--)if((i=t[a])&&!(2&i.__u)&&o==i.key&&r==i.type)return a;for(a=n+1;a<t.length;a++)if((i=t[a])&&!(2&i.__u)&&o==i.key&&r==i.type)return a}return-1}function Ye(e,t,n){n==null&&(n=""),t[0]=="-"?e.setProperty(t,n):e[t]=n}function fe(e,t,n,s,a){var o,r;if(t=="style")if(typeof n=="string")e.style.cssText=n;else{if(typeof s=="string"&&(e.style.cssText=s=""),s)for(t in s)n&&t in n||Ye(e.style,t);if(n)for(t in n)s&&n[t]==s[t]||Ye(e.style,t,n[t])}else if(t[0]=="o"&&t[1]=="n")typeof n!="function"&&(n=null),typeof s!="function"&&(s=null),(e.__e||(e.__e={}))[t]=n,n&&s||(r=Ce[t]||(Ce[t]=Qt(t)),(e.__a||(e.__a={}))[t]=Re,o=t!=(t=t.replace(Xe,"$1")),(t=t.slice(2))[0]<"a"&&(t=t.toLowerCase()),n?e.addEventListener(t,r,o):e.removeEventListener(t,r,o));else{if(a=="http://www.w3.org/2000/svg")t=t.replace(/xlink(H|:h)/,"h").replace(/sName$/,"s");else if(t!="width"&&t!="height"&&t!="href"&&t!="list"&&t!="form"&&t!="tabIndex"&&t!="download"&&t!="rowSpan"&&t!="colSpan"&&t!="role"&&t!="popover"&&t in e)try{return void(e[t]=n??"")}catch{}if(typeof n=="function")return;n==null||n===!1&&t[4]!="-"?e.removeAttribute(t):e.setAttribute(t,t=="popover"&&n==1?"":n)}}function Qt(e){return function(t){var n=this.__e;if(n){if(n=n[e],t[he]==null)t[he]=Re++;else if(t[he]<this.__a[e])return;return n(x.event?x.event(t):t)}}}function De(e,t,n,s,a,o,r,i,d,_){var u,h,$,c,f,S,g,y,p,m,v,B,Y,Z,q,$e,H,E,A=t.type;if(t.constructor!==ae)return null;128&n.__u&&(d=32&n.__u,u=n.__c.__z)&&(t.__u|=d,h=o=[],u.nodeType==8?i=ge(u,o):o.push(u),i=o[0]||i),(u=x.__b)&&u(t);e:if(typeof A=="function"){$=r.length;try{if(y=t.props,p=(u=A.prototype)&&u.render,m=(u=A.contextType)&&s[u.__c],v=u?m?m.props.value:u.__:s,(c=n.__c)?(t.__c=c,2&c.__g&&(c.__g|=1)):(p?t.__c=c=new A(y,v):(t.__c=c=new me(y,v),c.constructor=A,c.render=Kt),m&&m.sub(c),c.state||(c.state={}),c.__n=s,c.__g|=8,c.__h=[],c.__k=[]),p&&(c.__s||(c.__s=c.state),A.getDerivedStateFromProps&&(c.__s==c.state&&(c.__s=X({},c.__s)),X(c.__s,A.getDerivedStateFromProps(y,c.__s)))),f=c.props,S=c.state,c.__v=t,n.__c){if(y!==f&&p&&!A.getDerivedStateFromProps&&c.componentWillReceiveProps&&c.componentWillReceiveProps(y,v),t.__v==n.__v&&!(8&c.__g)||!(4&c.__g)&&c.shouldComponentUpdate&&c.shouldComponentUpdate(y,c.__s,v)===!1){t.__v!=n.__v&&(c.props=y,c.state=c.__s,c.__g&=-9),t.__e=n.__e,t.__k=n.__k,t.__k.some(function(N){N&&(N.__=t)}),ye.push.apply(c.__h,c.__k),c.__k=[],c.__h.length&&r.push(c),i=Q(n);break e}c.componentWillUpdate&&c.componentWillUpdate(y,c.__s,v),p&&c.componentDidUpdate&&c.__h.push(function(){c.componentDidUpdate(f,S,g)})}else p&&!A.getDerivedStateFromProps&&c.componentWillMount&&c.componentWillMount(),p&&c.componentDidMount&&c.__h.push(c.componentDidMount);c.context=v,c.props=y,c.__P=e,c.__g&=-5,B=x.__r,Y=p?25:0;do c.__g&=-9,B&&B(t),u=c.render(c.props,c.state=c.__s,c.context);while(8&c.__g&&++Y<25);p&&(ye.push.apply(c.__h,c.__k),c.__k=[]),c.state=c.__s,c.getChildContext&&(s=X({},s,c.getChildContext())),p&&n.__c&&c.getSnapshotBeforeUpdate&&(g=c.getSnapshotBeforeUpdate(f,S)),Z=u&&u.type===we&&u.key==null?u.props.children:u,y.__P&&(u=i,a=(e=y.__P).namespaceURI,d=o=null,n.props&&n.props.__P!=e&&(n.__k.some(function(N){N&&Ve(N,N)}),n.__k=null),i=n.__k?Q(n,0):null),i=st(e,Ae(Z)?Z:[Z],t,n,s,a,o,r,i,d,_),y.__P&&(t.__e=null,i=u),t.__u&=-161,h&&h.some(G),c.__h.length&&r.push(c),1&c.__g&&(c.__g&=-4)}catch(N){if(r.length=$,t.__v=null,d||o)if(N&&N.then){if(t.__u|=128|d,o){for(~(H=o.indexOf(i||void 0))||(H=o.length);(E=o[H-1])&&E.nodeType==8;)H--;for(;H<o.length;H++)if(E=o[H])if(o[H]=null,q){if(E==$e)break}else{if(E.nodeType!=8)break;E.data.startsWith("$s")&&($e=ge(q=E))}}if(!q){for(;i&&i.nodeType==8&&i.nextSibling;)i=i.nextSibling;q=i}(u=ge(q=t.__c.__z||(t.__c.__z=q)))?(t.__e=q,i=u):t.__e=i,i=i&&i.nextSibling}else o&&o.some(G);else t.__e=n.__e;t.__k||(t.__k=n.__k||[]),N&&N.then||at(t),x.__e(N,t,n)}}else i=t.__e=Jt(n.__e,t,n,s,a,o,r,d,_,e);return(u=x.diffed)&&u(t),i}function ge(e,t){if(e&&e.nodeType==8&&e.data.startsWith("$s"))for(var n=1;e=e.nextSibling;){if(e.nodeType==8){if(e.data.startsWith("$s"))n++;else if(e.data.startsWith("/$s")&&!--n)return e}t&&t.push(e)}}function at(e){e&&(e.__c&&(e.__c.__g|=4),e.__k&&e.__k.some(at))}function rt(e,t,n){for(var s=0;s<n.length;)Me(n[s++],n[s++],n[s++]);x.__c&&x.__c(t,e),e.some(function(a){try{e=a.__h,a.__h=[],e.some(function(o){o.call(a)})}catch(o){x.__e(o,a.__v)}})}function Jt(e,t,n,s,a,o,r,i,d,_){var u,h,$,c,f,S,g,y,p=n.props||be,m=t.props,v=t.type;if(v=="svg"?a="http://www.w3.org/2000/svg":v=="math"?a="http://www.w3.org/1998/Math/MathML":a||(a="http://www.w3.org/1999/xhtml"),o){for(u=0;u<o.length;u++)if((f=o[u])&&(v?f.localName==v:f.nodeType==3)){e=f,o[u]=null;break}}if(!e){if(y=_.ownerDocument||document,!v)return y.createTextNode(m);e=y.createElementNS(a,v,m.is?m:_),i&&(x.__m&&x.__m(t,o),i=!1),o=null}if(v){if(_=v=="template"&&e.content||e,o=v=="textarea"&&m.defaultValue!=null?null:o&&Ne.call(_.childNodes),!i&&o)for(p={},u=0;u<e.attributes.length;u++)p[(f=e.attributes[u]).name]=f.value;for(u in p)f=p[u],u=="dangerouslySetInnerHTML"?$=f:u=="children"||u in m||u=="value"&&"defaultValue"in m||u=="checked"&&"defaultChecked"in m||fe(e,u,null,f,a);for(u in m)f=m[u],u=="children"?c=f:u=="dangerouslySetInnerHTML"?h=f:u=="value"?S=f:u=="checked"?g=f:i&&typeof f!="function"||p[u]===f||fe(e,u,f,p[u],a);h?(i||$&&(h.__html==$.__html||h.__html==e.innerHTML)||(e.innerHTML=h.__html),t.__k=[]):($&&(e.textContent=""),(v=="foreignObject"||a=="http://www.w3.org/1998/Math/MathML"&&Ot.test(v))&&(a="http://www.w3.org/1999/xhtml"),st(_,Ae(c)?c:[c],t,n,s,a,o,r,o?o[0]:n.__k&&Q(n,0),i,d),o&&o.some(G)),i&&v!="textarea"||(u="value",v=="progress"&&S==null?e.removeAttribute(u):S==null||S===e[u]&&(v!="progress"||S)||fe(e,u,S,p[u],a),u="checked",g!=null&&g!=e[u]&&fe(e,u,g,p[u],a))}else p===m||i&&e.data==m||(e.data=m);return e}function Me(e,t,n,s){try{typeof e=="function"?t?t.__x=e(t)||1:s&&(s=s.__c||s.__e)&&(t=s.__x)&&(s.__x=null,typeof t=="function"?t():e(null)):e.current=t}catch(a){x.__e(a,n)}}function Ve(e,t,n){var s,a,o,r;if(x.unmount&&x.unmount(e),!(s=e.ref)||s.current&&s.current!=e.__e||Me(s,null,t,e),s=e.__c){if(s.componentWillUnmount)try{s.componentWillUnmount()}catch(i){x.__e(i,t)}s.__P=s.__n=null}if(s=e.__k)for(r=0;r<s.length;r++)s[r]&&Ve(s[r],t,typeof e.type!="function"||n&&!e.props.__P);!n&&(s=e.__c)&&(s=s.__z)&&(a=ge(s,o=[]))&&(s==e.__e&&o.some(G),G(a),G(s)),n||G(e.__e),e.__e=e.__c=e.__=null}function Kt(e,t,n){return this.constructor(e,n)}function it(e,t){var n,s,a,o;x.__&&x.__(e,t),t.nodeType==9&&(t=t.documentElement),s=(n=e&&32&e.__u)?null:t.__k,t.__k=oe(we,{children:[e]}),a=[],o=[],De(t,t.__k,s||be,be,t.namespaceURI,s?null:t.firstChild?Ne.call(t.childNodes):null,a,s?s.__e:t.firstChild,n,o),rt(a,t.__k,o),t.__k.props.children=null}x={__e:function(e,t,n,s){for(var a,o,r;t=t.__;)if((a=t.__c)&&!(1&a.__g)){a.__g|=4;try{if((r=(o=a.constructor)&&o.getDerivedStateFromError)&&a.setState(o.getDerivedStateFromError(e)),a.componentDidCatch&&(a.componentDidCatch(e,s||{}),r=1),r&&8&a.__g)return void(a.__g|=2)}catch(i){e=i}}throw ve=0,e}},Ze=0,Wt=function(e){return e!=null&&e.constructor===ae},me.prototype.setState=function(e,t){var n=this.__s;n&&n!=this.state||(n=this.__s=X({},this.state)),typeof e=="function"&&(e=e(X({},n),this.props)),e&&(X(n,e),this.__v&&(t&&this.__k.push(t),ze(this)))},me.prototype.forceUpdate=function(e){this.__v&&(this.__g|=4,e&&this.__h.push(e),ze(this))},me.prototype.render=we,I=[],ve=0,Ge=function(e,t){return e.__v.__b-t.__v.__b},he=Symbol(),Xe=/(PointerCapture)$|Capture$/i,Re=0,Ce={},qt=0;var ie,R,He,lt,je=Object.is,le=0,mt=[],Be=[],P=x,ct=P.__b,ut=P.__r,dt=P.diffed,pt=P.__c,_t=P.unmount,$t=P.__;function qe(e,t){P.__h&&P.__h(R,e,le||t),le=0;var n=R.__H||(R.__H={__:[],__h:[]});return e>=n.__.length&&n.__.push({}),n.__[e]}function b(e){return le=1,zt(vt,e)}function zt(e,t,n){var s=qe(ie++,2);if(s.t=e,!s.__c&&(s.__=[n?n(t):vt(void 0,t),function(o){var r=(s.__N||s.__)[0],i=s.t(r,o);je(r,i)||(s.__N=[i,s.__[1]],s.__c.setState({}))}],s.__c=R,!R.__f)){R.__f=!0;var a=R.shouldComponentUpdate;R.shouldComponentUpdate=function(o,r,i){var d=this.__H;if(!d)return!0;var _=!1,u=this.props!=o;if(d.__.some(function($){$.__N&&(_=!0,je($.__[0],$.__N[0])||(u=!0))}),a){var h=a.call(this,o,r,i);return _?h||u:h}return!_||u}}return s.__}function M(e,t){var n=qe(ie++,3);!P.__s&&gt(n.__H,t)&&(n.__P=!0,n.__=e,n.u=t,R.__H.__h.push(n))}function J(e){return le=5,ce(function(){return{current:e}},[])}function ce(e,t){var n=qe(ie++,7);return gt(n.__H,t)&&(n.__=e(),n.__H=t),n.__}function ke(e,t){return le=8,ce(function(){return e},t)}function Yt(){var e;do{for(;e=Be.shift();)try{re(e)}catch(n){P.__e(n,{__:(e=e.__P)&&e.__v})}for(;e=mt.shift();){var t=e.__H;if(e.__P&&t)try{t.__h.some(re),t.__h.some(We),t.__h=[]}catch(n){t.__h=[],P.__e(n,e.__v)}}}while(Be.length)}P.__b=function(e){R=null,ct&&ct(e)},P.__=function(e,t){e&&t.__k&&t.__k.__m&&(e.__m=t.__k.__m),$t&&$t(e,t)},P.__r=function(e){ut&&ut(e),ie=0;var t=(R=e.__c).__H;t&&(He==R?R.__h=[]:(t.__h.some(re),t.__h.some(We),ie=0),t.__h=[],t.__.some(function(n){n.__N&&(n.__=n.__N),n.u=n.__N=void 0})),He=R},P.diffed=function(e){dt&&dt(e);var t=e.__c;t&&t.__H&&(t.__H.__h.length&&ht(mt.push(t)),t.__H.__.some(function(n){n.u&&(n.__H=n.u)})),He=R=null},P.__c=function(e,t){t.some(function(n){try{n.__h.some(re),n.__h=n.__h.filter(function(s){return!s.__||We(s)})}catch(s){n.__h=[function(){throw s}]}}),pt&&pt(e,t)},P.unmount=function(e){_t&&_t(e);var t,n,s=e.__c;s&&s.__H&&(s.__H.__.some(function(a){try{if(a.__P&&a.__c){if(n===void 0){for(n=e.__;n&&(!n.__c||!n.__c.__P);)n=n.__;n=n&&n.__c}a.__P=n,ht(Be.push(a))}else re(a)}catch(o){t=o}}),s.__H=void 0,t&&P.__e(t,s.__v))};var ft=typeof requestAnimationFrame=="function";function Zt(e){var t,n=function(){clearTimeout(s),ft&&cancelAnimationFrame(t),setTimeout(e)},s=setTimeout(n,35);ft&&(t=requestAnimationFrame(n))}function ht(e){e!=1&&lt==P.requestAnimationFrame||((lt=P.requestAnimationFrame)||Zt)(Yt)}function re(e){var t=R,n=e.__c;typeof n=="function"&&(e.__c=void 0,n()),R=t}function We(e){var t=R;e.__c=e.__(),R=t}function gt(e,t){return!e||e.length!=t.length||t.some(function(n,s){return!je(n,e[s])})}function vt(e,t){return typeof t=="function"?t(e):t}var ue=class extends Error{constructor(t,n,s){super(s),this.status=t,this.code=n}},bt="";function Oe(e){bt=e||""}async function yt(e){let t=null,n=await e.text();if(n)try{t=JSON.parse(n)}catch{t=null}if(!e.ok){let s=t&&t.error||{},a=s.message||n.trim()||e.statusText||"request failed";throw new ue(e.status,s.code||String(e.status),a)}return t}async function O(e){let t=await fetch(e,{credentials:"same-origin",headers:{Accept:"application/json"}});return yt(t)}async function de(e,t){let n=await fetch(e,{method:"POST",credentials:"same-origin",headers:{Accept:"application/json","Content-Type":"application/json","X-CSRF-Token":bt},body:JSON.stringify(t===void 0?{}:t)});return yt(n)}var C=encodeURIComponent,V={session:"/api/session",login:"/login",logout:"/logout",list:"/api/v1/schemaversions",events:"/api/v1/events",sv:(e,t)=>`/api/v1/namespaces/${C(e)}/schemaversions/${C(t)}`,preview:(e,t,n)=>`/api/v1/namespaces/${C(e)}/schemaversions/${C(t)}/preview?target=${C(n)}`,action:(e,t,n)=>`/api/v1/namespaces/${C(e)}/schemaversions/${C(t)}/${n}`,run:(e,t)=>`/api/v1/namespaces/${C(e)}/runs/${C(t)}`,runLog:(e,t)=>`/api/v1/namespaces/${C(e)}/runs/${C(t)}/log`,jobLog:(e,t)=>`/api/v1/namespaces/${C(e)}/jobs/${C(t)}/log`},D={list:"/ui/",sv:(e,t)=>`/ui/namespaces/${C(e)}/schemaversions/${C(t)}`,run:(e,t)=>`/ui/namespaces/${C(e)}/runs/${C(t)}`,job:(e,t)=>`/ui/namespaces/${C(e)}/jobs/${C(t)}`,apidocs:e=>`/static/apidocs/index.html?spec=${C(e)}`};var te=null;function wt(){if(te)return te;let e={source:new EventSource(V.events),state:"connecting",opened:!1,events:new Set,opens:new Set,states:new Set},t=n=>{e.state=n,e.states.forEach(s=>s(n))};e.source.onopen=()=>{t("live"),e.opened&&e.opens.forEach(n=>n()),e.opened=!0},e.source.onerror=()=>t(e.source.readyState===2?"closed":"reconnecting"),e.source.addEventListener("dropped",()=>e.opens.forEach(n=>n()));for(let n of["schemaversion","run"])e.source.addEventListener(n,s=>{let a;try{a=JSON.parse(s.data)}catch{return}e.events.forEach(o=>o(n,a))});return te=e,e}function kt(){te&&te.source.close(),te=null}function Se(e,t){let[n,s]=b(()=>wt().state),a=J({onEvent:e,onOpen:t});return a.current={onEvent:e,onOpen:t},M(()=>{let o=wt(),r=(d,_)=>a.current.onEvent(d,_),i=()=>a.current.onOpen&&a.current.onOpen();return o.events.add(r),o.opens.add(i),o.states.add(s),s(o.state),()=>{o.events.delete(r),o.opens.delete(i),o.states.delete(s)}},[]),n}function St(e){let[t,n]=b([]),[s,a]=b("connecting"),[o,r]=b(0);return M(()=>{if(!e)return;n([]),r(0),a("connecting");let i=new EventSource(e),d=!1,_=[],u=null,h=()=>{u=null;let $=_;_=[],n(c=>c.concat($))};return i.onopen=()=>a("live"),i.addEventListener("line",$=>{let c;try{c=JSON.parse($.data).text}catch{c=$.data}_.push(String(c??"")),u===null&&(u=setTimeout(h,50))}),i.addEventListener("dropped",$=>{let c=0;try{c=Number(JSON.parse($.data).count)||0}catch{return}_.push(Gt(c)),u===null&&(u=setTimeout(h,50)),r(f=>f+c)}),i.addEventListener("end",()=>{d=!0,i.close(),u!==null&&clearTimeout(u),h(),a("ended")}),i.onerror=()=>{d||(i.close(),u!==null&&clearTimeout(u),h(),a("failed"))},()=>{i.close(),u!==null&&clearTimeout(u)}},[e]),{lines:t,state:s,dropped:o}}function Gt(e){return`[schemaop console: ${e} line${e===1?"":"s"} left out here, this page did not keep up]`}function K(e,t){return(e&&e.status&&e.status.conditions||[]).find(s=>s.type===t)||null}function xe(e,t){let n=K(e,t);return!!(n&&n.status==="True")}function F(e){let t=K(e,"Ready"),n=(s,a,o)=>({label:s,tone:a,reason:o&&o.reason||"",message:o&&o.message||""});return xe(e,"Stalled")?n("Stalled","bad",K(e,"Stalled")):xe(e,"Reconciling")?n("Reconciling","busy",K(e,"Reconciling")):xe(e,"ApprovalPending")?n("Waiting for approval","wait",K(e,"ApprovalPending")):t&&t.status==="True"?n("Ready","good",t):t&&t.reason==="Paused"||e&&e.spec&&e.spec.paused?n("Paused","muted",t):t?n("Not ready","wait",t):n("Unknown","muted",null)}function ne(e){let t=K(e,"Drifted");return t?t.status==="True"?{label:"Drifted",tone:"bad",message:t.message||""}:{label:"In sync",tone:"good",message:t.message||""}:{label:"Not checked",tone:"muted",message:""}}function ee(e){let t=e&&e.status&&e.status.plan||null;return xe(e,"ApprovalPending")?!0:!!(t&&t.hash&&t.approved===!1&&e.spec&&e.spec.approval==="Manual")}function U(e){return`${e.metadata.namespace}/${e.metadata.name}`}function z(e){switch(e){case"Succeeded":case"applied":case"Applied":return"good";case"Failed":case"failed":return"bad";case"Running":case"running":return"busy";case"Stopped":return"wait";default:return"muted"}}function pe(e){return e?String(e).slice(0,12):""}function j(e){if(!e)return"";let t=new Date(e);return Number.isNaN(t.getTime())?String(e):t.toISOString().replace("T"," ").replace(/\.\d+Z$/,"Z").replace(/Z$/," UTC")}function Te(e){if(e==null||e==="")return"";let t=Number(e);return Number.isNaN(t)?String(e):t<1e3?`${t} ms`:t<6e4?`${(t/1e3).toFixed(t<1e4?2:1)} s`:`${Math.floor(t/6e4)}m${Math.round(t%6e4/1e3)}s`}function xt(e,t){let n=String(e).split(".").map(Number),s=String(t).split(".").map(Number);for(let a=0;a<Math.max(n.length,s.length);a++){let o=n[a]??-1,r=s[a]??-1;if(o!==r)return o<r?-1:1}return 0}var Lt=function(e,t,n,s){var a;t[0]=0;for(var o=1;o<t.length;o++){var r=t[o++],i=t[o]?(t[0]|=r?1:2,n[t[o++]]):t[++o];r===3?s[0]=i:r===4?s[1]=Object.assign(s[1]||{},i):r===5?(s[1]=s[1]||{})[t[++o]]=i:r===6?s[1][t[++o]]+=i+"":r?(a=e.apply(i,Lt(e,i,n,["",null])),s.push(a),i[0]?t[0]|=2:(t[o-2]=0,t[o]=a)):s.push(i)}return s},Tt=new Map;function Et(e){var t=Tt.get(this);return t||(t=new Map,Tt.set(this,t)),(t=Lt(this,t.get(e)||(t.set(e,t=(function(n){for(var s,a,o=1,r="",i="",d=[0],_=function($){o===1&&($||(r=r.replace(/^\s*\n\s*|\s*\n\s*$/g,"")))?d.push(0,$,r):o===3&&($||r)?(d.push(3,$,r),o=2):o===2&&r==="..."&&$?d.push(4,$,0):o===2&&r&&!$?d.push(5,0,!0,r):o>=5&&((r||!$&&o===5)&&(d.push(o,0,r,a),o=6),$&&(d.push(o,$,0,a),o=6)),r=""},u=0;u<n.length;u++){u&&(o===1&&_(),_(u));for(var h=0;h<n[u].length;h++)s=n[u][h],o===1?s==="<"?(_(),d=[d],o=3):r+=s:o===4?r==="--"&&s===">"?(o=1,r=""):r=s+r[0]:i?s===i?i="":r+=s:s==='"'||s==="'"?i=s:s===">"?(_(),o=1):o&&(s==="="?(o=5,a=r,r=""):s==="/"&&(o<5||n[u][h+1]===">")?(_(),o===3&&(d=d[0]),o=d,(d=d[0]).push(2,0,o),o=0):s===" "||s==="	"||s===`
+`||s==="\r"?(_(),o=2):r+=s),o===3&&r==="!--"&&(o=4,d=d[0])}return _(),d})(e)),t),arguments,[])).length>1?t:t[0]}var l=Et.bind(et),Fe=new Set;function Ue(e){e!==window.location.pathname+window.location.search&&window.history.pushState(null,"",e),Fe.forEach(t=>t()),window.scrollTo(0,0),requestAnimationFrame(()=>{let t=document.getElementById("main");t&&t.focus({preventScroll:!0})})}function Ct(){let[e,t]=b(window.location.pathname);return M(()=>{let n=()=>t(window.location.pathname);return Fe.add(n),window.addEventListener("popstate",n),()=>{Fe.delete(n),window.removeEventListener("popstate",n)}},[]),e}function T({href:e,children:t,...n}){return l`<a href=${e} onClick=${a=>{a.button!==0||a.metaKey||a.ctrlKey||a.shiftKey||a.altKey||(a.preventDefault(),Ue(e))}} ...${n}>${t}</a>`}var Xt={good:"✓",bad:"✕",busy:"↻",wait:"⚠",muted:"•"};function w({tone:e,label:t,testid:n}){return l`<span class=${`badge tone-${e}`} data-testid=${n}
+    ><span aria-hidden="true">${Xt[e]||"•"} </span>${t}</span
   >`}function k({title:e,id:t,children:n,actions:s}){return l`<section class="card" aria-labelledby=${t}>
     <div class="card-head">
       <h2 id=${t}>${e}</h2>
       ${s}
     </div>
     ${n}
-  </section>`}function P({children:e}){return l`<p class="empty">${e}</p>`}function se({value:e,testid:t}){return e?l`<code class="hash" title=${e} data-testid=${t}>${e}</code>`:l`<span class="muted">none</span>`}var Lt={error:0,warning:1,info:2};function _e({sql:e,findings:t,label:n}){let s=String(e||"").split(`
-`),a=new Map,o=[];for(let i of t||[]){let d=Number(i.line);d>=1&&d<=s.length?(a.has(d)||a.set(d,[]),a.get(d).push(i)):o.push(i)}for(let i of a.values())i.sort((d,_)=>(Lt[d.severity]??3)-(Lt[_.severity]??3));let r=i=>l`<div class=${`finding sev-${i.severity||"info"}`} role="note">
+  </section>`}function L({children:e}){return l`<p class="empty">${e}</p>`}function se({value:e,testid:t}){return e?l`<code class="hash" title=${e} data-testid=${t}>${e}</code>`:l`<span class="muted">none</span>`}var Pt={error:0,warning:1,info:2};function _e({sql:e,findings:t,label:n}){let s=String(e||"").split(`
+`),a=new Map,o=[];for(let i of t||[]){let d=Number(i.line);d>=1&&d<=s.length?(a.has(d)||a.set(d,[]),a.get(d).push(i)):o.push(i)}for(let i of a.values())i.sort((d,_)=>(Pt[d.severity]??3)-(Pt[_.severity]??3));let r=i=>l`<div class=${`finding sev-${i.severity||"info"}`} role="note">
     <strong>${(i.severity||"info").toUpperCase()} ${i.code}</strong>
     ${i.column?l` <span class="muted">(column ${i.column})</span>`:""}${`: ${i.message}`}
     ${i.hint?l`<div class="hint">${i.hint}</div>`:""}
@@ -27,14 +27,14 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
                 </tr>`:""}`)}
       </tbody>
     </table>
-  </div>`}function Pe({statement:e,position:t}){let n=String(e||""),s=null;if(t&&t.offset)s=Number(t.offset)-1;else if(t&&t.line){let o=n.split(`
+  </div>`}function Le({statement:e,position:t}){let n=String(e||""),s=null;if(t&&t.offset)s=Number(t.offset)-1;else if(t&&t.line){let o=n.split(`
 `);s=0;for(let r=0;r<Number(t.line)-1&&r<o.length;r++)s+=o[r].length+1;s+=Math.max(0,Number(t.column||1)-1)}if(s===null||s<0||s>=n.length)return l`<pre class="statement"><code>${n}</code></pre>`;let a=s+1;for(;a<n.length&&/\w/.test(n[a]);)a++;return l`<pre class="statement"><code>${n.slice(0,s)}<mark
-    title="the error is here">${n.slice(s,a)}</mark>${n.slice(a)}</code></pre>`}function W(e){return e?e.status?`${e.message} (HTTP ${e.status}${e.code?`, ${e.code}`:""})`:String(e.message||e):""}var Rt={all:{label:"All",test:()=>!0},attention:{label:"Needs attention",test:e=>["bad","wait"].includes(O(e).tone)||ne(e).tone==="bad"||ee(e)},Ready:{label:"Ready",test:e=>O(e).label==="Ready"},Reconciling:{label:"Reconciling",test:e=>O(e).label==="Reconciling"},Stalled:{label:"Stalled",test:e=>O(e).label==="Stalled"},approval:{label:"Waiting for approval",test:ee},drift:{label:"Drifted",test:e=>ne(e).tone==="bad"},paused:{label:"Paused",test:e=>!!(e.spec&&e.spec.paused)}};function Ie({state:e}){let t={live:"Live",connecting:"Connecting…",reconnecting:"Reconnecting…"}[e];return l`<span class=${`live tone-${e==="live"?"good":"wait"}`} role="status" data-testid="live-state"
+    title="the error is here">${n.slice(s,a)}</mark>${n.slice(a)}</code></pre>`}function W(e){return e?e.status?`${e.message} (HTTP ${e.status}${e.code?`, ${e.code}`:""})`:String(e.message||e):""}var Rt={all:{label:"All",test:()=>!0},attention:{label:"Needs attention",test:e=>["bad","wait"].includes(F(e).tone)||ne(e).tone==="bad"||ee(e)},Ready:{label:"Ready",test:e=>F(e).label==="Ready"},Reconciling:{label:"Reconciling",test:e=>F(e).label==="Reconciling"},Stalled:{label:"Stalled",test:e=>F(e).label==="Stalled"},approval:{label:"Waiting for approval",test:ee},drift:{label:"Drifted",test:e=>ne(e).tone==="bad"},paused:{label:"Paused",test:e=>!!(e.spec&&e.spec.paused)}};function Ie({state:e}){let t={live:"Live",connecting:"Connecting…",reconnecting:"Reconnecting…"}[e];return l`<span class=${`live tone-${e==="live"?"good":"wait"}`} role="status" data-testid="live-state"
     ><span aria-hidden="true">●</span> ${t||"Not live: reload the page"}</span
-  >`}function At(){let[e,t]=b(null),[n,s]=b([]),[a,o]=b(null),[r,i]=b(""),[d,_]=b("all"),[c,h]=b(""),$=ke(async()=>{try{let p=await F(V.list),m=new Map;for(let v of p.items||[])m.set(U(v),v);t(m),s(p.namespacesDenied||[]),o(null)}catch(p){o(p)}},[]);M(()=>{$()},[$]);let u=Se((p,m)=>{p!=="schemaversion"||!m.object||!m.object.metadata||t(v=>{let B=new Map(v||[]);return m.type==="DELETED"?B.delete(U(m.object)):B.set(U(m.object),m.object),B})},$),f=ce(()=>[...(e||new Map).values()].sort((p,m)=>U(p)<U(m)?-1:U(p)>U(m)?1:0),[e]),S=ce(()=>[...new Set(f.map(p=>p.metadata.namespace))].sort(),[f]),g=r.trim().toLowerCase(),y=f.filter(p=>{if(c&&p.metadata.namespace!==c||!Rt[d].test(p))return!1;if(!g)return!0;let m=O(p),v=p.status||{};return[p.metadata.namespace,p.metadata.name,v.currentVersion,v.targetVersion,m.label,m.reason,m.message].join(" ").toLowerCase().includes(g)});return l`<main id="main" tabindex="-1" class="page">
+  >`}function At(){let[e,t]=b(null),[n,s]=b([]),[a,o]=b(null),[r,i]=b(""),[d,_]=b("all"),[u,h]=b(""),$=ke(async()=>{try{let p=await O(V.list),m=new Map;for(let v of p.items||[])m.set(U(v),v);t(m),s(p.namespacesDenied||[]),o(null)}catch(p){o(p)}},[]);M(()=>{$()},[$]);let c=Se((p,m)=>{p!=="schemaversion"||!m.object||!m.object.metadata||t(v=>{let B=new Map(v||[]);return m.type==="DELETED"?B.delete(U(m.object)):B.set(U(m.object),m.object),B})},$),f=ce(()=>[...(e||new Map).values()].sort((p,m)=>U(p)<U(m)?-1:U(p)>U(m)?1:0),[e]),S=ce(()=>[...new Set(f.map(p=>p.metadata.namespace))].sort(),[f]),g=r.trim().toLowerCase(),y=f.filter(p=>{if(u&&p.metadata.namespace!==u||!Rt[d].test(p))return!1;if(!g)return!0;let m=F(p),v=p.status||{};return[p.metadata.namespace,p.metadata.name,v.currentVersion,v.targetVersion,m.label,m.reason,m.message].join(" ").toLowerCase().includes(g)});return l`<main id="main" tabindex="-1" class="page">
     <div class="page-head">
       <h1>Databases</h1>
-      <${Ie} state=${u} />
+      <${Ie} state=${c} />
     </div>
     <form class="filters" role="search" onSubmit=${p=>p.preventDefault()}>
       <label
@@ -60,7 +60,7 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
         >Namespace
         <select
           data-testid="namespace-filter"
-          value=${c}
+          value=${u}
           onChange=${p=>h(p.currentTarget.value)}
         >
           <option value="">All namespaces</option>
@@ -73,8 +73,8 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
     ${n.length>0&&l`<p class="note">
       You may not list SchemaVersions in: ${n.join(", ")}. Those namespaces are not shown.
     </p>`}
-    ${e===null&&!a?l`<p class="empty">Loading…</p>`:l`<${Xt} rows=${y} total=${f.length} />`}
-  </main>`}function Xt({rows:e,total:t}){return t===0?l`<${P}>No SchemaVersion you may see.</${P}>`:e.length===0?l`<${P}>Nothing matches the search and filters.</${P}>`:l`<table class="grid sv-list">
+    ${e===null&&!a?l`<p class="empty">Loading…</p>`:l`<${en} rows=${y} total=${f.length} />`}
+  </main>`}function en({rows:e,total:t}){return t===0?l`<${L}>No SchemaVersion you may see.</${L}>`:e.length===0?l`<${L}>Nothing matches the search and filters.</${L}>`:l`<table class="grid sv-list">
     <caption class="sr-only">
       SchemaVersions
     </caption>
@@ -90,9 +90,9 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
       </tr>
     </thead>
     <tbody>
-      ${e.map(n=>l`<${en} key=${U(n)} sv=${n} />`)}
+      ${e.map(n=>l`<${tn} key=${U(n)} sv=${n} />`)}
     </tbody>
-  </table>`}function en({sv:e}){let{namespace:t,name:n}=e.metadata,s=e.status||{},a=O(e),o=ne(e),r=s.lastJob,i=ee(e);return l`<tr data-testid=${`sv-row-${t}-${n}`}>
+  </table>`}function tn({sv:e}){let{namespace:t,name:n}=e.metadata,s=e.status||{},a=F(e),o=ne(e),r=s.lastJob,i=ee(e);return l`<tr data-testid=${`sv-row-${t}-${n}`}>
     <td>
       <${T} href=${D.sv(t,n)} class="strong">${n}</${T}>
       <div class="muted small">${t}</div>
@@ -117,10 +117,10 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
       ${r?l`<${w} tone=${z(r.result)} label=${r.result||"?"} />
             <div class="muted small">${j(r.finishedAt||r.startedAt)}</div>`:l`<span class="muted">none</span>`}
     </td>
-  </tr>`}function Nt({ns:e,name:t}){let[n,s]=b(null),[a,o]=b(null),r=J(null),i=ke(async()=>{try{s(await F(V.sv(e,t))),o(null)}catch($){o($)}},[e,t]);M(()=>{s(null),i()},[i]);let d=Se(($,u)=>{let f=u.object||{},S=f.metadata||{};S.namespace!==e||!($==="schemaversion"?S.name===t:(f.spec&&f.spec.schemaVersion)===t)||r.current||(r.current=setTimeout(()=>{r.current=null,i()},500))},i);if(M(()=>()=>r.current&&clearTimeout(r.current),[]),a&&!n)return l`<main id="main" tabindex="-1" class="page">
+  </tr>`}function Nt({ns:e,name:t}){let[n,s]=b(null),[a,o]=b(null),r=J(null),i=ke(async()=>{try{s(await O(V.sv(e,t))),o(null)}catch($){o($)}},[e,t]);M(()=>{s(null),i()},[i]);let d=Se(($,c)=>{let f=c.object||{},S=f.metadata||{};S.namespace!==e||!($==="schemaversion"?S.name===t:(f.spec&&f.spec.schemaVersion)===t)||r.current||(r.current=setTimeout(()=>{r.current=null,i()},500))},i);if(M(()=>()=>r.current&&clearTimeout(r.current),[]),a&&!n)return l`<main id="main" tabindex="-1" class="page">
       <p><${T} href=${D.list}>← All databases</${T}></p>
       <p class="alert" role="alert">Could not read ${e}/${t}: ${W(a)}</p>
-    </main>`;if(!n)return l`<main id="main" tabindex="-1" class="page"><p class="empty">Loading…</p></main>`;let _=n.schemaVersion,c=_.status||{},h=O(_);return l`<main id="main" tabindex="-1" class="page">
+    </main>`;if(!n)return l`<main id="main" tabindex="-1" class="page"><p class="empty">Loading…</p></main>`;let _=n.schemaVersion,u=_.status||{},h=F(_);return l`<main id="main" tabindex="-1" class="page">
     <p class="crumbs"><${T} href=${D.list}>← All databases</${T}></p>
     <div class="page-head">
       <h1>${t} <span class="muted ns">in ${e}</span></h1>
@@ -135,14 +135,14 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
       </div>
       <div>
         <div class="label">Current → target</div>
-        <span class="version big">${c.currentVersion||"none"}</span>${" → "}<span
+        <span class="version big">${u.currentVersion||"none"}</span>${" → "}<span
           class="version big"
-          >${c.targetVersion||_.spec.targetVersion||"?"}</span
+          >${u.targetVersion||_.spec.targetVersion||"?"}</span
         >${" "}<span class="muted">(spec: ${_.spec.targetVersion||"latest"})</span>
       </div>
       <div>
         <div class="label">Pending steps</div>
-        <span class="big">${c.pending??0}</span>
+        <span class="big">${u.pending??0}</span>
       </div>
       <div>
         <div class="label">Policy</div>
@@ -150,22 +150,22 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
         ${_.spec.paused?l`, <strong>paused</strong>`:""}
       </div>
       ${h.message&&l`<p class="message wide">${h.message}</p>`}
-      ${c.dirty&&l`<p class="alert wide" role="alert">
+      ${u.dirty&&l`<p class="alert wide" role="alert">
         The database is dirty: a non-transactional step started and did not finish. Run
         <code>schemaop repair</code>.
       </p>`}
     </div>
-    <${tn} data=${n} reload=${i} />
-    ${c.failure&&l`<${sn} failure=${c.failure} />`}
-    ${c.dataMigration&&l`<${on} dm=${c.dataMigration} />`}
-    <${an} sv=${_} migrations=${n.migrations||[]} />
-    <${rn} ns=${e} runs=${n.runs||[]} lastJob=${c.lastJob} />
-    <${ln} migrations=${n.migrations||[]} />
-    <${un} points=${c.rollbackPoints||[]} />
-    <${dn} history=${c.history||[]} />
-    <${pn} sv=${_} />
-    <${_n} events=${n.events||[]} />
-  </main>`}function tn({data:e,reload:t}){let n=e.schemaVersion,{namespace:s,name:a}=n.metadata,o=n.status||{},r=o.plan||{},[i,d]=b(""),[_,c]=b(null),[h,$]=b(""),[u,f]=b(null),[S,g]=b(null),y=J(null),p=(r.steps||[]).length&&r.hash||"",[m,v]=b(p);M(()=>{(!m||!p)&&v(p)},[m,p]);let B=!!(m&&p!==m);M(()=>{let C=A=>{$(A.detail),Z(A.detail),y.current&&(y.current.scrollIntoView({block:"center"}),y.current.focus())};return window.addEventListener("schemaop-rollback",C),()=>window.removeEventListener("schemaop-rollback",C)});let Y=async(C,A,N,Bt)=>{d(C),c(null);try{let Ce=await de(V.action(s,a,A),N);c({ok:!0,text:Bt(Ce)}),await t()}catch(Ce){c({ok:!1,text:`${C} refused: ${W(Ce)}`})}finally{d("")}};async function Z(C){let A=String(C||"").trim();if(!A){c({ok:!1,text:"Enter a version (or latest) to preview."});return}d("Preview"),c(null),f(null);try{let N=await F(V.preview(s,a,A));f(N),g({target:A,resourceVersion:n.metadata.resourceVersion})}catch(N){c({ok:!1,text:`Preview refused: ${W(N)}`})}finally{d("")}}let q=()=>Y("Set target","target",{targetVersion:S.target,resourceVersion:S.resourceVersion},()=>(f(null),`Target set to ${S.target}.`)),$e=ee(n),H=!!n.spec.paused;return l`<${k} title="Actions" id="actions">
+    <${nn} data=${n} reload=${i} />
+    ${u.failure&&l`<${on} failure=${u.failure} />`}
+    ${u.dataMigration&&l`<${an} dm=${u.dataMigration} />`}
+    <${rn} sv=${_} migrations=${n.migrations||[]} />
+    <${ln} ns=${e} runs=${n.runs||[]} lastJob=${u.lastJob} />
+    <${cn} migrations=${n.migrations||[]} />
+    <${dn} points=${u.rollbackPoints||[]} />
+    <${pn} history=${u.history||[]} />
+    <${_n} sv=${_} />
+    <${$n} events=${n.events||[]} />
+  </main>`}function nn({data:e,reload:t}){let n=e.schemaVersion,{namespace:s,name:a}=n.metadata,o=n.status||{},r=o.plan||{},[i,d]=b(""),[_,u]=b(null),[h,$]=b(""),[c,f]=b(null),[S,g]=b(null),y=J(null),p=(r.steps||[]).length&&r.hash||"",[m,v]=b(p);M(()=>{(!m||!p)&&v(p)},[m,p]);let B=!!(m&&p!==m);M(()=>{let E=A=>{$(A.detail),Z(A.detail),y.current&&(y.current.scrollIntoView({block:"center"}),y.current.focus())};return window.addEventListener("schemaop-rollback",E),()=>window.removeEventListener("schemaop-rollback",E)});let Y=async(E,A,N,Bt)=>{d(E),u(null);try{let Ee=await de(V.action(s,a,A),N);u({ok:!0,text:Bt(Ee)}),await t()}catch(Ee){u({ok:!1,text:`${E} refused: ${W(Ee)}`})}finally{d("")}};async function Z(E){let A=String(E||"").trim();if(!A){u({ok:!1,text:"Enter a version (or latest) to preview."});return}d("Preview"),u(null),f(null);try{let N=await O(V.preview(s,a,A));f(N),g({target:A,resourceVersion:n.metadata.resourceVersion})}catch(N){u({ok:!1,text:`Preview refused: ${W(N)}`})}finally{d("")}}let q=()=>Y("Set target","target",{targetVersion:S.target,resourceVersion:S.resourceVersion},()=>(f(null),`Target set to ${S.target}.`)),$e=ee(n),H=!!n.spec.paused;return l`<${k} title="Actions" id="actions">
     <div class="actions">
       <div class="action">
         <h3>Approve the plan</h3>
@@ -189,7 +189,7 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
                 class="primary"
                 data-testid="approve-button"
                 disabled=${!!i}
-                onClick=${()=>Y("Approve","approve",{planHash:m},C=>`Approved plan ${C&&C.approved||m}.`)}
+                onClick=${()=>Y("Approve","approve",{planHash:m},E=>`Approved plan ${E&&E.approved||m}.`)}
               >
                 Approve plan ${pe(m)}
               </button>
@@ -199,7 +199,7 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
         <h3>Set target or roll back</h3>
         <form
           class="inline"
-          onSubmit=${C=>{C.preventDefault(),Z(h)}}
+          onSubmit=${E=>{E.preventDefault(),Z(h)}}
         >
           <label
             >Target version
@@ -208,7 +208,7 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
               data-testid="target-input"
               value=${h}
               placeholder="e.g. 3 or latest"
-              onInput=${C=>$(C.currentTarget.value)}
+              onInput=${E=>$(E.currentTarget.value)}
           /></label>
           <button type="submit" data-testid="preview-button" disabled=${!!i}>
             Preview
@@ -246,14 +246,14 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
       ${i&&l`<p class="muted">${i}…</p>`}
       ${_&&(_.ok?l`<p class="ok" role="status" data-testid="action-result">${_.text}</p>`:l`<p class="alert" role="alert" data-testid="action-error">${_.text}</p>`)}
     </div>
-    ${u&&l`<${nn}
-      preview=${u}
+    ${c&&l`<${sn}
+      preview=${c}
       current=${o.currentVersion}
       busy=${i}
       onConfirm=${q}
       onCancel=${()=>f(null)}
     />`}
-  </${k}>`}function nn({preview:e,current:t,busy:n,onConfirm:s,onCancel:a}){let o=e.steps||[],r=e.direction==="down";return l`<div class="preview" role="region" aria-label="Preview">
+  </${k}>`}function sn({preview:e,current:t,busy:n,onConfirm:s,onCancel:a}){let o=e.steps||[],r=e.direction==="down";return l`<div class="preview" role="region" aria-label="Preview">
     <h3>
       ${`Preview: ${e.from||t||"none"} → ${e.target} `}<${w}
         tone=${r?"wait":e.direction==="none"?"muted":"busy"}
@@ -297,14 +297,14 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
       </button>
       <button type="button" onClick=${a}>Cancel</button>
     </div>
-  </div>`}function Dt(e){window.dispatchEvent(new CustomEvent("schemaop-rollback",{detail:e}))}function sn({failure:e}){return l`<${k} title="Last failure" id="failure">
+  </div>`}function Dt(e){window.dispatchEvent(new CustomEvent("schemaop-rollback",{detail:e}))}function on({failure:e}){return l`<${k} title="Last failure" id="failure">
     <div class="error-box">
       <p>
         <strong>${e.sqlstate?`SQLSTATE ${e.sqlstate}`:"Error"}</strong>
         ${e.version?` in version ${e.version}`:""}
         ${e.line?`, line ${e.line}`:""}${`: ${e.message}`}
       </p>
-      ${e.statement&&l`<${Pe}
+      ${e.statement&&l`<${Le}
         statement=${e.statement}
         position=${e.position?{offset:e.position}:null}
       />`}
@@ -313,7 +313,7 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
         ${e.retryAt?`Next retry at ${j(e.retryAt)}.`:""}
       </p>
     </div>
-  </${k}>`}function on({dm:e}){return l`<${k} title="Data migration" id="datamig">
+  </${k}>`}function an({dm:e}){return l`<${k} title="Data migration" id="datamig">
     <p>
       ${`Version ${e.version} (${e.direction}): ${e.progress||`${e.percent??0}%`}, `}
       ${`${e.rowsDone??0} rows in ${e.batchesDone??0} batches`}
@@ -325,7 +325,7 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
     ${e.lastError&&l`<p class="alert">
       Last failed batch: SQLSTATE ${e.lastError.sqlstate}: ${e.lastError.message}
     </p>`}
-  </${k}>`}function Qe(e,t){return(e.lint||[]).filter(n=>(n.direction||"up")===t)}function an({sv:e,migrations:t}){let n=e.status&&e.status.plan||null;if(!n||!(n.steps||[]).length)return l`<${k} title="Plan" id="plan"><${P}>No plan: nothing to do.</${P}></${k}>`;let s=new Map(t.map(o=>[o.spec.version,o])),a=n.lint||{};return l`<${k} title="Plan" id="plan">
+  </${k}>`}function Qe(e,t){return(e.lint||[]).filter(n=>(n.direction||"up")===t)}function rn({sv:e,migrations:t}){let n=e.status&&e.status.plan||null;if(!n||!(n.steps||[]).length)return l`<${k} title="Plan" id="plan"><${L}>No plan: nothing to do.</${L}></${k}>`;let s=new Map(t.map(o=>[o.spec.version,o])),a=n.lint||{};return l`<${k} title="Plan" id="plan">
     <p>
       ${`${n.fromVersion||"none"} → ${n.toVersion} (${n.direction}), hash `}
       <${se} value=${n.hash} />
@@ -351,11 +351,11 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
               </p>`}
         </li>`})}
     </ol>
-  </${k}>`}function rn({ns:e,runs:t,lastJob:n}){let s=n&&n.result==="Running"&&!t.some(a=>a.job===n.name);return l`<${k} title="Runs" id="runs">
+  </${k}>`}function ln({ns:e,runs:t,lastJob:n}){let s=n&&n.result==="Running"&&!t.some(a=>a.job===n.name);return l`<${k} title="Runs" id="runs">
     ${s&&l`<p class="note">
       <${w} tone="busy" label="Running" />${` Job ${n.name} since ${j(n.startedAt)}: `}<${T} href=${D.job(e,n.name)} data-testid="live-log-link">follow its log live</${T}>
     </p>`}
-    ${t.length===0?l`<${P}>No run recorded yet.</${P}>`:l`<table class="grid">
+    ${t.length===0?l`<${L}>No run recorded yet.</${L}>`:l`<table class="grid">
           <thead>
             <tr>
               <th scope="col">Run</th>
@@ -383,8 +383,8 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
               </tr>`)}
           </tbody>
         </table>`}
-  </${k}>`}function Je(e){return e?typeof e=="string"?e:e.kind+(e.message?`: ${e.message}`:""):""}function ln({migrations:e}){let t=[...e].sort((n,s)=>xt(n.spec.version,s.spec.version));return l`<${k} title="Migrations" id="migrations">
-    ${t.length===0?l`<${P}>No SchemaMigration references this database.</${P}>`:l`<table class="grid">
+  </${k}>`}function Je(e){return e?typeof e=="string"?e:e.kind+(e.message?`: ${e.message}`:""):""}function cn({migrations:e}){let t=[...e].sort((n,s)=>xt(n.spec.version,s.spec.version));return l`<${k} title="Migrations" id="migrations">
+    ${t.length===0?l`<${L}>No SchemaMigration references this database.</${L}>`:l`<table class="grid">
           <thead>
             <tr>
               <th scope="col">Version</th>
@@ -397,10 +397,10 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
             </tr>
           </thead>
           <tbody>
-            ${t.map(n=>l`<${cn} key=${n.spec.version} m=${n} />`)}
+            ${t.map(n=>l`<${un} key=${n.spec.version} m=${n} />`)}
           </tbody>
         </table>`}
-  </${k}>`}function cn({m:e}){let[t,n]=b(!1),s=e.status||{},a=e.lint||[],o=a.filter(d=>d.severity==="error").length,r=a.filter(d=>d.severity==="warning").length,i=`sql-${e.spec.version}`;return l`<tr>
+  </${k}>`}function un({m:e}){let[t,n]=b(!1),s=e.status||{},a=e.lint||[],o=a.filter(d=>d.severity==="error").length,r=a.filter(d=>d.severity==="warning").length,i=`sql-${e.spec.version}`;return l`<tr>
       <td class="version">${e.spec.version}</td>
       <td>${e.spec.description||l`<span class="muted">${e.metadata.name}</span>`}</td>
       <td>
@@ -428,8 +428,8 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
         <h4>Down</h4>
         ${e.spec.down?l`<${_e} sql=${e.spec.down} findings=${Qe(e,"down")} label=${`Down SQL of ${e.spec.version}`} />`:l`<p class="muted">No down SQL: rolling back past this version is refused.</p>`}
       </td>
-    </tr>`}`}function un({points:e}){return l`<${k} title="Rollback points" id="rollback">
-    ${e.length===0?l`<${P}>No rollback point recorded.</${P}>`:l`<table class="grid">
+    </tr>`}`}function dn({points:e}){return l`<${k} title="Rollback points" id="rollback">
+    ${e.length===0?l`<${L}>No rollback point recorded.</${L}>`:l`<table class="grid">
           <thead>
             <tr>
               <th scope="col">Kind</th>
@@ -453,8 +453,8 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
               </tr>`)}
           </tbody>
         </table>`}
-  </${k}>`}function dn({history:e}){return l`<${k} title="History" id="history">
-    ${e.length===0?l`<${P}>Nothing applied yet.</${P}>`:l`<table class="grid">
+  </${k}>`}function pn({history:e}){return l`<${k} title="History" id="history">
+    ${e.length===0?l`<${L}>Nothing applied yet.</${L}>`:l`<table class="grid">
           <thead>
             <tr>
               <th scope="col">Version</th>
@@ -478,7 +478,7 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
               </tr>`)}
           </tbody>
         </table>`}
-  </${k}>`}function pn({sv:e}){let t=ne(e),n=K(e,"Drifted");return l`<${k} title="Drift" id="drift">
+  </${k}>`}function _n({sv:e}){let t=ne(e),n=K(e,"Drifted");return l`<${k} title="Drift" id="drift">
     <p>
       <${w} tone=${t.tone} label=${t.label} testid="drift-status" />
       ${n&&n.lastTransitionTime?l` <span class="muted">since ${j(n.lastTransitionTime)}</span>`:""}
@@ -487,8 +487,8 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
     <p class="muted small">
       Recorded schema fingerprint: <code>${e.status&&e.status.schemaHash||"none"}</code>
     </p>
-  </${k}>`}function _n({events:e}){return l`<${k} title="Events" id="events">
-    ${e.length===0?l`<${P}>No Event (Kubernetes keeps them about an hour).</${P}>`:l`<table class="grid">
+  </${k}>`}function $n({events:e}){return l`<${k} title="Events" id="events">
+    ${e.length===0?l`<${L}>No Event (Kubernetes keeps them about an hour).</${L}>`:l`<table class="grid">
           <thead>
             <tr>
               <th scope="col">Type</th>
@@ -508,7 +508,7 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
               </tr>`)}
           </tbody>
         </table>`}
-  </${k}>`}function Mt({ns:e,name:t}){let[n,s]=b(null),[a,o]=b(null);if(M(()=>{s(null),F(V.run(e,t)).then(_=>{s(_),o(null)},_=>o(_))},[e,t]),a)return l`<main id="main" tabindex="-1" class="page">
+  </${k}>`}function Mt({ns:e,name:t}){let[n,s]=b(null),[a,o]=b(null);if(M(()=>{s(null),O(V.run(e,t)).then(_=>{s(_),o(null)},_=>o(_))},[e,t]),a)return l`<main id="main" tabindex="-1" class="page">
       <p class="alert" role="alert">Could not read run ${e}/${t}: ${W(a)}</p>
     </main>`;if(!n)return l`<main id="main" tabindex="-1" class="page"><p class="empty">Loading…</p></main>`;let r=n.spec||{},i=r.summary||{},d=r.log||{};return l`<main id="main" tabindex="-1" class="page">
     <p class="crumbs">
@@ -546,10 +546,10 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
         ${(r.clipped||[]).length?l`; shortened to fit: ${r.clipped.join(", ")}`:""}
       </div>
     </div>
-    ${i.error&&l`<${$n} error=${i.error} />`}
-    <${fn} summary=${i} error=${i.error} />
+    ${i.error&&l`<${fn} error=${i.error} />`}
+    <${hn} summary=${i} error=${i.error} />
     <${Ht} url=${V.runLog(e,t)} record=${d} />
-  </main>`}function $n({error:e}){let t=e.position||null;return l`<${k} title="Error" id="run-error-title">
+  </main>`}function fn({error:e}){let t=e.position||null;return l`<${k} title="Error" id="run-error-title">
     <div class="error-box" data-testid="run-error" role="alert">
       <p>
         <strong>${e.sqlstate?`SQLSTATE ${e.sqlstate}`:e.kind||"Error"}</strong>
@@ -561,14 +561,14 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
       ${e.hint&&l`<p><strong>Hint:</strong> ${e.hint}</p>`}
       ${e.statement&&l`<div>
         <div class="label">Statement</div>
-        <${Pe} statement=${e.statement} position=${t} />
+        <${Le} statement=${e.statement} position=${t} />
       </div>`}
       <p class="muted small">
         ${e.reason||e.kind}${e.retryable?": retryable, the operator retries with backoff":": not retryable, it needs a fix (a new migration, or a spec change)"}.
       </p>
     </div>
-  </${k}>`}function Ke(e){let t=[];return e.lockWaits&&t.push(`${e.lockWaits} lock wait${e.lockWaits===1?"":"s"}`),e.lockWaitMs&&t.push(`${Te(e.lockWaitMs)} waiting`),e.retries&&t.push(`${e.retries} retr${e.retries===1?"y":"ies"}`),t.join(", ")}function fn({summary:e,error:t}){let n=e.steps||[];return l`<${k} title="Steps" id="steps">
-    ${n.length===0?l`<${P}>No step ran.</${P}>`:l`<ol class="steps">
+  </${k}>`}function Ke(e){let t=[];return e.lockWaits&&t.push(`${e.lockWaits} lock wait${e.lockWaits===1?"":"s"}`),e.lockWaitMs&&t.push(`${Te(e.lockWaitMs)} waiting`),e.retries&&t.push(`${e.retries} retr${e.retries===1?"y":"ies"}`),t.join(", ")}function hn({summary:e,error:t}){let n=e.steps||[];return l`<${k} title="Steps" id="steps">
+    ${n.length===0?l`<${L}>No step ran.</${L}>`:l`<ol class="steps">
           ${n.map((s,a)=>l`<li key=${a} class="step" data-testid=${`run-step-${s.version}`}>
               <div>
                 <${w} tone=${z(s.status)} label=${s.status||"?"} />
@@ -624,18 +624,23 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
           </td>
         </tr>`})}
     </tbody>
-  </table>`:""}function Ht({url:e,record:t}){let{lines:n,state:s}=St(e),a=J(null),o=J(!0);M(()=>{a.current&&o.current&&(a.current.scrollTop=a.current.scrollHeight)},[n]);let r=s==="failed"&&n.length===0&&t&&t.tail,i=r?t.tail:n.join(`
-`),d={connecting:l`<${w} tone="muted" label="Connecting…" />`,live:l`<${w} tone="busy" label="Live" />`,ended:l`<${w} tone="good" label="Complete" />`,failed:l`<${w} tone="wait" label=${r?"From the run record":"Not available"} />`}[s];return l`<${k} title="Log" id="log" actions=${l`<span data-testid="log-state">${d}</span>`}>
+  </table>`:""}function Ht({url:e,record:t}){let{lines:n,state:s,dropped:a}=St(e),o=J(null),r=J(!0);M(()=>{o.current&&r.current&&(o.current.scrollTop=o.current.scrollHeight)},[n]);let i=s==="failed"&&n.length===0&&t&&t.tail,d=i?t.tail:n.join(`
+`),_={connecting:l`<${w} tone="muted" label="Connecting…" />`,live:l`<${w} tone="busy" label="Live" />`,ended:l`<${w} tone="good" label="Complete" />`,failed:l`<${w} tone="wait" label=${i?"From the run record":"Not available"} />`}[s];return l`<${k} title="Log" id="log" actions=${l`<span data-testid="log-state">${_}</span>`}>
     ${t&&t.clipped?l`<p class="note">Only the end of the log is kept.</p>`:""}
-    ${t&&t.unavailable&&!i?l`<p class="note">${t.unavailable}</p>`:""}
-    ${i||s!=="ended"?l`<pre
+    ${a>0?l`<p class="note" role="status" data-testid="log-dropped">
+          ${a} line${a===1?" was":"s were"} left out of this live log: the
+          page did not read it fast enough (marked where they are missing). The run record keeps
+          the end of the log; reload to read it from the start.
+        </p>`:""}
+    ${t&&t.unavailable&&!d?l`<p class="note">${t.unavailable}</p>`:""}
+    ${d||s!=="ended"?l`<pre
           class="log"
           tabindex="0"
           aria-label="Log"
           data-testid="run-log"
-          ref=${a}
-          onScroll=${_=>{let c=_.currentTarget;o.current=c.scrollTop+c.clientHeight>=c.scrollHeight-8}}
-        >${i}</pre>`:l`<${P}>The log is empty.</${P}><pre class="log hidden" data-testid="run-log"></pre>`}
+          ref=${o}
+          onScroll=${u=>{let h=u.currentTarget;r.current=h.scrollTop+h.clientHeight>=h.scrollHeight-8}}
+        >${d}</pre>`:l`<${L}>The log is empty.</${L}><pre class="log hidden" data-testid="run-log"></pre>`}
   </${k}>`}function jt({ns:e,job:t}){return l`<main id="main" tabindex="-1" class="page">
     <p class="crumbs"><${T} href=${D.list}>All databases</${T}></p>
     <div class="page-head"><h1>Job ${t}</h1></div>
@@ -644,17 +649,17 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
       page when it ends.
     </p>
     <${Ht} url=${V.jobLog(e,t)} record=${null} />
-  </main>`}function hn(e){let t=e.split("/").filter(Boolean).map(decodeURIComponent);if(t[0]==="ui"&&t.shift(),t[0]==="namespaces"&&t.length===4){let[,n,s,a]=t;if(s==="schemaversions")return l`<${Nt} key=${e} ns=${n} name=${a} />`;if(s==="runs")return l`<${Mt} key=${e} ns=${n} name=${a} />`;if(s==="jobs")return l`<${jt} key=${e} ns=${n} job=${a} />`}return t.length===0?l`<${At} />`:l`<main id="main" tabindex="-1" class="page">
+  </main>`}function gn(e){let t=e.split("/").filter(Boolean).map(decodeURIComponent);if(t[0]==="ui"&&t.shift(),t[0]==="namespaces"&&t.length===4){let[,n,s,a]=t;if(s==="schemaversions")return l`<${Nt} key=${e} ns=${n} name=${a} />`;if(s==="runs")return l`<${Mt} key=${e} ns=${n} name=${a} />`;if(s==="jobs")return l`<${jt} key=${e} ns=${n} job=${a} />`}return t.length===0?l`<${At} />`:l`<main id="main" tabindex="-1" class="page">
     <h1>Not found</h1>
     <p>There is no page at ${e}. <${T} href=${D.list}>See all databases</${T}>.</p>
-  </main>`}function gn({onDone:e,problem:t}){let[n,s]=b(""),[a,o]=b(null),[r,i]=b(!1);return l`<main id="main" tabindex="-1" class="page login">
+  </main>`}function vn({onDone:e,problem:t}){let[n,s]=b(""),[a,o]=b(null),[r,i]=b(!1);return l`<main id="main" tabindex="-1" class="page login">
     <h1>Sign in to the schemaop console</h1>
     <p>
       Paste a Kubernetes bearer token. Every action uses it, so Kubernetes RBAC decides what you
       may see and do. The token stays on the server, in memory; the browser keeps only a session
       cookie.
     </p>
-    <form onSubmit=${async _=>{_.preventDefault(),i(!0),o(null);try{await de(V.login,{token:n.trim()}),s(""),e()}catch(c){o(c)}finally{i(!1)}}} class="card">
+    <form onSubmit=${async _=>{_.preventDefault(),i(!0),o(null);try{await de(V.login,{token:n.trim()}),s(""),e()}catch(u){o(u)}finally{i(!1)}}} class="card">
       <label for="token">Bearer token</label>
       <textarea
         id="token"
@@ -677,7 +682,7 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
         ${a?W(a):t}
       </p>`}
     </form>
-  </main>`}function vn({session:e,onLogout:t}){return l`<header class="top">
+  </main>`}function bn({session:e,onLogout:t}){return l`<header class="top">
     <a class="skip" href="#main">Skip to content</a>
     <${T} href=${D.list} class="brand">schemaop console</${T}>
     <nav aria-label="Main">
@@ -690,4 +695,4 @@ var x,Ze,Wt,I,Le,ve,Ge,me,Xe,Re,Ee,qt,ae=Symbol.for("pv"),be={},ye=[],Ft=/^m(i|n
       ${e.mode==="local"?l` <span class="tag">local</span>`:""}
       ${" "}<button type="button" class="small" onClick=${t}>Sign out</button>
     </div>
-  </header>`}function bn(){let[e,t]=b(void 0),[n,s]=b(""),a=Et(),o=async()=>{try{let i=await F(V.session);Fe(i.csrfToken),t(i)}catch(i){t(null),s(i instanceof ue&&i.status===401?"":W(i))}};M(()=>{o()},[]);let r=async()=>{try{await de(V.logout,{})}catch{}kt(),Fe(""),t(null),Ue(D.list)};return e===void 0?l`<main id="main" tabindex="-1" class="page"><p class="empty">Loading…</p></main>`:e===null?l`<${gn} onDone=${o} problem=${n} />`:l`<${vn} session=${e} onLogout=${r} />${hn(a)}`}it(l`<${bn} />`,document.getElementById("app"));
+  </header>`}function yn(){let[e,t]=b(void 0),[n,s]=b(""),a=Ct(),o=async()=>{try{let i=await O(V.session);Oe(i.csrfToken),t(i)}catch(i){t(null),s(i instanceof ue&&i.status===401?"":W(i))}};M(()=>{o()},[]);let r=async()=>{try{await de(V.logout,{})}catch{}kt(),Oe(""),t(null),Ue(D.list)};return e===void 0?l`<main id="main" tabindex="-1" class="page"><p class="empty">Loading…</p></main>`:e===null?l`<${vn} onDone=${o} problem=${n} />`:l`<${bn} session=${e} onLogout=${r} />${gn(a)}`}it(l`<${yn} />`,document.getElementById("app"));

@@ -27,6 +27,9 @@ function sharedEvents() {
     s.opened = true;
   };
   s.source.onerror = () => setState(s.source.readyState === 2 ? "closed" : "reconnecting");
+  // Changes the server left out (this page read too slowly): list again, as after a
+  // reconnection.
+  s.source.addEventListener("dropped", () => s.opens.forEach((fn) => fn()));
   for (const kind of ["schemaversion", "run"]) {
     s.source.addEventListener(kind, (message) => {
       let data;
@@ -70,14 +73,18 @@ export function useEvents(onEvent, onOpen) {
   return state;
 }
 
-// Follows a log stream (`event: line`, `event: end`). Returns {lines, state}:
-// state is "connecting", "live", "ended" or "failed".
+// Follows a log stream (`event: line`, `event: dropped`, `event: end`). Returns
+// {lines, state, dropped}: state is "connecting", "live", "ended" or "failed";
+// dropped, how many lines the server left out because this page read too slowly
+// (a line in the log says where).
 export function useLogStream(url) {
   const [lines, setLines] = useState([]);
   const [state, setState] = useState("connecting");
+  const [dropped, setDropped] = useState(0);
   useEffect(() => {
     if (!url) return undefined;
     setLines([]);
+    setDropped(0);
     setState("connecting");
     const source = new EventSource(url);
     let ended = false;
@@ -100,6 +107,17 @@ export function useLogStream(url) {
       buffer.push(String(text ?? ""));
       if (timer === null) timer = setTimeout(flush, 50);
     });
+    source.addEventListener("dropped", (message) => {
+      let count = 0;
+      try {
+        count = Number(JSON.parse(message.data).count) || 0;
+      } catch {
+        return;
+      }
+      buffer.push(droppedLine(count));
+      if (timer === null) timer = setTimeout(flush, 50);
+      setDropped((old) => old + count);
+    });
     source.addEventListener("end", () => {
       ended = true;
       source.close();
@@ -120,5 +138,9 @@ export function useLogStream(url) {
       if (timer !== null) clearTimeout(timer);
     };
   }, [url]);
-  return { lines, state };
+  return { lines, state, dropped };
+}
+
+export function droppedLine(count) {
+  return `[schemaop console: ${count} line${count === 1 ? "" : "s"} left out here, this page did not keep up]`;
 }

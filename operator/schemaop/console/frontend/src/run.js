@@ -196,7 +196,7 @@ function Statements({ statements, failed }) {
 }
 
 export function LogSection({ url, record }) {
-  const { lines, state } = useLogStream(url);
+  const { lines, state, dropped } = useLogStream(url);
   const box = useRef(null);
   const follow = useRef(true);
   useEffect(() => {
@@ -212,6 +212,13 @@ export function LogSection({ url, record }) {
   }[state];
   return html`<${Section} title="Log" id="log" actions=${html`<span data-testid="log-state">${label}</span>`}>
     ${record && record.clipped ? html`<p class="note">Only the end of the log is kept.</p>` : ""}
+    ${dropped > 0
+      ? html`<p class="note" role="status" data-testid="log-dropped">
+          ${dropped} line${dropped === 1 ? " was" : "s were"} left out of this live log: the
+          page did not read it fast enough (marked where they are missing). The run record keeps
+          the end of the log; reload to read it from the start.
+        </p>`
+      : ""}
     ${record && record.unavailable && !text ? html`<p class="note">${record.unavailable}</p>` : ""}
     ${text || state !== "ended"
       ? html`<pre
