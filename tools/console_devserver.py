@@ -579,6 +579,30 @@ async def detail(request: web.Request) -> web.Response:
 
 async def preview(request: web.Request) -> web.Response:
     target = request.query.get("target", "")
+    if request.match_info["name"] == "payments-db" and target == "4":
+        from schemaop.console.views import recorded_note
+
+        # Version 5's SchemaMigration was deleted (a GitOps prune): its recorded down.
+        return web.json_response(
+            {
+                "target": "4",
+                "from": "5",
+                "direction": "down",
+                "steps": [
+                    {
+                        "version": "5",
+                        "direction": "down",
+                        "description": "payments.amount",
+                        "sql": None,
+                        "note": recorded_note("5"),
+                        "source": "recorded",
+                        "transactional": True,
+                        "destructive": [],
+                    }
+                ],
+                "refused": None,
+            }
+        )
     if target == "0":
         return web.json_response(
             {

@@ -160,3 +160,19 @@ async def test_a_live_log_says_how_many_lines_were_left_out_and_where(
         assert log[marker - 1] == "step 5: applying statement 5"
         assert log[marker + 1] == "step 6: applying statement 6"
         assert problems == []
+
+
+async def test_the_preview_of_a_rollback_whose_migration_is_gone_says_so(
+    devserver: str,
+    browser_page: Any,  # noqa: F811
+) -> None:
+    async with browser_page() as page:
+        page.set_default_timeout(60_000)
+        problems = _watch(page)
+        await _sign_in(page, devserver, "jane", "/ui/namespaces/shop/schemaversions/payments-db")
+        await page.fill("[data-testid=target-input]", "4")
+        await page.click("[data-testid=preview-button]")
+        note = await page.locator("[data-testid=preview-note-5]").text_content() or ""
+        assert "The SchemaMigration of version 5 is gone" in note
+        assert "recorded when 5 was applied" in note
+        assert problems == []

@@ -112,6 +112,16 @@ def test_preview_of_a_version_whose_migration_is_gone_uses_the_recorded_down() -
     assert out["refused"] is None
     (step,) = out["steps"]
     assert step["version"] == "2" and step["source"] == "recorded" and step["sql"] is None
+    # The preview says so in words: the object is gone, the recorded down runs, and
+    # why its SQL is not shown (the console reads no database).
+    note = step["note"]
+    assert "SchemaMigration of version 2 is gone" in note
+    assert "down SQL the database's history recorded when 2 was applied" in note
+    assert "reads no database" in note and "MissingMigration" in note
+    (kept,) = views.preview(_sv(currentVersion="2"), [*objects, _sm("2", "x", "y", True)], "1")[
+        "steps"
+    ]
+    assert kept["source"] == "object" and kept["note"] is None
 
 
 def test_preview_names_what_the_destructive_policy_archives() -> None:

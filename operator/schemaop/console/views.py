@@ -33,6 +33,7 @@ __all__ = [
     "migration_lint",
     "own_migrations",
     "preview",
+    "recorded_note",
     "run_summary",
     "strip",
 ]
@@ -41,6 +42,18 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # The SQL of a down step recorded in the database's history is not in Kubernetes: the
 # preview names it instead of showing it.
 RECORDED_SQL = "-- the down SQL recorded in the database's history when this version was applied"
+
+
+def recorded_note(version: str) -> str:
+    """What a preview says of a down step whose SchemaMigration is gone."""
+    return (
+        f"The SchemaMigration of version {version} is gone. The operator will run the down "
+        f"SQL the database's history recorded when {version} was applied, checked against "
+        "its checksum; it is not shown here because the console reads no database (the "
+        "plan's ConfigMap and the run record show what ran). If nothing was recorded (a "
+        "version applied before schemaop recorded down steps), the plan stops before "
+        "anything runs (Stalled, MissingMigration)."
+    )
 
 
 def strip(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -276,6 +289,7 @@ def preview(
                 "direction": step.direction,
                 "description": step.description,
                 "sql": None if recorded and step.sql == RECORDED_SQL else step.sql,
+                "note": recorded_note(step.version.text) if recorded else None,
                 "source": "recorded" if recorded else "object",
                 "transactional": step.transactional,
                 "destructive": _destructive(

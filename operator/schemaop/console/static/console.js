@@ -273,6 +273,7 @@ var x,Ze,Wt,I,Pe,ve,Ge,he,Xe,Re,Ce,qt,ae=Symbol.for("pv"),be={},ye=[],Ot=/^m(i|n
                   >recorded down SQL</span
                 >`:""}
           </div>
+          ${i.note&&l`<p class="note small" data-testid=${`preview-note-${i.version}`}>${i.note}</p>`}
           ${(i.destructive||[]).length>0&&l`<div class="destructive">
             <strong>Destructive policy:</strong>
             <ul>

@@ -349,6 +349,7 @@ function Preview({ preview, current, busy, onConfirm, onCancel }) {
                 >`
               : ""}
           </div>
+          ${step.note && html`<p class="note small" data-testid=${`preview-note-${step.version}`}>${step.note}</p>`}
           ${(step.destructive || []).length > 0 &&
           html`<div class="destructive">
             <strong>Destructive policy:</strong>
