@@ -358,3 +358,34 @@ def test_an_over_long_history_schema_stalls_the_schema_version() -> None:
     ready = decision.conditions[0]
     assert (ready.type, ready.status, ready.reason) == ("Ready", False, "InvalidSpec")
     assert "80 bytes" in ready.message and decision.create_job_for is None
+
+
+def test_a_runs_result_is_printed_one_way_by_migrate_and_repair(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """cs.failed_run: JSON on stdout with --output json; the error on stderr otherwise;
+    the exit code of a failure (3 refused, 1 failed), None for a run that did not fail."""
+    from schemaop.engine.errors import Refused
+    from schemaop.model.conditions import Reason
+
+    done = RunResult(plan_hash="a" * 64, from_version="1", to_version="2", target="2")
+    assert clisupport.failed_run(done, "text") is None
+    assert capsys.readouterr() == ("", "")
+    assert clisupport.failed_run(done, "json") is None
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+
+    remember_secret("pw-7c1e-not-in-any-output")
+    failed = RunResult(plan_hash="a" * 64, from_version="1", to_version="2", target="2")
+    failed.error = MigrationFailed(
+        "relation t does not exist (pw-7c1e-not-in-any-output)", sqlstate="42P01"
+    )
+    assert clisupport.failed_run(failed, "text") == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: relation t does not exist")
+    assert "pw-7c1e" not in err
+    assert clisupport.failed_run(failed, "json") == 1
+    out, err = capsys.readouterr()
+    assert err == "" and json.loads(out)["error"]["sqlstate"] == "42P01"
+    assert "pw-7c1e" not in out
+    failed.error = Refused(Reason.CHECKSUM_MISMATCH, "version 1 changed since it was applied")
+    assert clisupport.failed_run(failed, "text") == 3

@@ -28,7 +28,7 @@ import os
 import re
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from schemaop import redaction
 from schemaop.engine.errors import (
@@ -38,6 +38,9 @@ from schemaop.engine.errors import (
     Refused,
     Stopped,
 )
+
+if TYPE_CHECKING:
+    from schemaop.engine.runner import RunResult
 from schemaop.model.names import EXIT_STOPPED
 from schemaop.model.plan import SNAPSHOT_POLICIES, InvalidPlan, Plan, RunOptions
 from schemaop.redaction import scrub as redact
@@ -239,6 +242,19 @@ def report(err: EngineError, output: str = "text") -> int:
     else:
         print(describe_error(err), file=sys.stderr)
     return exit_code(err)
+
+
+def failed_run(result: RunResult, output: str = "text") -> int | None:
+    """A run's result as ``migrate`` and ``repair`` print it: the summary on stdout with
+    --output json; a failure's error on stderr otherwise. Its exit code when it failed,
+    None when it did not (the command then says what was done, in its own words)."""
+    if output == "json":
+        print(redaction.scrub_json_text(json.dumps(result.to_dict(), default=str)))
+    if result.error is None:
+        return None
+    if output != "json":
+        print(describe_error(result.error), file=sys.stderr)
+    return exit_code(result.error)
 
 
 def describe_error(err: EngineError) -> str:

@@ -12,7 +12,6 @@ loaded only for non-transactional steps and error positions.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -74,7 +73,7 @@ def _execute(
     connect: Callable[[], Conn],
     spare: list[Conn],
 ) -> int:
-    from schemaop import engine, planner, redaction
+    from schemaop import engine, planner
     from schemaop.commands import _support as cs
     from schemaop.model import InvalidMigrationSet, InvalidPlan
 
@@ -122,12 +121,9 @@ def _execute(
     progress = cs.Progress(quiet=args.quiet or out == "json")
     with cs.StopFlag(interrupt=True) as stop:
         result = engine.run_plan(connect, the_plan, progress, stop=stop)
-    if out == "json":
-        print(redaction.scrub_json_text(json.dumps(result.to_dict(), default=str)))
-    if result.error is not None:
-        if out != "json":
-            print(cs.describe_error(result.error), file=sys.stderr)
-        return cs.exit_code(result.error)
+    failed = cs.failed_run(result, out)
+    if failed is not None:
+        return failed
     if out != "json":
         applied = [s for s in result.steps if s.status == "applied"]
         if not applied:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from schemaop import engine, redaction
+    from schemaop import engine
     from schemaop.commands import _support as cs
     from schemaop.engine import repair
     from schemaop.model import InvalidMigrationSet, InvalidPlan
@@ -73,12 +72,9 @@ def run(args: argparse.Namespace) -> int:
         result = repair.retry(connect, options, migrations, cs.Progress(quiet=args.quiet))
     except engine.EngineError as exc:
         return cs.report(exc)
-    if out == "json":
-        print(redaction.scrub_json_text(json.dumps(result.to_dict(), default=str)))
-    if result.error is not None:
-        if out != "json":
-            print(cs.describe_error(result.error), file=sys.stderr)
-        return cs.exit_code(result.error)
+    failed = cs.failed_run(result, out)
+    if failed is not None:
+        return failed
     if out != "json":
         print(f"repaired: the step finished; the database is at {result.current_version}")
     return cs.EXIT_OK
