@@ -41,8 +41,10 @@ With many SchemaVersions (docs/benchmarks.md, 1,000 databases):
   1,000).
 - A reconciliation reads the SchemaVersion and its Jobs from kopf's caches (the
   daemon's ``body``, kept current by the watch, and :func:`jobs_by_schemaversion`)
-  when they are current (:class:`~schemaop.operator.reconcile.Cached`): an idle
-  drift check makes one API request, the read of its Secret.
+  when they are current (:class:`~schemaop.operator.reconcile.Cached`), and its
+  connection Secret from the Secret watch (only the Secrets SchemaVersions name
+  are kept): an idle drift check makes no API request (one, the Secret's read,
+  with ``--secret-selector``).
 """
 
 from __future__ import annotations
@@ -376,10 +378,15 @@ async def job_changed(
     trigger(memo, namespace, sv)
 
 
-async def secret_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+async def secret_changed(
+    *, type: str | None, name: str, namespace: str | None, body: Any, memo: Any, **_: Any
+) -> None:
     reconciler: Reconciler = memo.reconciler
     if namespace is None:
         return
+    # Kept (data and labels, never logged) if a SchemaVersion names it: a drift check
+    # reads it from here, not with a request.
+    reconciler.secret_seen(namespace, name, None if type == "DELETED" else body)
     for sv in reconciler.secret_index.get((namespace, name), ()):
         trigger(memo, namespace, sv)
 
