@@ -66,7 +66,7 @@ from schemaop.decide import backoff
 from schemaop.kube.api import KubeApi
 from schemaop.kube.builders import LABEL_SCHEMAVERSION, job_finished
 from schemaop.model.names import GROUP, VERSION
-from schemaop.operator.reconcile import Cached, Reconciler
+from schemaop.operator.reconcile import LAST_APPLIED, Cached, Reconciler
 
 log = logging.getLogger(__name__)
 # Coalesce bursts of events (a Helm release applies many objects at once).
@@ -133,6 +133,19 @@ def _selected(labels: Any, memo: Any, **_: Any) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def kept_object(body: Any) -> dict[str, Any]:
+    """A copy of an object for an index, without what the operator never reads:
+    ``managedFields`` (half an object's size) and kubectl's copy of the whole
+    object (:data:`~schemaop.operator.reconcile.LAST_APPLIED`)."""
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = meta.get("annotations")
+    if annotations and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    obj = {k: v for k, v in body.items() if k != "metadata"}
+    obj["metadata"] = meta
+    return copy.deepcopy(obj)
+
+
 @kopf.index(GROUP, VERSION, "schemamigrations")
 def migrations_by_schemaversion(
     namespace: str | None, body: Any, spec: Any, **_: Any
@@ -141,9 +154,7 @@ def migrations_by_schemaversion(
     ref = (spec.get("schemaVersionRef") or {}).get("name")
     if namespace is None or not ref:
         return None
-    obj = copy.deepcopy(dict(body))
-    (obj.get("metadata") or {}).pop("managedFields", None)  # never read; half the size
-    return {(namespace, str(ref)): obj}
+    return {(namespace, str(ref)): kept_object(body)}
 
 
 @kopf.index("batch", "v1", "jobs", labels={LABEL_SCHEMAVERSION: kopf.PRESENT})
@@ -156,10 +167,8 @@ def jobs_by_schemaversion(
     sv = labels.get(LABEL_SCHEMAVERSION)
     if namespace is None or not sv:
         return None
-    meta = {
-        k: copy.deepcopy(v) for k, v in body.get("metadata", {}).items() if k != "managedFields"
-    }
-    return {(namespace, str(sv)): {"metadata": meta, "status": copy.deepcopy(body.get("status"))}}
+    job = kept_object({"metadata": body.get("metadata") or {}, "status": body.get("status")})
+    return {(namespace, str(sv)): job}
 
 
 class PrioritySlots:

@@ -198,6 +198,7 @@ class Reconciler:
         self._known_version.pop((namespace, name), None)
         self._written_migrations.pop((namespace, name), None)
         self._checked.pop((namespace, name), None)
+        self.runs.forget(namespace, name)
         if self.read_pool is not None:
             self.read_pool.release((namespace, name))
 
