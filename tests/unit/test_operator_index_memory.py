@@ -103,3 +103,36 @@ def test_a_kept_secret_holds_its_data_labels_and_annotations_only() -> None:
         },
         "data": {"url": "cG9zdGdyZXM="},
     }
+
+
+async def test_the_schemaversion_kopf_keeps_has_no_managed_fields_or_last_applied_copy() -> None:
+    class Memo:
+        triggers: dict[Any, Any] = {}
+        seen: dict[Any, Any] = {}
+
+    raw = {
+        "metadata": {
+            "name": "db",
+            "namespace": NS,
+            "generation": 1,
+            "annotations": {"schemaop.io/approve": "abc", LAST_APPLIED: "{...}"},
+            "managedFields": _managed_fields({"connection": 1}),
+        },
+        "spec": {"connection": {}},
+    }
+    memo = Memo()
+    await handlers.schemaversion_changed(
+        name="db",
+        namespace=NS,
+        meta=raw["metadata"],
+        memo=memo,
+        event={"type": "ADDED", "object": raw},
+    )
+    # The event's object is what kopf keeps as the daemon's body.
+    assert raw["metadata"] == {
+        "name": "db",
+        "namespace": NS,
+        "generation": 1,
+        "annotations": {"schemaop.io/approve": "abc"},
+    }
+    assert memo.seen[(NS, "db")] == (1, {"schemaop.io/approve": "abc"})

@@ -39,6 +39,9 @@ With many SchemaVersions (docs/benchmarks.md, 1,000 databases):
   completed is Ready in seconds, not after every SchemaVersion of a burst has
   been reconciled once (first come, first served, it waited 18 minutes at
   1,000).
+- kopf keeps each SchemaVersion's last object (the daemon's ``body``) and the
+  indices keep copies of SchemaMigrations and Jobs: none with ``managedFields``
+  or kubectl's last-applied copy (:func:`kept_object`, :func:`_drop_unread`).
 - A reconciliation reads the SchemaVersion and its Jobs from kopf's caches (the
   daemon's ``body``, kept current by the watch, and :func:`jobs_by_schemaversion`)
   when they are current (:class:`~schemaop.operator.reconcile.Cached`), and its
@@ -131,6 +134,18 @@ def _selected(labels: Any, memo: Any, **_: Any) -> bool:
     """Label-selector sharding: only SchemaVersions whose labels match are ours."""
     selector: dict[str, str] = dict(memo.config.label_selector)
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _drop_unread(raw: Any) -> None:
+    """Drop from a watch event's object, in place, what the operator never reads
+    (``managedFields``, :data:`~schemaop.operator.reconcile.LAST_APPLIED`)."""
+    meta = raw.get("metadata") if isinstance(raw, dict) else None
+    if not isinstance(meta, dict):
+        return
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(LAST_APPLIED, None)
 
 
 def kept_object(body: Any) -> dict[str, Any]:
@@ -333,11 +348,15 @@ async def schemaversion_loop(
 
 @kopf.on.event(GROUP, VERSION, "schemaversions")
 async def schemaversion_changed(
-    name: str, namespace: str | None, meta: Any, memo: Any, **_: Any
+    name: str, namespace: str | None, meta: Any, memo: Any, event: Any = None, **_: Any
 ) -> None:
+    # kopf keeps the object of the last event as the daemon's body (one per
+    # SchemaVersion): without what the operator never reads.
+    _drop_unread((event or {}).get("object"))
     # React to spec (generation) and annotation (approval) changes, not to our own status writes.
     seen: dict[tuple[str | None, str], Any] = memo.seen
-    essence = (meta.get("generation"), dict(meta.get("annotations") or {}))
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    essence = (meta.get("generation"), annotations)
     if seen.get((namespace, name)) != essence:
         seen[(namespace, name)] = essence
         trigger(memo, namespace, name)
