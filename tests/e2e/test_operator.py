@@ -373,6 +373,34 @@ def test_drift_and_no_secret_in_status_events_or_plan(env: Env, operator: Operat
         assert password_dsn not in blob and "postgresql://" not in blob
 
 
+def _api_requests(operator: Operator) -> dict[str, float]:
+    """The operator's own API requests so far, by verb (its metrics)."""
+    out = {}
+    for line in operator.get(operator.metrics_port, "/metrics").splitlines():
+        if line.startswith("schemaop_operator_api_requests_total{"):
+            verb = line.split('verb="', 1)[1].split('"', 1)[0]
+            out[verb] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_an_idle_drift_check_makes_no_api_request(env: Env, operator: Operator) -> None:
+    # The SchemaVersion, its Jobs and its Secret come from the operator's watches; a
+    # check that finds what the last one found decides nothing again.
+    env.secret()
+    env.migration("1", "create table a (id int)", "drop table a")
+    env.schemaversion(driftCheckInterval="10s")  # the CRD's minimum
+    env.wait_ready("1", operator)
+    time.sleep(12)  # its own status writes back from the watch, one drift check
+    before = _api_requests(operator)
+    time.sleep(25)  # two drift checks at least
+    after = _api_requests(operator)
+    assert {v: n - before.get(v, 0) for v, n in after.items() if n != before.get(v, 0)} == {}
+    # Drift is still seen by such a check.
+    with psycopg.connect(env.dsn, autocommit=True) as conn:
+        conn.execute("alter table a add column sneaky text")
+    env.wait_reason("Drifted", "True", "Drifted", operator, timeout=60)
+
+
 def test_secret_missing_then_created_recovers(env: Env, operator: Operator) -> None:
     env.migration("1", "create table a (id int)", "drop table a")
     env.schemaversion()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -27,10 +26,8 @@ class SecretKube:
     def __init__(self, value: str) -> None:
         self.value = value
 
-    async def read_secret_key(
-        self, namespace: str, name: str, key: str, selector: Mapping[str, str] | None = None
-    ) -> str:
-        return self.value
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        return {"data": {"url": base64.b64encode(self.value.encode()).decode()}}
 
 
 @pytest.mark.parametrize("template", ["postgresql://mig:Lea@{t}@db:5432/app", "{t}"])

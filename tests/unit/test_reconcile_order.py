@@ -11,6 +11,7 @@ plan already applied when the reconciliation took longer than the retry backoff
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 from collections.abc import Callable, Mapping
@@ -98,10 +99,8 @@ class FakeKube:
             }
         ]
 
-    async def read_secret_key(
-        self, namespace: str, name: str, key: str, selector: Mapping[str, str] | None = None
-    ) -> str:
-        return "postgresql://u@db/app"
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        return {"data": {"url": base64.b64encode(b"postgresql://u@db/app").decode()}}
 
     async def list_jobs(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         jobs = copy.deepcopy(self.world.jobs)

@@ -312,3 +312,89 @@ async def test_before_a_job_the_api_confirms_the_indexed_schemamigrations_it_run
     assert requests["get schemamigrations"] == 1  # the one the plan's step comes from
     assert requests["create Job"] == (0 if deleted else 1)
     assert requests["list schemamigrations"] == (1 if deleted else 0)
+
+
+def _counting_decide(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = reconcile.decide
+
+    def counted(facts: Any) -> Any:
+        calls.append(1)
+        return real(facts)
+
+    monkeypatch.setattr(reconcile, "decide", counted)
+    return calls
+
+
+@pytest.mark.usefixtures("applied")
+async def test_with_the_secret_watch_an_idle_drift_check_makes_no_request_and_no_decision(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decided = _counting_decide(monkeypatch)
+    kube = CountingKube()
+    reconciler = Reconciler(kube, OperatorConfig(), secrets_watched=True)
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))  # its status written
+    assert Counter(kube.requests)["get secret"] == 1  # not brought by the watch yet: read
+    kube.requests.clear()
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))  # nothing to write
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))  # the same found
+    assert kube.requests == []
+    assert len(decided) == 2  # the third found what the second did: not decided again
+    # Drift (another fingerprint): decided again.
+    state, _, _ = reconcile.read_database()  # type: ignore[call-arg]
+    monkeypatch.setattr(reconcile, "read_database", lambda *a, **k: (state, "other", []))
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    assert len(decided) == 3
+
+
+@pytest.mark.usefixtures("applied")
+async def test_the_secret_watch_keeps_only_named_secrets_and_a_change_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+    state, _, _ = reconcile.read_database()  # type: ignore[call-arg]
+
+    def read_database(conninfo: str, *args: Any, **kwargs: Any) -> Any:
+        read.append(conninfo)
+        return state, "fp", []
+
+    monkeypatch.setattr(reconcile, "read_database", read_database)
+    kube = CountingKube()
+    reconciler = Reconciler(kube, OperatorConfig(), secrets_watched=True)
+    url = base64.b64encode(b"postgresql://u@rotated/db").decode()
+    reconciler.secret_seen(NS, "other", {"metadata": {"name": "other"}, "data": {"url": url}})
+    assert reconciler.secrets == {}  # no SchemaVersion names it
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    assert "h" in read[-1] and "rotated" not in read[-1]
+    annotations = {"kubectl.kubernetes.io/last-applied-configuration": '{"data": "..."}'}
+    rotated = {"metadata": {"name": "db", "annotations": annotations}, "data": {"url": url}}
+    reconciler.secret_seen(NS, "db", rotated)
+    kept = reconciler.secrets[(NS, "db")]  # type: ignore[index]
+    assert kept["metadata"]["annotations"] == {}  # kubectl's copy of the data is not kept
+    kube.requests.clear()
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    assert "rotated" in read[-1]
+    assert "get secret" not in kube.requests
+    # Deleted: read from the API again (which still has it here).
+    reconciler.secret_seen(NS, "db", None)
+    kube.requests.clear()
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    assert "get secret" in kube.requests
+
+
+async def test_a_job_decided_with_the_watched_secret_reads_the_secret_from_the_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _at_version(monkeypatch, 3)
+    kube = CountingKube()
+    reconciler = Reconciler(kube, OperatorConfig(), secrets_watched=True)
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    kube.objects["schemamigrations/db-v4"] = _migration("db", 4)
+    kube.requests.clear()
+    await reconciler.reconcile(NS, "db", _index(kube), _cached(kube))
+    requests = Counter(kube.requests)
+    # Decided on the watches' copies, then again on the API's: the Secret too.
+    assert requests["get schemaversions"] == 1
+    assert requests["get secret"] == 1
+    assert requests["create Job"] == 1

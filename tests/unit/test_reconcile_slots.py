@@ -166,3 +166,93 @@ def test_the_reconcile_slots_are_the_worker_threads() -> None:
 
     assert handlers.RECONCILE_SLOTS == IO_THREADS
     assert handlers.TIMER_SLOTS < handlers.RECONCILE_SLOTS
+
+
+def _job_event(memo: Memo, sv: str, kind: str, finished: bool, uid: str = "job-1") -> Any:
+    status = {"conditions": [{"type": "Complete", "status": "True"}]} if finished else {}
+    return handlers.job_changed(
+        type=kind,
+        namespace=NS,
+        labels={handlers.LABEL_SCHEMAVERSION: sv},
+        meta={"uid": uid},
+        status=status,
+        memo=memo,
+    )
+
+
+async def test_a_finished_job_goes_ahead_of_first_reconciliations() -> None:
+    # db0 has reconciled once and waits for its Job; 40 new SchemaVersions queue for
+    # two slots (each first reconciliation 50 ms). db0's Job finishes: its
+    # reconciliation goes next, not after the 40 (docs/benchmarks.md: Job Complete
+    # to Ready p50 1,108 s at 1,000).
+    reconciler = CountingReconciler(seconds=0.05, delay=3600)
+    memo = Memo(reconciler, Slots(reconcile=2, timer=1))
+    stopped = Stopped()
+    tasks = _start(memo, ["db0"], stopped)
+    try:
+        await _until(lambda: len(reconciler.done) == 1)
+        await _job_event(memo, "db0", "MODIFIED", finished=False)  # the Job runs
+        await _until(lambda: len(reconciler.done) == 2)
+        tasks += _start(memo, [f"new{i}" for i in range(40)], stopped)
+        await _until(lambda: len(reconciler.done) >= 4)
+        await _job_event(memo, "db0", "MODIFIED", finished=True)
+        before = len(reconciler.done)
+        await _until(lambda: [n for n, _ in reconciler.done].count("db0") == 3)
+        order = [n for n, _ in reconciler.done]
+        # Behind at most those in flight and those that took a slot during the
+        # debounce (0.2 s: about four of 50 ms in each of two slots), not the 40.
+        assert order.index("db0", before) - before <= 14
+        assert len(order) < 42  # some new ones still waited
+        # The same Job's end seen again (a re-list after the watch restarts) is no news.
+        assert not memo.slots.job_finished
+        await _job_event(memo, "db0", None, finished=True)
+        assert not memo.slots.job_finished
+    finally:
+        await _stop(memo, tasks, stopped)
+    assert memo.slots.reconcile._value == 2
+
+
+async def test_a_job_listed_finished_when_the_watch_starts_gets_no_priority() -> None:
+    memo = Memo(CountingReconciler(seconds=0, delay=3600), Slots())
+    await _job_event(memo, "db0", None, finished=True, uid="old")
+    assert not memo.slots.job_finished
+    await _job_event(memo, "db1", "MODIFIED", finished=True, uid="new")
+    assert memo.slots.job_finished == {(NS, "db1")}
+    assert memo.slots.priority((NS, "db1")) == handlers.JOB_FINISHED
+    assert memo.slots.priority((NS, "db1")) == handlers.OTHERS  # once
+    await _job_event(memo, "db1", "DELETED", finished=True, uid="new")
+    assert "new" not in memo.slots.finished_jobs
+
+
+async def test_priority_slots_serve_by_class_then_in_order_and_keep_no_slot_when_stopped() -> None:
+    slots = handlers.PrioritySlots(1)
+    await slots.acquire()
+    served: list[str] = []
+
+    async def take(label: str, priority: int) -> None:
+        await slots.acquire(priority)
+        served.append(label)
+        await asyncio.sleep(0.01)
+        slots.release()
+
+    waiters = [
+        asyncio.ensure_future(take("first", handlers.OTHERS)),
+        asyncio.ensure_future(take("second", handlers.OTHERS)),
+    ]
+    await asyncio.sleep(0.01)
+    stopped = asyncio.ensure_future(take("stopped", handlers.JOB_FINISHED))
+    waiters.append(asyncio.ensure_future(take("finished", handlers.JOB_FINISHED)))
+    await asyncio.sleep(0.01)
+    stopped.cancel()  # stopped while waiting: skipped
+    slots.release()
+    await asyncio.gather(*waiters)
+    assert served == ["finished", "first", "second"]
+    assert slots._value == 1
+    # Granted a slot in the moment it is cancelled: the slot is given back.
+    await slots.acquire()
+    waiting = asyncio.ensure_future(slots.acquire())
+    await asyncio.sleep(0.01)
+    slots.release()
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert slots._value == 1

@@ -308,3 +308,23 @@ async def test_a_record_the_api_server_refuses_is_not_sent_again() -> None:
     await recorder.record_finished_jobs(_sv())
     await recorder.record_finished_jobs(_sv())
     assert kube.creates == 1 and kube.log_reads == 1
+
+
+async def test_the_recorder_remembers_only_jobs_that_still_exist() -> None:
+    # It ran for every Job the process ever saw (1,000 SchemaVersions, a Job each
+    # and more): a Job gone (its TTL, a prune) is never listed again.
+    kube = FakeKube([_job(1, uid="a"), _job(2, uid="b")])
+    recorder = RunRecorder(kube, 50)  # type: ignore[arg-type]
+    await recorder.record_finished_jobs(_sv())
+    assert recorder._recorded == {("ns", "db"): {"a", "b"}}
+    kube.jobs = [_job(2, uid="b")]
+    await recorder.record_finished_jobs(_sv())
+    assert recorder._recorded == {("ns", "db"): {"b"}}
+    assert kube.creates == 2  # b not recorded again
+    kube.jobs = []
+    await recorder.record_finished_jobs(_sv())
+    assert recorder._recorded == {}
+    kube.jobs = [_job(3, uid="c")]
+    await recorder.record_finished_jobs(_sv())
+    recorder.forget("ns", "db")
+    assert recorder._recorded == {}

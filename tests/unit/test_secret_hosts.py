@@ -107,10 +107,9 @@ class AnnotatedSecretKube:
     def __init__(self, annotations: Mapping[str, str]) -> None:
         self.annotations = dict(annotations)
 
-    async def read_secret_key_annotated(
-        self, namespace: str, name: str, key: str, selector: Mapping[str, str] | None = None
-    ) -> tuple[str, dict[str, str]]:
-        return PASSWORD, self.annotations
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        password = base64.b64encode(PASSWORD.encode()).decode()
+        return {"metadata": {"annotations": self.annotations}, "data": {"password": password}}
 
 
 def test_the_operator_checks_the_secret_before_it_connects_and_asks_for_scram() -> None:

@@ -339,7 +339,13 @@ def run(args: argparse.Namespace) -> int:
             on_request=lambda verb: metrics.OPERATOR_API_REQUESTS.labels(verb).inc(),
             connections=IO_THREADS,
         )
-        memo.reconciler = Reconciler(kube, config, read_pool=memo.read_pool)
+        memo.reconciler = Reconciler(
+            kube,
+            config,
+            read_pool=memo.read_pool,
+            # The Secret watch (watch_secrets above) keeps the connection Secrets.
+            secrets_watched=not config.secret_selector,
+        )
         await handlers.await_discovery(memo.reconciler.kube)
 
     @kopf.on.cleanup()

@@ -87,6 +87,43 @@ class KubeConfigError(Exception):
     """No usable kubeconfig (file, context)."""
 
 
+def secret_key(
+    secret: Mapping[str, Any] | None,
+    namespace: str,
+    name: str,
+    key: str,
+    required_labels: Mapping[str, str] | None = None,
+) -> tuple[str, dict[str, str]]:
+    """One key of a Secret as read (or as a watch holds it), decoded, and the
+    Secret's annotations. With ``required_labels`` (the operator's
+    ``--secret-selector``), a Secret without every one of them is refused before
+    its data is looked at. The errors name the Secret and the key, never a value."""
+    if secret is None:
+        raise SecretNotFound(f"Secret {namespace}/{name} does not exist")
+    labels = (secret.get("metadata") or {}).get("labels") or {}
+    missing = {k: v for k, v in (required_labels or {}).items() if labels.get(k) != v}
+    if missing:
+        wanted = " ".join(f"{k}={v}" for k, v in sorted(missing.items()))
+        raise SecretNotLabelled(
+            f"Secret {namespace}/{name} is not labelled {wanted}, and this operator uses "
+            f"only Secrets labelled so (--secret-selector); if it is meant for schemaop, "
+            f"label it: kubectl label secret {name} -n {namespace} {wanted}"
+        )
+    data = secret.get("data") or {}
+    if key not in data:
+        raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
+    annotations = dict((secret.get("metadata") or {}).get("annotations") or {})
+    try:
+        return base64.b64decode(data[key], validate=True).decode("utf-8"), annotations
+    except (ValueError, UnicodeDecodeError):
+        # `from None`: a UnicodeDecodeError carries the bytes it could not decode,
+        # which would put part of the Secret into a traceback or a log line.
+        raise SecretNotFound(
+            f"Secret {namespace}/{name} key {key!r} is not UTF-8 text: store the "
+            "connection string (or password) as UTF-8"
+        ) from None
+
+
 def load_config() -> None:
     """Configure the default client: in-cluster when running in a pod, else the kubeconfig."""
     try:
@@ -371,33 +408,16 @@ class KubeApi:
         required_labels: Mapping[str, str] | None = None,
     ) -> tuple[str, dict[str, str]]:
         """:meth:`read_secret_key`, and the Secret's annotations (one ``get``)."""
-        secret = await self._call(
+        secret = await self.read_secret(namespace, name)
+        return secret_key(secret, namespace, name, key, required_labels)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A whole Secret, read by name (``get``); None when it does not exist. Never
+        logged: hand it to :func:`secret_key`."""
+        secret: dict[str, Any] | None = await self._call(
             f"get secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace
         )
-        if secret is None:
-            raise SecretNotFound(f"Secret {namespace}/{name} does not exist")
-        labels = (secret.get("metadata") or {}).get("labels") or {}
-        missing = {k: v for k, v in (required_labels or {}).items() if labels.get(k) != v}
-        if missing:
-            wanted = " ".join(f"{k}={v}" for k, v in sorted(missing.items()))
-            raise SecretNotLabelled(
-                f"Secret {namespace}/{name} is not labelled {wanted}, and this operator uses "
-                f"only Secrets labelled so (--secret-selector); if it is meant for schemaop, "
-                f"label it: kubectl label secret {name} -n {namespace} {wanted}"
-            )
-        data = secret.get("data") or {}
-        if key not in data:
-            raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
-        annotations = dict((secret.get("metadata") or {}).get("annotations") or {})
-        try:
-            return base64.b64decode(data[key], validate=True).decode("utf-8"), annotations
-        except (ValueError, UnicodeDecodeError):
-            # `from None`: a UnicodeDecodeError carries the bytes it could not decode,
-            # which would put part of the Secret into a traceback or a log line.
-            raise SecretNotFound(
-                f"Secret {namespace}/{name} key {key!r} is not UTF-8 text: store the "
-                "connection string (or password) as UTF-8"
-            ) from None
+        return secret
 
     # -- plan ConfigMaps and Jobs -----------------------------------------------
 

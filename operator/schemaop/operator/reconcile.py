@@ -38,7 +38,7 @@ from schemaop.decide import (
 from schemaop.decide.secrethosts import host_problem
 from schemaop.engine.observe import read_database, read_progress
 from schemaop.engine.readpool import ReadPool
-from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled
+from schemaop.kube.api import KubeApi, KubeError, SecretNotFound, SecretNotLabelled, secret_key
 from schemaop.kube.builders import (
     LABEL_SCHEMAVERSION,
     build_job,
@@ -125,9 +125,43 @@ def connection_secrets(spec: Mapping[str, Any]) -> list[str]:
     return names
 
 
+# kubectl's copy of a whole object in an annotation (``kubectl apply`` without
+# ``--server-side``): never read by the operator, not kept from a watch (of a
+# Secret, its data again).
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def kept_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """What the operator keeps of a connection Secret from its watch: its data and
+    the metadata :func:`schemaop.kube.api.secret_key` reads (labels, annotations)."""
+    meta = secret.get("metadata") or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    return {
+        "metadata": {
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": annotations,
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "data": dict(secret.get("data") or {}),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Checked:
+    """What a reconciliation decided on (without the time) and what it decided, to
+    skip the decision when a drift check finds the same (see :meth:`Reconciler._unchanged`)."""
+
+    inputs: tuple[Any, ...]
+    requeue_after: float
+
+
 class Reconciler:
     def __init__(
-        self, kube: KubeApi, config: OperatorConfig, read_pool: ReadPool | None = None
+        self,
+        kube: KubeApi,
+        config: OperatorConfig,
+        read_pool: ReadPool | None = None,
+        secrets_watched: bool = False,
     ) -> None:
         self.kube = kube
         self.config = config
@@ -135,6 +169,13 @@ class Reconciler:
         self.read_pool = read_pool
         # (namespace, secret name) -> SchemaVersion names that read it.
         self.secret_index: dict[tuple[str, str], set[str]] = {}
+        # The connection Secrets as the operator's Secret watch last saw them (only
+        # those a SchemaVersion names: :meth:`secret_seen`), kept_secret's part of
+        # each; None without the watch (--secret-selector): read at each reconciliation.
+        self.secrets: dict[tuple[str, str], dict[str, Any]] | None = {} if secrets_watched else None
+        # (namespace, name) -> the inputs and outcome of its last decision, when it
+        # was one a drift check may skip.
+        self._checked: dict[tuple[str, str], _Checked] = {}
         self._lint_cache = LintCache()
         self.report = StatusReport(kube)
         # (namespace, name) -> (monotonic time, progress) of the last progress read.
@@ -156,19 +197,48 @@ class Reconciler:
         self._termination_messages.pop((namespace, name), None)
         self._known_version.pop((namespace, name), None)
         self._written_migrations.pop((namespace, name), None)
+        self._checked.pop((namespace, name), None)
+        self.runs.forget(namespace, name)
         if self.read_pool is not None:
             self.read_pool.release((namespace, name))
 
-    async def _conninfo(self, namespace: str, spec: Mapping[str, Any]) -> tuple[str, str]:
-        """The connection string, and where it came from (for messages; never its text)."""
+    def secret_seen(self, namespace: str, name: str, secret: Mapping[str, Any] | None) -> None:
+        """The Secret watch saw ``secret`` (None: deleted). Kept only if a SchemaVersion
+        names it (or it is kept already): the operator holds no other Secret."""
+        if self.secrets is None:
+            return
+        key = (namespace, name)
+        if secret is None:
+            self.secrets.pop(key, None)
+        elif key in self.secrets or self.secret_index.get(key):
+            self.secrets[key] = kept_secret(secret)
+
+    async def _secret_key(
+        self, namespace: str, ref: Mapping[str, Any], from_watch: bool
+    ) -> tuple[str, dict[str, str]]:
+        """One key of a connection Secret, and its annotations: as the Secret watch
+        holds it when ``from_watch`` and it does; otherwise read (``get``), and kept
+        for the next time if the watch has not brought it yet (a watch event, newer
+        or as new, replaces it; a read never replaces what the watch brought)."""
+        key = (namespace, str(ref["name"]))
+        secret = self.secrets.get(key) if from_watch and self.secrets is not None else None
+        if secret is None:
+            secret = await self.kube.read_secret(namespace, key[1])
+            if secret is not None and self.secrets is not None:
+                self.secrets.setdefault(key, kept_secret(secret))
+        return secret_key(secret, namespace, key[1], str(ref["key"]), self.config.secret_selector)
+
+    async def _conninfo(
+        self, namespace: str, spec: Mapping[str, Any], from_watch: bool = False
+    ) -> tuple[str, str]:
+        """The connection string, and where it came from (for messages; never its text).
+        ``from_watch``: the Secret as the Secret watch holds it, if it does."""
         from schemaop.engine.connect import make_conninfo
 
         conn = spec.get("connection") or {}
         if "urlFrom" in conn:
             ref = conn["urlFrom"]["secretKeyRef"]
-            url = await self.kube.read_secret_key(
-                namespace, ref["name"], ref["key"], self.config.secret_selector
-            )
+            url, _ = await self._secret_key(namespace, ref, from_watch)
             redaction.remember_connection_string(url)
             return url, f"Secret {namespace}/{ref['name']} key {ref['key']}"
         params: dict[str, Any] = {
@@ -182,9 +252,7 @@ class Reconciler:
         source = "spec.connection"
         if "passwordFrom" in conn:
             ref = conn["passwordFrom"]["secretKeyRef"]
-            params["password"], annotations = await self.kube.read_secret_key_annotated(
-                namespace, ref["name"], ref["key"], self.config.secret_selector
-            )
+            params["password"], annotations = await self._secret_key(namespace, ref, from_watch)
             redaction.remember(params["password"])
             # Before any connection: may this password go to the spec's host at all?
             problem = host_problem(
@@ -324,7 +392,9 @@ class Reconciler:
         jobs = await self._jobs(namespace, name, meta.get("uid", ""), listed_jobs)
         if not paused:
             try:
-                conninfo, source = await self._conninfo(namespace, spec)
+                # From the Secret watch when the rest is from the watches too: a
+                # decision to create a Job is made again on what the API says.
+                conninfo, source = await self._conninfo(namespace, spec, current is not None)
             except SecretNotFound as exc:
                 secret_error = str(exc)
                 secret_unlabelled = isinstance(exc, SecretNotLabelled)
@@ -379,6 +449,12 @@ class Reconciler:
             apply_policy=_policy_hook(),
             job_policy=self.config.job_policy,
         )
+        inputs = _inputs(sv, migrations, listed_jobs, facts)
+        if current is not None and self._unchanged(namespace, name, inputs):
+            # A drift check that found what the last one found: same decision.
+            metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
+            return self._checked[(namespace, name)].requeue_after
+        self._checked.pop((namespace, name), None)
         decision = decide(facts)
         if decision.create_job_for is not None and read_from is not None:
             # The read may have used a kept connection, logged in before a password
@@ -431,9 +507,19 @@ class Reconciler:
         # SchemaMigrations first: whoever sees the SchemaVersion Ready then also sees
         # its migrations marked applied.
         await self._write_migration_status(namespace, name, migrations, decision)
-        await self._write_status(sv, decision)
+        written = await self._write_status(sv, decision)
+        pending = self._written_migrations.get((namespace, name))
+        if _settled(decision) and not written and not pending:
+            self._checked[(namespace, name)] = _Checked(inputs, decision.requeue_after)
         metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
         return decision.requeue_after
+
+    def _unchanged(self, namespace: str, name: str, inputs: tuple[Any, ...]) -> bool:
+        """Whether the last decision was settled (see :func:`_settled`), wrote
+        nothing, and was made on these same inputs: then deciding again gives the
+        same decision and writes nothing again."""
+        checked = self._checked.get((namespace, name))
+        return checked is not None and checked.inputs == inputs
 
     async def _read_progress(
         self,
@@ -549,10 +635,11 @@ class Reconciler:
             )
         return str(job["metadata"]["name"])
 
-    async def _write_status(self, sv: Mapping[str, Any], decision: Decision) -> None:
+    async def _write_status(self, sv: Mapping[str, Any], decision: Decision) -> bool:
         """The one writer of a SchemaVersion's status: the decision's changes and
         conditions applied to the status as read (re-read on conflict, not written
-        when nothing changed: :meth:`KubeApi.update_status`)."""
+        when nothing changed: :meth:`KubeApi.update_status`); whether it wrote (a
+        no-op, or the object gone, is not a write)."""
         meta = sv["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         now = _iso(_now())
@@ -578,9 +665,11 @@ class Reconciler:
             log.warning("status of %s/%s not written: %s", namespace, name, exc)
             raise
         if written is None:
-            return
-        self._known_version[(namespace, name)] = str(written["metadata"].get("resourceVersion"))
+            return False
+        version = str(written["metadata"].get("resourceVersion"))
+        self._known_version[(namespace, name)] = version
         await self.report.status_written(written, before[0])
+        return version != str(meta.get("resourceVersion"))
 
     async def _write_migration_status(
         self, namespace: str, sv: str, migrations: list[dict[str, Any]], decision: Decision
@@ -629,6 +718,48 @@ class Reconciler:
                 written[sm] = (str(version), copy.deepcopy(result.get("status") or {}))
         if not written:
             self._written_migrations.pop((namespace, sv), None)
+
+
+def _identity(obj: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An object's version: its name, UID and resourceVersion."""
+    meta = obj.get("metadata") or {}
+    return (meta.get("name"), meta.get("uid"), meta.get("resourceVersion"))
+
+
+def _inputs(
+    sv: Mapping[str, Any],
+    migrations: list[dict[str, Any]],
+    jobs: list[dict[str, Any]],
+    facts: Facts,
+) -> tuple[Any, ...]:
+    """Everything :func:`decide` reads but the time, compactly: the objects by their
+    resourceVersion (a change of spec, annotations or status changes it), what was
+    read of the database as it is."""
+    return (
+        sv["metadata"].get("resourceVersion"),
+        tuple(_identity(m) for m in migrations),
+        facts.secret_error,
+        facts.secret_unlabelled,
+        facts.host_not_allowed,
+        facts.db_error,
+        facts.db_state,
+        facts.live_fingerprint,
+        tuple(_identity(j) for j in jobs),
+        facts.rollback_points,
+        facts.batch_progress,
+        facts.batch_progress_read,
+    )
+
+
+def _settled(decision: Decision) -> bool:
+    """A decision that depends on nothing but its inputs (not on the time: the only
+    gate that reads the time is a failed Job's retry backoff, never Ready) and does
+    nothing: Ready, no Job to create or delete."""
+    return (
+        decision.create_job_for is None
+        and decision.delete_job is None
+        and any(c.type == cond.ConditionType.READY and c.status for c in decision.conditions)
+    )
 
 
 def _strip_times(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:

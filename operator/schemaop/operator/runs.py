@@ -51,8 +51,14 @@ class RunRecorder:
     def __init__(self, kube: KubeApi, limit: int = DEFAULT_RUN_HISTORY_LIMIT) -> None:
         self.kube = kube
         self.limit = max(1, limit)
-        # UIDs of the finished Jobs whose record exists (or was pruned already).
-        self._recorded: set[str] = set()
+        # (namespace, SchemaVersion) -> UIDs of its finished Jobs whose record exists
+        # (or was pruned already): only of Jobs still listed, so bounded by the Jobs
+        # that exist, not by every Job this process has seen.
+        self._recorded: dict[tuple[str, str], set[str]] = {}
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what is remembered of a SchemaVersion this operator no longer runs."""
+        self._recorded.pop((namespace, name), None)
 
     async def record_finished_jobs(
         self, sv: Mapping[str, Any], listed: list[dict[str, Any]] | None = None
@@ -78,7 +84,12 @@ class RunRecorder:
         if listed is None:
             listed = await self.kube.list_jobs(namespace, selector)
         jobs = [j for j in listed if controlled_by(j, uid) and job_done(j) is not None]
-        new = [j for j in jobs if j["metadata"].get("uid") not in self._recorded]
+        # A Job gone (its TTL, a prune) is never listed again: its UID is not kept.
+        finished = {str(j["metadata"].get("uid")) for j in jobs}
+        recorded = self._recorded.pop((namespace, name), set()) & finished
+        if recorded:
+            self._recorded[(namespace, name)] = recorded
+        new = [j for j in jobs if j["metadata"].get("uid") not in recorded]
         if not new:
             return
         records = [
@@ -104,7 +115,7 @@ class RunRecorder:
                 if created:
                     log.info("run record %s/%s written", namespace, record["metadata"]["name"])
                     records.append(record)
-            self._recorded.add(str(job_meta.get("uid")))
+            self._recorded.setdefault((namespace, name), set()).add(str(job_meta.get("uid")))
         for stale in runs_to_prune(records, self.limit):
             await self.kube.delete_custom(RUN_PLURAL, namespace, stale)
 
