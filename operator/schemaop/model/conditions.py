@@ -47,6 +47,7 @@ class Reason(enum.StrEnum):
     DESTRUCTIVE_CHANGE = "DestructiveChange"
     MIGRATION_FAILED = "MigrationFailed"
     RETRYING = "Retrying"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
     DATABASE_UNREACHABLE = "DatabaseUnreachable"
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason, not a password
@@ -101,6 +102,10 @@ MESSAGES: Mapping[Reason, str] = {
     ),
     Reason.MIGRATION_FAILED: "The migration Job failed; see status.failure.",
     Reason.RETRYING: "The last attempt failed for a transient reason; retrying with backoff.",
+    Reason.DEADLINE_EXCEEDED: (
+        "The migration Jobs of this plan were stopped by spec.job.activeDeadlineSeconds "
+        "several times in a row; raise it, then retry (annotation schemaop.io/retry-requested)."
+    ),
     Reason.DATABASE_UNREACHABLE: "The database cannot be reached; retrying with backoff.",
     Reason.AUTHENTICATION_FAILED: "The database refused the credentials from the Secret.",
     Reason.SECRET_NOT_FOUND: "The connection Secret or its key does not exist; create it.",

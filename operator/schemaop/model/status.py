@@ -115,6 +115,29 @@ class Failure(TypedDict, total=False):
     retryAt: str
 
 
+class Retry(TypedDict, total=False):
+    """How the migration Jobs of one plan have ended so far, kept in status so that
+    the attempt count, the backoff and a stall outlive the Jobs themselves (their
+    ``ttlSecondsAfterFinished``, a person, a GitOps prune): a plan whose failed Jobs
+    are gone is not run again as attempt 1.
+
+    ``attempt``: the last attempt that ended; ``retryable``: whether another may
+    follow; ``stoppedInARow``: attempts in a row that ended from outside (killed
+    without a summary, or stopped by ``activeDeadlineSeconds``); ``reason`` and
+    ``message``: the condition a stall shows; ``retryAt``: when the next attempt
+    may start; ``retryRequested``: the value of ``schemaop.io/retry-requested`` the
+    last attempt answered (each value answers once)."""
+
+    planHash: str
+    attempt: int
+    retryable: bool
+    stoppedInARow: int
+    reason: str
+    message: str
+    retryAt: str
+    retryRequested: str
+
+
 class BatchError(TypedDict, total=False):
     """The last failed batch of a batched step: its key range, SQLSTATE and statement."""
 
@@ -164,6 +187,7 @@ class SchemaVersionStatus(TypedDict, total=False):
     rollbackPoints: list[RollbackPoint]
     lastJob: LastJob
     failure: Failure
+    retry: Retry
     dataMigration: DataMigration
     conditions: list[Condition]
 
@@ -253,6 +277,17 @@ def set_failure(failure: Failure) -> StatusChange:
 
 def clear_failure(status: SchemaVersionStatus) -> None:
     status.pop("failure", None)
+
+
+def set_retry(retry: Retry) -> StatusChange:
+    def change(status: SchemaVersionStatus) -> None:
+        status["retry"] = retry
+
+    return change
+
+
+def clear_retry(status: SchemaVersionStatus) -> None:
+    status.pop("retry", None)
 
 
 def set_data_migration(progress: DataMigration) -> StatusChange:
