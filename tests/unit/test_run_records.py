@@ -308,3 +308,23 @@ async def test_a_record_the_api_server_refuses_is_not_sent_again() -> None:
     await recorder.record_finished_jobs(_sv())
     await recorder.record_finished_jobs(_sv())
     assert kube.creates == 1 and kube.log_reads == 1
+
+
+async def test_a_job_stopped_by_a_pause_leaves_a_record_saying_so() -> None:
+    running = _job(2, uid="r")
+    running["status"] = {"startTime": "2026-12-01T10:00:00Z"}  # not finished
+    kube = FakeKube([running])
+    recorder = RunRecorder(kube, 50)  # type: ignore[arg-type]
+    sv = _sv()
+    sv["status"] = {"dataMigration": {"version": "7", "rowsDone": 1200}}
+    await recorder.record_paused(sv, running["metadata"]["name"], "r")
+    (record,) = kube.records.values()
+    spec = _valid(record)["spec"]
+    assert (spec["outcome"], spec["outcomeReason"]) == ("Stopped", "Paused")
+    assert "spec.paused" in spec["outcomeMessage"] and "batched step 7" in spec["outcomeMessage"]
+    assert spec["attempt"] == 2 and spec["completionTime"] and spec["log"]["tail"] == "log\n"
+    assert record["metadata"]["labels"]["schemaop.io/outcome"] == "Stopped"
+    # Once gone it is never recorded a second time; another UID under that name is not it.
+    await recorder.record_finished_jobs(sv)
+    await recorder.record_paused(sv, running["metadata"]["name"], "other")
+    assert kube.creates == 1

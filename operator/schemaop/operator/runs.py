@@ -19,6 +19,7 @@ operator lists the records once per SchemaVersion.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,7 @@ from schemaop.kube.builders import (
     LABEL_SCHEMAVERSION,
     RUN_LOG_LINES,
     RUN_PLURAL,
+    StoppedBy,
     build_run_record,
     controlled_by,
     job_done,
@@ -108,6 +110,41 @@ class RunRecorder:
         for stale in runs_to_prune(records, self.limit):
             await self.kube.delete_custom(RUN_PLURAL, namespace, stale)
 
+    async def record_paused(self, sv: Mapping[str, Any], job_name: str, uid: str) -> None:
+        """Write the record of a Job the operator is about to delete before it finished
+        (spec.paused stops a batched step's Job): once deleted it never finishes, so
+        :meth:`record_finished_jobs` would never see it. What it did so far is in its
+        log and the progress table; the record says it was stopped by the pause. Never
+        raises an API error (the Job is stopped all the same)."""
+        await self._record_stopped(sv, job_name, uid, paused_stop(sv, job_name, _now()))
+
+    async def _record_stopped(
+        self, sv: Mapping[str, Any], job_name: str, uid: str, why: StoppedBy
+    ) -> None:
+        meta = sv["metadata"]
+        namespace = meta["namespace"]
+        try:
+            # Listed, not read: the operator may list Jobs, not get them (its RBAC).
+            listed = await self.kube.list_jobs(namespace, f"{LABEL_SCHEMAVERSION}={meta['name']}")
+            job = next((j for j in listed if str(j["metadata"].get("uid")) == uid), None)
+            if (
+                job is None
+                or job["metadata"].get("name") != job_name
+                or not controlled_by(job, meta.get("uid", ""))
+                or job_done(job) is not None  # finished: recorded as such
+            ):
+                return
+            pod_log = await self.kube.job_pod_log(
+                namespace, job["metadata"], CONTAINER, RUN_LOG_LINES
+            )
+            record = build_run_record(sv, job, None, pod_log, stopped=why)
+            if await self.kube.create_custom(RUN_PLURAL, record):
+                log.info("run record %s/%s written", namespace, record["metadata"]["name"])
+        except KubeError as exc:
+            log.warning("run record of stopped Job %s/%s not written: %s", namespace, job_name, exc)
+            return
+        self._recorded.add(uid)
+
     async def _build(self, sv: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
         namespace, job_meta = sv["metadata"]["namespace"], job["metadata"]
         message = await self.kube.job_termination_message(namespace, job_meta)
@@ -116,6 +153,27 @@ class RunRecorder:
         # The termination message is compact; the log's last line has the whole summary.
         summary = summary_from_log(pod_log.text, summary)
         return build_run_record(sv, job, summary, pod_log)
+
+
+def paused_stop(sv: Mapping[str, Any], job_name: str, now: dt.datetime) -> StoppedBy:
+    """Why a paused SchemaVersion's Job is stopped, for its run record."""
+    shown = (sv.get("status") or {}).get("dataMigration") or {}
+    where = (
+        f" during batched step {shown['version']} ({shown.get('rowsDone', 0)} rows done when "
+        "last read)"
+        if shown.get("version")
+        else ""
+    )
+    return StoppedBy(
+        "Paused",
+        f"spec.paused: the operator stopped Job {job_name}{where}; it ends after its current "
+        "batch, and a Job started once spec.paused is false continues from its position",
+        now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _finished_at(job: Mapping[str, Any]) -> str:
