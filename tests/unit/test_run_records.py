@@ -328,3 +328,25 @@ async def test_a_job_stopped_by_a_pause_leaves_a_record_saying_so() -> None:
     await recorder.record_finished_jobs(sv)
     await recorder.record_paused(sv, running["metadata"]["name"], "other")
     assert kube.creates == 1
+
+
+async def test_what_is_remembered_is_bounded_by_the_jobs_that_still_exist() -> None:
+    kube = FakeKube([_job(i, uid=f"u{i}", end=f"2026-12-01T10:0{i}:00Z") for i in range(1, 4)])
+    recorder = RunRecorder(kube, 50)  # type: ignore[arg-type]
+    sv = _sv()
+    await recorder.record_finished_jobs(sv)
+    assert recorder._recorded == {("ns", "db"): {"u1", "u2", "u3"}}
+    # The Jobs' TTL deletes them, new ones come: only the listed ones are remembered.
+    for round_ in range(20):
+        uid = f"n{round_}"
+        kube.jobs = [_job(round_ + 4, uid=uid, end=f"2026-12-01T11:{round_:02d}:00Z")]
+        await recorder.record_finished_jobs(sv)
+        assert recorder._recorded == {("ns", "db"): {uid}}
+    creates = kube.creates
+    await recorder.record_finished_jobs(sv)  # still remembered: nothing written again
+    assert kube.creates == creates
+    kube.jobs = []
+    await recorder.record_finished_jobs(sv)
+    assert recorder._recorded == {("ns", "db"): set()}
+    recorder.forget("ns", "db")  # the SchemaVersion is gone
+    assert recorder._recorded == {}

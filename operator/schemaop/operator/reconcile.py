@@ -156,6 +156,7 @@ class Reconciler:
         self._termination_messages.pop((namespace, name), None)
         self._known_version.pop((namespace, name), None)
         self._written_migrations.pop((namespace, name), None)
+        self.runs.forget(namespace, name)
         if self.read_pool is not None:
             self.read_pool.release((namespace, name))
 

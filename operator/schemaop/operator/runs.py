@@ -12,9 +12,10 @@ agrees with the termination message) and writes it, through
 Exactly once per Job: the record's name comes from the Job's name and UID, so a
 second create (two reconciles, or an operator restarted between the Job's end and
 the record) is refused by the API server with AlreadyExists, which counts as done.
-Which Jobs already have one is remembered per process (by Job UID), so in the
-steady state a reconcile costs one list of Jobs and nothing more; a restarted
-operator lists the records once per SchemaVersion.
+Which Jobs already have one is remembered per process (by Job UID, per
+SchemaVersion, for the Jobs that still exist), so in the steady state a reconcile
+costs one list of Jobs and nothing more; a restarted operator lists the records
+once per SchemaVersion.
 """
 
 from __future__ import annotations
@@ -53,8 +54,15 @@ class RunRecorder:
     def __init__(self, kube: KubeApi, limit: int = DEFAULT_RUN_HISTORY_LIMIT) -> None:
         self.kube = kube
         self.limit = max(1, limit)
-        # UIDs of the finished Jobs whose record exists (or was pruned already).
-        self._recorded: set[str] = set()
+        # (namespace, SchemaVersion) -> UIDs of its finished Jobs whose record exists
+        # (or was pruned already). Bounded by what exists: only the UIDs of Jobs still
+        # listed are kept at each look, and a SchemaVersion's entry goes with it
+        # (:meth:`forget`); a Job gone is never listed again, so nothing is lost.
+        self._recorded: dict[tuple[str, str], set[str]] = {}
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what is remembered of a SchemaVersion this operator no longer runs."""
+        self._recorded.pop((namespace, name), None)
 
     async def record_finished_jobs(
         self, sv: Mapping[str, Any], listed: list[dict[str, Any]] | None = None
@@ -80,7 +88,10 @@ class RunRecorder:
         if listed is None:
             listed = await self.kube.list_jobs(namespace, selector)
         jobs = [j for j in listed if controlled_by(j, uid) and job_done(j) is not None]
-        new = [j for j in jobs if j["metadata"].get("uid") not in self._recorded]
+        listed_uids = {str(j["metadata"].get("uid")) for j in listed}
+        recorded = self._recorded.setdefault((namespace, name), set())
+        recorded &= listed_uids  # the Jobs gone (their TTL, a prune) need no memory
+        new = [j for j in jobs if str(j["metadata"].get("uid")) not in recorded]
         if not new:
             return
         records = [
@@ -106,7 +117,7 @@ class RunRecorder:
                 if created:
                     log.info("run record %s/%s written", namespace, record["metadata"]["name"])
                     records.append(record)
-            self._recorded.add(str(job_meta.get("uid")))
+            recorded.add(str(job_meta.get("uid")))
         for stale in runs_to_prune(records, self.limit):
             await self.kube.delete_custom(RUN_PLURAL, namespace, stale)
 
@@ -143,7 +154,7 @@ class RunRecorder:
         except KubeError as exc:
             log.warning("run record of stopped Job %s/%s not written: %s", namespace, job_name, exc)
             return
-        self._recorded.add(uid)
+        self._recorded.setdefault((namespace, meta["name"]), set()).add(uid)
 
     async def _build(self, sv: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
         namespace, job_meta = sv["metadata"]["namespace"], job["metadata"]
