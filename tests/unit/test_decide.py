@@ -419,7 +419,7 @@ def test_one_duration_format() -> None:
             parse_ms(bad)
 
 
-def test_refused_credentials_stall_and_a_bad_url_is_shown_unreachable() -> None:
+def test_refused_credentials_and_a_bad_url_stall_with_their_own_reasons() -> None:
     # decide reads the reason the engine's classifier set, not the error's class name.
     auth = AuthenticationFailed("password authentication failed", sqlstate="28P01")
     d = decide(_facts(db_state=None, db_error=auth.summary()))
@@ -427,7 +427,8 @@ def test_refused_credentials_stall_and_a_bad_url_is_shown_unreachable() -> None:
     assert d.status["failure"]["sqlstate"] == "28P01"
     bad_url = InvalidConnectionString("the port is not a number").summary()
     d = decide(_facts(db_state=None, db_error=bad_url))
-    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.DATABASE_UNREACHABLE)
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.INVALID_CONNECTION_SECRET)
+    assert _reason(d, ConditionType.RECONCILING) == (False, Reason.INVALID_CONNECTION_SECRET)
     d = decide(_facts(db_state=None))
     assert _reason(d, ConditionType.RECONCILING) == (True, Reason.DATABASE_UNREACHABLE)
     assert "database state unknown" in d.status["failure"]["message"]

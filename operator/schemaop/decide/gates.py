@@ -72,7 +72,11 @@ RUNNING_JOB_RESYNC = 30.0
 
 # Connection failures a retry cannot cure: the spec, the Secret or the database's
 # set-up must change (Stalled, and looked at again with backoff).
-_NEEDS_A_PERSON = frozenset({Reason.AUTHENTICATION_FAILED, Reason.CONNECTION_POOLED})
+# An unusable connection string (InvalidConnectionSecret) too: its own reason, never
+# DatabaseUnreachable, so nobody waits for a network to heal.
+_NEEDS_A_PERSON = frozenset(
+    {Reason.AUTHENTICATION_FAILED, Reason.CONNECTION_POOLED, Reason.INVALID_CONNECTION_SECRET}
+)
 
 
 # Jobs of one plan in a row that may end without a summary (their process killed:
