@@ -8,7 +8,14 @@ import datetime as dt
 import json
 from typing import Any
 
-from schemaop.decide import MAX_SILENT_FAILURES, Facts, JobFacts, backoff, decide
+from schemaop.decide import (
+    MAX_SILENT_FAILURES,
+    Facts,
+    JobFacts,
+    after_job_refused,
+    backoff,
+    decide,
+)
 from schemaop.engine.errors import LockBusy, Stopped
 from schemaop.model import status as st
 from schemaop.model.conditions import ConditionType, Reason
@@ -194,3 +201,37 @@ def test_a_success_clears_the_record() -> None:
     state = DatabaseState(applied=(applied,), history_exists=True)
     done = decide(_facts(status=status, db_state=state))
     assert _after(done, status).keys().isdisjoint({"retry", "failure"})
+
+
+def test_a_job_deleted_before_its_end_was_seen_counts_as_ended_from_outside() -> None:
+    """ttlSecondsAfterFinished: 0 may delete a failed Job before the operator sees it
+    end: the attempt it started is remembered (status.retry.started) and counts."""
+    status: dict[str, Any] = {}
+    now = NOW
+    d = decide(_facts(status=status, now=now))
+    assert d.create_job_for is not None and d.create_job_for[1] == 1
+    status = _after(d, status)
+    assert status["retry"]["started"] == 1
+    for attempt in range(1, MAX_SILENT_FAILURES + 1):
+        # Its Job is gone, never seen to end.
+        d = decide(_facts(status=status, now=now))
+        assert d.create_job_for is None
+        status = _after(d, status)
+        assert status["retry"]["attempt"] == attempt and "started" not in status["retry"]
+        assert status["retry"]["stoppedInARow"] == attempt
+        assert "deleted before the operator saw it end" in status["failure"]["message"]
+        now += dt.timedelta(seconds=backoff(attempt) + 1)
+        d = decide(_facts(status=status, now=now))
+        if attempt < MAX_SILENT_FAILURES:
+            assert d.create_job_for is not None and d.create_job_for[1] == attempt + 1
+            status = _after(d, status)
+    assert d.create_job_for is None and _stalled(d)[1] == Reason.MIGRATION_FAILED
+
+
+def test_a_job_the_api_server_refuses_is_not_counted_as_started() -> None:
+    d = decide(_facts())
+    refused = after_job_refused(d, "spec.template: Invalid value")
+    status = _after(refused)
+    assert "started" not in status["retry"]
+    again = decide(_facts(status=status))
+    assert again.create_job_for is not None and again.create_job_for[1] == 1

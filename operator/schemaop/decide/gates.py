@@ -432,12 +432,19 @@ def decide(facts: Facts) -> Decision:
         (j for j in facts.jobs if j.plan_hash12 == the_plan.short_hash), key=lambda j: j.attempt
     )
     kept = _recorded_retry(facts.status, the_plan.short_hash)
-    if mine and (kept is None or mine[-1].attempt >= int(kept.get("attempt", 0))):
+    ended = int(kept.get("attempt", 0)) if kept else 0
+    started = int(kept.get("started", 0) or 0) if kept else 0
+    seen = mine[-1].attempt if mine else 0
+    if mine and seen >= max(ended, started):
         outcome = _outcome_of_jobs(mine, kept, spec)
-    elif kept is not None:
+    elif kept is not None and started > max(ended, seen):
+        # Its Job was started, then deleted before its end was seen (a TTL of 0 s, a
+        # person, a prune): nobody knows how it ended, so it ended from outside.
+        outcome = _outcome_vanished(kept, started, facts.now)
+    elif kept is not None and ended >= 1:
         outcome = _outcome_recorded(kept)
     else:
-        changes += [st.clear_failure, st.clear_retry]
+        changes += [st.clear_failure, st.clear_retry, st.retry_started(the_plan.short_hash, 1)]
         return Decision(
             cond.progressing(Reason.MIGRATING, _describe_plan(the_plan)),
             changes,
@@ -504,6 +511,7 @@ def decide(facts: Facts) -> Decision:
             requeue_after=max(1.0, (retry_at - facts.now).total_seconds()),
             migration_status=migration_status,
         )
+    changes.append(st.retry_started(the_plan.short_hash, attempt + 1))
     return Decision(
         cond.progressing(Reason.MIGRATING, _describe_plan(the_plan) + f" (attempt {attempt + 1})"),
         changes,
@@ -559,6 +567,27 @@ def _outcome_recorded(record: st.Retry) -> _Outcome:
         reason=reason,
         stopped=max(0, int(record.get("stoppedInARow", 0) or 0)),
         retry_at=parse_time(str(record.get("retryAt") or "")),
+        retry_requested=str(record.get("retryRequested") or ""),
+    )
+
+
+def _outcome_vanished(record: st.Retry, started: int, now: dt.datetime) -> _Outcome:
+    """The end of attempt ``started``, whose Job is gone without its end seen."""
+    stopped = max(0, int(record.get("stoppedInARow", 0) or 0)) + 1
+    return _Outcome(
+        attempt=started,
+        failure={
+            "message": (
+                f"the Job of attempt {started} was deleted before the operator saw it end "
+                "(its ttlSecondsAfterFinished, a person, a prune), so it counts as ended "
+                f"from outside; {stopped} attempt(s) in a row ended so"
+            ),
+            "attempts": started,
+        },
+        retryable=stopped < MAX_SILENT_FAILURES,
+        reason=Reason.MIGRATION_FAILED,
+        stopped=stopped,
+        finished=now,
         retry_requested=str(record.get("retryRequested") or ""),
     )
 
@@ -698,6 +727,8 @@ def _paused(facts: Facts, drift_interval: float) -> Decision:
         return Decision(cond.paused(message), changes, requeue_after=drift_interval)
     job = max(running, key=lambda j: j.attempt)
     if in_progress and progress is not None:
+        # Deleted on purpose: it is no attempt that ended (status.retry.started goes).
+        changes.append(st.retry_not_started)
         return Decision(
             cond.paused(
                 f"spec.paused is true: stopping Job {job.name} after its current batch "
@@ -750,6 +781,7 @@ def after_job_refused(decision: Decision, error: str) -> Decision:
     from the spec, for a value the CRD cannot check: Stalled until the spec changes."""
     return dataclasses.replace(
         decision,
+        changes=(*decision.changes, st.retry_not_started),
         conditions=cond.stalled(
             Reason.INVALID_SPEC,
             f"The API server refused the migration Job built from this spec: {error}. "

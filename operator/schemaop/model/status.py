@@ -126,7 +126,9 @@ class Retry(TypedDict, total=False):
     without a summary, or stopped by ``activeDeadlineSeconds``); ``reason`` and
     ``message``: the condition a stall shows; ``retryAt``: when the next attempt
     may start; ``retryRequested``: the value of ``schemaop.io/retry-requested`` the
-    last attempt answered (each value answers once)."""
+    last attempt answered (each value answers once); ``started``: the attempt whose
+    Job was created and not yet seen to end (one gone unseen counts as ended from
+    outside)."""
 
     planHash: str
     attempt: int
@@ -136,6 +138,7 @@ class Retry(TypedDict, total=False):
     message: str
     retryAt: str
     retryRequested: str
+    started: int
 
 
 class BatchError(TypedDict, total=False):
@@ -288,6 +291,27 @@ def set_retry(retry: Retry) -> StatusChange:
 
 def clear_retry(status: SchemaVersionStatus) -> None:
     status.pop("retry", None)
+
+
+def retry_started(plan_hash12: str, attempt: int) -> StatusChange:
+    """status.retry.started: the Job of ``attempt`` of that plan is being created."""
+
+    def change(status: SchemaVersionStatus) -> None:
+        retry = status.get("retry")
+        if retry is None or retry.get("planHash") != plan_hash12:
+            retry = {"planHash": plan_hash12, "attempt": 0, "retryable": True, "stoppedInARow": 0}
+        status["retry"] = {**retry, "started": attempt}
+
+    return change
+
+
+def retry_not_started(status: SchemaVersionStatus) -> None:
+    """No Job of status.retry.started exists on purpose (deleted by a pause, refused)."""
+    retry = status.get("retry")
+    if retry is not None and "started" in retry:
+        kept = Retry(**retry)
+        del kept["started"]
+        status["retry"] = kept
 
 
 def set_data_migration(progress: DataMigration) -> StatusChange:
