@@ -235,3 +235,15 @@ def test_a_job_the_api_server_refuses_is_not_counted_as_started() -> None:
     assert "started" not in status["retry"]
     again = decide(_facts(status=status))
     assert again.create_job_for is not None and again.create_job_for[1] == 1
+
+
+def test_the_recorded_line_stays_the_same_however_often_it_is_read_back() -> None:
+    h = _hash()
+    status = _after(decide(_facts(jobs=[_job(h, 1, _busy())])))
+    lines = []
+    for _ in range(3):
+        d = decide(_facts(jobs=[], status=status))
+        status = _after(d, status)
+        lines.append(next(c.message for c in d.conditions if c.type == ConditionType.RECONCILING))
+        assert status["retry"]["message"].count("failed") == 1, status["retry"]["message"]
+    assert lines[0] == lines[1] == lines[2]

@@ -454,13 +454,16 @@ def decide(facts: Facts) -> Decision:
         )
     failure = outcome.failure
     attempt = outcome.attempt
+    # The line a condition shows: as recorded when the Jobs are gone (never wrapped
+    # again, so it stays the same however often it is read back).
+    text = outcome.text or st.failure_message(failure)
     record: st.Retry = {
         "planHash": the_plan.short_hash,
         "attempt": attempt,
         "retryable": outcome.retryable,
         "stoppedInARow": outcome.stopped,
         "reason": outcome.reason.value,
-        "message": st.failure_message(failure)[:2000],
+        "message": text[:2000],
     }
     if outcome.retry_requested:
         record["retryRequested"] = outcome.retry_requested
@@ -472,7 +475,7 @@ def decide(facts: Facts) -> Decision:
         # The Job could not use its connection as configured: nothing ran.
         changes += [st.set_failure(failure), st.set_retry(record)]
         return Decision(
-            cond.stalled(outcome.reason, st.failure_message(failure)),
+            cond.stalled(outcome.reason, text),
             changes,
             requeue_after=drift_interval,
             migration_status=migration_status,
@@ -490,7 +493,7 @@ def decide(facts: Facts) -> Decision:
             "SchemaMigration version, or delete and recreate the broken one) to continue."
         )
         return Decision(
-            cond.stalled(outcome.reason, st.failure_message(failure) + advice),
+            cond.stalled(outcome.reason, text + advice),
             changes,
             requeue_after=drift_interval,
             migration_status=migration_status,
@@ -505,7 +508,7 @@ def decide(facts: Facts) -> Decision:
         return Decision(
             cond.progressing(
                 Reason.RETRYING,
-                f"{st.failure_message(failure)}; attempt {attempt + 1} at {failure['retryAt']}",
+                f"{text}; attempt {attempt + 1} at {failure['retryAt']}",
             ),
             changes,
             requeue_after=max(1.0, (retry_at - facts.now).total_seconds()),
@@ -535,6 +538,8 @@ class _Outcome:
     # When the next attempt may start, as recorded (None: from ``finished`` and backoff).
     retry_at: dt.datetime | None = None
     retry_requested: str = ""
+    # The condition's line as status.retry recorded it ("": from ``failure``).
+    text: str = ""
 
 
 def _recorded_retry(status: Mapping[str, Any], plan_hash12: str) -> st.Retry | None:
@@ -556,13 +561,11 @@ def _outcome_recorded(record: st.Retry) -> _Outcome:
     except ValueError:
         reason = Reason.MIGRATION_FAILED
     attempt = max(1, int(record.get("attempt", 1)))
-    message = str(record.get("message") or "the migration Job failed")
+    message = str(record.get("message") or "migration failed: the migration Job failed")
     return _Outcome(
         attempt=attempt,
-        failure={
-            "message": f"{message} (its Job is gone; status.retry keeps how it ended)",
-            "attempts": attempt,
-        },
+        failure={"message": message, "attempts": attempt},
+        text=message,
         retryable=record.get("retryable") is True,
         reason=reason,
         stopped=max(0, int(record.get("stoppedInARow", 0) or 0)),
