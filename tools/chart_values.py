@@ -88,6 +88,8 @@ OPERATOR: dict[str, tuple[str, ...]] = {
         "--set",
         "jobs.policy.tolerations={spot.io/*}",
         "--set",
+        "jobs.policy.nodeSelectors={pool.example.com/*}",
+        "--set",
         "jobs.serviceAccount.automountServiceAccountToken=true",
     ),
     # tests/unit/test_chart.py::test_optional_monitoring_objects; render_manifests (alerts)

@@ -123,6 +123,17 @@ def test_batched_backfill_shows_progress_pauses_and_resumes(dm: Env, dm_operator
     assert _db(env, "select rows_done from schemaop.schemaop_batches") == done_at_pause
     assert not _active_jobs(env)
     assert "BackfillPaused" in {e.reason for e in env.events()}
+    # The stopped Job never finishes, yet leaves its run record, saying why.
+    runs = env.custom.list_namespaced_custom_object(
+        "schemaop.io",
+        "v1alpha1",
+        env.ns,
+        "schemamigrationruns",
+        label_selector="schemaop.io/schemaversion=db",
+    )["items"]
+    stopped = [r["spec"] for r in runs if r["spec"].get("outcomeReason") == "Paused"]
+    assert len(stopped) == 1 and stopped[0]["outcome"] == "Stopped", runs
+    assert "spec.paused" in stopped[0]["outcomeMessage"]
 
     # Resume: a new Job continues from the position and completes the step.
     env.patch_sv({"spec": {"paused": False}})

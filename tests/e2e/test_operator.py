@@ -528,9 +528,11 @@ def test_secret_content_never_shows_even_when_malformed(env: Env, operator: Oper
     env.secret(url=f"postgresql://mig:Lea@{tail}@{host_port}")
     env.migration("1", "create table a (id int)", "drop table a")
     env.schemaversion()
-    ready = env.wait_reason("Ready", "False", "DatabaseUnreachable", operator)
+    # Its own reason (not DatabaseUnreachable: no network heals it), Stalled.
+    ready = env.wait_reason("Ready", "False", "InvalidConnectionSecret", operator)
     assert f"Secret {env.ns}/db key url" in ready["message"]
     assert "more than one '@'" in ready["message"]
+    assert env.condition("Stalled")["reason"] == "InvalidConnectionSecret"
 
     def assert_nowhere(secret: str) -> None:
         blobs = [
@@ -558,3 +560,16 @@ def test_secret_content_never_shows_even_when_malformed(env: Env, operator: Oper
     time.sleep(2)  # a few more reconciles and log lines
     assert_nowhere(junk)
     assert_nowhere(tail)
+    # Quotes, spaces and URL specials in the password, and words of the message itself.
+    odd = f"Qu\"o'te {uuid.uuid4().hex[:10]}?#&="
+    env.secret(url=f"postgresql://mig:{odd}cannot be used@x@{host_port}")
+
+    def says_space() -> Any:
+        c = env.condition("Ready")
+        return c if "unencoded space" in str(c.get("message")) else None
+
+    env.wait("the unencoded-space message", says_space, 60, operator)
+    assert env.condition("Ready")["reason"] == "InvalidConnectionSecret"
+    time.sleep(2)
+    for word in odd.split():
+        assert_nowhere(word)

@@ -507,6 +507,7 @@ def test_job_policy_values_reach_the_operator(helm: Path) -> None:
         *("--set", "jobs.policy.podAnnotations={team.io/*}"),
         *("--set", "jobs.policy.podLabels={team}"),
         *("--set", "jobs.policy.tolerations={spot.io/*}"),
+        *("--set", "jobs.policy.nodeSelectors={pool.example.com/*}"),
         *("--set", "jobs.serviceAccount.automountServiceAccountToken=true"),
     )
     env = _env(_deployment(docs))
@@ -516,4 +517,5 @@ def test_job_policy_values_reach_the_operator(helm: Path) -> None:
     assert env["SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS"] == "team.io/*"
     assert env["SCHEMAOP_ALLOWED_JOB_POD_LABELS"] == "team"
     assert env["SCHEMAOP_ALLOWED_JOB_TOLERATIONS"] == "spot.io/*"
+    assert env["SCHEMAOP_ALLOWED_JOB_NODE_SELECTORS"] == "pool.example.com/*"
     assert env["SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"] == "schemaop-job"

@@ -419,7 +419,7 @@ def test_one_duration_format() -> None:
             parse_ms(bad)
 
 
-def test_refused_credentials_stall_and_a_bad_url_is_shown_unreachable() -> None:
+def test_refused_credentials_and_a_bad_url_stall_with_their_own_reasons() -> None:
     # decide reads the reason the engine's classifier set, not the error's class name.
     auth = AuthenticationFailed("password authentication failed", sqlstate="28P01")
     d = decide(_facts(db_state=None, db_error=auth.summary()))
@@ -427,7 +427,8 @@ def test_refused_credentials_stall_and_a_bad_url_is_shown_unreachable() -> None:
     assert d.status["failure"]["sqlstate"] == "28P01"
     bad_url = InvalidConnectionString("the port is not a number").summary()
     d = decide(_facts(db_state=None, db_error=bad_url))
-    assert _reason(d, ConditionType.RECONCILING) == (True, Reason.DATABASE_UNREACHABLE)
+    assert _reason(d, ConditionType.STALLED) == (True, Reason.INVALID_CONNECTION_SECRET)
+    assert _reason(d, ConditionType.RECONCILING) == (False, Reason.INVALID_CONNECTION_SECRET)
     d = decide(_facts(db_state=None))
     assert _reason(d, ConditionType.RECONCILING) == (True, Reason.DATABASE_UNREACHABLE)
     assert "database state unknown" in d.status["failure"]["message"]
@@ -487,7 +488,7 @@ def test_jobs_killed_without_a_summary_are_retried_then_stall_after_a_few_in_a_r
     assert _reason(d, ConditionType.STALLED) == (True, Reason.MIGRATION_FAILED)
     message = next(c.message for c in d.conditions if c.type == ConditionType.STALLED)
     assert f"without a summary {MAX_SILENT_FAILURES} time(s) in a row" in message
-    assert "kubectl delete jobs -l schemaop.io/schemaversion=db" in message
+    assert "kubectl annotate schemaversion db schemaop.io/retry-requested=" in message
     assert "unchanged" not in message  # nobody knows how far a killed run got
 
 

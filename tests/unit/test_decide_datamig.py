@@ -307,6 +307,9 @@ class FakeKube:
     async def delete_job(self, namespace: str, name: str, uid: str) -> None:
         self.deleted.append((namespace, name, uid))
 
+    async def list_jobs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return []  # (the run record of a stopped Job: tests/unit/test_run_records.py)
+
     async def post_event(self, obj: Any, kind: str, reason: str, message: str) -> None:
         self.events.append(reason)
 
@@ -416,3 +419,13 @@ def test_an_unfinished_up_row_of_an_applied_version_is_not_in_progress() -> None
     d = decide(_facts(jobs=[_job()], db_state=state, batch_progress=_progress()))
     message = next(c.message for c in d.conditions if c.type == ConditionType.RECONCILING)
     assert "batched step" not in message
+
+
+def test_a_job_deleted_by_a_pause_is_no_attempt_that_ended() -> None:
+    # status.retry says its Job was started (attempt 1): the pause deletes it on
+    # purpose, so it must not count as ended from outside once it is gone.
+    started = {"retry": {"planHash": PLAN[:12], "attempt": 0, "started": 1, "stoppedInARow": 0}}
+    spec = {"connection": {}, "paused": True}
+    d = decide(_facts(spec=spec, jobs=[_job()], batch_progress=_progress(), status=started))
+    assert d.delete_job is not None
+    assert "started" not in st.apply(dict(started), d.changes)["retry"]  # type: ignore[arg-type]

@@ -241,3 +241,40 @@ def test_pod_labels_and_tolerations_need_the_policy() -> None:
     assert check({"job": {"tolerations": [everything]}}, spot) != []
     assert check({"job": {"tolerations": [everything]}}, JobPolicy(tolerations=("*",))) == []
     assert check({"job": {"tolerations": ["junk"]}}, JobPolicy(tolerations=("a",))) != []
+
+
+def test_a_node_selector_needs_the_policy_and_node_role_keys_an_exact_entry() -> None:
+    """A node selector chooses the nodes the Job runs on (an untainted control plane, a
+    pool held apart by labels): none by default; node-role.kubernetes.io/ and
+    kubernetes.io/hostname keys only when named exactly, never through "*"."""
+    pool = {"job": {"nodeSelector": {"pool.example.com/name": "batch"}}}
+    (violation,) = check(pool, JobPolicy())
+    assert "'pool.example.com/name'" in str(violation)
+    assert "--allowed-job-node-selector" in str(violation)
+    assert "jobs.policy.nodeSelectors" in str(violation)
+    assert check(pool, JobPolicy(node_selectors=("pool.example.com/*",))) == []
+    assert check(pool, JobPolicy(node_selectors=("*",))) == []
+    for key in ("node-role.kubernetes.io/control-plane", "kubernetes.io/hostname"):
+        spec = {"job": {"nodeSelector": {key: ""}}}
+        assert check(spec, JobPolicy(node_selectors=("*",))), key
+        assert check(spec, JobPolicy(node_selectors=("node-role.kubernetes.io/*",))), key
+        assert check(spec, JobPolicy(node_selectors=(key,))) == [], key
+
+
+def test_the_node_selector_policy_flag_and_its_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import argparse
+
+    from schemaop.commands import operator as command
+
+    def policy(*argv: str) -> JobPolicy:
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        return command.job_policy(parser.parse_args(list(argv)))
+
+    monkeypatch.delenv("SCHEMAOP_ALLOWED_JOB_NODE_SELECTORS", raising=False)
+    assert policy().node_selectors == ()
+    assert policy("--allowed-job-node-selector", "pool/*").node_selectors == ("pool/*",)
+    monkeypatch.setenv("SCHEMAOP_ALLOWED_JOB_NODE_SELECTORS", "a, b")
+    assert policy().node_selectors == ("a", "b")

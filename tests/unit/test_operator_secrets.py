@@ -7,16 +7,20 @@ problem, never its content; the status and Event writers scrub whatever reaches 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import re
 import uuid
 from typing import Any
 
 import pytest
 
 from schemaop import redaction
+from schemaop.decide import Facts, decide
 from schemaop.engine.errors import InvalidConnectionString
 from schemaop.engine.observe import read_database
 from schemaop.kube.api import KubeApi
+from schemaop.model.conditions import ConditionType, Reason
 from schemaop.operator.reconcile import OperatorConfig, Reconciler, _engine_error
 
 SPEC = {"connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}}
@@ -86,3 +90,53 @@ async def test_status_and_event_writes_are_scrubbed() -> None:
     sent = json.dumps(api.sent)
     assert password not in sent and sent.count("***") == 3
     assert base64.b64encode(password.encode()).decode() not in sent
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Lea@der/Wx9",  # URL specials libpq misreads
+        "pa?ss#wo&rd=x@y%zz",
+        "quo\"te'sPw@x",  # quotes
+        "with space s@two",  # spaces
+        "database URL/from",  # its words are the message's own
+    ],
+)
+async def test_a_malformed_url_stalls_with_its_own_reason_naming_the_secret_never_its_text(
+    password: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A memory of its own: these passwords are common words, which would be masked
+    # in every later test's messages of this process.
+    monkeypatch.setattr(redaction, "_REMEMBERED", redaction._Remembered())
+    url = f"postgresql://mig:{password}@db.example:5432/app"
+    reconciler = Reconciler(SecretKube(url), OperatorConfig())  # type: ignore[arg-type]
+    conninfo, source = await reconciler._conninfo("ns", SPEC)
+    with pytest.raises(InvalidConnectionString) as err:
+        read_database(conninfo, "schemaop", ["public"], 1, source)
+    facts = Facts(
+        name="db",
+        namespace="ns",
+        generation=1,
+        spec=SPEC,
+        annotations={},
+        migrations=[],
+        now=dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
+        db_error=_engine_error(err.value),
+    )
+    d = decide(facts)
+    stalled = next(c for c in d.conditions if c.type == ConditionType.STALLED)
+    assert (stalled.status, stalled.reason) == (True, Reason.INVALID_CONNECTION_SECRET)
+    # As the status writer and the Event writer send it (scrubbed):
+    written = redaction.scrub_messages(
+        {
+            "status": {**d.status, "conditions": [{"message": c.message} for c in d.conditions]},
+            "event": {"message": stalled.message},
+        }
+    )
+    message = written["event"]["message"]
+    assert "Secret ns/db key url" in message and "cannot be used" in message
+    text = json.dumps(written)
+    pieces = [password, *re.split(r"[@:/?#&=,;\s]+", password)]
+    for piece in pieces:
+        if len(piece) >= redaction.MIN_FRAGMENT_LENGTH:
+            assert piece not in text and json.dumps(piece)[1:-1] not in text, piece

@@ -310,21 +310,43 @@ async def test_a_record_the_api_server_refuses_is_not_sent_again() -> None:
     assert kube.creates == 1 and kube.log_reads == 1
 
 
-async def test_the_recorder_remembers_only_jobs_that_still_exist() -> None:
-    # It ran for every Job the process ever saw (1,000 SchemaVersions, a Job each
-    # and more): a Job gone (its TTL, a prune) is never listed again.
-    kube = FakeKube([_job(1, uid="a"), _job(2, uid="b")])
+async def test_a_job_stopped_by_a_pause_leaves_a_record_saying_so() -> None:
+    running = _job(2, uid="r")
+    running["status"] = {"startTime": "2026-12-01T10:00:00Z"}  # not finished
+    kube = FakeKube([running])
     recorder = RunRecorder(kube, 50)  # type: ignore[arg-type]
-    await recorder.record_finished_jobs(_sv())
-    assert recorder._recorded == {("ns", "db"): {"a", "b"}}
-    kube.jobs = [_job(2, uid="b")]
-    await recorder.record_finished_jobs(_sv())
-    assert recorder._recorded == {("ns", "db"): {"b"}}
-    assert kube.creates == 2  # b not recorded again
+    sv = _sv()
+    sv["status"] = {"dataMigration": {"version": "7", "rowsDone": 1200}}
+    await recorder.record_paused(sv, running["metadata"]["name"], "r")
+    (record,) = kube.records.values()
+    spec = _valid(record)["spec"]
+    assert (spec["outcome"], spec["outcomeReason"]) == ("Stopped", "Paused")
+    assert "spec.paused" in spec["outcomeMessage"] and "batched step 7" in spec["outcomeMessage"]
+    assert spec["attempt"] == 2 and spec["completionTime"] and spec["log"]["tail"] == "log\n"
+    assert record["metadata"]["labels"]["schemaop.io/outcome"] == "Stopped"
+    # Once gone it is never recorded a second time; another UID under that name is not it.
+    await recorder.record_finished_jobs(sv)
+    await recorder.record_paused(sv, running["metadata"]["name"], "other")
+    assert kube.creates == 1
+
+
+async def test_what_is_remembered_is_bounded_by_the_jobs_that_still_exist() -> None:
+    kube = FakeKube([_job(i, uid=f"u{i}", end=f"2026-12-01T10:0{i}:00Z") for i in range(1, 4)])
+    recorder = RunRecorder(kube, 50)  # type: ignore[arg-type]
+    sv = _sv()
+    await recorder.record_finished_jobs(sv)
+    assert recorder._recorded == {("ns", "db"): {"u1", "u2", "u3"}}
+    # The Jobs' TTL deletes them, new ones come: only the listed ones are remembered.
+    for round_ in range(20):
+        uid = f"n{round_}"
+        kube.jobs = [_job(round_ + 4, uid=uid, end=f"2026-12-01T11:{round_:02d}:00Z")]
+        await recorder.record_finished_jobs(sv)
+        assert recorder._recorded == {("ns", "db"): {uid}}
+    creates = kube.creates
+    await recorder.record_finished_jobs(sv)  # still remembered: nothing written again
+    assert kube.creates == creates
     kube.jobs = []
-    await recorder.record_finished_jobs(_sv())
-    assert recorder._recorded == {}
-    kube.jobs = [_job(3, uid="c")]
-    await recorder.record_finished_jobs(_sv())
-    recorder.forget("ns", "db")
+    await recorder.record_finished_jobs(sv)
+    assert recorder._recorded == {("ns", "db"): set()}
+    recorder.forget("ns", "db")  # the SchemaVersion is gone
     assert recorder._recorded == {}

@@ -18,7 +18,7 @@ from schemaop.model.run import Position, RunError, RunSummary
     [
         (errors.ConnectionFailed, Reason.DATABASE_UNREACHABLE, True, False),
         (errors.AuthenticationFailed, Reason.AUTHENTICATION_FAILED, False, False),
-        (errors.InvalidConnectionString, Reason.DATABASE_UNREACHABLE, False, False),
+        (errors.InvalidConnectionString, Reason.INVALID_CONNECTION_SECRET, False, False),
         (errors.LockBusy, Reason.LOCK_BUSY, True, False),
         (errors.LockTimeout, Reason.LOCK_TIMEOUT, True, True),
         (errors.SerializationFailure, Reason.MIGRATION_FAILED, True, True),

@@ -12,11 +12,11 @@ Job policy (docs/operator.md, "Job policy"): what a SchemaVersion may ask of the
 Job the operator creates for it. ``--job-image`` and ``--job-service-account``
 are what a Job gets by default, and always allowed; ``--allowed-job-image``,
 ``--allowed-job-service-account``, ``--allowed-snapshot-volume-type`` and
-``--allowed-job-pod-annotation``, ``--allowed-job-pod-label`` and
-``--allowed-job-toleration`` (each repeatable, or comma-separated in its
-environment variable) allow more; ``--job-api-service-account`` names the
-accounts whose Job pods get an API token. The chart sets all of them from its
-``jobs`` values.
+``--allowed-job-pod-annotation``, ``--allowed-job-pod-label``,
+``--allowed-job-toleration`` and ``--allowed-job-node-selector`` (each
+repeatable, or comma-separated in its environment variable) allow more;
+``--job-api-service-account`` names the accounts whose Job pods get an API
+token. The chart sets all of them from its ``jobs`` values.
 """
 
 from __future__ import annotations
@@ -156,6 +156,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(repeatable; env SCHEMAOP_ALLOWED_JOB_TOLERATIONS)",
     )
     policy.add_argument(
+        "--allowed-job-node-selector",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="a node label key spec.job.nodeSelector may select on: a key, a prefix ending "
+        "in '*', or '*' (node-role.kubernetes.io/ and kubernetes.io/hostname keys only when "
+        "named exactly) (default: none) (repeatable; env SCHEMAOP_ALLOWED_JOB_NODE_SELECTORS)",
+    )
+    policy.add_argument(
         "--job-api-service-account",
         action="append",
         default=None,
@@ -224,6 +233,9 @@ def job_policy(args: argparse.Namespace) -> JobPolicy:
         ),
         pod_labels=_listed(args.allowed_job_pod_label, "SCHEMAOP_ALLOWED_JOB_POD_LABELS"),
         tolerations=_listed(args.allowed_job_toleration, "SCHEMAOP_ALLOWED_JOB_TOLERATIONS"),
+        node_selectors=_listed(
+            args.allowed_job_node_selector, "SCHEMAOP_ALLOWED_JOB_NODE_SELECTORS"
+        ),
         api_service_accounts=_listed(
             args.job_api_service_account, "SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"
         ),
@@ -378,6 +390,8 @@ def run(args: argparse.Namespace) -> int:
         + (", ".join(policy.pod_labels) or "none")
         + "; tolerations "
         + (", ".join(policy.tolerations) or "none")
+        + "; node selector keys "
+        + (", ".join(policy.node_selectors) or "none")
         + "; API tokens for "
         + (", ".join(policy.api_service_accounts) or "no Job"),
         file=sys.stderr,

@@ -32,7 +32,7 @@ from schemaop.decide.spec import (
     to_migrations,
     version_of,
 )
-from schemaop.kube.builders import LABEL_SCHEMAVERSION, RETRY_REQUEST_MAX, parse_time
+from schemaop.kube.builders import RETRY_REQUEST_MAX, parse_time
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
 from schemaop.model.batchprogress import BatchProgress
@@ -72,7 +72,11 @@ RUNNING_JOB_RESYNC = 30.0
 
 # Connection failures a retry cannot cure: the spec, the Secret or the database's
 # set-up must change (Stalled, and looked at again with backoff).
-_NEEDS_A_PERSON = frozenset({Reason.AUTHENTICATION_FAILED, Reason.CONNECTION_POOLED})
+# An unusable connection string (InvalidConnectionSecret) too: its own reason, never
+# DatabaseUnreachable, so nobody waits for a network to heal.
+_NEEDS_A_PERSON = frozenset(
+    {Reason.AUTHENTICATION_FAILED, Reason.CONNECTION_POOLED, Reason.INVALID_CONNECTION_SECRET}
+)
 
 
 # Jobs of one plan in a row that may end without a summary (their process killed:
@@ -356,7 +360,7 @@ def decide(facts: Facts) -> Decision:
         changes.append(st.set_last_job(last_job))
 
     if not the_plan.steps:
-        changes += [st.clear_plan, st.clear_failure]
+        changes += [st.clear_plan, st.clear_failure, st.clear_retry]
         message = f"The database is at version {database.get('currentVersion') or '0 (empty)'}."
         recorded = _recorded_in_last_run(facts.jobs)
         if recorded:
@@ -421,12 +425,26 @@ def decide(facts: Facts) -> Decision:
             migration_status=migration_status,
         )
 
-    # The Job for this plan: first attempt, wait for a retry, or stop.
+    # The Job for this plan: first attempt, wait for a retry, or stop. How its earlier
+    # attempts ended is read from its Jobs, and from status.retry once they are gone
+    # (ttlSecondsAfterFinished, a person, a prune): the count and backoff outlive them.
     mine = sorted(
         (j for j in facts.jobs if j.plan_hash12 == the_plan.short_hash), key=lambda j: j.attempt
     )
-    if not mine:
-        changes.append(st.clear_failure)
+    kept = _recorded_retry(facts.status, the_plan.short_hash)
+    ended = int(kept.get("attempt", 0)) if kept else 0
+    started = int(kept.get("started", 0) or 0) if kept else 0
+    seen = mine[-1].attempt if mine else 0
+    if mine and seen >= max(ended, started):
+        outcome = _outcome_of_jobs(mine, kept, spec)
+    elif kept is not None and started > max(ended, seen):
+        # Its Job was started, then deleted before its end was seen (a TTL of 0 s, a
+        # person, a prune): nobody knows how it ended, so it ended from outside.
+        outcome = _outcome_vanished(kept, started, facts.now)
+    elif kept is not None and ended >= 1:
+        outcome = _outcome_recorded(kept)
+    else:
+        changes += [st.clear_failure, st.clear_retry, st.retry_started(the_plan.short_hash, 1)]
         return Decision(
             cond.progressing(Reason.MIGRATING, _describe_plan(the_plan)),
             changes,
@@ -434,6 +452,154 @@ def decide(facts: Facts) -> Decision:
             requeue_after=30.0,
             migration_status=migration_status,
         )
+    failure = outcome.failure
+    attempt = outcome.attempt
+    # The line a condition shows: as recorded when the Jobs are gone (never wrapped
+    # again, so it stays the same however often it is read back).
+    text = outcome.text or st.failure_message(failure)
+    record: st.Retry = {
+        "planHash": the_plan.short_hash,
+        "attempt": attempt,
+        "retryable": outcome.retryable,
+        "stoppedInARow": outcome.stopped,
+        "reason": outcome.reason.value,
+        "message": text[:2000],
+    }
+    if outcome.retry_requested:
+        record["retryRequested"] = outcome.retry_requested
+    # A person asked (annotation schemaop.io/retry-requested, a value no attempt of
+    # this plan answered yet): the backoff is skipped, and a plan stopped from outside
+    # too often gets one more attempt (each value answers once).
+    asked = retry_requested(facts.annotations, mine, outcome.retry_requested)
+    if outcome.reason in _NEEDS_A_PERSON:
+        # The Job could not use its connection as configured: nothing ran.
+        changes += [st.set_failure(failure), st.set_retry(record)]
+        return Decision(
+            cond.stalled(outcome.reason, text),
+            changes,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+    if not outcome.retryable and not (asked and outcome.stopped):
+        changes += [st.set_failure(failure), st.set_retry(record)]
+        advice = (
+            ". Not retried again: see why in the Job's pod (kubectl describe pod; "
+            "OOMKilled: raise spec.job.resources; DeadlineExceeded: raise "
+            "spec.job.activeDeadlineSeconds), then ask for one more attempt: kubectl "
+            f'annotate schemaversion {facts.name} {ANNOTATION_RETRY_REQUESTED}="$(date -u '
+            '+%FT%TZ)" --overwrite'
+            if outcome.stopped
+            else ". The database is unchanged by the failed step. Fix the migration (a new "
+            "SchemaMigration version, or delete and recreate the broken one) to continue."
+        )
+        return Decision(
+            cond.stalled(outcome.reason, text + advice),
+            changes,
+            requeue_after=drift_interval,
+            migration_status=migration_status,
+        )
+    delay = backoff(attempt)
+    retry_at = outcome.retry_at or (outcome.finished or facts.now) + dt.timedelta(seconds=delay)
+    if asked:
+        retry_at = min(retry_at, facts.now)  # a person asked: this backoff is skipped
+    failure["retryAt"] = record["retryAt"] = st.iso(retry_at)
+    changes += [st.set_failure(failure), st.set_retry(record)]
+    if facts.now < retry_at:
+        return Decision(
+            cond.progressing(
+                Reason.RETRYING,
+                f"{text}; attempt {attempt + 1} at {failure['retryAt']}",
+            ),
+            changes,
+            requeue_after=max(1.0, (retry_at - facts.now).total_seconds()),
+            migration_status=migration_status,
+        )
+    changes.append(st.retry_started(the_plan.short_hash, attempt + 1))
+    return Decision(
+        cond.progressing(Reason.MIGRATING, _describe_plan(the_plan) + f" (attempt {attempt + 1})"),
+        changes,
+        create_job_for=(the_plan, attempt + 1),
+        requeue_after=30.0,
+        migration_status=migration_status,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outcome:
+    """How the last attempt of a plan ended, from its Jobs or from status.retry."""
+
+    attempt: int
+    failure: Failure
+    retryable: bool
+    reason: Reason
+    # Attempts in a row that ended from outside (see _stopped_in_a_row).
+    stopped: int = 0
+    finished: dt.datetime | None = None
+    # When the next attempt may start, as recorded (None: from ``finished`` and backoff).
+    retry_at: dt.datetime | None = None
+    retry_requested: str = ""
+    # The condition's line as status.retry recorded it ("": from ``failure``).
+    text: str = ""
+
+
+def _recorded_retry(status: Mapping[str, Any], plan_hash12: str) -> st.Retry | None:
+    """status.retry when it is about this plan (None for another plan, or none)."""
+    record = status.get("retry")
+    if not isinstance(record, Mapping) or record.get("planHash") != plan_hash12:
+        return None
+    try:
+        int(record.get("attempt", 0))
+    except (TypeError, ValueError):
+        return None
+    return dict(record)  # type: ignore[return-value]
+
+
+def _outcome_recorded(record: st.Retry) -> _Outcome:
+    """The last attempt's end as status.retry kept it, its Jobs gone."""
+    try:
+        reason = Reason(str(record.get("reason", Reason.MIGRATION_FAILED.value)))
+    except ValueError:
+        reason = Reason.MIGRATION_FAILED
+    attempt = max(1, int(record.get("attempt", 1)))
+    message = str(record.get("message") or "migration failed: the migration Job failed")
+    return _Outcome(
+        attempt=attempt,
+        failure={"message": message, "attempts": attempt},
+        text=message,
+        retryable=record.get("retryable") is True,
+        reason=reason,
+        stopped=max(0, int(record.get("stoppedInARow", 0) or 0)),
+        retry_at=parse_time(str(record.get("retryAt") or "")),
+        retry_requested=str(record.get("retryRequested") or ""),
+    )
+
+
+def _outcome_vanished(record: st.Retry, started: int, now: dt.datetime) -> _Outcome:
+    """The end of attempt ``started``, whose Job is gone without its end seen."""
+    stopped = max(0, int(record.get("stoppedInARow", 0) or 0)) + 1
+    return _Outcome(
+        attempt=started,
+        failure={
+            "message": (
+                f"the Job of attempt {started} was deleted before the operator saw it end "
+                "(its ttlSecondsAfterFinished, a person, a prune), so it counts as ended "
+                f"from outside; {stopped} attempt(s) in a row ended so"
+            ),
+            "attempts": started,
+        },
+        retryable=stopped < MAX_SILENT_FAILURES,
+        reason=Reason.MIGRATION_FAILED,
+        stopped=stopped,
+        finished=now,
+        retry_requested=str(record.get("retryRequested") or ""),
+    )
+
+
+def _outcome_of_jobs(
+    mine: Sequence[JobFacts], recorded: st.Retry | None, spec: Mapping[str, Any]
+) -> _Outcome:
+    """The last attempt's end, from the plan's Jobs (sorted by attempt) and, for the
+    attempts whose Jobs are gone, status.retry."""
     last = mine[-1]
     failure = (
         st.failure_from(last.error, last.attempt)
@@ -447,13 +613,38 @@ def decide(facts: Facts) -> Decision:
     # (schemaop.engine.errors), and travels in the summary; a Job that failed without
     # saying why is not retried, one that succeeded short of the target is.
     job_error = last.error
-    silent = _silent_failures(mine)
-    if silent:
+    reason = Reason.MIGRATION_FAILED
+    stopped = _stopped_in_a_row(mine)
+    if stopped and recorded is not None:
+        # Earlier attempts of the run of stops may be gone: status.retry counted them.
+        before = int(recorded.get("attempt", 0))
+        kept = max(0, int(recorded.get("stoppedInARow", 0) or 0))
+        if before == last.attempt:
+            stopped = max(stopped, kept)
+        elif before == last.attempt - 1 and kept:
+            stopped = max(stopped, kept + 1)
+    if stopped and last.deadline_exceeded:
+        # Stopped by the Job controller (spec.job.activeDeadlineSeconds): whatever it
+        # said on SIGTERM, it did not finish; as many in a row as kills are allowed.
+        retryable = stopped < MAX_SILENT_FAILURES
+        reason = Reason.DEADLINE_EXCEEDED if not retryable else Reason.MIGRATION_FAILED
+        seconds = (spec.get("job") or {}).get("activeDeadlineSeconds")
+        failure = {
+            "message": (
+                f"the migration Job was stopped by spec.job.activeDeadlineSeconds "
+                f"({seconds}s) before it finished; {stopped} attempt(s) in a row ended "
+                "from outside"
+            ),
+            "attempts": last.attempt,
+        }
+        if job_error is not None and job_error.version:
+            failure["version"] = job_error.version
+    elif stopped:
         # Killed before it could say how it ended: another attempt is safe (see
         # MAX_SILENT_FAILURES), a few in a row say something kills every run.
-        retryable = silent < MAX_SILENT_FAILURES
+        retryable = stopped < MAX_SILENT_FAILURES
         failure["message"] = (
-            f"the migration Job ended without a summary {silent} time(s) in a row (its "
+            f"the migration Job ended without a summary {stopped} time(s) in a row (its "
             "process was killed: out of memory, kill -9, its node lost, evicted, or its "
             "activeDeadlineSeconds passed)"
         )
@@ -462,66 +653,28 @@ def decide(facts: Facts) -> Decision:
             failure["message"] += f"; its last output: {job_error.message}"
     else:
         retryable = job_error.retryable if job_error is not None else not last.failed
-    if job_error is not None and job_error.reason in _NEEDS_A_PERSON:
-        # The Job could not use its connection as configured: nothing ran.
-        changes.append(st.set_failure(failure))
-        return Decision(
-            cond.stalled(job_error.reason, st.failure_message(failure)),
-            changes,
-            requeue_after=drift_interval,
-            migration_status=migration_status,
-        )
-    if not retryable:
-        changes.append(st.set_failure(failure))
-        advice = (
-            ". Not retried again: see why in the Job's pod (kubectl describe pod; "
-            "OOMKilled: raise spec.job.resources), then delete the failed Jobs (kubectl "
-            f"delete jobs -l {LABEL_SCHEMAVERSION}={facts.name}) to start again."
-            if silent
-            else ". The database is unchanged by the failed step. Fix the migration (a new "
-            "SchemaMigration version, or delete and recreate the broken one) to continue."
-        )
-        return Decision(
-            cond.stalled(Reason.MIGRATION_FAILED, st.failure_message(failure) + advice),
-            changes,
-            requeue_after=drift_interval,
-            migration_status=migration_status,
-        )
-    delay = backoff(last.attempt)
-    finished = parse_time(last.finished_at) or facts.now
-    retry_at = finished + dt.timedelta(seconds=delay)
-    if retry_requested(facts.annotations, mine):
-        retry_at = min(retry_at, facts.now)  # a person asked: this backoff is skipped
-    failure["retryAt"] = st.iso(retry_at)
-    changes.append(st.set_failure(failure))
-    if facts.now < retry_at:
-        return Decision(
-            cond.progressing(
-                Reason.RETRYING,
-                f"{st.failure_message(failure)}; "
-                f"attempt {last.attempt + 1} at {failure['retryAt']}",
-            ),
-            changes,
-            requeue_after=max(1.0, (retry_at - facts.now).total_seconds()),
-            migration_status=migration_status,
-        )
-    return Decision(
-        cond.progressing(
-            Reason.MIGRATING, _describe_plan(the_plan) + f" (attempt {last.attempt + 1})"
-        ),
-        changes,
-        create_job_for=(the_plan, last.attempt + 1),
-        requeue_after=30.0,
-        migration_status=migration_status,
+        if job_error is not None and job_error.reason in _NEEDS_A_PERSON:
+            reason = job_error.reason
+    return _Outcome(
+        attempt=last.attempt,
+        failure=failure,
+        retryable=retryable,
+        reason=reason,
+        stopped=stopped,
+        finished=parse_time(last.finished_at),
+        retry_requested=last.retry_requested,
     )
 
 
-def retry_requested(annotations: Mapping[str, str], jobs: Sequence[JobFacts]) -> bool:
+def retry_requested(
+    annotations: Mapping[str, str], jobs: Sequence[JobFacts], answered: str = ""
+) -> bool:
     """Whether a person asked for a retry now (annotation ``schemaop.io/retry-requested``)
-    that no Job of the plan has answered yet: each value skips one backoff, and the Job
-    started then carries it (:func:`schemaop.kube.builders.build_job`)."""
+    that no Job of the plan has answered yet (nor the last one, ``answered``, whose Job
+    may be gone: status.retry keeps its value): each value skips one backoff, and the
+    Job started then carries it (:func:`schemaop.kube.builders.build_job`)."""
     value = str(annotations.get(ANNOTATION_RETRY_REQUESTED) or "").strip()[:RETRY_REQUEST_MAX]
-    return bool(value) and not any(j.retry_requested == value for j in jobs)
+    return bool(value) and value != answered and not any(j.retry_requested == value for j in jobs)
 
 
 def _live_progress(facts: Facts) -> BatchProgress | None:
@@ -577,6 +730,8 @@ def _paused(facts: Facts, drift_interval: float) -> Decision:
         return Decision(cond.paused(message), changes, requeue_after=drift_interval)
     job = max(running, key=lambda j: j.attempt)
     if in_progress and progress is not None:
+        # Deleted on purpose: it is no attempt that ended (status.retry.started goes).
+        changes.append(st.retry_not_started)
         return Decision(
             cond.paused(
                 f"spec.paused is true: stopping Job {job.name} after its current batch "
@@ -599,12 +754,13 @@ def _paused(facts: Facts, drift_interval: float) -> Decision:
     )
 
 
-def _silent_failures(jobs: Sequence[JobFacts]) -> int:
-    """How many of the newest ``jobs`` (sorted by attempt) failed in a row without a
-    summary (the process never got to write one: :func:`ended_silently`)."""
+def _stopped_in_a_row(jobs: Sequence[JobFacts]) -> int:
+    """How many of the newest ``jobs`` (sorted by attempt) failed in a row from outside:
+    without a summary (the process never got to write one: :func:`ended_silently`), or
+    stopped by the Job controller when their ``activeDeadlineSeconds`` passed."""
     count = 0
     for job in reversed(jobs):
-        if not (job.failed and ended_silently(job.summary)):
+        if not (job.failed and (ended_silently(job.summary) or job.deadline_exceeded)):
             break
         count += 1
     return count
@@ -628,6 +784,7 @@ def after_job_refused(decision: Decision, error: str) -> Decision:
     from the spec, for a value the CRD cannot check: Stalled until the spec changes."""
     return dataclasses.replace(
         decision,
+        changes=(*decision.changes, st.retry_not_started),
         conditions=cond.stalled(
             Reason.INVALID_SPEC,
             f"The API server refused the migration Job built from this spec: {error}. "

@@ -28,6 +28,8 @@ class JobFacts:
     uid: str = ""
     # The retry request (schemaop.io/retry-requested) this Job was started under, if any.
     retry_requested: str = ""
+    # Failed because its spec.activeDeadlineSeconds passed (the Job controller stopped it).
+    deadline_exceeded: bool = False
 
     @classmethod
     def from_job(cls, job: Mapping[str, Any], message: str | None) -> JobFacts:
@@ -48,6 +50,10 @@ class JobFacts:
             summary=RunSummary.from_json(message) if message else None,
             uid=str(meta.get("uid") or ""),
             retry_requested=retry_request(job),
+            deadline_exceeded=bool(
+                conds.get("Failed", {}).get("status") == "True"
+                and conds.get("Failed", {}).get("reason") == "DeadlineExceeded"
+            ),
         )
 
     @property

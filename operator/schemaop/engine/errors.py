@@ -14,22 +14,22 @@ again. ``step_retry`` says whether the runner retries the failing step inside
 the run first (lock and serialization conflicts, up to ``retries`` times).
 Known SQLSTATEs map to specific classes:
 
-=========  =======================  =========  ====================  ==========
-SQLSTATE   class                    retryable  reason                step_retry
-=========  =======================  =========  ====================  ==========
-08*        ConnectionFailed         yes        DatabaseUnreachable   no
-57P01-03   ConnectionFailed         yes        DatabaseUnreachable   no
-3D000      ConnectionFailed         yes        DatabaseUnreachable   no
-28P01 28*  AuthenticationFailed     no         AuthenticationFailed  no
-(client)   AuthMethodRefused        no         AuthenticationFailed  no
-(client)   InvalidConnectionString  no         DatabaseUnreachable   no
-55P03      LockTimeout              yes        LockTimeout           yes
-40001      SerializationFailure     yes        MigrationFailed       yes
-40P01      SerializationFailure     yes        MigrationFailed       yes
-57014      StatementTimeout         no         MigrationFailed       no
-53*        ResourceExhausted        yes        MigrationFailed       no
-other      MigrationFailed          no         MigrationFailed       no
-=========  =======================  =========  ====================  ==========
+=========  =======================  =========  =======================  ==========
+SQLSTATE   class                    retryable  reason                   step_retry
+=========  =======================  =========  =======================  ==========
+08*        ConnectionFailed         yes        DatabaseUnreachable      no
+57P01-03   ConnectionFailed         yes        DatabaseUnreachable      no
+3D000      ConnectionFailed         yes        DatabaseUnreachable      no
+28P01 28*  AuthenticationFailed     no         AuthenticationFailed     no
+(client)   AuthMethodRefused        no         AuthenticationFailed     no
+(client)   InvalidConnectionString  no         InvalidConnectionSecret  no
+55P03      LockTimeout              yes        LockTimeout              yes
+40001      SerializationFailure     yes        MigrationFailed          yes
+40P01      SerializationFailure     yes        MigrationFailed          yes
+57014      StatementTimeout         no         MigrationFailed          no
+53*        ResourceExhausted        yes        MigrationFailed          no
+other      MigrationFailed          no         MigrationFailed          no
+=========  =======================  =========  =======================  ==========
 
 Errors of the engine's own: ``LockBusy`` (yes, LockBusy), ``SnapshotFailed``
 (yes, SnapshotFailed), ``Refused`` (no, the refusal's reason, one of
@@ -156,6 +156,7 @@ class InvalidConnectionString(ConnectionFailed):
     """
 
     retryable = False
+    reason = Reason.INVALID_CONNECTION_SECRET
 
 
 class LockBusy(EngineError):

@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
@@ -269,14 +269,37 @@ def _add_columns(schema: str, names: Sequence[str]) -> sql.Composed:
     )
 
 
-def ensure_batches(conn: Conn, schema: str) -> None:
-    """Create the batched migrations' progress table when missing (history made before it)."""
+def _batches_exist(conn: Conn, schema: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
         " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
         (schema, BATCHES_TABLE),
     ).fetchone()
-    if row is None:
+    return row is not None
+
+
+def up_progress_versions(conn: Conn, schema: str, versions: Iterable[str]) -> frozenset[str]:
+    """Which of ``versions`` have an ``up`` progress row (a batched step applied them).
+
+    A down step of such a version deletes that row with its history row, whatever
+    the plan knows of the migration: a down run from the SQL recorded at apply
+    time carries no batched settings, and the history and the progress table
+    must agree once it is reverted."""
+    wanted = sorted(set(versions))
+    if not wanted or not _batches_exist(conn, schema):
+        return frozenset()
+    rows = conn.execute(
+        sql.SQL("SELECT version FROM {} WHERE direction = 'up' AND version = ANY(%s)").format(
+            sql.Identifier(schema, BATCHES_TABLE)
+        ),
+        (wanted,),
+    ).fetchall()
+    return frozenset(str(r[0]) for r in rows)
+
+
+def ensure_batches(conn: Conn, schema: str) -> None:
+    """Create the batched migrations' progress table when missing (history made before it)."""
+    if not _batches_exist(conn, schema):
         with conn.transaction():
             conn.execute(sql.SQL(_BATCHES_DDL).format(schema=sql.Identifier(schema)))
 

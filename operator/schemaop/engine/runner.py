@@ -254,6 +254,8 @@ class _Run:
     notices: runstats.NoticeLog = dataclasses.field(default_factory=runstats.NoticeLog)
     # How many statements :meth:`closing` sends (results between a step and its row).
     closing_statements: int = 0
+    # Versions the plan reverts that have an up progress row (hist.up_progress_versions).
+    up_progress: frozenset[str] = frozenset()
     _prepared: bool = False
     _closing: str | None = None
 
@@ -306,12 +308,20 @@ class _Run:
         return self._closing
 
     def progress_reset(self, step: PlanStep) -> str:
-        """The down of a batched migration deletes its up progress (in its transaction)."""
-        if step.batched is None or step.direction != "down":
-            return ""
+        """:meth:`progress_reset_sql` as text to send with the step ("" when none)."""
+        reset = self.progress_reset_sql(step)
+        return "" if reset is None else reset.as_string(self.conn) + ";\n"
+
+    def progress_reset_sql(self, step: PlanStep) -> sql.Composed | None:
+        """The down of a batched migration deletes its up progress (in its transaction):
+        also a down run from its recorded SQL, which carries no batched settings."""
+        if step.direction != "down" or (
+            step.batched is None and step.version.text not in self.up_progress
+        ):
+            return None
         from schemaop.engine import datamig
 
-        return datamig.progress_reset(self, step).as_string(self.conn) + ";\n"
+        return datamig.progress_reset(self, step)
 
     def prepare(self) -> None:
         """PREPARE the applied-row insert once per connection (as ``_history_insert``).
@@ -543,6 +553,9 @@ def _run_locked(run: _Run, resume_dirty: bool) -> None:
     _check_transaction_control(todo)
     if any(step.batched is not None for _, step in todo):
         hist.ensure_batches(conn, run.schema)
+    run.up_progress = hist.up_progress_versions(
+        conn, run.schema, (step.version.text for _, step in todo if step.direction == "down")
+    )
     if not todo:
         run.progress("nothing-to-do", currentVersion=run.result.current_version)
         return
@@ -1385,13 +1398,17 @@ def _non_transactional(
         run.result.current_version = run.applied.current_after(step)
         fp = fingerprint(conn, run.plan.options.schemas)
         run.result.fingerprint = fp
-    done = conn.execute(
-        sql.SQL(
-            "UPDATE {} SET status = 'applied', duration_ms = %s, fingerprint = %s,"
-            " error = NULL WHERE id = %s AND status = 'pending' RETURNING id"
-        ).format(table),
-        (duration, fp, row_id),
-    ).fetchone()
+    with conn.transaction():
+        done = conn.execute(
+            sql.SQL(
+                "UPDATE {} SET status = 'applied', duration_ms = %s, fingerprint = %s,"
+                " error = NULL WHERE id = %s AND status = 'pending' RETURNING id"
+            ).format(table),
+            (duration, fp, row_id),
+        ).fetchone()
+        reset_up = run.progress_reset_sql(step)
+        if done is not None and reset_up is not None:
+            conn.execute(reset_up)
     if done is None:  # pragma: no cover - _after_statement saw the row a moment ago
         raise _history_lost(run, step, len(statements))
     if is_last:

@@ -554,22 +554,37 @@ def _attempt(label: Any) -> int:
     return int(text) if text.isdigit() and 0 < len(text) < 6 and int(text) > 0 else 1
 
 
+@dataclasses.dataclass(frozen=True)
+class StoppedBy:
+    """Why the operator itself stopped a Job that had not finished (it deletes it, so
+    the Job never gets a Complete or Failed condition): the record's outcomeReason,
+    a sentence for outcomeMessage, and when."""
+
+    reason: str
+    message: str
+    at: str
+
+
 def build_run_record(
     schemaversion: Mapping[str, Any],
     job: Mapping[str, Any],
     summary: RunSummary | None,
     log: PodLog,
+    stopped: StoppedBy | None = None,
 ) -> dict[str, Any]:
     """The SchemaMigrationRun of one finished Job (its summary as the termination
-    message says, and what could be read of its pod's log)."""
+    message says, and what could be read of its pod's log), or of one the operator
+    stops (``stopped``: it is written before the Job is deleted)."""
     meta = schemaversion["metadata"]
     job_meta = job["metadata"]
     labels = job_meta.get("labels") or {}
     annotations = job_meta.get("annotations") or {}
     status = job.get("status") or {}
     done = job_done(job) or {}
+    if stopped is not None:
+        done = {"reason": stopped.reason, "lastTransitionTime": stopped.at}
     attempt = _attempt(labels.get(LABEL_ATTEMPT))
-    outcome = run_outcome(job, summary)
+    outcome = "Stopped" if stopped is not None else run_outcome(job, summary)
     plan_hash = str(
         annotations.get(ANNOTATION_PLAN_HASH)
         or (summary.plan_hash if summary is not None else None)
@@ -592,6 +607,7 @@ def build_run_record(
         "completionTime": status.get("completionTime") or done.get("lastTransitionTime"),
         "outcome": outcome,
         "outcomeReason": str(done.get("reason"))[:256] if done.get("reason") else None,
+        "outcomeMessage": stopped.message[:1024] if stopped is not None else None,
     }
     started = parse_time(spec["startTime"])
     ended = parse_time(spec["completionTime"])

@@ -47,8 +47,10 @@ class Reason(enum.StrEnum):
     DESTRUCTIVE_CHANGE = "DestructiveChange"
     MIGRATION_FAILED = "MigrationFailed"
     RETRYING = "Retrying"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
     DATABASE_UNREACHABLE = "DatabaseUnreachable"
     AUTHENTICATION_FAILED = "AuthenticationFailed"
+    INVALID_CONNECTION_SECRET = "InvalidConnectionSecret"  # noqa: S105 - a reason
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason, not a password
     SECRET_NOT_LABELLED = "SecretNotLabelled"  # noqa: S105 - a reason, not a password
     INVALID_SPEC = "InvalidSpec"
@@ -101,8 +103,16 @@ MESSAGES: Mapping[Reason, str] = {
     ),
     Reason.MIGRATION_FAILED: "The migration Job failed; see status.failure.",
     Reason.RETRYING: "The last attempt failed for a transient reason; retrying with backoff.",
+    Reason.DEADLINE_EXCEEDED: (
+        "The migration Jobs of this plan were stopped by spec.job.activeDeadlineSeconds "
+        "several times in a row; raise it, then retry (annotation schemaop.io/retry-requested)."
+    ),
     Reason.DATABASE_UNREACHABLE: "The database cannot be reached; retrying with backoff.",
     Reason.AUTHENTICATION_FAILED: "The database refused the credentials from the Secret.",
+    Reason.INVALID_CONNECTION_SECRET: (
+        "The connection string from the Secret cannot be used as written (e.g. an unencoded "
+        "'@' or '/' in the password); fix the Secret."
+    ),
     Reason.SECRET_NOT_FOUND: "The connection Secret or its key does not exist; create it.",
     Reason.SECRET_NOT_LABELLED: (
         "The connection Secret lacks the labels the operator requires (--secret-selector); "

@@ -18,6 +18,11 @@ no tag means ``latest``):
 - ``registry/path/``: any repository under that path;
 - ``*``: any image.
 
+Node selector entries are label keys, prefixes ending in ``*`` or ``*``, the same
+way; keys of :data:`NODE_ROLE_LABELS` (the control plane, one named node) only
+when named exactly. ``spec.job.resources`` is not policed here: the namespace's
+ResourceQuota and LimitRange bind the Job as any pod of the namespace.
+
 Annotation entries are keys (``cluster-autoscaler.kubernetes.io/safe-to-evict``),
 prefixes ending in ``*`` (``example.com/*``) or ``*``. A key named exactly is
 allowed; a key matched only by a prefix or ``*`` is refused when it is one of
@@ -59,6 +64,10 @@ SECURITY_ANNOTATIONS: Final = (
     "cni.projectcalico.org/",
     f"{GROUP}/",
 )
+
+# Node label keys that pick out nodes a workload must be let onto on purpose (the
+# control plane, one named node): only allowed when the policy names them exactly.
+NODE_ROLE_LABELS: Final = ("node-role.kubernetes.io/", "kubernetes.io/hostname")
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH_RE: Final = re.compile("^" + _COMPONENT + "(?:/" + _COMPONENT + r")*\Z")
@@ -133,10 +142,12 @@ def image_allowed(image: str, entries: Sequence[str]) -> bool:
     return False
 
 
-def _key_allowed(key: str, entries: Sequence[str]) -> bool:
+def _key_allowed(
+    key: str, entries: Sequence[str], exact_only: Sequence[str] = SECURITY_ANNOTATIONS
+) -> bool:
     if key in entries:
         return True
-    if any(key.startswith(s) for s in SECURITY_ANNOTATIONS):
+    if any(key.startswith(s) for s in exact_only):
         return False
     return any(e == ANY or (e.endswith("*") and key.startswith(e[:-1])) for e in entries)
 
@@ -160,6 +171,9 @@ class JobPolicy:
     # Taint keys spec.job.tolerations may tolerate (a toleration without a key
     # tolerates every taint, so it needs "*").
     tolerations: tuple[str, ...] = ()
+    # Node label keys spec.job.nodeSelector may select on (it chooses the nodes the
+    # Job runs on: the control plane, a dedicated pool held apart by labels).
+    node_selectors: tuple[str, ...] = ()
     # ServiceAccounts whose Job pods get an API token mounted; every other gets none.
     api_service_accounts: tuple[str, ...] = ()
 
@@ -272,6 +286,22 @@ def check(spec: Mapping[str, Any], policy: JobPolicy) -> list[Violation]:
                     setting,
                 )
             )
+    selected = sorted(
+        k
+        for k in (job.get("nodeSelector") or {})
+        if not _key_allowed(str(k), policy.node_selectors, NODE_ROLE_LABELS)
+    )
+    if selected:
+        out.append(
+            Violation(
+                f"spec.job.nodeSelector {'key' if len(selected) == 1 else 'keys'} "
+                + ", ".join(repr(k) for k in selected),
+                _listing(policy.node_selectors)
+                + " (a node selector chooses the nodes the Job runs on; node-role.kubernetes.io/"
+                " and kubernetes.io/hostname keys only when named exactly)",
+                "operator flag --allowed-job-node-selector, chart value jobs.policy.nodeSelectors",
+            )
+        )
     tolerated = sorted(
         {
             str(t.get("key") or "") if isinstance(t, Mapping) else "?"

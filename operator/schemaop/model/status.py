@@ -115,6 +115,32 @@ class Failure(TypedDict, total=False):
     retryAt: str
 
 
+class Retry(TypedDict, total=False):
+    """How the migration Jobs of one plan have ended so far, kept in status so that
+    the attempt count, the backoff and a stall outlive the Jobs themselves (their
+    ``ttlSecondsAfterFinished``, a person, a GitOps prune): a plan whose failed Jobs
+    are gone is not run again as attempt 1.
+
+    ``attempt``: the last attempt that ended; ``retryable``: whether another may
+    follow; ``stoppedInARow``: attempts in a row that ended from outside (killed
+    without a summary, or stopped by ``activeDeadlineSeconds``); ``reason`` and
+    ``message``: the condition a stall shows; ``retryAt``: when the next attempt
+    may start; ``retryRequested``: the value of ``schemaop.io/retry-requested`` the
+    last attempt answered (each value answers once); ``started``: the attempt whose
+    Job was created and not yet seen to end (one gone unseen counts as ended from
+    outside)."""
+
+    planHash: str
+    attempt: int
+    retryable: bool
+    stoppedInARow: int
+    reason: str
+    message: str
+    retryAt: str
+    retryRequested: str
+    started: int
+
+
 class BatchError(TypedDict, total=False):
     """The last failed batch of a batched step: its key range, SQLSTATE and statement."""
 
@@ -164,6 +190,7 @@ class SchemaVersionStatus(TypedDict, total=False):
     rollbackPoints: list[RollbackPoint]
     lastJob: LastJob
     failure: Failure
+    retry: Retry
     dataMigration: DataMigration
     conditions: list[Condition]
 
@@ -253,6 +280,38 @@ def set_failure(failure: Failure) -> StatusChange:
 
 def clear_failure(status: SchemaVersionStatus) -> None:
     status.pop("failure", None)
+
+
+def set_retry(retry: Retry) -> StatusChange:
+    def change(status: SchemaVersionStatus) -> None:
+        status["retry"] = retry
+
+    return change
+
+
+def clear_retry(status: SchemaVersionStatus) -> None:
+    status.pop("retry", None)
+
+
+def retry_started(plan_hash12: str, attempt: int) -> StatusChange:
+    """status.retry.started: the Job of ``attempt`` of that plan is being created."""
+
+    def change(status: SchemaVersionStatus) -> None:
+        retry = status.get("retry")
+        if retry is None or retry.get("planHash") != plan_hash12:
+            retry = {"planHash": plan_hash12, "attempt": 0, "retryable": True, "stoppedInARow": 0}
+        status["retry"] = {**retry, "started": attempt}
+
+    return change
+
+
+def retry_not_started(status: SchemaVersionStatus) -> None:
+    """No Job of status.retry.started exists on purpose (deleted by a pause, refused)."""
+    retry = status.get("retry")
+    if retry is not None and "started" in retry:
+        kept = Retry(**retry)
+        del kept["started"]
+        status["retry"] = kept
 
 
 def set_data_migration(progress: DataMigration) -> StatusChange:

@@ -559,6 +559,7 @@ class Reconciler:
         ends it after the current batch. The Job is gone, so it is no failed attempt."""
         meta = sv["metadata"]
         uid = next((j.uid for j in jobs if j.name == job_name), "")
+        await self.runs.record_paused(sv, job_name, uid)  # it will never finish
         try:
             await self.kube.delete_job(meta["namespace"], job_name, uid)
         except KubeError as exc:
