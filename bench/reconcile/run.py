@@ -502,7 +502,7 @@ def latency(
             f"  run {i - 1}: total {t3 - t0:.3f}s"
             f" = operator {operator_t[-1]:.3f}s + job {t2 - t1:.3f}s"
         )
-    steps = _job_steps(watcher, jobs, cl.log_dir / "containerd.log" if real_node else None)
+    steps = _job_steps(watcher, jobs, cl if real_node else None)
     result: dict[str, Any] = {
         "runs": len(total),
         "total_p50_s": round(statistics.median(total), 3),
@@ -535,12 +535,55 @@ _STARTED = re.compile(r'StartContainer for \\"(\w+)\\" returns successfully')
 
 
 def _wall_to_monotonic(stamp: str) -> float:
-    """containerd's RFC 3339 UTC time (nanoseconds, trailing zeros cut) as this
-    process's monotonic time."""
-    whole, _, fraction = stamp.rstrip("Z").partition(".")
-    utc = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S")
-    seconds = utc.replace(tzinfo=datetime.UTC).timestamp()
-    return seconds + float("0." + (fraction or "0")) - WALL
+    """An RFC 3339 time with nanoseconds (containerd's, crictl's) as this process's
+    monotonic time."""
+    m = re.fullmatch(r"([^.]+?)(\.\d+)?(Z|[+-]\d\d:\d\d)", stamp)
+    if not m:
+        raise ValueError(f"not an RFC 3339 time: {stamp!r}")
+    whole, fraction, zone = m.groups()
+    when = datetime.datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
+    return when.timestamp() + float("0" + (fraction or "")) - WALL
+
+
+def _cri_exits(cl: Any, pods: set[str]) -> dict[str, float]:
+    """When the container of each pod of ``pods`` exited (the CRI's finishedAt, in
+    nanoseconds; the API server's pod status has it in seconds)."""
+    from devenv import realnode
+
+    crictl = [
+        str(realnode.node_binaries() / "crictl"),
+        "--runtime-endpoint",
+        f"unix://{cl.directory / 'node' / 'containerd' / 'containerd.sock'}",
+    ]
+    listed = subprocess.run(
+        [*crictl, "ps", "-a", "-o", "json", "--label", f"io.kubernetes.pod.namespace={NS}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    ids = {
+        c["id"]: c["labels"]["io.kubernetes.pod.name"]
+        for c in json.loads(listed.stdout)["containers"]
+        if c["labels"].get("io.kubernetes.pod.name") in pods
+    }
+    exits: dict[str, float] = {}
+    chunk = sorted(ids)
+    for i in range(0, len(chunk), 50):
+        out = subprocess.run(
+            [*crictl, "inspect", "-o", "json", *chunk[i : i + 50]],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        decoder, at = json.JSONDecoder(), 0
+        while at < len(out.rstrip()):
+            doc, at = decoder.raw_decode(out, at)
+            at += len(out[at:]) - len(out[at:].lstrip())
+            status = doc.get("status") or {}
+            finished = status.get("finishedAt", "")
+            if status.get("id") in ids and finished and not finished.startswith("1970-"):
+                exits[ids[status["id"]]] = _wall_to_monotonic(finished)
+    return exits
 
 
 def _containerd_times(log_file: Path, pods: set[str]) -> dict[str, dict[str, float]]:
@@ -575,21 +618,26 @@ def _containerd_times(log_file: Path, pods: set[str]) -> dict[str, dict[str, flo
     return times
 
 
-def _job_steps(
-    watcher: Watcher, jobs: list[str], containerd_log: Path | None
-) -> dict[str, list[float]]:
+def _job_steps(watcher: Watcher, jobs: list[str], cl: Any = None) -> dict[str, list[float]]:
     """The Job's part (Job seen to Job Complete seen) of each of ``jobs``, step by step:
-    the Job controller creating the pod, its binding (kube-scheduler, or the pod
-    runner), then on a real node (from containerd's log) the kubelet until it asks
-    for the sandbox (pod seen, volumes), the sandbox (pause container, network
-    namespace, CNI), the container's creation and start under runc, the process
-    (`schemaop job run`), its exit until the pod is seen Succeeded (the kubelet's
-    relist, once a second, and status write); with the pod runner, binding to
-    Succeeded seen; last the Job controller until Complete (it syncs a Job one
-    second after a pod's change)."""
+    the Job controller creating the pod ("job->pod"), its binding ("pod->bound":
+    kube-scheduler, or the pod runner); then on a real node ``cl`` (containerd's
+    log and the CRI) the kubelet until it asks for the sandbox ("bound->sandbox":
+    pod seen, volumes), the sandbox ("sandbox->sandbox_ready": pause container,
+    network namespace, CNI), the container's creation and start under runc
+    ("sandbox_ready->started"), the process ("started->finished": `schemaop job
+    run`), containerd's handling of its exit ("finished->exited": the task
+    deleted, its shim gone), until the pod is seen Succeeded ("exited->pod_done":
+    the kubelet's relist, once a second, and status write); with the pod runner,
+    "bound->pod_done" instead; last the Job controller until Complete
+    ("pod_done->complete": it syncs a Job one second after a pod's change)."""
     with watcher.lock:
         pods = {job: watcher.pod_name[job] for job in jobs if job in watcher.pod_name}
-    containerd = _containerd_times(containerd_log, set(pods.values())) if containerd_log else {}
+    containerd: dict[str, dict[str, float]] = {}
+    if cl is not None:
+        containerd = _containerd_times(cl.log_dir / "containerd.log", set(pods.values()))
+        for pod, t in _cri_exits(cl, set(pods.values())).items():
+            containerd.setdefault(pod, {})["finished"] = t
     steps: dict[str, list[float]] = {}
     for job in jobs:
         node = containerd.get(pods.get(job, ""), {})
@@ -601,7 +649,7 @@ def _job_steps(
                 ("bound", watcher.pod_bound.get(job)),
                 *(
                     (step, node.get(step))
-                    for step in ("sandbox", "sandbox_ready", "started", "exited")
+                    for step in ("sandbox", "sandbox_ready", "started", "finished", "exited")
                 ),
                 ("pod_done", watcher.pod_done.get(job)),
                 ("complete", watcher.job_done.get(key)),
@@ -789,7 +837,7 @@ def scale(
                 to_job.append(seen - applied[name])
                 job_t.append(complete - seen)
                 after_job.append(ready - complete)
-    steps = _job_steps(watcher, single, cl.log_dir / "containerd.log" if real_node else None)
+    steps = _job_steps(watcher, single, cl if real_node else None)
     result = {
         "databases": n,
         "ready": done,
