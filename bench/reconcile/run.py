@@ -592,7 +592,8 @@ def _containerd_times(log_file: Path, pods: set[str]) -> dict[str, dict[str, flo
     and started ("started"), and its shim gone ("exited": containerd removes the
     task once it saw the process exit)."""
     times: dict[str, dict[str, float]] = {}
-    pod_of: dict[str, str] = {}  # sandbox and container ids -> pod
+    pod_of: dict[str, str] = {}  # sandbox ids -> pod
+    container_of: dict[str, str] = {}  # container ids -> pod
     for line in log_file.read_text(errors="replace").splitlines():
         m = _CONTAINERD.match(line)
         if not m:
@@ -600,8 +601,8 @@ def _containerd_times(log_file: Path, pods: set[str]) -> dict[str, dict[str, flo
         stamp, msg, rest = m.groups()
         if msg == "shim disconnected":
             cid = re.search(r"\bid=(\w+)", rest)
-            if cid and cid.group(1) in pod_of:
-                times[pod_of[cid.group(1)]].setdefault("exited", _wall_to_monotonic(stamp))
+            if cid and cid.group(1) in container_of:
+                times[container_of[cid.group(1)]].setdefault("exited", _wall_to_monotonic(stamp))
         elif (sb := _SANDBOX.search(msg)) and sb.group(1) in pods:
             pod = sb.group(1)
             step = "sandbox_ready" if sb.group(2) else "sandbox"
@@ -612,9 +613,9 @@ def _containerd_times(log_file: Path, pods: set[str]) -> dict[str, dict[str, flo
             pod = pod_of[cr.group(1)]
             times[pod].setdefault("create", _wall_to_monotonic(stamp))
             if cr.group(2):
-                pod_of[cr.group(2)] = pod
-        elif (st := _STARTED.search(msg)) and st.group(1) in pod_of:
-            times[pod_of[st.group(1)]].setdefault("started", _wall_to_monotonic(stamp))
+                container_of[cr.group(2)] = pod
+        elif (st := _STARTED.search(msg)) and st.group(1) in container_of:
+            times[container_of[st.group(1)]].setdefault("started", _wall_to_monotonic(stamp))
     return times
 
 
