@@ -481,6 +481,7 @@ def latency(
     wait("lat ready at 1", lambda: ("lat", "1") in watcher.ready, 120)
     kubelet0 = _kubelet_metrics(cl) if real_node else {}
     total, operator_t, job_t, jobs = [], [], [], []
+    loads = [os.getloadavg()[0]]
     for i in range(2, runs + 2):
         before = set(watcher.job_seen)
         t0 = time.monotonic()
@@ -496,6 +497,7 @@ def latency(
         )
         total.append(t3 - t0)
         jobs.append(new[0].split("/", 1)[1])
+        loads.append(os.getloadavg()[0])
         job_t.append(t2 - t1)
         operator_t.append((t1 - t0) + (t3 - t2))
         log(
@@ -515,6 +517,7 @@ def latency(
             step: round(statistics.median(values), 3) for step, values in steps.items()
         },
         "job_steps_p95_s": {step: round(pct(values, 0.95), 3) for step, values in steps.items()},
+        "load_average_1m": _load(loads),
     }
     if real_node:
         result["kubelet"] = _kubelet_delta(kubelet0, _kubelet_metrics(cl))
@@ -929,7 +932,8 @@ def report(results: dict[str, Any]) -> None:
             f"latency over {lat['runs']} runs: p50 {lat['total_p50_s']}s"
             f" (operator {lat['operator_p50_s']}s, job {lat['job_p50_s']}s);"
             f" p95 {lat['total_p95_s']}s (operator {lat['operator_p95_s']}s,"
-            f" job {lat['job_p95_s']}s); goal: operator p50 < 1s"
+            f" job {lat['job_p95_s']}s); goal: operator p50 < 1s;"
+            f" load average {lat['load_average_1m']}"
         )
         print(f"  the Job's steps, p50: {lat['job_steps_p50_s']}")
         if "kubelet" in lat:
