@@ -572,19 +572,19 @@ def _cri_exits(cl: Any, pods: set[str]) -> dict[str, float]:
     exits: dict[str, float] = {}
     chunk = sorted(ids)
     for i in range(0, len(chunk), 50):
+        # One container: an object; more: a list ("-q": without the runtime's details).
         out = subprocess.run(
-            [*crictl, "inspect", "-o", "json", *chunk[i : i + 50]],
+            [*crictl, "inspect", "-q", "-o", "json", *chunk[i : i + 50]],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
-        decoder, at = json.JSONDecoder(), 0
-        while at < len(out.rstrip()):
-            doc, at = decoder.raw_decode(out, at)
-            at += len(out[at:]) - len(out[at:].lstrip())
+        docs = json.loads(out)
+        for doc in docs if isinstance(docs, list) else [docs]:
             status = doc.get("status") or {}
-            finished = status.get("finishedAt", "")
-            if status.get("id") in ids and finished and not finished.startswith("1970-"):
+            finished = str(status.get("finishedAt", ""))
+            # Not finished: Go's zero time, 0001-01-01.
+            if status.get("id") in ids and finished and not finished.startswith("0001-"):
                 exits[ids[status["id"]]] = _wall_to_monotonic(finished)
     return exits
 
@@ -639,9 +639,13 @@ def _job_steps(watcher: Watcher, jobs: list[str], cl: Any = None) -> dict[str, l
         pods = {job: watcher.pod_name[job] for job in jobs if job in watcher.pod_name}
     containerd: dict[str, dict[str, float]] = {}
     if cl is not None:
-        containerd = _containerd_times(cl.log_dir / "containerd.log", set(pods.values()))
-        for pod, t in _cri_exits(cl, set(pods.values())).items():
-            containerd.setdefault(pod, {})["finished"] = t
+        # Diagnostics: a failure here leaves these steps out, not the run.
+        try:
+            containerd = _containerd_times(cl.log_dir / "containerd.log", set(pods.values()))
+            for pod, t in _cri_exits(cl, set(pods.values())).items():
+                containerd.setdefault(pod, {})["finished"] = t
+        except (OSError, ValueError, KeyError, subprocess.SubprocessError) as exc:
+            log(f"  the node's steps left out ({type(exc).__name__}: {exc})")
     steps: dict[str, list[float]] = {}
     for job in jobs:
         node = containerd.get(pods.get(job, ""), {})
@@ -696,7 +700,10 @@ PODS_CGROUP = Path("/sys/fs/cgroup/cpuacct/k8s.io/cpuacct.usage")
 def _kubelet_metrics(cl: Any) -> dict[str, dict[str, float]]:
     """The real node's kubelet: its CRI calls (seconds and number, by operation),
     its API client's waits for its rate limiter, its volume operations by status."""
-    text = cl.kubectl("get", "--raw", f"/api/v1/nodes/{cl.node_name}/proxy/metrics").stdout
+    out = cl.kubectl("get", "--raw", f"/api/v1/nodes/{cl.node_name}/proxy/metrics", check=False)
+    if out.returncode != 0:  # diagnostics: left out, not the run
+        log(f"  the kubelet's metrics left out: {out.stderr.strip()}")
+    text = out.stdout if out.returncode == 0 else ""
     runtime = "kubelet_runtime_operations_duration_seconds"
     waits = "rest_client_rate_limiter_duration_seconds"
     return {
