@@ -814,18 +814,24 @@ def scale(
     last = -1
     deadline = t0 + ready_timeout
     loads = [os.getloadavg()[0]]
-    while True:
-        loads.append(os.getloadavg()[0])
+    stopped = False
+    try:
+        while True:
+            loads.append(os.getloadavg()[0])
+            done = sum(1 for name in names if (name, "3") in watcher.ready)
+            if done != last and (done % max(20, n // 20) == 0 or done == n):
+                log(
+                    f"  {done}/{n} Ready after {time.monotonic() - t0:.0f}s;"
+                    f" operator RSS {proc_status_mb(op_pid, 'VmRSS'):.0f} MB"
+                )
+                last = done
+            if done == n or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:  # SIGTERM: the figures so far, then no idle part
+        log(f"  stopped after {time.monotonic() - t0:.0f}s: the figures so far")
         done = sum(1 for name in names if (name, "3") in watcher.ready)
-        if done != last and (done % max(20, n // 20) == 0 or done == n):
-            log(
-                f"  {done}/{n} Ready after {time.monotonic() - t0:.0f}s;"
-                f" operator RSS {proc_status_mb(op_pid, 'VmRSS'):.0f} MB"
-            )
-            last = done
-        if done == n or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+        stopped = True
     elapsed = time.monotonic() - t0
     cpu1 = _cpu(pids)
     requests1 = _requests(cl)
@@ -852,6 +858,7 @@ def scale(
     result = {
         "databases": n,
         "ready": done,
+        "stopped_early": stopped,
         "seconds_to_apply_all": round(created, 1),
         "seconds_to_all_ready": round(elapsed, 1),
         "per_schemaversion_apply_to_ready_s": _percentiles(per_sv),
