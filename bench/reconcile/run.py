@@ -557,6 +557,9 @@ def _cri_exits(cl: Any, pods: set[str]) -> dict[str, float]:
         str(realnode.node_binaries() / "crictl"),
         "--runtime-endpoint",
         f"unix://{cl.directory / 'node' / 'containerd' / 'containerd.sock'}",
+        # Its default, 2 s a call, is too short on a loaded machine (seen at 200 pods).
+        "--timeout",
+        "60s",
     ]
     listed = subprocess.run(
         [*crictl, "ps", "-a", "-o", "json", "--label", f"io.kubernetes.pod.namespace={NS}"],
