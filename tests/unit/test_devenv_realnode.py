@@ -55,3 +55,35 @@ def test_kubelet_listens_on_the_bridge_and_loopback_only(tmp_path: Path) -> None
     assert config["authorization"]["mode"] == "Webhook"
     assert config["failCgroupV1"] is False
     assert config["makeIPTablesUtilChains"] is False
+
+
+def test_the_pods_cgroup_weighs_max_pods_processes_and_back(tmp_path: Path) -> None:
+    # cgroup v1 (this machine: hybrid): cpu.shares of containerd's /k8s.io.
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.shares").write_text("1024\n")
+    realnode.weigh_pods(realnode.CPU_SHARES_DEFAULT * realnode.MAX_PODS, tmp_path)
+    shares = tmp_path / "cpu" / realnode.PODS_CGROUP / "cpu.shares"
+    assert shares.read_text() == "112640\n"
+    realnode.weigh_pods(realnode.CPU_SHARES_DEFAULT, tmp_path)  # cleanup
+    assert shares.read_text() == "1024\n"
+
+
+def test_the_pods_cgroup_weight_on_cgroup_v2_and_nowhere(tmp_path: Path) -> None:
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cgroup.controllers").write_text("cpu memory pids\n")
+    realnode.weigh_pods(realnode.CPU_SHARES_DEFAULT, v2)
+    weight = v2 / realnode.PODS_CGROUP / "cpu.weight"
+    assert weight.read_text() == "100\n"  # cgroup v2's default weight
+    realnode.weigh_pods(realnode.CPU_SHARES_DEFAULT * realnode.MAX_PODS, v2)
+    assert weight.read_text() == "10000\n"  # 110 processes: 11,000, beyond the maximum
+    # No cgroup file system there: nothing written, nothing raised.
+    realnode.weigh_pods(1024, tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+
+
+def test_the_kubelet_runs_max_pods(tmp_path: Path) -> None:
+    fake = SimpleNamespace(directory=tmp_path, node_name="n")
+    realnode._write_kubelet_config(fake, tmp_path, tmp_path / "sock")  # type: ignore[arg-type]
+    config = yaml.safe_load((tmp_path / "kubelet" / "config.yaml").read_text())
+    assert config["maxPods"] == realnode.MAX_PODS

@@ -74,6 +74,19 @@ LOCK_FILE = RUN_DIR / "schemaop-realnode.lock"
 WAIT_TIMEOUT = float(os.environ.get("SCHEMAOP_REALNODE_WAIT", "3600"))
 WAIT_REPORT = 30.0
 COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns")
+# The node's pods and their CPU weight. containerd puts every container in the
+# cgroup /k8s.io/<id> (its namespace), where the kubelet gives a pod without CPU
+# requests cpu.shares 2; without the kubelet's QoS cgroups (cgroupsPerQOS, off
+# here) nothing weighs that parent as a node's `kubepods` is weighed, so all the
+# node's pods together competed with every other process of this shared machine
+# like one process (cpu.shares 1024): at a load average of 70 they got 7% of one
+# core, and a Job's 0.5 CPU-seconds took minutes. The parent weighs MAX_PODS
+# processes instead (:func:`weigh_pods`): a pod gets at least the share of one
+# process, as a Job of the pod runner does.
+MAX_PODS = 110
+PODS_CGROUP = "k8s.io"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CPU_SHARES_DEFAULT = 1024
 CACHE = Path(os.environ.get("SCHEMAOP_CACHE", Path.home() / ".cache" / "schemaop")) / "realnode"
 CONTAINERD_ROOT = CACHE / "containerd"
 DEBIAN_PACKAGES = {
@@ -429,6 +442,7 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
     _import_images(sock, {pause_ref: bins / "pause.oci.tar", ref: archive})
     # An import (about 40 s, minutes on a loaded machine) is not the node's start.
     t0 = time.monotonic()
+    weigh_pods(CPU_SHARES_DEFAULT * MAX_PODS)
     _spawn(
         cluster,
         "kubelet",
@@ -496,6 +510,25 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
     log("realnode", f"node {cluster.node_name} ready in {time.monotonic() - t0:.1f}s ({ref})")
     if detached:
         _hand_over(cluster)
+
+
+def weigh_pods(shares: int, root: Path = CGROUP_ROOT) -> None:
+    """Give the cgroup of the node's containers the CPU weight of ``shares``
+    (cgroup v1 cpu.shares; on cgroup v2 cpu.weight in proportion, the default
+    100 for 1024, at most 10000). Best effort: a machine that does not allow it
+    keeps its default, with a line saying so."""
+    if (root / "cpu" / "cpu.shares").exists():  # v1 (or hybrid): the cpu hierarchy
+        group, name, value = root / "cpu" / PODS_CGROUP, "cpu.shares", shares
+    elif (root / "cgroup.controllers").exists():  # v2
+        group, name = root / PODS_CGROUP, "cpu.weight"
+        value = max(1, min(10000, shares * 100 // CPU_SHARES_DEFAULT))
+    else:
+        return
+    try:
+        group.mkdir(exist_ok=True)
+        (group / name).write_text(f"{value}\n")
+    except OSError as exc:
+        log("realnode", f"the pods' CPU weight stays as it is ({group / name}: {exc})")
 
 
 def _record_pids(cluster: Cluster) -> None:
@@ -675,6 +708,7 @@ def _write_kubelet_config(cluster: Cluster, node: Path, sock: Path) -> None:
         "syncFrequency": "10s",
         "fileCheckFrequency": "20s",
         "staticPodPath": "",
+        "maxPods": MAX_PODS,
         "shutdownGracePeriod": "0s",
     }
     (node / "kubelet").mkdir(parents=True, exist_ok=True)
@@ -919,7 +953,8 @@ def _remove_pods(sock: Path, bins: Path) -> None:
 
 
 def cleanup(directory: Path, owner: dict[str, Any]) -> None:
-    """Remove what a node made: shims, mounts, iptables chains, the bridge."""
+    """Remove what a node made: shims, mounts, iptables chains, the bridge; the
+    pods' CPU weight back to the default."""
     from devenv.cluster import _is_component, _terminate
 
     node = directory / "node"
@@ -944,6 +979,7 @@ def cleanup(directory: Path, owner: dict[str, Any]) -> None:
         table, chain = entry.split("/", 1)
         _drop_chain(table, chain)
     _ip("link", "delete", BRIDGE, check=False)
+    weigh_pods(CPU_SHARES_DEFAULT)
     with contextlib.suppress(OSError):
         Path("/proc/sys/net/ipv4/ip_forward").write_text(owner.get("ip_forward", "0") + "\n")
     OWNER_FILE.unlink(missing_ok=True)
