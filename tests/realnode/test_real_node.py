@@ -412,6 +412,15 @@ def test_app_chart_waits_for_its_schema_and_helm_upgrade_then_rollback_move_it(
         assert (latest["version"], latest["direction"]) == ("3", "down")
         assert not _has_note_column(dsn)
         poll("the app at 1.0.0 to run", lambda: _app_running(kube, release.apps, "1.0.0"), 240)
+        kept = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+            GROUP, VERSION, release.apps, "schemamigrations", "shop-orders-app-3"
+        )
+        assert kept["spec"]["version"] == "3"
+
+        # Upgrading again adopts the kept SchemaMigration (same spec) and migrates.
+        helm(real_cluster, "upgrade", "shop", str(chart), *values)
+        wait_ready(kube, release.apps, "shop-orders-app", "3", timeout=240)
+        assert _has_note_column(dsn)
     finally:
         helm(real_cluster, "uninstall", "shop", "--namespace", release.apps, "--wait")
         client.CustomObjectsApi(kube).delete_collection_namespaced_custom_object(
