@@ -24,7 +24,8 @@ NAMESPACES = ("apps", "watched-a", "watched-b", "a")
 OPERATOR: dict[str, tuple[str, ...]] = {
     # manifests/install.yaml, and most of tests/unit/test_chart.py
     "defaults": (),
-    # tests/e2e/test_chart_install.py (the release fixture)
+    # the release of tests/realnode/test_real_node.py (there with the built image, the
+    # console on, and peering turned on by its last test's `helm upgrade`)
     "cluster-wide": (
         *LOCAL_IMAGE,
         "--set",
@@ -35,6 +36,10 @@ OPERATOR: dict[str, tuple[str, ...]] = {
         "jobs.serviceAccount.namespaces={apps}",
         "--set",
         "peering.enabled=true",
+        "--set",
+        "console.enabled=true",
+        "--set",
+        "console.namespaces={apps}",
     ),
     # tests/realnode/test_chart_namespaced.py; tests/unit/test_chart.py (namespaced mode)
     "namespaced": (
@@ -101,7 +106,8 @@ OPERATOR: dict[str, tuple[str, ...]] = {
         "--set",
         "dashboards.enabled=true",
     ),
-    # tests/e2e/test_chart_console_e2e.py; tests/unit/test_chart.py (the console)
+    # the console in namespaced mode with an Ingress; tests/unit/test_chart.py (the
+    # console); tests/realnode/test_real_node.py runs it cluster-wide on the real node
     "console": (
         *LOCAL_IMAGE,
         "--set",
@@ -128,7 +134,7 @@ OPERATOR: dict[str, tuple[str, ...]] = {
 }
 
 APP: dict[str, tuple[str, ...]] = {
-    # tests/e2e/test_chart_install.py (the app chart's install, upgrade and dry run)
+    # the app chart as tests/realnode/test_real_node.py installs it (there with the built image)
     "e2e": (
         "--set",
         "database.url=postgresql://orders:change-me@postgres.apps.svc:5432/shop",
@@ -145,7 +151,7 @@ APP: dict[str, tuple[str, ...]] = {
         "--set-json",
         'command=["sleep","infinity"]',
     ),
-    # tests/e2e/test_chart_install.py (dry run of the chart's defaults)
+    # the chart's defaults (tests/realnode/test_real_node.py dry-runs them too)
     "defaults": (),
 }
 

@@ -152,13 +152,12 @@ def adopt_crds(cluster: devcluster.Cluster, release: str, namespace: str) -> Non
 
 
 def operator_pod(kube: Any, namespace: str, release: str) -> Any:
-    """The running pod of the release's operator Deployment."""
+    """The running pod of the release's operator Deployment (not its console's)."""
     core = client.CoreV1Api(kube)
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator"
 
     def running() -> Any:
-        pods = core.list_namespaced_pod(
-            namespace, label_selector=f"app.kubernetes.io/instance={release}"
-        ).items
+        pods = core.list_namespaced_pod(namespace, label_selector=selector).items
         live = [
             p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp
         ]

@@ -1,11 +1,16 @@
 """What a user installs, on a real node: charts/schemaop with the image built from
 the Dockerfile (pullPolicy Never), the operator pod under the chart's
-securityContext, a SchemaVersion reconciled to Ready through a real Job pod that
-reaches PostgreSQL over the pod network and the API server through the
-``kubernetes`` Service; the example app chart (its ``wait`` init container,
-``helm upgrade`` then ``helm rollback``), the schema sidecar beside an app
-reached through its Service, the kubectl plugin, and the operator pod deleted
-while its Job runs. One cluster-wide release serves the module.
+securityContext, with its ServiceAccount and probes; the examples
+(manifests/examples) reconciled to Ready through a real Job pod, running as the
+chart's Job ServiceAccount, that reaches PostgreSQL over the pod network and the
+API server through the ``kubernetes`` Service; the example app chart (its
+``wait`` init container, ``helm upgrade`` then ``helm rollback``), the schema
+sidecar beside an app reached through its Service, the kubectl plugin, the
+operator pod deleted while its Job runs; the console (console.enabled) as a pod
+with no token, reached through its Service with each person's token;
+``--dry-run=server`` of install.yaml and the examples; and last, ``helm
+upgrade`` of the operator (turning peering on: a rolling update) keeping the
+CRDs and objects. One cluster-wide release serves the module.
 """
 
 from __future__ import annotations
@@ -32,12 +37,15 @@ from e2e.kube_support import (
     CHART,
     EXAMPLES,
     GROUP,
+    ROOT,
     VERSION,
     adopt_crds,
     create_namespace,
     delete_namespace,
     delete_schemaversions,
     helm,
+    http_get,
+    kubectl,
     migration_body,
     operator_pod,
     plugin,
@@ -81,6 +89,12 @@ def release(
         "image.pullPolicy=Never",
         "--set",
         f"jobs.serviceAccount.namespaces={{{apps}}}",
+        # The console as a pod of the release (its own tests below), where the
+        # operator's objects are.
+        "--set",
+        "console.enabled=true",
+        "--set",
+        f"console.namespaces={{{apps}}}",
         "--wait",
         "--timeout",
         "150s",
@@ -129,45 +143,103 @@ def test_operator_pod_runs_the_image_as_10001_on_a_read_only_root(
     assert logs.returncode == 0 and logs.stdout, logs.stderr
 
 
-def test_schemaversion_ready_through_a_real_job_pod(
+def test_operator_pod_has_the_charts_service_account_probes_and_crds(
+    release: Release, real_cluster: devcluster.Cluster, kube: Any
+) -> None:
+    """The chart's ServiceAccount token mounted in the pod, its probes passing
+    (the kubelet's) and answering from the pod network, its CRDs kept."""
+    assert f"Migration Jobs run as ServiceAccount {RELEASE}-job (in: {release.apps})" in (
+        release.notes
+    )
+    pod = operator_pod(kube, release.namespace, RELEASE)
+    (container,) = pod.spec.containers
+    assert container.security_context.read_only_root_filesystem is True
+    assert container.security_context.run_as_non_root is True
+    mounted = _exec(
+        real_cluster,
+        release.namespace,
+        pod.metadata.name,
+        "sh",
+        "-c",
+        "cd /var/run/secrets/kubernetes.io/serviceaccount && test -s token && cat namespace",
+    )
+    assert mounted.returncode == 0 and mounted.stdout == release.namespace, mounted.stderr
+    health = container.liveness_probe.http_get
+    assert container.readiness_probe.http_get.port == health.port
+    assert any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
+    port = next(p.container_port for p in container.ports if p.name == health.port)
+    status, _ = poll(
+        "the liveness endpoint from the node",
+        lambda: _try_get(f"http://{pod.status.pod_ip}:{port}{health.path}"),
+        30,
+    )
+    assert status == 200
+    for name in ("schemaversions.schemaop.io", "schemamigrations.schemaop.io"):
+        crd = client.ApiextensionsV1Api(kube).read_custom_resource_definition(name)
+        assert crd.metadata.annotations["meta.helm.sh/release-name"] == RELEASE
+        assert crd.metadata.annotations["helm.sh/resource-policy"] == "keep"
+
+
+def _try_get(url: str) -> Any:
+    try:
+        return http_get(url)
+    except OSError:
+        return None
+
+
+def _example(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((EXAMPLES / name).read_text()) if d]
+
+
+@pytest.fixture(scope="module")
+def examples(release: Release, kube: Any, node_postgres: devpg.Postgres) -> tuple[Any, str]:
+    """manifests/examples applied to the release's namespace, its Secret's URL
+    a fresh database on the node's bridge address; the SchemaVersion Ready at 3
+    and the database's URL from here."""
+    url, dsn = _database(node_postgres)
+    core, custom = client.CoreV1Api(kube), client.CustomObjectsApi(kube)
+    (secret,) = _example("00-secret.yaml")
+    core.create_namespaced_secret(release.apps, secret_body(secret["metadata"]["name"], url))
+    for doc in _example("10-schemaversion.yaml") + _example("20-migrations.yaml"):
+        plural = "schemaversions" if doc["kind"] == "SchemaVersion" else "schemamigrations"
+        custom.create_namespaced_custom_object(GROUP, VERSION, release.apps, plural, doc)
+    return wait_ready(kube, release.apps, "orders", "3", timeout=240), dsn
+
+
+def test_the_examples_reach_ready_through_a_real_job_pod_as_the_job_service_account(
     release: Release,
     real_cluster: devcluster.Cluster,
     kube: Any,
-    node_postgres: devpg.Postgres,
+    examples: tuple[Any, str],
     node_image: tuple[str, str],
 ) -> None:
-    name, password = f"t_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
-    node_postgres.psql(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
-    node_postgres.psql(f'CREATE DATABASE "{name}" OWNER {name}')
-    # The pod reaches PostgreSQL on the node's bridge address, with a password.
-    url = f"postgresql://{name}:{password}@{realnode.NODE_IP}:{node_postgres.port}/{name}"
-    core, custom = client.CoreV1Api(kube), client.CustomObjectsApi(kube)
-    core.create_namespaced_secret(release.apps, secret_body("db", url))
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, release.apps, "schemaversions", schemaversion_body(targetVersion="2")
-    )
-    for version, up in (
-        ("1", "CREATE TABLE orders (id bigint PRIMARY KEY)"),
-        ("2", "ALTER TABLE orders ADD COLUMN note text"),
-    ):
-        custom.create_namespaced_custom_object(
-            GROUP, VERSION, release.apps, "schemamigrations", migration_body(version, up)
-        )
-    wait_ready(kube, release.apps, "db", "2", timeout=240)
-
+    sv, dsn = examples
+    assert sv["status"]["pending"] == 0
+    core = client.CoreV1Api(kube)
     jobs = client.BatchV1Api(kube).list_namespaced_job(
-        release.apps, label_selector="schemaop.io/schemaversion=db"
+        release.apps, label_selector="schemaop.io/schemaversion=orders"
     )
     assert jobs.items, "no migration Job"
-    pods = core.list_namespaced_pod(
-        release.apps, label_selector=f"job-name={jobs.items[0].metadata.name}"
-    ).items
+    for job in jobs.items:
+        assert job.spec.template.spec.service_account_name == f"{RELEASE}-job"
+        assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions)
+    sa = core.read_namespaced_service_account(f"{RELEASE}-job", release.apps)
+    assert sa.automount_service_account_token is False
+    selector = f"job-name={jobs.items[0].metadata.name}"
     pod = poll(
         "a Succeeded migration Job pod",
-        lambda: next((p for p in pods if p.status.phase == "Succeeded"), None),
+        lambda: next(
+            (
+                p
+                for p in core.list_namespaced_pod(release.apps, label_selector=selector).items
+                if p.status.phase == "Succeeded"
+            ),
+            None,
+        ),
         30,
     )
     assert pod.spec.node_name == real_cluster.node_name
+    assert pod.spec.service_account_name == f"{RELEASE}-job"
     (container,) = pod.status.container_statuses
     assert container.image.endswith(node_image[1])
     assert container.state.terminated.exit_code == 0
@@ -177,14 +249,14 @@ def test_schemaversion_ready_through_a_real_job_pod(
     assert security.run_as_non_root is True
     logs = real_cluster.kubectl("logs", "-n", release.apps, pod.metadata.name, check=False)
     assert logs.returncode == 0, logs.stderr
-    with psycopg.connect(node_postgres.dsn(name)) as conn:
+    with psycopg.connect(dsn) as conn:
         columns = {
             r[0]
             for r in conn.execute(
                 "select column_name from information_schema.columns where table_name = 'orders'"
             )
         }
-    assert columns == {"id", "note"}
+    assert "note" in columns and "customer_id" in columns, columns
 
 
 def test_pods_reach_the_api_server_through_the_kubernetes_service(
@@ -340,6 +412,15 @@ def test_app_chart_waits_for_its_schema_and_helm_upgrade_then_rollback_move_it(
         assert (latest["version"], latest["direction"]) == ("3", "down")
         assert not _has_note_column(dsn)
         poll("the app at 1.0.0 to run", lambda: _app_running(kube, release.apps, "1.0.0"), 240)
+        kept = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+            GROUP, VERSION, release.apps, "schemamigrations", "shop-orders-app-3"
+        )
+        assert kept["spec"]["version"] == "3"
+
+        # Upgrading again adopts the kept SchemaMigration (same spec) and migrates.
+        helm(real_cluster, "upgrade", "shop", str(chart), *values)
+        wait_ready(kube, release.apps, "shop-orders-app", "3", timeout=240)
+        assert _has_note_column(dsn)
     finally:
         helm(real_cluster, "uninstall", "shop", "--namespace", release.apps, "--wait")
         client.CustomObjectsApi(kube).delete_collection_namespaced_custom_object(
@@ -701,3 +782,275 @@ def test_the_operator_and_its_job_reach_postgresql_by_service_name(
     assert [h["version"] for h in sv["status"]["history"]] == ["1"]
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select count(*) from by_name").fetchone() == (0,)
+
+
+CONSOLE = f"{RELEASE}-console"  # the console's Deployment, Service and ServiceAccount
+
+
+def _console_pod(kube: Any, namespace: str) -> Any:
+    def running() -> Any:
+        pods = client.CoreV1Api(kube).list_namespaced_pod(
+            namespace,
+            label_selector=(
+                f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=console"
+            ),
+        )
+        return next(
+            (
+                p
+                for p in pods.items
+                if p.status.phase == "Running" and not p.metadata.deletion_timestamp
+            ),
+            None,
+        )
+
+    return poll("the console pod to run", running, 90)
+
+
+def test_the_console_pod_runs_with_no_token_and_its_account_has_no_rbac(
+    release: Release, real_cluster: devcluster.Cluster, kube: Any
+) -> None:
+    """console.enabled: the console's pod runs the image under the chart's
+    securityContext with no API token in it; its ServiceAccount is bound to nothing."""
+    assert f"Console (docs/console.md): Service {CONSOLE}, port 80" in release.notes
+    pod = _console_pod(kube, release.namespace)
+    assert pod.spec.node_name == real_cluster.node_name
+    assert pod.spec.service_account_name == CONSOLE
+    assert pod.spec.automount_service_account_token is False
+    # No token volume was added (the ServiceAccount admission plugin adds one otherwise).
+    for volume in pod.spec.volumes:
+        assert volume.projected is None and volume.secret is None, volume.name
+    (container,) = pod.spec.containers
+    assert container.args[0] == "console"
+    assert container.security_context.read_only_root_filesystem is True
+    assert pod.status.container_statuses[0].ready, "the readiness probe did not pass"
+    inside = _exec(
+        real_cluster,
+        release.namespace,
+        pod.metadata.name,
+        "sh",
+        "-c",
+        "id; test -e /var/run/secrets/kubernetes.io/serviceaccount || echo no-token;"
+        " touch /probe 2>&1 || true",
+    )
+    assert inside.returncode == 0, inside.stderr
+    lines = inside.stdout.splitlines()
+    assert lines[0].startswith("uid=10001(schemaop) gid=10001(schemaop)"), lines
+    assert "no-token" in lines and "Read-only file system" in inside.stdout, lines
+    sa = client.CoreV1Api(kube).read_namespaced_service_account(CONSOLE, release.namespace)
+    assert sa.automount_service_account_token is False
+    rbac = client.RbacAuthorizationV1Api(kube)
+    bindings = list(rbac.list_cluster_role_binding().items) + list(
+        rbac.list_role_binding_for_all_namespaces().items
+    )
+    for binding in bindings:
+        for subject in binding.subjects or []:
+            assert not (subject.kind == "ServiceAccount" and subject.name == CONSOLE), (
+                binding.metadata.name
+            )
+    service = client.CoreV1Api(kube).read_namespaced_service(CONSOLE, release.namespace)
+    assert service.spec.type == "ClusterIP"
+
+
+# A client pod's requests to the console's Service: each line "<status> <body>".
+_CONSOLE_CLIENT = """
+import json, sys, urllib.error, urllib.request
+base, tokens = sys.argv[1], dict(a.split("=", 1) for a in sys.argv[2:])
+def get(path, token=None):
+    request = urllib.request.Request(base + path)
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+for who, path in (("", "/healthz"), ("", "/api/session"), ("", "/api/v1/schemaversions"),
+                  ("alice", "/api/session"), ("alice", "/api/v1/schemaversions"),
+                  ("bob", "/api/v1/schemaversions"), ("forged", "/api/session")):
+    status, body = get(path, tokens.get(who))
+    print(json.dumps([who, path, status, body]))
+"""
+
+
+def _service_account_token(kube: Any, namespace: str, name: str) -> str:
+    core = client.CoreV1Api(kube)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    return str(
+        core.create_namespaced_service_account_token(
+            name, namespace, {"spec": {"expirationSeconds": 600}}
+        ).status.token
+    )
+
+
+def test_the_console_through_its_service_acts_with_each_persons_rbac(
+    release: Release,
+    real_cluster: devcluster.Cluster,
+    kube: Any,
+    namespace: str,
+    node_image: tuple[str, str],
+) -> None:
+    """A pod reaches the console through its Service (kube-proxy) and the console
+    reaches the API server as https://kubernetes.default.svc (cluster DNS, the
+    kube-root-ca.crt CA). Without a token: 401. ServiceAccounts stand in for
+    people: alice, bound to the chart's approver ClusterRole in the namespace,
+    sees its SchemaVersions; bob, bound to nothing, sees none and is told where
+    he may not look; a token the API server rejects is no way in."""
+    apps = release.apps
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        apps,
+        "schemaversions",
+        # Only to be seen: its Secret does not exist, so nothing runs.
+        schemaversion_body("console-view", secret="console-view-db"),
+    )
+    alice = _service_account_token(kube, apps, "alice")
+    client.RbacAuthorizationV1Api(kube).create_namespaced_role_binding(
+        apps,
+        {
+            "metadata": {"name": "alice-approves"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"{RELEASE}-approver",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": apps}],
+        },
+    )
+    bob = _service_account_token(kube, apps, "bob")
+    service = client.CoreV1Api(kube).read_namespaced_service(CONSOLE, release.namespace)
+    out = _run_pod(
+        real_cluster, namespace, node_image, "python", "-c", _CONSOLE_CLIENT,
+        f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}",
+        f"alice={alice}", f"bob={bob}", f"forged={alice[:-4]}AAAA",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    answers = {
+        (who, path): (status, body)
+        for who, path, status, body in (
+            json.loads(line) for line in out.stdout.splitlines() if line.startswith("[")
+        )
+    }
+    status, body = answers["", "/healthz"]
+    assert status == 200 and body.strip() == "ok", body
+    status, body = answers["", "/api/session"]
+    assert status == 401 and json.loads(body)["error"]["code"] == "Unauthenticated", body
+    assert answers["", "/api/v1/schemaversions"][0] == 401
+    status, body = answers["alice", "/api/session"]
+    assert status == 200, body
+    assert json.loads(body)["user"] == f"system:serviceaccount:{apps}:alice"
+    status, body = answers["alice", "/api/v1/schemaversions"]
+    assert status == 200, body
+    listed = json.loads(body)
+    names = {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listed["items"]}
+    assert (apps, "console-view") in names and {ns for ns, _ in names} == {apps}, names
+    assert listed["namespacesDenied"] == []
+    status, body = answers["bob", "/api/v1/schemaversions"]
+    assert status == 200, body
+    assert json.loads(body) == {"items": [], "namespacesDenied": [apps]}, body
+    assert answers["forged", "/api/session"][0] == 401
+
+
+def test_install_yaml_and_every_example_pass_a_server_side_dry_run(
+    release: Release, real_cluster: devcluster.Cluster, kube: Any
+) -> None:
+    """API-server checks (admission, the CRD schemas) on the node's control plane."""
+    core = client.CoreV1Api(kube)
+    created = False
+    try:
+        core.create_namespace({"metadata": {"name": "schemaop-system"}})
+        created = True
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+    try:
+        out = kubectl(
+            real_cluster,
+            "apply",
+            "--dry-run=server",
+            "-f",
+            str(ROOT / "manifests" / "install.yaml"),
+        )
+        assert "deployment.apps/schemaop" in out
+    finally:
+        if created:
+            delete_namespace(kube, "schemaop-system")
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        kubectl(real_cluster, "apply", "--dry-run=server", "-n", release.apps, "-f", str(path))
+    rendered = helm(real_cluster, "template", "shop", str(APP_CHART), "--namespace", release.apps)
+    kubectl(
+        real_cluster, "apply", "--dry-run=server", "-n", release.apps, "-f", "-", stdin=rendered
+    )
+
+
+# Last in the module: from here on the operator runs with peering.
+def test_helm_upgrade_of_the_operator_rolls_its_pod_and_keeps_crds_and_objects(
+    release: Release,
+    real_cluster: devcluster.Cluster,
+    kube: Any,
+    examples: tuple[Any, str],
+) -> None:
+    """`helm upgrade --reuse-values` turning kopf peering on: a rolling update
+    replaces the operator pod; the CRDs, the examples' SchemaVersion and its
+    history stay; the new pod keeps itself alive in the ClusterKopfPeering."""
+    old = operator_pod(kube, release.namespace, RELEASE)
+    helm(
+        real_cluster,
+        "upgrade",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        release.namespace,
+        "--reuse-values",
+        "--set",
+        "peering.enabled=true",
+        "--wait",
+        "--timeout",
+        "180s",
+        timeout=240,
+    )
+    history = yaml.safe_load(
+        helm(real_cluster, "history", RELEASE, "--namespace", release.namespace, "-o", "yaml")
+    )
+    assert [h["status"] for h in history][-1] == "deployed" and len(history) == 2
+    crd = client.ApiextensionsV1Api(kube).read_custom_resource_definition(
+        "schemamigrations.schemaop.io"
+    )
+    assert crd.metadata.annotations["meta.helm.sh/release-name"] == RELEASE
+
+    def replaced() -> Any:
+        pod = operator_pod(kube, release.namespace, RELEASE)
+        return pod if pod.metadata.uid != old.metadata.uid else None
+
+    pod = poll("the upgraded operator pod", replaced, 120)
+    assert pod.spec.containers[0].args[:3] == [
+        "operator",
+        "--all-namespaces",
+        f"--peering={RELEASE}",
+    ]
+    # The peering object the chart made holds the new operator's keep-alive.
+    peering = poll(
+        "a keep-alive in the ClusterKopfPeering",
+        lambda: (
+            client.CustomObjectsApi(kube)
+            .get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", RELEASE)
+            .get("status")
+        ),
+        60,
+    )
+    assert len(peering) == 1, peering
+    peer_id, peer = next(iter(peering.items()))
+    assert pod.metadata.name in peer_id, peering
+    # --peering-priority=auto gave this replica its own priority (kopf's default is 0).
+    assert peer["priority"] > 0
+    # The examples' SchemaVersion is untouched, and the new operator still reconciles it.
+    sv, dsn = examples
+    now = schemaversion(kube, release.apps, "orders")
+    assert now["metadata"]["uid"] == sv["metadata"]["uid"]
+    assert [h["version"] for h in now["status"]["history"]] == [
+        h["version"] for h in sv["status"]["history"]
+    ]
+    assert now["status"]["history"][0]["version"] == "3"
+    wait_ready(kube, release.apps, "orders", "3", timeout=120)
+    assert _has_note_column(dsn)

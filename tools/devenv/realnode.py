@@ -436,6 +436,10 @@ def start(cluster: Cluster, detached: bool, timeout: float = 120.0) -> None:
     )
     _record_pids(cluster)
     _wait(cluster, "containerd's socket", sock.exists, t0, timeout)
+    # The socket comes before the CRI plugin has recovered its state (seconds with a
+    # killed node's sandboxes in the cached root, on a loaded machine): a kubelet
+    # started meanwhile exits ("server is not initialized yet").
+    _wait(cluster, "containerd's CRI", lambda: _cri_ready(sock, bins), t0, timeout)
     # Sandboxes a killed node left in containerd's cached root go before the
     # kubelet comes (it would adopt nothing of them).
     _remove_pods(sock, bins)
@@ -935,6 +939,21 @@ def _stop(cluster: Cluster, timeout: float) -> None:
         _terminate(pid, proc, timeout)
     if owner is not None and Path(owner["directory"]) == cluster.directory:
         cleanup(cluster.directory, owner)
+
+
+def _cri_ready(sock: Path, bins: Path) -> bool:
+    """containerd's CRI answers (the Version call the kubelet makes first)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        return (
+            subprocess.run(
+                [str(bins / "crictl"), "--runtime-endpoint", f"unix://{sock}", "version"],
+                check=False,
+                capture_output=True,
+                timeout=20,
+            ).returncode
+            == 0
+        )
+    return False
 
 
 def _remove_pods(sock: Path, bins: Path) -> None:
