@@ -398,3 +398,37 @@ async def test_a_job_decided_with_the_watched_secret_reads_the_secret_from_the_a
     assert requests["get schemaversions"] == 1
     assert requests["get secret"] == 1
     assert requests["create Job"] == 1
+
+
+async def test_a_secret_deleted_while_it_is_read_is_not_brought_back() -> None:
+    # The first reconciliation reads the Secret (not in the watch's copy yet); its
+    # deletion arrives while that read is answered: later checks see it gone.
+    import asyncio
+    import base64
+
+    from schemaop.kube.api import SecretNotFound
+    from schemaop.operator.reconcile import OperatorConfig, Reconciler
+
+    spec = {"connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}}
+    gate = asyncio.Event()
+
+    class SlowKube:
+        reads = 0
+
+        async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+            self.reads += 1
+            if self.reads > 1:
+                return None  # the API server has it deleted
+            url = base64.b64encode(b"postgresql://u:p@h/db").decode()
+            await gate.wait()
+            return {"metadata": {"resourceVersion": "1"}, "data": {"url": url}}
+
+    reconciler = Reconciler(SlowKube(), OperatorConfig(), secrets_watched=True)  # type: ignore[arg-type]
+    reconciler.secret_index[("ns", "db")] = {"sv"}
+    read = asyncio.ensure_future(reconciler._conninfo("ns", spec, from_watch=False))
+    await asyncio.sleep(0)
+    reconciler.secret_seen("ns", "db", None)
+    gate.set()
+    await read
+    with pytest.raises(SecretNotFound):
+        await reconciler._conninfo("ns", spec, from_watch=True)

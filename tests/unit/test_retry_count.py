@@ -16,7 +16,7 @@ from schemaop.decide import (
     backoff,
     decide,
 )
-from schemaop.engine.errors import LockBusy, Stopped
+from schemaop.engine.errors import ConnectionPooled, LockBusy, Stopped
 from schemaop.model import status as st
 from schemaop.model.conditions import ConditionType, Reason
 from schemaop.model.history import AppliedMigration, DatabaseState
@@ -247,3 +247,47 @@ def test_the_recorded_line_stays_the_same_however_often_it_is_read_back() -> Non
         lines.append(next(c.message for c in d.conditions if c.type == ConditionType.RECONCILING))
         assert status["retry"]["message"].count("failed") == 1, status["retry"]["message"]
     assert lines[0] == lines[1] == lines[2]
+
+
+def test_a_connection_stall_kept_after_its_jobs_are_gone_ends_on_a_retry_request() -> None:
+    # The Job could not use its connection (a pooled URL): a person fixed it, the Jobs
+    # are gone (TTL), and the same plan must start again when asked, not stay stalled.
+    message = RunSummary(ok=False, error=ConnectionPooled("pooled").summary()).termination_message()
+    seen = decide(_facts(jobs=[_job(_hash(), 1, message)]))
+    assert seen.create_job_for is None and "retry-requested" in str(_stalled(seen))
+    status = _after(seen)
+    later = NOW + dt.timedelta(hours=1)
+    still = decide(_facts(jobs=[], status=status, now=later))
+    assert still.create_job_for is None
+    asked = decide(
+        _facts(
+            jobs=[],
+            status=status,
+            now=later,
+            annotations={"schemaop.io/retry-requested": "2026-11-22T13:00:00Z"},
+        )
+    )
+    assert asked.create_job_for is not None
+
+
+def test_one_retry_request_answers_once_even_when_its_jobs_vanish() -> None:
+    # ttlSecondsAfterFinished: 0 and a retry request left on the object: each Job
+    # vanishes before its end is seen; the value was answered by the first Job it
+    # started, so later attempts keep their backoff and the stall limit holds.
+    requested = {"schemaop.io/retry-requested": "v1"}
+    now = NOW
+    status = _after(decide(_facts(now=now)))
+    created = 0
+    for _ in range(12):
+        now += dt.timedelta(seconds=1)
+        seen = decide(_facts(jobs=[], status=status, now=now, annotations=requested))
+        status = _after(seen, status)
+        if seen.create_job_for is None:
+            now += dt.timedelta(hours=2)
+            seen = decide(_facts(jobs=[], status=status, now=now, annotations=requested))
+            status = _after(seen, status)
+        if seen.create_job_for is None:
+            break
+        created += 1
+    assert created <= MAX_SILENT_FAILURES
+    assert seen.create_job_for is None

@@ -976,29 +976,32 @@ def cleanup(directory: Path, owner: dict[str, Any]) -> None:
     pods' CPU weight back to the default."""
     from devenv.cluster import _is_component, _terminate
 
-    node = directory / "node"
-    for name, pid in owner.get("pids", {}).items():
-        if _is_component(int(pid), name):
-            _terminate(int(pid), None, 5.0)
-    # containerd-shim processes of this node (their cmdline names its socket).
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (proc / "cmdline").read_bytes()
-            if b"containerd-shim" in cmdline and str(node).encode() in cmdline:
-                os.kill(int(proc.name), 9)
-    _unmount_under(node)
-    _unmount_under(CONTAINERD_ROOT)
-    if "bins" in owner:
-        kube_proxy = Path(owner["bins"]) / "kube-proxy"
-        subprocess.run([str(kube_proxy), "--cleanup"], check=False, capture_output=True)
-    before = set(owner.get("chains", []))
-    for entry in sorted(_iptables_chains() - before):
-        table, chain = entry.split("/", 1)
-        _drop_chain(table, chain)
-    _ip("link", "delete", BRIDGE, check=False)
-    weigh_pods(CPU_SHARES_DEFAULT)
+    try:
+        node = directory / "node"
+        for name, pid in owner.get("pids", {}).items():
+            if _is_component(int(pid), name):
+                _terminate(int(pid), None, 5.0)
+        # containerd-shim processes of this node (their cmdline names its socket).
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                cmdline = (proc / "cmdline").read_bytes()
+                if b"containerd-shim" in cmdline and str(node).encode() in cmdline:
+                    os.kill(int(proc.name), 9)
+        _unmount_under(node)
+        _unmount_under(CONTAINERD_ROOT)
+        if "bins" in owner:
+            kube_proxy = Path(owner["bins"]) / "kube-proxy"
+            subprocess.run([str(kube_proxy), "--cleanup"], check=False, capture_output=True)
+        before = set(owner.get("chains", []))
+        for entry in sorted(_iptables_chains() - before):
+            table, chain = entry.split("/", 1)
+            _drop_chain(table, chain)
+        _ip("link", "delete", BRIDGE, check=False)
+    finally:
+        # Whatever failed above, the machine's other processes get their share back.
+        weigh_pods(CPU_SHARES_DEFAULT)
     with contextlib.suppress(OSError):
         Path("/proc/sys/net/ipv4/ip_forward").write_text(owner.get("ip_forward", "0") + "\n")
     OWNER_FILE.unlink(missing_ok=True)

@@ -32,7 +32,7 @@ from schemaop.decide.spec import (
     to_migrations,
     version_of,
 )
-from schemaop.kube.builders import RETRY_REQUEST_MAX, parse_time
+from schemaop.kube.builders import parse_time, retry_request
 from schemaop.model import conditions as cond
 from schemaop.model import status as st
 from schemaop.model.batchprogress import BatchProgress
@@ -444,7 +444,11 @@ def decide(facts: Facts) -> Decision:
     elif kept is not None and ended >= 1:
         outcome = _outcome_recorded(kept)
     else:
-        changes += [st.clear_failure, st.clear_retry, st.retry_started(the_plan.short_hash, 1)]
+        changes += [
+            st.clear_failure,
+            st.clear_retry,
+            st.retry_started(the_plan.short_hash, 1, _request(facts.annotations)),
+        ]
         return Decision(
             cond.progressing(Reason.MIGRATING, _describe_plan(the_plan)),
             changes,
@@ -471,16 +475,23 @@ def decide(facts: Facts) -> Decision:
     # this plan answered yet): the backoff is skipped, and a plan stopped from outside
     # too often gets one more attempt (each value answers once).
     asked = retry_requested(facts.annotations, mine, outcome.retry_requested)
-    if outcome.reason in _NEEDS_A_PERSON:
-        # The Job could not use its connection as configured: nothing ran.
+    if outcome.reason in _NEEDS_A_PERSON and not asked:
+        # The Job could not use its connection as configured: nothing ran. Once the
+        # person fixed it, a retry request starts the plan again.
         changes += [st.set_failure(failure), st.set_retry(record)]
         return Decision(
-            cond.stalled(outcome.reason, text),
+            cond.stalled(
+                outcome.reason,
+                text + ". Once fixed, ask for one more attempt: kubectl annotate schemaversion "
+                f'{facts.name} {ANNOTATION_RETRY_REQUESTED}="$(date -u +%FT%TZ)" --overwrite',
+            ),
             changes,
             requeue_after=drift_interval,
             migration_status=migration_status,
         )
-    if not outcome.retryable and not (asked and outcome.stopped):
+    if not outcome.retryable and not (
+        asked and (outcome.stopped or outcome.reason in _NEEDS_A_PERSON)
+    ):
         changes += [st.set_failure(failure), st.set_retry(record)]
         advice = (
             ". Not retried again: see why in the Job's pod (kubectl describe pod; "
@@ -514,7 +525,7 @@ def decide(facts: Facts) -> Decision:
             requeue_after=max(1.0, (retry_at - facts.now).total_seconds()),
             migration_status=migration_status,
         )
-    changes.append(st.retry_started(the_plan.short_hash, attempt + 1))
+    changes.append(st.retry_started(the_plan.short_hash, attempt + 1, _request(facts.annotations)))
     return Decision(
         cond.progressing(Reason.MIGRATING, _describe_plan(the_plan) + f" (attempt {attempt + 1})"),
         changes,
@@ -673,8 +684,13 @@ def retry_requested(
     that no Job of the plan has answered yet (nor the last one, ``answered``, whose Job
     may be gone: status.retry keeps its value): each value skips one backoff, and the
     Job started then carries it (:func:`schemaop.kube.builders.build_job`)."""
-    value = str(annotations.get(ANNOTATION_RETRY_REQUESTED) or "").strip()[:RETRY_REQUEST_MAX]
+    value = _request(annotations)
     return bool(value) and value != answered and not any(j.retry_requested == value for j in jobs)
+
+
+def _request(annotations: Mapping[str, str]) -> str:
+    """The retry request as the Job started now carries it (build_job)."""
+    return retry_request({"metadata": {"annotations": annotations}})
 
 
 def _live_progress(facts: Facts) -> BatchProgress | None:

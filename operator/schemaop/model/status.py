@@ -293,14 +293,18 @@ def clear_retry(status: SchemaVersionStatus) -> None:
     status.pop("retry", None)
 
 
-def retry_started(plan_hash12: str, attempt: int) -> StatusChange:
-    """status.retry.started: the Job of ``attempt`` of that plan is being created."""
+def retry_started(plan_hash12: str, attempt: int, requested: str = "") -> StatusChange:
+    """status.retry.started: the Job of ``attempt`` of that plan is being created;
+    ``requested``, the retry request it carries and so answers (kept, so that the
+    same value never answers again once that Job is gone)."""
 
     def change(status: SchemaVersionStatus) -> None:
         retry = status.get("retry")
         if retry is None or retry.get("planHash") != plan_hash12:
             retry = {"planHash": plan_hash12, "attempt": 0, "retryable": True, "stoppedInARow": 0}
         status["retry"] = {**retry, "started": attempt}
+        if requested:
+            status["retry"]["retryRequested"] = requested
 
     return change
 

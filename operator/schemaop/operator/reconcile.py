@@ -146,6 +146,10 @@ def kept_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# A connection Secret the watch saw deleted (see Reconciler.secret_seen).
+_GONE: dict[str, Any] = {}
+
+
 @dataclasses.dataclass(frozen=True)
 class _Checked:
     """What a reconciliation decided on (without the time) and what it decided, to
@@ -208,10 +212,11 @@ class Reconciler:
         if self.secrets is None:
             return
         key = (namespace, name)
-        if secret is None:
-            self.secrets.pop(key, None)
-        elif key in self.secrets or self.secret_index.get(key):
-            self.secrets[key] = kept_secret(secret)
+        if key not in self.secrets and not self.secret_index.get(key):
+            return
+        # Deleted: kept as gone (not forgotten), so that a read answered before the
+        # deletion and arriving after it cannot bring the Secret back.
+        self.secrets[key] = kept_secret(secret) if secret is not None else _GONE
 
     async def _secret_key(
         self, namespace: str, ref: Mapping[str, Any], from_watch: bool
@@ -222,9 +227,11 @@ class Reconciler:
         or as new, replaces it; a read never replaces what the watch brought)."""
         key = (namespace, str(ref["name"]))
         secret = self.secrets.get(key) if from_watch and self.secrets is not None else None
-        if secret is None:
+        if secret is None or secret is _GONE:
             secret = await self.kube.read_secret(namespace, key[1])
             if secret is not None and self.secrets is not None:
+                # Never over what the watch brought, a deletion included (this read
+                # may have been answered before it).
                 self.secrets.setdefault(key, kept_secret(secret))
         return secret_key(secret, namespace, key[1], str(ref["key"]), self.config.secret_selector)
 
