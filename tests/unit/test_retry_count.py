@@ -291,3 +291,19 @@ def test_one_retry_request_answers_once_even_when_its_jobs_vanish() -> None:
         created += 1
     assert created <= MAX_SILENT_FAILURES
     assert seen.create_job_for is None
+
+
+def test_a_started_job_the_watch_has_not_brought_yet_sends_the_operator_to_the_api() -> None:
+    # status.retry.started names attempt 2; the Job watch lists attempt 1 only: deciding
+    # on the watch would count attempt 2 as deleted before its end was seen.
+    from schemaop.operator.reconcile import _started_job_not_listed
+
+    h = _hash()
+    retry = {"planHash": h, "attempt": 1, "started": 2, "retryable": True}
+    lagging = _facts(jobs=[_job(h, 1, _permanent())], status={"retry": retry})
+    assert _started_job_not_listed(lagging)
+    listed = _facts(jobs=[_job(h, 1, _permanent()), _job(h, 2, None)], status={"retry": retry})
+    assert not _started_job_not_listed(listed)
+    recorded = _facts(jobs=[], status={"retry": {**retry, "attempt": 2}})
+    assert not _started_job_not_listed(recorded)
+    assert not _started_job_not_listed(_facts(status={}))

@@ -456,6 +456,10 @@ class Reconciler:
             apply_policy=_policy_hook(),
             job_policy=self.config.job_policy,
         )
+        if current is not None and _started_job_not_listed(facts):
+            # status.retry names a Job created that the Job watch has not brought yet:
+            # decided on the watch it would count as vanished; the API has it.
+            return await self.reconcile(namespace, name, migrations_in, None)
         inputs = _inputs(sv, migrations, listed_jobs, facts)
         if current is not None and self._unchanged(namespace, name, inputs):
             # A drift check that found what the last one found: same decision.
@@ -757,6 +761,23 @@ def _inputs(
         facts.batch_progress,
         facts.batch_progress_read,
     )
+
+
+def _started_job_not_listed(facts: Facts) -> bool:
+    """Whether status.retry says the Job of an attempt was created (``started``) that
+    no listed Job is and whose end is not recorded yet: the decision would count it
+    as a Job deleted before its end was seen."""
+    retry = facts.status.get("retry")
+    if not isinstance(retry, Mapping):
+        return False
+    try:
+        started = int(retry.get("started", 0) or 0)
+        ended = int(retry.get("attempt", 0) or 0)
+    except (TypeError, ValueError):
+        return False
+    plan = retry.get("planHash")
+    seen = max((j.attempt for j in facts.jobs if j.plan_hash12 == plan), default=0)
+    return started > max(ended, seen)
 
 
 def _settled(decision: Decision) -> bool:
