@@ -203,7 +203,13 @@ def test_when_the_active_replica_is_deleted_another_takes_over(
     leader_id = max(peers, key=lambda peer: peers[peer]["priority"])
     (leader,) = [name for name in pods if name in leader_id]
     (standby,) = [name for name in pods if name != leader]
-    assert "Pausing operations" in _log(real_cluster, ns, standby)
+    # The standby writes its keep-alive, then reads the peers and pauses: its log
+    # line can come a little after both are in the peering object.
+    poll(
+        f"{standby} to pause in favour of {leader}",
+        lambda: "Pausing operations" in _log(real_cluster, ns, standby),
+        60,
+    )
 
     core = client.CoreV1Api(kube)
     core.delete_namespaced_pod(leader, ns)
