@@ -198,18 +198,18 @@ def test_when_the_active_replica_is_deleted_another_takes_over(
         lambda: len(_peers(kube, watched)) == 2 and _peers(kube, watched),
         90,
     )
-    # The active one has the highest priority; kopf names a peer after its host
-    # (the pod's name).
-    leader_id = max(peers, key=lambda peer: peers[peer]["priority"])
-    (leader,) = [name for name in pods if name in leader_id]
-    (standby,) = [name for name in pods if name != leader]
-    # The standby writes its keep-alive, then reads the peers and pauses: its log
-    # line can come a little after both are in the peering object.
-    poll(
-        f"{standby} to pause in favour of {leader}",
-        lambda: "Pausing operations" in _log(real_cluster, ns, standby),
-        60,
+    # One replica pauses in favour of the other (kopf: the lower priority pauses;
+    # its line can come a while after both are in the peering object): the one
+    # that did not is the active one.
+    assert set(peers) and len(pods) == 2
+    paused = poll(
+        "one replica to pause in favour of the other",
+        lambda: [n for n in pods if "Pausing operations" in _log(real_cluster, ns, n)],
+        120,
     )
+    assert len(paused) == 1, paused
+    (standby,) = paused
+    (leader,) = [name for name in pods if name != standby]
 
     core = client.CoreV1Api(kube)
     core.delete_namespaced_pod(leader, ns)
