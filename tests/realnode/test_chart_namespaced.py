@@ -185,6 +185,12 @@ def _peers(kube: Any, namespace: str) -> dict[str, Any]:
     return dict(peering.get("status") or {})
 
 
+def _paused(log: str) -> bool:
+    """Whether a replica's log leaves it paused: it never resumed, or it paused
+    after it last resumed."""
+    return log.rfind("Pausing operations") >= log.rfind("Resuming operations")
+
+
 def test_when_the_active_replica_is_deleted_another_takes_over(
     namespaced: Namespaced,
     real_cluster: devcluster.Cluster,
@@ -198,18 +204,25 @@ def test_when_the_active_replica_is_deleted_another_takes_over(
         lambda: len(_peers(kube, watched)) == 2 and _peers(kube, watched),
         90,
     )
-    # One replica pauses in favour of the other (kopf: the lower priority pauses;
-    # its line can come a while after both are in the peering object): the one
-    # that did not is the active one.
-    assert set(peers) and len(pods) == 2
-    paused = poll(
-        "one replica to pause in favour of the other",
-        lambda: [n for n in pods if "Pausing operations" in _log(real_cluster, ns, n)],
+    # The chart's --peering makes peering mandatory: kopf starts every replica
+    # paused. The highest priority logs "Resuming operations" when it sees it is
+    # the highest; a lower one stays paused without a word, or (if it saw itself
+    # alone first) resumes and then logs "Pausing operations" when the other
+    # appears. kopf names a peer after its host, the pod's name.
+    assert len(pods) == 2, list(pods)
+    leader_id = max(peers, key=lambda peer: peers[peer]["priority"])
+    (leader,) = [name for name in pods if name in leader_id]
+    (standby,) = [name for name in pods if name != leader]
+    poll(
+        f"the highest priority, {leader}, to resume operations",
+        lambda: "Resuming operations" in _log(real_cluster, ns, leader),
         120,
     )
-    assert len(paused) == 1, paused
-    (standby,) = paused
-    (leader,) = [name for name in pods if name != standby]
+    poll(
+        f"{standby} to be paused in favour of {leader}",
+        lambda: _paused(_log(real_cluster, ns, standby)),
+        120,
+    )
 
     core = client.CoreV1Api(kube)
     core.delete_namespaced_pod(leader, ns)

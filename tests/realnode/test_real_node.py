@@ -281,7 +281,7 @@ def test_pods_reach_the_api_server_through_the_kubernetes_service(
         " os.environ['KUBERNETES_SERVICE_PORT']);"
         "print(urllib.request.urlopen(url, context=ssl.create_default_context(cafile=ca)).status)"
     )
-    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", script)
+    out = _run_python(real_cluster, namespace, node_image, script)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "200", out.stdout
 
@@ -455,9 +455,38 @@ def test_a_pod_reaches_the_operator_metrics_through_its_service(
     script = (
         f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
     )
-    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", script)
+    out = _run_python(real_cluster, namespace, node_image, script)
     assert out.returncode == 0, out.stderr
     assert "schemaop_reconcile_errors_total" in out.stdout
+
+
+# Prepended to the Python a probe pod runs: a Service's ClusterIP refuses
+# connections until kube-proxy has written its endpoints, which can lag the pod's
+# readiness by seconds on a loaded node; clients retry, as in-cluster clients do.
+_PATIENT_URLOPEN = """
+import time as _time, urllib.error as _error, urllib.request as _request
+_urlopen = _request.urlopen
+def _patient(*args, **kwargs):
+    deadline = _time.monotonic() + 90
+    while True:
+        try:
+            return _urlopen(*args, **kwargs)
+        except _error.HTTPError:
+            raise
+        except _error.URLError as exc:
+            if not isinstance(exc.reason, ConnectionRefusedError) or _time.monotonic() > deadline:
+                raise
+            _time.sleep(1)
+_request.urlopen = _patient
+"""
+
+
+def _run_python(
+    cluster: devcluster.Cluster, namespace: str, image: tuple[str, str], script: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -c script args`` in a pod of the image, its HTTP requests retried
+    while a Service refuses connections (see _PATIENT_URLOPEN)."""
+    return _run_pod(cluster, namespace, image, "python", "-c", _PATIENT_URLOPEN + script, *args)
 
 
 def _run_pod(
@@ -612,7 +641,7 @@ def test_the_sidecar_beside_an_app_serves_the_schema_through_its_service(
         "print(json.dumps({'version': v['version'],"
         " 'columns': sorted(c['name'] for c in t['table']['columns'])}))\n"
     )
-    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", schema_at, "1")
+    out = _run_python(real_cluster, namespace, node_image, schema_at, "1")
     assert out.returncode == 0, out.stdout + out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"version": "1", "columns": ["id"]}
 
@@ -624,7 +653,7 @@ def test_the_sidecar_beside_an_app_serves_the_schema_through_its_service(
         migration_body("2", "alter table orders add column note text", db="side"),
     )
     wait_ready(kube, release.apps, "side", "2", timeout=240)
-    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", schema_at, "2")
+    out = _run_python(real_cluster, namespace, node_image, schema_at, "2")
     assert out.returncode == 0, out.stdout + out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
         "version": "2",
@@ -920,8 +949,8 @@ def test_the_console_through_its_service_acts_with_each_persons_rbac(
     )
     bob = _service_account_token(kube, apps, "bob")
     service = client.CoreV1Api(kube).read_namespaced_service(CONSOLE, release.namespace)
-    out = _run_pod(
-        real_cluster, namespace, node_image, "python", "-c", _CONSOLE_CLIENT,
+    out = _run_python(
+        real_cluster, namespace, node_image, _CONSOLE_CLIENT,
         f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}",
         f"alice={alice}", f"bob={bob}", f"forged={alice[:-4]}AAAA",
     )  # fmt: skip
