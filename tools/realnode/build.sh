@@ -109,8 +109,7 @@ fi
 # archive that the node imports into containerd.
 if [ ! -s "$bin/pause.oci.tar" ]; then
   need_commands buildah:buildah
-  storage=(--root "$cache_root/realnode/containers/storage"
-           --runroot "$cache_root/realnode/containers/run" --storage-driver overlay)
+  container_storage "$cache_root/realnode"  # sets $storage
   ctr="$(buildah "${storage[@]}" from scratch)"
   buildah "${storage[@]}" copy "$ctr" "$bin/pause" /pause >/dev/null
   buildah "${storage[@]}" config --entrypoint '["/pause"]' --user 65535:65535 "$ctr"

@@ -29,13 +29,12 @@ source "$here/versions.env"
 
 cache_root="${SCHEMAOP_CACHE:-$HOME/.cache/schemaop}"
 out="$cache_root/realnode"
-# Image storage of buildah and podman, kept with the cache (not /var/lib/containers).
-storage=(--root "$out/containers/storage" --runroot "$out/containers/run" --storage-driver overlay)
 mkdir -p "$out/images"
 
 log_tag=realnode-image
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+container_storage "$out"  # sets $storage
 
 # --- inputs and keys ------------------------------------------------------------
 base_key="$(cat "$here/versions.env" "$here/base.sh" | sha256sum | cut -c1-12)"
