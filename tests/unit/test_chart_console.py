@@ -98,6 +98,8 @@ def test_the_console_deployment_is_hardened_and_carries_no_token(helm: Path) -> 
         "--api-server=https://127.0.0.1:6443",
         "--ca-file=/var/run/schemaop/api-server-ca/ca.crt",
         "--namespaces=apps",
+        "--max-watches-per-stream=64",
+        "--max-watches-per-session=128",
     ]
     assert "env" not in container and "envFrom" not in container
     assert container["ports"] == [{"name": "http", "containerPort": 18087, "protocol": "TCP"}]
@@ -184,8 +186,27 @@ def test_the_console_can_use_an_existing_account_and_no_ca_file(helm: Path) -> N
         ["--set", "console.namespaces={Not_A_Namespace}"],
         ["--set", "console.ingress.path=console"],
         ["--set", "console.service.type=LoadBalancer"],
+        ["--set", "console.maxWatchesPerStream=0"],
+        ["--set", "console.maxWatchesPerSession=-1"],
+        ["--set-string", "console.maxWatchesPerSession=many"],
+        ["--set", "console.maxWatchesPerStream=1.5"],
     ],
 )
 def test_values_schema_refuses_bad_console_values(helm: Path, bad: list[str]) -> None:
     with pytest.raises(AssertionError, match="values don't meet the specifications"):
         _render(helm, *bad)
+
+
+def test_the_watch_limits_reach_the_console(helm: Path) -> None:
+    objects = _console(
+        helm,
+        "--set",
+        "console.maxWatchesPerStream=200",
+        "--set",
+        "console.maxWatchesPerSession=1000",
+    )
+    args = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[-2:] == ["--max-watches-per-stream=200", "--max-watches-per-session=1000"]
+    # Each limit alone passes the schema; together they must fit (or the pod would exit 2).
+    with pytest.raises(AssertionError, match=r"maxWatchesPerStream \(200\) must not be more"):
+        _console(helm, "--set", "console.maxWatchesPerStream=200")
