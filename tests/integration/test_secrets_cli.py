@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from devenv.pg import Postgres
+from devenv.util import stop_process
 
 HEAD = "Lea"
 
@@ -177,8 +177,7 @@ def test_sidecar_logs_never_show_a_password(postgres: Postgres, tmp_path: Path) 
                 time.sleep(0.25)
                 deadline -= 0.25
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop_process(proc, timeout=30)
     text = log.read_text()
     assert "refresh failed" in text, text
     assert secret not in text and secret[:8] not in text
