@@ -180,6 +180,21 @@ def _job_event(memo: Memo, sv: str, kind: str, finished: bool, uid: str = "job-1
     )
 
 
+async def _job_runs_then_a_burst(
+    memo: Memo, stopped: Stopped, tasks: list[asyncio.Task[None]]
+) -> None:
+    """db0 reconciles once and its Job runs; then 40 new SchemaVersions queue for the
+    slots (each first reconciliation as long as ``memo.reconciler`` takes). Their
+    daemons are added to ``tasks``."""
+    reconciler = memo.reconciler
+    tasks += _start(memo, ["db0"], stopped)
+    await _until(lambda: len(reconciler.done) == 1)
+    await _job_event(memo, "db0", "MODIFIED", finished=False)  # the Job runs
+    await _until(lambda: len(reconciler.done) == 2)
+    tasks += _start(memo, [f"new{i}" for i in range(40)], stopped)
+    await _until(lambda: len(reconciler.done) >= 4)
+
+
 async def test_a_finished_job_goes_ahead_of_first_reconciliations() -> None:
     # db0 has reconciled once and waits for its Job; 40 new SchemaVersions queue for
     # two slots (each first reconciliation 50 ms). db0's Job finishes: its
@@ -188,13 +203,9 @@ async def test_a_finished_job_goes_ahead_of_first_reconciliations() -> None:
     reconciler = CountingReconciler(seconds=0.05, delay=3600)
     memo = Memo(reconciler, Slots(reconcile=2, timer=1))
     stopped = Stopped()
-    tasks = _start(memo, ["db0"], stopped)
+    tasks: list[asyncio.Task[None]] = []
     try:
-        await _until(lambda: len(reconciler.done) == 1)
-        await _job_event(memo, "db0", "MODIFIED", finished=False)  # the Job runs
-        await _until(lambda: len(reconciler.done) == 2)
-        tasks += _start(memo, [f"new{i}" for i in range(40)], stopped)
-        await _until(lambda: len(reconciler.done) >= 4)
+        await _job_runs_then_a_burst(memo, stopped, tasks)
         await _job_event(memo, "db0", "MODIFIED", finished=True)
         before = len(reconciler.done)
         await _until(lambda: [n for n, _ in reconciler.done].count("db0") == 3)
@@ -332,13 +343,9 @@ async def test_a_reconciliation_queued_when_its_job_finishes_moves_up() -> None:
     reconciler = CountingReconciler(seconds=0.05, delay=3600)
     memo = Memo(reconciler, Slots(reconcile=2, timer=1))
     stopped = Stopped()
-    tasks = _start(memo, ["db0"], stopped)
+    tasks: list[asyncio.Task[None]] = []
     try:
-        await _until(lambda: len(reconciler.done) == 1)
-        await _job_event(memo, "db0", "MODIFIED", finished=False)  # the Job runs
-        await _until(lambda: len(reconciler.done) == 2)
-        tasks += _start(memo, [f"new{i}" for i in range(40)], stopped)
-        await _until(lambda: len(reconciler.done) >= 4)
+        await _job_runs_then_a_burst(memo, stopped, tasks)
         handlers.trigger(memo, NS, "db0")
         # After the debounce, db0 waits for a slot, as OTHERS.
         await _until(lambda: (NS, "db0") in memo.slots.reconcile._keyed)
