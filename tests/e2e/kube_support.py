@@ -373,6 +373,21 @@ class Operator:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def operator_fixture(
+    namespace: str, log_path: Path, *args: str, tail: int = 60
+) -> Iterator[Operator]:
+    """The body of a test's operator fixture (``yield from`` it): an Operator started
+    with ``args``, stopped after the test whatever happened, and the last ``tail``
+    lines of its log printed (shown in the report of a test that failed)."""
+    op = Operator(namespace, log_path, *args)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+        print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-tail:]))
+
+
 def plugin(
     cluster: devcluster.Cluster, *args: str, kubeconfig: Path | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,7 @@ from kube_support import (
     Operator,
     apply_crds,
     migration_body,
+    operator_fixture,
     ready_at,
     schemaversion_body,
 )
@@ -45,11 +46,7 @@ def crds(cluster: devcluster.Cluster) -> None:
 
 @pytest.fixture
 def operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
-    op = Operator(namespace, tmp_path / "operator.log")
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+    yield from operator_fixture(namespace, tmp_path / "operator.log")
 
 
 class Env:
