@@ -17,28 +17,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cli_support import schemaop
 
 from devenv.pg import Postgres
 from devenv.util import stop_process
 
 HEAD = "Lea"
-
-
-def schemaop(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    for name in ("DATABASE_URL", "SCHEMAOP_DATABASE_URL"):
-        full_env.pop(name, None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "schemaop", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture
