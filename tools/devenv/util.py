@@ -103,6 +103,7 @@ if pid:
     os.write(w, str(pid).encode())
     os._exit(0)
 os.close(w)
+os.setsid()
 os.execvp(sys.argv[2], sys.argv[2:])
 """
 
@@ -114,8 +115,9 @@ def spawn_detached(
     env: dict[str, str] | None = None,
     pass_fds: Sequence[int] = (),
 ) -> int:
-    """Start ``argv`` in a session of its own as a process that outlives this one on
-    purpose, and return its pid. It is not this process's child (a middle process
+    """Start ``argv`` as a process that outlives this one on purpose, the leader of a
+    session and process group of its own (as ``start_new_session``), and return its
+    pid. It is not this process's child (a middle process
     starts it and exits at once, reaped here): no ``Popen`` is left to warn
     "subprocess N is still running" when this process ends, and no zombie stays.
     stdin is /dev/null, stderr goes with ``stdout``, ``pass_fds`` stay open in it."""
@@ -128,7 +130,6 @@ def spawn_detached(
             stderr=subprocess.STDOUT,
             env=env,
             pass_fds=(w, *pass_fds),
-            start_new_session=True,
         )
     except BaseException:
         os.close(r)
