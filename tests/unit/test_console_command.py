@@ -117,7 +117,7 @@ def test_a_bad_watch_limit_is_one_line_and_exit_2(
     assert main(["console", "--max-watches-per-stream", "0"]) == 2
     err = capsys.readouterr().err
     assert err == (
-        "schemaop console: max-watches-per-stream: '0' is not a whole number of at least 1\n"
+        "schemaop console: max-watches-per-stream: '0' is not a whole number from 1 to 999999999\n"
     )
     monkeypatch.setenv("SCHEMAOP_CONSOLE_MAX_WATCHES_PER_SESSION", "32")
     assert main(["console"]) == 2
@@ -128,7 +128,7 @@ def test_a_bad_watch_limit_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err == (
         "kubectl schemaop console: max-watches-per-session: 'many' is not a whole number "
-        "of at least 1\n"
+        "from 1 to 999999999\n"
     )
 
 

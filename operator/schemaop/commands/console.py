@@ -190,7 +190,7 @@ def watch_limits(per_stream: str | None, per_session: str | None) -> dict[str, i
         flag = key.replace("_", "-")
         value = text.strip()
         if not value.isascii() or not value.isdigit() or len(value) > 9 or int(value) < 1:
-            raise ConfigError(f"{flag}: {text[:20]!r} is not a whole number of at least 1")
+            raise ConfigError(f"{flag}: {text[:20]!r} is not a whole number from 1 to 999999999")
         limits[key] = int(value)
     stream = limits.get("max_watches_per_stream", ConsoleConfig.max_watches_per_stream)
     session = limits.get("max_watches_per_session", ConsoleConfig.max_watches_per_session)
