@@ -120,15 +120,19 @@ def crd_templates() -> dict[Path, str]:
     return out
 
 
-def helm_template(helm: Path, *args: str) -> str:
+def helm_template(
+    helm: Path, *args: str, chart: Path = CHART, namespace: str = INSTALL_NAMESPACE
+) -> str:
+    """``helm template`` of ``chart`` (release ``schemaop``) with ``args`` (values);
+    RuntimeError with helm's message if it refuses (a value the schema refuses)."""
     result = subprocess.run(
         [
             str(helm),
             "template",
             RELEASE,
-            str(CHART),
+            str(chart),
             "--namespace",
-            INSTALL_NAMESPACE,
+            namespace,
             "--kube-version",
             kube_version(),
             *args,

@@ -34,7 +34,7 @@ from kubernetes import client
 
 from browser_support import CHROMIUM_ARGS
 from devenv import cluster as devcluster
-from devenv.util import free_port
+from devenv.util import free_port, stop_process
 
 #: Generous waits (milliseconds): the machine is shared and loaded; a migration Job
 #: goes through the Job controller, the pod runner and PostgreSQL.
@@ -169,13 +169,8 @@ class Console:
             urllib.request.urlopen(request, timeout=180).close()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.proc:
+            stop_process(self.proc)
 
     def dump_threads(self) -> None:
         """Have the console write the stack of each of its threads to its log (a hung

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from devenv import cluster as devcluster
-from devenv.util import free_port
+from devenv.util import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "schemaop"
@@ -361,20 +362,30 @@ class Operator:
             )
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.proc:
+            stop_process(self.proc, signal.SIGKILL)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.proc:
+            stop_process(self.proc)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def operator_fixture(
+    namespace: str, log_path: Path, *args: str, tail: int = 60
+) -> Iterator[Operator]:
+    """The body of a test's operator fixture (``yield from`` it): an Operator started
+    with ``args``, stopped after the test whatever happened, and the last ``tail``
+    lines of its log printed (shown in the report of a test that failed)."""
+    op = Operator(namespace, log_path, *args)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+        print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-tail:]))
 
 
 def plugin(

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from kube_support import apply_crds
+from kube_support import apply_crds, operator_fixture
 from kubernetes.client.rest import ApiException
 from test_operator import Env, Operator
 
@@ -35,11 +35,7 @@ def env(kube: Any, namespace: str, database: str) -> Env:
 
 @pytest.fixture
 def operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
-    op = Operator(namespace, tmp_path / "operator.log")
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+    yield from operator_fixture(namespace, tmp_path / "operator.log")
 
 
 def test_transaction_pooling_stalls_before_a_job_and_a_direct_url_recovers(

@@ -39,7 +39,7 @@ from console_support import (
     new_walk,
     user_token,
 )
-from kube_support import GROUP, VERSION, Operator, apply_crds
+from kube_support import GROUP, VERSION, Operator, apply_crds, operator_fixture
 from kubernetes.client.rest import ApiException
 from test_operator import Env
 
@@ -58,11 +58,7 @@ def crds(cluster: devcluster.Cluster) -> None:
 
 @pytest.fixture
 def operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
-    op = Operator(namespace, tmp_path / "operator.log")
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+    yield from operator_fixture(namespace, tmp_path / "operator.log")
 
 
 @pytest.fixture

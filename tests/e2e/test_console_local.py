@@ -28,6 +28,7 @@ from kube_support import GROUP, VERSION, apply_crds, schemaversion_body
 from kubernetes import client
 
 from devenv import cluster as devcluster
+from devenv.util import stop_process
 
 # Seconds: generous, the machine is shared.
 START_TIMEOUT = 60.0
@@ -107,13 +108,7 @@ class LocalConsole:
     def stop(self) -> tuple[int, str]:
         if self.proc.stderr is None or self.proc.stderr.closed:
             return self.proc.returncode, ""  # stopped already
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_process(self.proc, signal.SIGINT, STOP_TIMEOUT)
         assert self.proc.stderr is not None and self.proc.stdout is not None
         stderr = self.proc.stderr.read()
         self.reader.join(10)

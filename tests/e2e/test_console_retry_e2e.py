@@ -33,7 +33,7 @@ from kube_support import (
 from kubernetes import client
 
 from devenv import cluster as devcluster
-from devenv.util import free_port
+from devenv.util import free_port, stop_process
 from schemaop.console.app import running
 from schemaop.console.config import ConsoleConfig
 from schemaop.kube.builders import parse_time
@@ -68,12 +68,7 @@ def operator(cluster: devcluster.Cluster, namespace: str, tmp_path: Path) -> Ite
     try:
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
         log.close()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from crash_support import Suite, plan_waves, report, run
-from kube_support import Operator, apply_crds
+from kube_support import Operator, apply_crds, operator_fixture
 
 from devenv import cluster as devcluster
 from devenv import pg as devpg
@@ -33,11 +33,7 @@ def crash_operator(
     cluster: devcluster.Cluster, namespace: str, tmp_path: Path
 ) -> Iterator[Operator]:
     apply_crds(cluster)
-    op = Operator(namespace, tmp_path / "operator.log")
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-80:]))
+    yield from operator_fixture(namespace, tmp_path / "operator.log", tail=80)
 
 
 def test_crash_at_any_point_short(

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from kube_support import operator_fixture
 from test_operator import Env, Operator, crds  # noqa: F401 (crds: the fixture)
 
 ROWS = 3000
@@ -33,11 +34,7 @@ def dm_operator(
     request: pytest.FixtureRequest, namespace: str, tmp_path: Path
 ) -> Iterator[Operator]:
     request.getfixturevalue("crds")
-    op = Operator(namespace, tmp_path / "operator.log")
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+    yield from operator_fixture(namespace, tmp_path / "operator.log")
 
 
 def _shown(env: Env) -> dict[str, Any]:

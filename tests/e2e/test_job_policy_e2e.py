@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_support import GROUP, VERSION, apply_crds, migration_body, schemaversion_body
+from kube_support import (
+    GROUP,
+    VERSION,
+    apply_crds,
+    migration_body,
+    operator_fixture,
+    schemaversion_body,
+)
 from kubernetes.client.rest import ApiException
 from test_operator import Env, Operator
 
@@ -32,11 +39,7 @@ def env(kube: Any, namespace: str, database: str) -> Env:
 
 
 def _operator(namespace: str, tmp_path: Path, *args: str) -> Iterator[Operator]:
-    op = Operator(namespace, tmp_path / "operator.log", *args)
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+    yield from operator_fixture(namespace, tmp_path / "operator.log", *args)
 
 
 @pytest.fixture

@@ -10,16 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kube_support import operator_fixture
 from test_operator import Env, Operator, crds  # noqa: F401 (crds: the fixture)
 
 
 @pytest.fixture
 def ttl_operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:  # noqa: F811
-    op = Operator(namespace, tmp_path / "operator.log")
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+    yield from operator_fixture(namespace, tmp_path / "operator.log")
 
 
 def test_a_failed_job_deleted_by_its_ttl_is_not_run_again(

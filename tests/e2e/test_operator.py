@@ -25,6 +25,7 @@ from kube_support import (
     Operator,
     apply_crds,
     migration_body,
+    operator_fixture,
     ready_at,
     schemaversion_body,
 )
@@ -33,6 +34,7 @@ from kubernetes.client.rest import ApiException
 
 from devenv import cluster as devcluster
 from devenv import pg as devpg
+from devenv.util import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,11 +46,7 @@ def crds(cluster: devcluster.Cluster) -> None:
 
 @pytest.fixture
 def operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
-    op = Operator(namespace, tmp_path / "operator.log")
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+    yield from operator_fixture(namespace, tmp_path / "operator.log")
 
 
 class Env:
@@ -221,14 +219,19 @@ def test_apply_then_ready_at_latest_then_a_new_migration(env: Env, operator: Ope
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    waiter = subprocess.Popen(
+    with subprocess.Popen(
         [*wait_cmd, "--version", "3", "--timeout", "120"], stderr=subprocess.PIPE, text=True
-    )
-    env.migration(
-        "3", "alter table orders add column note text", "alter table orders drop column note"
-    )
-    env.wait_ready("3", operator)
-    _, waited = waiter.communicate(timeout=30)
+    ) as waiter:
+        try:
+            env.migration(
+                "3",
+                "alter table orders add column note text",
+                "alter table orders drop column note",
+            )
+            env.wait_ready("3", operator)
+            _, waited = waiter.communicate(timeout=30)
+        finally:
+            stop_process(waiter)  # still waiting only if this test failed
     assert waiter.returncode == 0, waited
     timed_out = subprocess.run(
         [*wait_cmd, "--version", "9", "--timeout", "1"], check=False, capture_output=True, text=True

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_support import GROUP, VERSION, apply_crds, kubectl
+from kube_support import GROUP, VERSION, apply_crds, kubectl, operator_fixture
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from test_operator import Env, Operator
@@ -64,11 +64,7 @@ def test_a_run_record_is_served_immutable_and_listed_by_kubectl(
 
 @pytest.fixture
 def small_history_operator(crds: None, namespace: str, tmp_path: Path) -> Iterator[Operator]:
-    op = Operator(namespace, tmp_path / "operator.log", "--run-history-limit", "2")
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
+    yield from operator_fixture(namespace, tmp_path / "operator.log", "--run-history-limit", "2")
 
 
 def _runs(env: Env) -> list[dict[str, Any]]:

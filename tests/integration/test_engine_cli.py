@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -11,25 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cli_support import schemaop
 
 from devenv.pg import Postgres
 from devenv.util import free_port
-
-
-def schemaop(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    full_env.pop("DATABASE_URL", None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "schemaop", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture

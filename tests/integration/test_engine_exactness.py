@@ -9,15 +9,13 @@ lock or dropping its history.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from cli_support import schemaop
 
 from devenv.pg import Postgres
 from schemaop import engine
@@ -334,20 +332,6 @@ def test_history_schema_names_over_63_bytes_are_refused(database: str) -> None:
 
 
 # --- the CLI: one line naming the file and the reason, a non-zero exit ---------------
-
-
-def schemaop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    full_env.pop("DATABASE_URL", None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "schemaop", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize(

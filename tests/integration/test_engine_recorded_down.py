@@ -9,13 +9,11 @@ and its old rows have no record; a recorded down that was edited is refused.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
+from cli_support import schemaop
 
 from schemaop import engine, planner
 from schemaop.engine import history as hist
@@ -161,19 +159,6 @@ def test_the_runner_refuses_a_record_edited_after_the_plan(database: str) -> Non
 
 
 # --- the CLI ----------------------------------------------------------------------
-
-
-def schemaop(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "schemaop", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 def test_cli_rollback_and_migrate_down_without_the_files(database: str, tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,27 +17,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cli_support import schemaop
 
 from devenv.pg import Postgres
+from devenv.util import stop_process
 
 HEAD = "Lea"
-
-
-def schemaop(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    for name in ("DATABASE_URL", "SCHEMAOP_DATABASE_URL"):
-        full_env.pop(name, None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "schemaop", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture
@@ -177,8 +161,7 @@ def test_sidecar_logs_never_show_a_password(postgres: Postgres, tmp_path: Path) 
                 time.sleep(0.25)
                 deadline -= 0.25
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop_process(proc, timeout=30)
     text = log.read_text()
     assert "refresh failed" in text, text
     assert secret not in text and secret[:8] not in text

@@ -148,6 +148,10 @@ def test_a_detached_nodes_keeper_holds_it_until_the_node_is_stopped(
         assert not realnode._HELD  # this process let go; the keeper holds it
         owner = json.loads((run_dir / "schemaop-realnode.json").read_text())
         assert owner["keeper"] is True and owner["holder"] != os.getpid()
+        # It outlives this process on purpose: not a child of it (no Popen of it is
+        # left here to warn "subprocess N is still running" when this process ends).
+        stat = Path(f"/proc/{owner['holder']}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[1]) != os.getpid()
         with pytest.raises(realnode.RealNodeBusy, match="a detached node"):
             realnode.queue(tmp_path / "tests", timeout=2.5)
         # `make dev-down`: marked stopping, so the keeper lets go and waiters wait

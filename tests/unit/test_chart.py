@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from chart_support import pinned_helm, render
 
 import render_manifests  # tools/ is on pytest's pythonpath
 from schemaop import schemas
@@ -27,35 +28,7 @@ APP_CHART = ROOT / "charts" / "examples" / "orders-app"
 
 @pytest.fixture(scope="module")
 def helm() -> Path:
-    found = render_manifests.find_helm()
-    if found is None or not found.exists():
-        from conftest import unavailable
-
-        unavailable("the pinned helm (make testbins)", "not in the testbins cache")
-    assert found is not None
-    return found
-
-
-def _render(helm: Path, *values: str, chart: Path = CHART) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [
-            str(helm),
-            "template",
-            "schemaop",
-            str(chart),
-            "--namespace",
-            "ops",
-            "--kube-version",
-            render_manifests.kube_version(),
-            *values,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(result.stderr)
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
+    return pinned_helm()
 
 
 def _kinds(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -114,7 +87,7 @@ def test_install_yaml_holds_the_crds_of_crds_dir() -> None:
 
 
 def test_cluster_mode_rbac_is_least_privilege(helm: Path) -> None:
-    docs = _render(helm)
+    docs = render(helm)
     assert not _kinds(docs, "Role") and not _kinds(docs, "RoleBinding")
     for _, rule in _rules(docs):
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
@@ -148,7 +121,7 @@ def test_cluster_mode_rbac_is_least_privilege(helm: Path) -> None:
 
 
 def test_namespaced_mode_has_roles_only_in_the_watched_namespaces(helm: Path) -> None:
-    docs = _render(helm, "--set", "watchNamespaces={a,b}", "--set", "rbac.clusterMetadata=false")
+    docs = render(helm, "--set", "watchNamespaces={a,b}", "--set", "rbac.clusterMetadata=false")
     # Nothing cluster-wide for the operator: the approver's ClusterRole is bound to nobody.
     assert [r["metadata"]["name"] for r in _kinds(docs, "ClusterRole")] == ["schemaop-approver"]
     assert not _kinds(docs, "ClusterRoleBinding")
@@ -187,7 +160,7 @@ def _policy(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]
 
 
 def test_approving_needs_the_approve_verb_checked_by_an_admission_policy(helm: Path) -> None:
-    policy, binding = _policy(_render(helm))
+    policy, binding = _policy(render(helm))
     assert policy["metadata"]["name"] == binding["spec"]["policyName"] == "schemaop-approval"
     assert policy["spec"]["failurePolicy"] == "Fail"
     (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
@@ -201,9 +174,7 @@ def test_approving_needs_the_approve_verb_checked_by_an_admission_policy(helm: P
     # Cluster-wide mode: every namespace.
     assert "matchResources" not in binding["spec"]
     (approver,) = [
-        d
-        for d in _kinds(_render(helm), "ClusterRole")
-        if d["metadata"]["name"].endswith("approver")
+        d for d in _kinds(render(helm), "ClusterRole") if d["metadata"]["name"].endswith("approver")
     ]
     verbs = {v for r in approver["rules"] if "schemaversions" in r["resources"] for v in r["verbs"]}
     assert {"approve", "patch", "get"} <= verbs and "delete" not in verbs
@@ -212,7 +183,7 @@ def test_approving_needs_the_approve_verb_checked_by_an_admission_policy(helm: P
 
 
 def test_pointing_an_approved_schemaversion_elsewhere_needs_the_approve_verb(helm: Path) -> None:
-    policy, _ = _policy(_render(helm))
+    policy, _ = _policy(render(helm))
     variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
     # Both fields compared whole, old object with new; a new object (CREATE) is not a change.
     retargeted = variables["retargeted"]
@@ -241,17 +212,17 @@ def test_the_chart_needs_kubernetes_1_30_for_its_admission_policy(helm: Path) ->
         check=False,
     )
     assert old.returncode != 0 and "kubeVersion" in old.stderr, old.stderr
-    assert _kinds(_render(helm, "--kube-version", "1.30.0"), "ValidatingAdmissionPolicy")
+    assert _kinds(render(helm, "--kube-version", "1.30.0"), "ValidatingAdmissionPolicy")
 
 
 def test_the_approval_policy_is_bound_to_the_watched_namespaces(helm: Path) -> None:
-    _, binding = _policy(_render(helm, "--set", "watchNamespaces={a,b}"))
+    _, binding = _policy(render(helm, "--set", "watchNamespaces={a,b}"))
     (expr,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
     assert expr == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}
 
 
 def test_the_approval_policy_and_role_can_be_left_out(helm: Path) -> None:
-    docs = _render(
+    docs = render(
         helm,
         "--set",
         "approval.policy.enabled=false",
@@ -267,17 +238,17 @@ def test_the_approval_policy_and_role_can_be_left_out(helm: Path) -> None:
 def test_a_secret_selector_leaves_the_operator_only_get_on_secrets(
     helm: Path, watch: list[str]
 ) -> None:
-    docs = _render(helm, "--set", "secrets.selector=schemaop.io/database=true", *watch)
+    docs = render(helm, "--set", "secrets.selector=schemaop.io/database=true", *watch)
     secret_rules = [r for _, r in _rules(docs) if "secrets" in r["resources"]]
     assert secret_rules and all(r["verbs"] == ["get"] for r in secret_rules)
     args = _deployment(docs)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--secret-selector=schemaop.io/database=true" in args
-    plain = _deployment(_render(helm, *watch))["spec"]["template"]["spec"]["containers"][0]
+    plain = _deployment(render(helm, *watch))["spec"]["template"]["spec"]["containers"][0]
     assert not any(a.startswith("--secret-selector") for a in plain["args"])
 
 
 def test_cluster_metadata_role_is_read_only(helm: Path) -> None:
-    docs = _render(helm, "--set", "watchNamespaces={a}")
+    docs = render(helm, "--set", "watchNamespaces={a}")
     (meta,) = [
         d for d in _kinds(docs, "ClusterRole") if d["metadata"]["name"] == "schemaop-metadata"
     ]
@@ -289,7 +260,7 @@ def test_cluster_metadata_role_is_read_only(helm: Path) -> None:
 
 
 def test_deployment_is_hardened_and_probed(helm: Path) -> None:
-    pod = _deployment(_render(helm))["spec"]["template"]["spec"]
+    pod = _deployment(render(helm))["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -304,7 +275,7 @@ def test_deployment_is_hardened_and_probed(helm: Path) -> None:
 
 
 def test_replicas_turn_peering_on(helm: Path) -> None:
-    docs = _render(helm, "--set", "replicas=2")
+    docs = render(helm, "--set", "replicas=2")
     dep = _deployment(docs)
     assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
     container = dep["spec"]["template"]["spec"]["containers"][0]
@@ -322,21 +293,21 @@ def test_replicas_turn_peering_on(helm: Path) -> None:
     }
     (role,) = [d for d in _kinds(docs, "ClusterRole") if d["metadata"]["name"] == "schemaop"]
     assert any("clusterkopfpeerings" in r["resources"] for r in role["rules"])
-    namespaced = _render(helm, "--set", "peering.enabled=true", "--set", "watchNamespaces={a,b}")
+    namespaced = render(helm, "--set", "peering.enabled=true", "--set", "watchNamespaces={a,b}")
     assert {p["metadata"]["namespace"] for p in _kinds(namespaced, "KopfPeering")} == {"a", "b"}
-    assert _deployment(_render(helm))["spec"]["strategy"]["type"] == "Recreate"
+    assert _deployment(render(helm))["spec"]["strategy"]["type"] == "Recreate"
 
 
 def test_crds_can_be_left_out_and_kept(helm: Path) -> None:
-    docs = _render(helm)
+    docs = render(helm)
     crds = _kinds(docs, "CustomResourceDefinition")
     assert len(crds) == 3
     assert all(c["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for c in crds)
-    assert not _kinds(_render(helm, "--set", "crds.install=false"), "CustomResourceDefinition")
+    assert not _kinds(render(helm, "--set", "crds.install=false"), "CustomResourceDefinition")
 
 
 def test_optional_monitoring_objects(helm: Path) -> None:
-    docs = _render(
+    docs = render(
         helm,
         "--set",
         "metrics.serviceMonitor.enabled=true",
@@ -359,7 +330,7 @@ def test_optional_monitoring_objects(helm: Path) -> None:
     assert json.loads(dashboards["data"]["schemaop.json"])["uid"] == "schemaop-operator"
     (service,) = _kinds(docs, "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
-    plain = _render(helm)
+    plain = render(helm)
     assert not _kinds(plain, "ServiceMonitor") and not _kinds(plain, "PrometheusRule")
 
 
@@ -381,8 +352,8 @@ def test_optional_monitoring_objects(helm: Path) -> None:
     ],
 )
 def test_values_schema_refuses_bad_values(helm: Path, bad: list[str]) -> None:
-    with pytest.raises(AssertionError, match="values don't meet the specifications"):
-        _render(helm, *bad)
+    with pytest.raises(RuntimeError, match="values don't meet the specifications"):
+        render(helm, *bad)
 
 
 # -- dashboards and alerts use real metrics -----------------------------------------------------
@@ -425,7 +396,7 @@ def test_dashboard_and_alerts_use_only_exported_metrics() -> None:
 def test_app_chart_renders_valid_schemaop_objects_with_a_moving_target(
     helm: Path, tmp_path: Path
 ) -> None:
-    docs = _render(helm, chart=APP_CHART)
+    docs = render(helm, chart=APP_CHART)
     ours = [d for d in docs if d["apiVersion"].startswith("schemaop.io/")]
     for doc in ours:
         assert schemas.validate(doc) == [], doc["metadata"]["name"]
@@ -443,7 +414,7 @@ def test_app_chart_renders_valid_schemaop_objects_with_a_moving_target(
     (chart / "migrations" / "10_late.up.sql").write_text(
         "-- schemaop:transactional false\nCREATE INDEX CONCURRENTLY i ON orders (placed_at);\n"
     )
-    docs = _render(helm, chart=chart)
+    docs = render(helm, chart=chart)
     (sv,) = _kinds(docs, "SchemaVersion")
     assert sv["spec"]["targetVersion"] == "10"
     late = [m for m in _kinds(docs, "SchemaMigration") if m["spec"]["version"] == "10"]
@@ -466,7 +437,7 @@ def test_app_chart_keeps_migrations_and_reads_the_directive_like_the_cli(
         "CREATE INDEX CONCURRENTLY j ON orders (id);\n"
     )
     migrations = {
-        m["spec"]["version"]: m for m in _kinds(_render(helm, chart=chart), "SchemaMigration")
+        m["spec"]["version"]: m for m in _kinds(render(helm, chart=chart), "SchemaMigration")
     }
     assert "transactional" not in migrations["3"]["spec"]
     assert migrations["4"]["spec"]["transactional"] is False
@@ -486,20 +457,20 @@ def test_app_chart_keeps_migrations_and_reads_the_directive_like_the_cli(
 
 def test_app_chart_refuses_latest_as_a_target(helm: Path) -> None:
     # schemaop wait needs a concrete version, and helm rollback needs the target to move.
-    with pytest.raises(AssertionError, match="values don't meet the specifications"):
-        _render(helm, "--set", "schema.targetVersion=latest", chart=APP_CHART)
+    with pytest.raises(RuntimeError, match="values don't meet the specifications"):
+        render(helm, "--set", "schema.targetVersion=latest", chart=APP_CHART)
 
 
 def test_job_policy_values_reach_the_operator(helm: Path) -> None:
     """The operator's own image is always allowed; the chart's Job account gets an API
     token only when its automountServiceAccountToken is on."""
-    env = _env(_deployment(_render(helm, *("--set", "image.tag=1.0"))))
+    env = _env(_deployment(render(helm, *("--set", "image.tag=1.0"))))
     assert env["SCHEMAOP_ALLOWED_JOB_IMAGES"] == "registry.example.com/platform/schemaop:1.0"
     assert env["SCHEMAOP_ALLOWED_JOB_SERVICE_ACCOUNTS"] == ""
     assert env["SCHEMAOP_ALLOWED_SNAPSHOT_VOLUME_TYPES"] == "persistentVolumeClaim"
     assert env["SCHEMAOP_ALLOWED_JOB_POD_ANNOTATIONS"] == ""
     assert env["SCHEMAOP_JOB_API_SERVICE_ACCOUNTS"] == ""
-    docs = _render(
+    docs = render(
         helm,
         *("--set", "watchNamespaces={a}", "--set", "jobs.policy.images={r.io/x/,r.io/y:1}"),
         *("--set", "jobs.policy.serviceAccounts={migrator}"),

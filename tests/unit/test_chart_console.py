@@ -6,15 +6,13 @@ checked by the schema. tests/e2e/test_chart_console.py installs it.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from chart_support import pinned_helm, render
 
 import chart_values  # tools/ is on pytest's pythonpath
-import render_manifests
 
 CONSOLE = {"app.kubernetes.io/component": "console"}
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
@@ -22,35 +20,7 @@ RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 @pytest.fixture(scope="module")
 def helm() -> Path:
-    found = render_manifests.find_helm()
-    if found is None or not found.exists():
-        from conftest import unavailable
-
-        unavailable("the pinned helm (make testbins)", "not in the testbins cache")
-    assert found is not None
-    return found
-
-
-def _render(helm: Path, *values: str) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [
-            str(helm),
-            "template",
-            "schemaop",
-            str(chart_values.CHART),
-            "--namespace",
-            "ops",
-            "--kube-version",
-            render_manifests.kube_version(),
-            *values,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(result.stderr)
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
+    return pinned_helm()
 
 
 def _console_objects(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -64,11 +34,11 @@ def _console_objects(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _console(helm: Path, *extra: str) -> dict[str, dict[str, Any]]:
-    return _console_objects(_render(helm, *chart_values.OPERATOR["console"], *extra))
+    return _console_objects(render(helm, *chart_values.OPERATOR["console"], *extra))
 
 
 def test_the_console_is_off_by_default(helm: Path) -> None:
-    docs = _render(helm)
+    docs = render(helm)
     assert _console_objects(docs) == {}
     assert [d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"] == ["schemaop"]
 
@@ -98,6 +68,8 @@ def test_the_console_deployment_is_hardened_and_carries_no_token(helm: Path) -> 
         "--api-server=https://127.0.0.1:6443",
         "--ca-file=/var/run/schemaop/api-server-ca/ca.crt",
         "--namespaces=apps",
+        "--max-watches-per-stream=64",
+        "--max-watches-per-session=128",
     ]
     assert "env" not in container and "envFrom" not in container
     assert container["ports"] == [{"name": "http", "containerPort": 18087, "protocol": "TCP"}]
@@ -114,8 +86,8 @@ def test_the_console_deployment_is_hardened_and_carries_no_token(helm: Path) -> 
 
 
 def test_the_console_gets_no_rbac(helm: Path) -> None:
-    with_console = _render(helm, *chart_values.OPERATOR["console"])
-    without = _render(helm, *chart_values.OPERATOR["console"], "--set", "console.enabled=false")
+    with_console = render(helm, *chart_values.OPERATOR["console"])
+    without = render(helm, *chart_values.OPERATOR["console"], "--set", "console.enabled=false")
 
     def rbac(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [d for d in docs if d["kind"] in RBAC_KINDS]
@@ -144,12 +116,12 @@ def test_the_console_service_and_ingress(helm: Path) -> None:
     # The operator's metrics Service does not reach the console's pods.
     metrics = [
         d
-        for d in _render(helm, *chart_values.OPERATOR["console"])
+        for d in render(helm, *chart_values.OPERATOR["console"])
         if d["kind"] == "Service" and d["metadata"]["name"] == "schemaop-metrics"
     ]
     assert metrics[0]["spec"]["selector"]["app.kubernetes.io/component"] == "operator"
     # The Ingress only when asked; the defaults: the in-cluster API server, no namespace list.
-    plain = _console_objects(_render(helm, "--set", "console.enabled=true"))
+    plain = _console_objects(render(helm, "--set", "console.enabled=true"))
     assert set(plain) == {"Deployment", "Service", "ServiceAccount"}
     args = plain["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--api-server=https://kubernetes.default.svc" in args
@@ -184,8 +156,27 @@ def test_the_console_can_use_an_existing_account_and_no_ca_file(helm: Path) -> N
         ["--set", "console.namespaces={Not_A_Namespace}"],
         ["--set", "console.ingress.path=console"],
         ["--set", "console.service.type=LoadBalancer"],
+        ["--set", "console.maxWatchesPerStream=0"],
+        ["--set", "console.maxWatchesPerSession=-1"],
+        ["--set-string", "console.maxWatchesPerSession=many"],
+        ["--set", "console.maxWatchesPerStream=1.5"],
     ],
 )
 def test_values_schema_refuses_bad_console_values(helm: Path, bad: list[str]) -> None:
-    with pytest.raises(AssertionError, match="values don't meet the specifications"):
-        _render(helm, *bad)
+    with pytest.raises(RuntimeError, match="values don't meet the specifications"):
+        render(helm, *bad)
+
+
+def test_the_watch_limits_reach_the_console(helm: Path) -> None:
+    objects = _console(
+        helm,
+        "--set",
+        "console.maxWatchesPerStream=200",
+        "--set",
+        "console.maxWatchesPerSession=1000",
+    )
+    args = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[-2:] == ["--max-watches-per-stream=200", "--max-watches-per-session=1000"]
+    # Each limit alone passes the schema; together they must fit (or the pod would exit 2).
+    with pytest.raises(RuntimeError, match=r"maxWatchesPerStream \(200\) must not be more"):
+        _console(helm, "--set", "console.maxWatchesPerStream=200")

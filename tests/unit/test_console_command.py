@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 from schemaop.cli import main
 from schemaop.commands import console
+from schemaop.console.config import ConsoleConfig
 
 
 def test_cluster_defaults() -> None:
@@ -68,11 +70,66 @@ def test_flags_win_over_the_environment(tmp_path: Path) -> None:
         ({"api_server": "https://user:pw@k8s:443"}, "no user, query or #"),
         ({"ca_file": "/nonexistent/ca.crt"}, "CA file: cannot read /nonexistent/ca.crt"),
         ({"log_level": "loud"}, "log level: 'loud' is not one of"),
+        ({"max_watches_per_stream": "0"}, "max-watches-per-stream: '0' is not a whole number"),
+        ({"max_watches_per_session": "-5"}, "max-watches-per-session: '-5' is not a whole"),
+        ({"max_watches_per_session": "1.5"}, "max-watches-per-session: '1.5' is not a whole"),
+        ({"max_watches_per_stream": "lots"}, "max-watches-per-stream: 'lots' is not a whole"),
+        ({"max_watches_per_stream": "١٢"}, "is not a whole number"),
+        ({"max_watches_per_stream": "9" * 5000}, "is not a whole number"),
+        # Against the other's default (128), or the other given.
+        ({"max_watches_per_stream": "200"}, "(200) is more than max-watches-per-session (128)"),
+        (
+            {"max_watches_per_stream": "8", "max_watches_per_session": "4"},
+            "max-watches-per-stream (8) is more than max-watches-per-session (4)",
+        ),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(flags: dict[str, str], message: str) -> None:
-    with pytest.raises(console.ConfigError, match=message.replace("(", r"\(")):
+    with pytest.raises(console.ConfigError, match=re.escape(message)):
         console.cluster_settings(flags, {})
+
+
+def test_the_watch_limits_come_from_flags_over_the_environment() -> None:
+    environ = {
+        "SCHEMAOP_CONSOLE_MAX_WATCHES_PER_STREAM": " 100 ",
+        "SCHEMAOP_CONSOLE_MAX_WATCHES_PER_SESSION": "300",
+    }
+    from_env = console.cluster_settings({}, environ)
+    assert (from_env["max_watches_per_stream"], from_env["max_watches_per_session"]) == (100, 300)
+    from_flags = console.cluster_settings({"max_watches_per_session": "1000"}, environ)
+    assert (from_flags["max_watches_per_stream"], from_flags["max_watches_per_session"]) == (
+        100,
+        1000,
+    )
+    # Given alone, each is checked against the other's default; the config takes them.
+    assert console.cluster_settings({"max_watches_per_session": "64"}, {}).keys() >= {
+        "max_watches_per_session"
+    }
+    settings = console.cluster_settings({"max_watches_per_stream": "1"}, {})
+    settings.pop("log_level")
+    config = ConsoleConfig(**settings)
+    assert (config.max_watches_per_stream, config.max_watches_per_session) == (1, 128)
+
+
+def test_a_bad_watch_limit_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["console", "--max-watches-per-stream", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "schemaop console: max-watches-per-stream: '0' is not a whole number from 1 to 999999999\n"
+    )
+    monkeypatch.setenv("SCHEMAOP_CONSOLE_MAX_WATCHES_PER_SESSION", "32")
+    assert main(["console"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(64) is more than max-watches-per-session (32)" in err
+    # Local mode: refused before the kubeconfig is read.
+    assert main(["kubectl", "console", "--max-watches-per-session", "many"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "kubectl schemaop console: max-watches-per-session: 'many' is not a whole number "
+        "from 1 to 999999999\n"
+    )
 
 
 def test_a_bad_setting_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,3 +228,10 @@ def test_local_flags_default_to_a_free_port_and_the_browser() -> None:
     console.add_local_arguments(parser)
     args = parser.parse_args([])
     assert (args.port, args.no_browser, args.kubeconfig, args.context) == (0, False, None, None)
+    assert (args.max_watches_per_stream, args.max_watches_per_session) == (None, None)
+    assert console.watch_limits(None, None) == {}
+    args = parser.parse_args(["--max-watches-per-stream", "100", "--max-watches-per-session=200"])
+    assert console.watch_limits(args.max_watches_per_stream, args.max_watches_per_session) == {
+        "max_watches_per_stream": 100,
+        "max_watches_per_session": 200,
+    }

@@ -180,6 +180,21 @@ def _job_event(memo: Memo, sv: str, kind: str, finished: bool, uid: str = "job-1
     )
 
 
+async def _job_runs_then_a_burst(
+    memo: Memo, stopped: Stopped, tasks: list[asyncio.Task[None]]
+) -> None:
+    """db0 reconciles once and its Job runs; then 40 new SchemaVersions queue for the
+    slots (each first reconciliation as long as ``memo.reconciler`` takes). Their
+    daemons are added to ``tasks``."""
+    reconciler = memo.reconciler
+    tasks += _start(memo, ["db0"], stopped)
+    await _until(lambda: len(reconciler.done) == 1)
+    await _job_event(memo, "db0", "MODIFIED", finished=False)  # the Job runs
+    await _until(lambda: len(reconciler.done) == 2)
+    tasks += _start(memo, [f"new{i}" for i in range(40)], stopped)
+    await _until(lambda: len(reconciler.done) >= 4)
+
+
 async def test_a_finished_job_goes_ahead_of_first_reconciliations() -> None:
     # db0 has reconciled once and waits for its Job; 40 new SchemaVersions queue for
     # two slots (each first reconciliation 50 ms). db0's Job finishes: its
@@ -188,13 +203,9 @@ async def test_a_finished_job_goes_ahead_of_first_reconciliations() -> None:
     reconciler = CountingReconciler(seconds=0.05, delay=3600)
     memo = Memo(reconciler, Slots(reconcile=2, timer=1))
     stopped = Stopped()
-    tasks = _start(memo, ["db0"], stopped)
+    tasks: list[asyncio.Task[None]] = []
     try:
-        await _until(lambda: len(reconciler.done) == 1)
-        await _job_event(memo, "db0", "MODIFIED", finished=False)  # the Job runs
-        await _until(lambda: len(reconciler.done) == 2)
-        tasks += _start(memo, [f"new{i}" for i in range(40)], stopped)
-        await _until(lambda: len(reconciler.done) >= 4)
+        await _job_runs_then_a_burst(memo, stopped, tasks)
         await _job_event(memo, "db0", "MODIFIED", finished=True)
         before = len(reconciler.done)
         await _until(lambda: [n for n, _ in reconciler.done].count("db0") == 3)
@@ -256,3 +267,100 @@ async def test_priority_slots_serve_by_class_then_in_order_and_keep_no_slot_when
     waiting.cancel()
     await asyncio.gather(waiting, return_exceptions=True)
     assert slots._value == 1
+
+
+async def _queue(
+    slots: handlers.PrioritySlots, served: list[str], label: str, priority: int, key: Any = None
+) -> asyncio.Task[None]:
+    """A waiter that, once served, notes its label and gives its slot back at once."""
+
+    async def take() -> None:
+        await slots.acquire(priority, key)
+        served.append(label)
+        slots.release()
+
+    task = asyncio.ensure_future(take())
+    await asyncio.sleep(0)  # queued now, in this order
+    return task
+
+
+async def test_a_waiter_promoted_queues_behind_its_new_class_in_order() -> None:
+    slots = handlers.PrioritySlots(1)
+    await slots.acquire()
+    served: list[str] = []
+    job, other = handlers.JOB_FINISHED, handlers.OTHERS
+    tasks = [
+        await _queue(slots, served, "other-1", other, key=(NS, "a")),
+        await _queue(slots, served, "other-2", other, key=(NS, "b")),
+        await _queue(slots, served, "finished-1", job, key=(NS, "c")),
+        await _queue(slots, served, "other-3", other, key=(NS, "d")),
+    ]
+    # b's Job finishes while b waits: it moves up, behind finished-1 (there first).
+    assert slots.promote((NS, "b"), job) is True
+    tasks.append(await _queue(slots, served, "finished-2", job, key=(NS, "e")))
+    # Nothing to move: a key that does not wait, one already in the class.
+    assert slots.promote((NS, "nobody"), job) is False
+    assert slots.promote((NS, "b"), job) is False
+    assert slots.promote((NS, "c"), job) is False
+    slots.release()
+    await asyncio.gather(*tasks)
+    assert served == ["finished-1", "other-2", "finished-2", "other-1", "other-3"]
+    assert slots._value == 1
+    assert not slots._queued and not slots._keyed
+
+
+async def test_a_promoted_waiter_stopped_while_it_waits_is_skipped_and_keeps_no_slot() -> None:
+    slots = handlers.PrioritySlots(1)
+    await slots.acquire()
+    served: list[str] = []
+    job, other = handlers.JOB_FINISHED, handlers.OTHERS
+    stopped = await _queue(slots, served, "stopped", other, key=(NS, "a"))
+    later = await _queue(slots, served, "later", other, key=(NS, "b"))
+    assert slots.promote((NS, "a"), job)
+    stopped.cancel()
+    await asyncio.gather(stopped, return_exceptions=True)
+    # Its two entries (before and after the promotion) are skipped; the slot goes on.
+    assert not slots.promote((NS, "a"), job)
+    slots.release()
+    await later
+    assert served == ["later"]
+    assert slots._value == 1 and not slots._queued and not slots._keyed
+    # Promoted, then granted a slot in the moment it is stopped: the slot is given back.
+    await slots.acquire()
+    waiting = asyncio.ensure_future(slots.acquire(other, (NS, "a")))
+    await asyncio.sleep(0)
+    assert slots.promote((NS, "a"), job)
+    slots.release()
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert slots._value == 1 and not slots._queued and not slots._keyed
+
+
+async def test_a_reconciliation_queued_when_its_job_finishes_moves_up() -> None:
+    # db0 was woken by something else (a change to its SchemaVersion) and waits for a
+    # slot behind 40 first reconciliations, as OTHERS; then its Job finishes: it goes
+    # next, not after the 40.
+    reconciler = CountingReconciler(seconds=0.05, delay=3600)
+    memo = Memo(reconciler, Slots(reconcile=2, timer=1))
+    stopped = Stopped()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await _job_runs_then_a_burst(memo, stopped, tasks)
+        handlers.trigger(memo, NS, "db0")
+        # After the debounce, db0 waits for a slot, as OTHERS.
+        await _until(lambda: (NS, "db0") in memo.slots.reconcile._keyed)
+        (waiting,) = memo.slots.reconcile._keyed[(NS, "db0")]
+        assert memo.slots.reconcile._queued[waiting][0] == handlers.OTHERS
+        await _job_event(memo, "db0", "MODIFIED", finished=True)
+        assert memo.slots.reconcile._queued[waiting][0] == handlers.JOB_FINISHED
+        before = len(reconciler.done)
+        await _until(lambda: [n for n, _ in reconciler.done].count("db0") == 3)
+        order = [n for n, _ in reconciler.done]
+        # Behind at most the two in flight.
+        assert order.index("db0", before) - before <= 2
+        assert len(order) < 30  # most new ones still waited
+        # The Job's end is read by that reconciliation: no second one for it.
+        assert not memo.slots.job_finished
+    finally:
+        await _stop(memo, tasks, stopped)
+    assert memo.slots.reconcile._value == 2

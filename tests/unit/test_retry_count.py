@@ -8,9 +8,10 @@ import datetime as dt
 import json
 from typing import Any
 
+from facts_support import NOW, facts, migration
+
 from schemaop.decide import (
     MAX_SILENT_FAILURES,
-    Facts,
     JobFacts,
     after_job_refused,
     backoff,
@@ -24,34 +25,11 @@ from schemaop.model.migration import checksum
 from schemaop.model.run import RunSummary
 from schemaop.model.version import Version
 
-NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 FINISHED = "2026-11-22T11:59:55Z"
 
 
-def _mig(version: str) -> dict[str, Any]:
-    return {
-        "metadata": {"name": f"m{version}", "generation": 1},
-        "spec": {"version": version, "up": f"create table t{version} (id int)"},
-    }
-
-
-def _facts(**kw: Any) -> Facts:
-    base: dict[str, Any] = {
-        "name": "db",
-        "namespace": "ns",
-        "generation": 1,
-        "spec": {"connection": {}, "targetVersion": "latest"},
-        "annotations": {},
-        "migrations": [_mig("1")],
-        "now": NOW,
-        "db_state": DatabaseState(),
-    }
-    base.update(kw)
-    return Facts(**base)
-
-
 def _hash() -> str:
-    first = decide(_facts())
+    first = decide(facts())
     assert first.create_job_for is not None
     return first.create_job_for[0].short_hash
 
@@ -100,18 +78,18 @@ def _after(d: Any, status: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def test_a_permanent_failure_whose_job_is_deleted_by_its_ttl_is_not_run_again() -> None:
     h = _hash()
-    seen = decide(_facts(jobs=[_job(h, 1, _permanent())]))
+    seen = decide(facts(jobs=[_job(h, 1, _permanent())]))
     assert seen.create_job_for is None
     status = _after(seen)
     assert status["retry"]["planHash"] == h and status["retry"]["retryable"] is False
     # The Job is gone (ttlSecondsAfterFinished): still stalled, no attempt 1 again.
-    gone = decide(_facts(jobs=[], status=status, now=NOW + dt.timedelta(hours=1)))
+    gone = decide(facts(jobs=[], status=status, now=NOW + dt.timedelta(hours=1)))
     assert gone.create_job_for is None
     stalled, reason, message = _stalled(gone)
     assert (stalled, reason) == (True, Reason.MIGRATION_FAILED)
     assert "syntax error" in message
     # A new plan (a fixed migration) is a fresh start.
-    fixed = decide(_facts(jobs=[], status=status, migrations=[_mig("1"), _mig("2")]))
+    fixed = decide(facts(jobs=[], status=status, migrations=[migration("1"), migration("2")]))
     assert fixed.create_job_for is not None and fixed.create_job_for[1] == 1
 
 
@@ -121,17 +99,17 @@ def test_a_transient_failure_keeps_its_attempt_and_backoff_after_its_job_is_gone
     jobs: list[JobFacts] = []
     for attempt in range(1, 6):
         jobs = [_job(h, attempt, _busy())]  # only the newest Job is left each time
-        d = decide(_facts(jobs=jobs, status=status))
+        d = decide(facts(jobs=jobs, status=status))
         status = _after(d, status)
         assert status["retry"]["attempt"] == attempt
     # Its Job gone: waiting for the same backoff as attempt 5's, then attempt 6.
-    d = decide(_facts(jobs=[], status=status))
+    d = decide(facts(jobs=[], status=status))
     assert d.create_job_for is None
     c = next(c for c in d.conditions if c.type == ConditionType.RECONCILING)
     assert c.reason == Reason.RETRYING and "attempt 6" in c.message
     assert d.requeue_after > backoff(1)
     later = NOW + dt.timedelta(seconds=backoff(5) + 1)
-    d = decide(_facts(jobs=[], status=status, now=later))
+    d = decide(facts(jobs=[], status=status, now=later))
     assert d.create_job_for is not None and d.create_job_for[1] == 6
 
 
@@ -140,17 +118,17 @@ def test_stops_in_a_row_are_counted_across_deleted_jobs() -> None:
     status: dict[str, Any] = {}
     for attempt in range(1, MAX_SILENT_FAILURES):
         # Each killed Job is seen, then deleted before the next one ends.
-        d = decide(_facts(jobs=[_job(h, attempt, None)], status=status))
+        d = decide(facts(jobs=[_job(h, attempt, None)], status=status))
         status = _after(d, status)
         assert status["retry"]["stoppedInARow"] == attempt
     last = _job(h, MAX_SILENT_FAILURES, None)
-    d = decide(_facts(jobs=[last], status=status))
+    d = decide(facts(jobs=[last], status=status))
     assert d.create_job_for is None
     stalled, reason, _ = _stalled(d)
     assert (stalled, reason) == (True, Reason.MIGRATION_FAILED)
     status = _after(d, status)
     # And stays stalled once that Job is gone too.
-    d = decide(_facts(jobs=[], status=status, now=NOW + dt.timedelta(days=1)))
+    d = decide(facts(jobs=[], status=status, now=NOW + dt.timedelta(days=1)))
     assert d.create_job_for is None and _stalled(d)[1] == Reason.MIGRATION_FAILED
 
 
@@ -166,12 +144,12 @@ def test_jobs_stopped_by_their_deadline_stall_after_the_limit_with_their_own_rea
     status: dict[str, Any] = {}
     late = NOW + dt.timedelta(hours=1)
     for attempt in range(1, MAX_SILENT_FAILURES):
-        d = decide(_facts(spec=spec, jobs=[_deadline_job(h, attempt)], status=status, now=late))
+        d = decide(facts(spec=spec, jobs=[_deadline_job(h, attempt)], status=status, now=late))
         assert d.create_job_for is not None and d.create_job_for[1] == attempt + 1
         status = _after(d, status)
         assert "activeDeadlineSeconds (60s)" in status["failure"]["message"]
     jobs = [_deadline_job(h, MAX_SILENT_FAILURES)]
-    d = decide(_facts(spec=spec, jobs=jobs, status=status, now=late))
+    d = decide(facts(spec=spec, jobs=jobs, status=status, now=late))
     assert d.create_job_for is None
     stalled, reason, message = _stalled(d)
     assert (stalled, reason) == (True, Reason.DEADLINE_EXCEEDED)
@@ -179,27 +157,27 @@ def test_jobs_stopped_by_their_deadline_stall_after_the_limit_with_their_own_rea
     status = _after(d, status)
     # A person raises the deadline and asks once: one more attempt, once per value.
     asked = {"schemaop.io/retry-requested": "2026-11-22T13:00:00Z"}
-    d = decide(_facts(spec=spec, jobs=jobs, status=status, annotations=asked, now=late))
+    d = decide(facts(spec=spec, jobs=jobs, status=status, annotations=asked, now=late))
     assert d.create_job_for is not None and d.create_job_for[1] == MAX_SILENT_FAILURES + 1
     status = _after(d, status)
     again = [_deadline_job(h, MAX_SILENT_FAILURES + 1, retry=asked["schemaop.io/retry-requested"])]
-    d = decide(_facts(spec=spec, jobs=again, status=status, annotations=asked, now=late))
+    d = decide(facts(spec=spec, jobs=again, status=status, annotations=asked, now=late))
     assert d.create_job_for is None and _stalled(d)[1] == Reason.DEADLINE_EXCEEDED
     status = _after(d, status)
     # The same value answers nothing more once that Job is gone either.
-    d = decide(_facts(spec=spec, jobs=[], status=status, annotations=asked, now=late))
+    d = decide(facts(spec=spec, jobs=[], status=status, annotations=asked, now=late))
     assert d.create_job_for is None and _stalled(d)[1] == Reason.DEADLINE_EXCEEDED
 
 
 def test_a_success_clears_the_record() -> None:
     h = _hash()
-    d = decide(_facts(jobs=[_job(h, 1, _busy())]))
+    d = decide(facts(jobs=[_job(h, 1, _busy())]))
     status = _after(d)
     assert "retry" in status
-    spec = _mig("1")["spec"]
+    spec = migration("1")["spec"]
     applied = AppliedMigration(Version("1"), "m1", checksum(spec["up"], None))
     state = DatabaseState(applied=(applied,), history_exists=True)
-    done = decide(_facts(status=status, db_state=state))
+    done = decide(facts(status=status, db_state=state))
     assert _after(done, status).keys().isdisjoint({"retry", "failure"})
 
 
@@ -208,20 +186,20 @@ def test_a_job_deleted_before_its_end_was_seen_counts_as_ended_from_outside() ->
     end: the attempt it started is remembered (status.retry.started) and counts."""
     status: dict[str, Any] = {}
     now = NOW
-    d = decide(_facts(status=status, now=now))
+    d = decide(facts(status=status, now=now))
     assert d.create_job_for is not None and d.create_job_for[1] == 1
     status = _after(d, status)
     assert status["retry"]["started"] == 1
     for attempt in range(1, MAX_SILENT_FAILURES + 1):
         # Its Job is gone, never seen to end.
-        d = decide(_facts(status=status, now=now))
+        d = decide(facts(status=status, now=now))
         assert d.create_job_for is None
         status = _after(d, status)
         assert status["retry"]["attempt"] == attempt and "started" not in status["retry"]
         assert status["retry"]["stoppedInARow"] == attempt
         assert "deleted before the operator saw it end" in status["failure"]["message"]
         now += dt.timedelta(seconds=backoff(attempt) + 1)
-        d = decide(_facts(status=status, now=now))
+        d = decide(facts(status=status, now=now))
         if attempt < MAX_SILENT_FAILURES:
             assert d.create_job_for is not None and d.create_job_for[1] == attempt + 1
             status = _after(d, status)
@@ -229,20 +207,20 @@ def test_a_job_deleted_before_its_end_was_seen_counts_as_ended_from_outside() ->
 
 
 def test_a_job_the_api_server_refuses_is_not_counted_as_started() -> None:
-    d = decide(_facts())
+    d = decide(facts())
     refused = after_job_refused(d, "spec.template: Invalid value")
     status = _after(refused)
     assert "started" not in status["retry"]
-    again = decide(_facts(status=status))
+    again = decide(facts(status=status))
     assert again.create_job_for is not None and again.create_job_for[1] == 1
 
 
 def test_the_recorded_line_stays_the_same_however_often_it_is_read_back() -> None:
     h = _hash()
-    status = _after(decide(_facts(jobs=[_job(h, 1, _busy())])))
+    status = _after(decide(facts(jobs=[_job(h, 1, _busy())])))
     lines = []
     for _ in range(3):
-        d = decide(_facts(jobs=[], status=status))
+        d = decide(facts(jobs=[], status=status))
         status = _after(d, status)
         lines.append(next(c.message for c in d.conditions if c.type == ConditionType.RECONCILING))
         assert status["retry"]["message"].count("failed") == 1, status["retry"]["message"]
@@ -253,14 +231,14 @@ def test_a_connection_stall_kept_after_its_jobs_are_gone_ends_on_a_retry_request
     # The Job could not use its connection (a pooled URL): a person fixed it, the Jobs
     # are gone (TTL), and the same plan must start again when asked, not stay stalled.
     message = RunSummary(ok=False, error=ConnectionPooled("pooled").summary()).termination_message()
-    seen = decide(_facts(jobs=[_job(_hash(), 1, message)]))
+    seen = decide(facts(jobs=[_job(_hash(), 1, message)]))
     assert seen.create_job_for is None and "retry-requested" in str(_stalled(seen))
     status = _after(seen)
     later = NOW + dt.timedelta(hours=1)
-    still = decide(_facts(jobs=[], status=status, now=later))
+    still = decide(facts(jobs=[], status=status, now=later))
     assert still.create_job_for is None
     asked = decide(
-        _facts(
+        facts(
             jobs=[],
             status=status,
             now=later,
@@ -276,15 +254,15 @@ def test_one_retry_request_answers_once_even_when_its_jobs_vanish() -> None:
     # started, so later attempts keep their backoff and the stall limit holds.
     requested = {"schemaop.io/retry-requested": "v1"}
     now = NOW
-    status = _after(decide(_facts(now=now)))
+    status = _after(decide(facts(now=now)))
     created = 0
     for _ in range(12):
         now += dt.timedelta(seconds=1)
-        seen = decide(_facts(jobs=[], status=status, now=now, annotations=requested))
+        seen = decide(facts(jobs=[], status=status, now=now, annotations=requested))
         status = _after(seen, status)
         if seen.create_job_for is None:
             now += dt.timedelta(hours=2)
-            seen = decide(_facts(jobs=[], status=status, now=now, annotations=requested))
+            seen = decide(facts(jobs=[], status=status, now=now, annotations=requested))
             status = _after(seen, status)
         if seen.create_job_for is None:
             break
@@ -300,10 +278,10 @@ def test_a_started_job_the_watch_has_not_brought_yet_sends_the_operator_to_the_a
 
     h = _hash()
     retry = {"planHash": h, "attempt": 1, "started": 2, "retryable": True}
-    lagging = _facts(jobs=[_job(h, 1, _permanent())], status={"retry": retry})
+    lagging = facts(jobs=[_job(h, 1, _permanent())], status={"retry": retry})
     assert _started_job_not_listed(lagging)
-    listed = _facts(jobs=[_job(h, 1, _permanent()), _job(h, 2, None)], status={"retry": retry})
+    listed = facts(jobs=[_job(h, 1, _permanent()), _job(h, 2, None)], status={"retry": retry})
     assert not _started_job_not_listed(listed)
-    recorded = _facts(jobs=[], status={"retry": {**retry, "attempt": 2}})
+    recorded = facts(jobs=[], status={"retry": {**retry, "attempt": 2}})
     assert not _started_job_not_listed(recorded)
-    assert not _started_job_not_listed(_facts(status={}))
+    assert not _started_job_not_listed(facts(status={}))

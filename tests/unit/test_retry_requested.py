@@ -3,44 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import Any
 
-from schemaop.decide import Facts, JobFacts, decide
+from facts_support import facts
+
+from schemaop.decide import JobFacts, decide
 from schemaop.engine.errors import LockBusy
 from schemaop.kube.builders import build_job, retry_request
 from schemaop.model.conditions import ConditionType, Reason
-from schemaop.model.history import DatabaseState
 from schemaop.model.jobpolicy import JobPolicy
 from schemaop.model.names import ANNOTATION_RETRY_REQUESTED
 from schemaop.model.run import RunSummary
 
 # A Job failed a few seconds ago with a retryable error: its backoff (10 s) is running.
-NOW = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.UTC)
 FINISHED = "2026-11-22T11:59:58Z"
 BUSY = RunSummary(ok=False, error=LockBusy("another run holds the lock").summary())
-
-
-def _mig(version: str) -> dict[str, Any]:
-    return {
-        "metadata": {"name": f"m{version}", "generation": 1},
-        "spec": {"version": version, "up": f"create table t{version} (id int)"},
-    }
-
-
-def _facts(**kw: Any) -> Facts:
-    base: dict[str, Any] = {
-        "name": "db",
-        "namespace": "ns",
-        "generation": 1,
-        "spec": {"connection": {}, "targetVersion": "latest"},
-        "annotations": {},
-        "migrations": [_mig("1")],
-        "now": NOW,
-        "db_state": DatabaseState(),
-    }
-    base.update(kw)
-    return Facts(**base)
 
 
 def _failed_job(plan12: str, attempt: int, requested: str | None = None) -> JobFacts:
@@ -59,7 +36,7 @@ def _failed_job(plan12: str, attempt: int, requested: str | None = None) -> JobF
 
 
 def _plan12() -> str:
-    first = decide(_facts())
+    first = decide(facts())
     assert first.create_job_for is not None
     return first.create_job_for[0].short_hash
 
@@ -69,7 +46,7 @@ def _reconciling(decision: Any) -> Reason:
 
 
 def test_without_a_request_the_backoff_is_waited() -> None:
-    d = decide(_facts(jobs=[_failed_job(_plan12(), 1)]))
+    d = decide(facts(jobs=[_failed_job(_plan12(), 1)]))
     assert d.create_job_for is None
     assert _reconciling(d) == Reason.RETRYING
     assert d.status["failure"]["retryAt"] == "2026-11-22T12:00:08Z"
@@ -78,7 +55,7 @@ def test_without_a_request_the_backoff_is_waited() -> None:
 def test_a_new_request_skips_the_backoff_at_once() -> None:
     h = _plan12()
     d = decide(
-        _facts(
+        facts(
             annotations={ANNOTATION_RETRY_REQUESTED: "2026-11-22T12:00:00Z/abcd"},
             jobs=[_failed_job(h, 1)],
         )
@@ -92,11 +69,11 @@ def test_a_request_answered_by_a_job_does_not_skip_a_second_backoff() -> None:
     value = "2026-11-22T12:00:00Z/abcd"
     # Attempt 2 was started for that request, and failed too: its backoff is waited.
     jobs = [_failed_job(h, 1), _failed_job(h, 2, requested=value)]
-    d = decide(_facts(annotations={ANNOTATION_RETRY_REQUESTED: value}, jobs=jobs))
+    d = decide(facts(annotations={ANNOTATION_RETRY_REQUESTED: value}, jobs=jobs))
     assert d.create_job_for is None
     assert _reconciling(d) == Reason.RETRYING
     # A new value skips it again, once.
-    d = decide(_facts(annotations={ANNOTATION_RETRY_REQUESTED: value + "x"}, jobs=jobs))
+    d = decide(facts(annotations={ANNOTATION_RETRY_REQUESTED: value + "x"}, jobs=jobs))
     assert d.create_job_for is not None and d.create_job_for[1] == 3
 
 
@@ -107,12 +84,12 @@ def test_a_request_does_not_retry_a_failure_that_needs_a_fix() -> None:
     broken = RunSummary(ok=False, error=MigrationFailed("syntax error").summary())
     job = _failed_job(h, 1)
     job = dataclasses.replace(job, summary=broken)
-    d = decide(_facts(annotations={ANNOTATION_RETRY_REQUESTED: "now/1"}, jobs=[job]))
+    d = decide(facts(annotations={ANNOTATION_RETRY_REQUESTED: "now/1"}, jobs=[job]))
     assert d.create_job_for is None
 
 
 def test_the_job_carries_the_request_it_answers_clipped_as_compared() -> None:
-    first = decide(_facts())
+    first = decide(facts())
     assert first.create_job_for is not None
     plan = first.create_job_for[0]
     long_value = "x" * 1000
@@ -129,10 +106,10 @@ def test_the_job_carries_the_request_it_answers_clipped_as_compared() -> None:
     }
     job = build_job(sv, plan, 2, JobPolicy())
     assert job["metadata"]["annotations"][ANNOTATION_RETRY_REQUESTED] == retry_request(sv)
-    facts = JobFacts.from_job(
+    job_facts = JobFacts.from_job(
         {**job, "status": {"conditions": [{"type": "Failed", "status": "True"}]}}, None
     )
-    assert facts.retry_requested == retry_request(sv) == long_value[:256]
+    assert job_facts.retry_requested == retry_request(sv) == long_value[:256]
     sv["metadata"]["annotations"] = {}
     assert (
         ANNOTATION_RETRY_REQUESTED

@@ -40,7 +40,7 @@ from pathlib import Path
 from devenv import cluster as devcluster
 from devenv import pg as devpg
 from devenv import realnode
-from devenv.util import log, state_dir
+from devenv.util import log, spawn_detached, state_dir
 
 OPERATOR_NAMESPACE = "schemaop-system"
 # Where pods find the local PostgreSQL on the real node: the host and port the
@@ -179,7 +179,8 @@ def _operator_and_examples(state: Path, server: devpg.Postgres, running: devclus
         log("dev", "starting the operator (log: .dev/operator.log)")
         env = {**os.environ, "KUBECONFIG": str(running.kubeconfig)}
         with (state / "operator.log").open("ab") as out:
-            proc = subprocess.Popen(
+            # It outlives `make dev` on purpose (`make dev-down` stops it by its pid).
+            pid = spawn_detached(
                 [
                     sys.executable,
                     "-m",
@@ -195,12 +196,9 @@ def _operator_and_examples(state: Path, server: devpg.Postgres, running: devclus
                     "18081",
                 ],
                 stdout=out,
-                stderr=subprocess.STDOUT,
                 env=env,
-                start_new_session=True,
-                stdin=subprocess.DEVNULL,
             )
-        (state / "operator.pid").write_text(str(proc.pid))
+        (state / "operator.pid").write_text(str(pid))
     else:
         log("dev", "operator already running")
     return _examples(state, running, url)

@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devenv.util import free_port, log
+from devenv.util import free_port, log, spawn_detached
 
 if TYPE_CHECKING:
     from devenv.cluster import Cluster
@@ -196,7 +196,6 @@ def prepare_network(directory: Path) -> None:
 
 # The node's directory and the locked file descriptor, while this process holds it.
 _HELD: dict[Path, int] = {}
-_KEEPERS: list[subprocess.Popen[bytes]] = []
 
 
 def queue(directory: Path, timeout: float | None = None) -> None:
@@ -285,18 +284,15 @@ def _hand_over(cluster: Cluster) -> None:
     if fd is None:
         return
     with (cluster.log_dir / "node-keeper.log").open("ab") as out:
-        keeper = subprocess.Popen(
+        # It outlives this process on purpose: not a child of it (spawn_detached).
+        keeper = spawn_detached(
             [sys.executable, "-m", "devenv.realnode", "keep", str(cluster.directory), str(fd)],
-            stdin=subprocess.DEVNULL,
             stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
             pass_fds=(fd,),
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")},
         )
-    _KEEPERS.append(keeper)  # it outlives this process; never reaped here
     owner = _owner() or {}
-    owner.update(holder=keeper.pid, holder_start=_start_time(keeper.pid), keeper=True)
+    owner.update(holder=keeper, holder_start=_start_time(keeper), keeper=True)
     _write_owner(owner)
     release(cluster.directory)
 

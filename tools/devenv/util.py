@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 
 def log(component: str, message: str) -> None:
@@ -69,3 +71,74 @@ def wait_for(
             pass
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def stop_process(
+    proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 10.0
+) -> int:
+    """Stop a child process: ``sig``, up to ``timeout`` seconds to exit, then SIGKILL;
+    its exit code. It is reaped whatever interrupts the wait (pytest-timeout failing a
+    teardown, Ctrl-C): a ``Popen`` collected while its process runs is a
+    ResourceWarning ("subprocess N is still running"), and the process outlives the
+    test that started it."""
+    try:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+# The middle process of spawn_detached: forks the program, says its pid on fd W, exits.
+_DETACH = """
+import os, sys
+w = int(sys.argv[1])
+pid = os.fork()
+if pid:
+    os.write(w, str(pid).encode())
+    os._exit(0)
+os.close(w)
+os.setsid()
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def spawn_detached(
+    argv: Sequence[str],
+    *,
+    stdout: IO[Any] | int,
+    env: dict[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> int:
+    """Start ``argv`` as a process that outlives this one on purpose, the leader of a
+    session and process group of its own (as ``start_new_session``), and return its
+    pid. It is not this process's child (a middle process
+    starts it and exits at once, reaped here): no ``Popen`` is left to warn
+    "subprocess N is still running" when this process ends, and no zombie stays.
+    stdin is /dev/null, stderr goes with ``stdout``, ``pass_fds`` stay open in it."""
+    r, w = os.pipe()
+    try:
+        middle = subprocess.Popen(
+            [sys.executable, "-c", _DETACH, str(w), *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=(w, *pass_fds),
+        )
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as said:
+        pid = said.read().decode()
+    code = stop_process(middle, timeout=30)
+    if code != 0 or not pid.isdigit():
+        raise RuntimeError(f"could not start {argv[0]} detached (exit {code})")
+    return int(pid)

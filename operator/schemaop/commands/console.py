@@ -18,6 +18,15 @@ Two ways to run the same server (:mod:`schemaop.console`, docs/console.md):
   ``SCHEMAOP_LOG_LEVEL``           ``--log-level``   ``info``
   ===============================  ================  ====================================
 
+  and the watch limits (:func:`watch_limits`; also flags of local mode):
+
+  ============================================  ==============================  =======
+  environment variable                          flag                            default
+  ============================================  ==============================  =======
+  ``SCHEMAOP_CONSOLE_MAX_WATCHES_PER_STREAM``   ``--max-watches-per-stream``    ``64``
+  ``SCHEMAOP_CONSOLE_MAX_WATCHES_PER_SESSION``  ``--max-watches-per-session``   ``128``
+  ============================================  ==============================  =======
+
 - **local mode**, ``kubectl schemaop console`` (:func:`run_local`): like ``kubectl
   proxy``, but not open to other local users. It listens on 127.0.0.1 only (a free
   port, or ``--port``), acts with the kubeconfig's credentials, and lets in only a
@@ -99,6 +108,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "[SCHEMAOP_CONSOLE_NAMESPACES; the namespaces the user may list]",
     )
     add("--log-level", choices=_LOG_LEVELS, help="[SCHEMAOP_LOG_LEVEL; info]")
+    _add_watch_limit_arguments(parser, cluster=True)
+
+
+def _add_watch_limit_arguments(parser: argparse.ArgumentParser, *, cluster: bool) -> None:
+    """``--max-watches-per-stream`` and ``--max-watches-per-session`` (both modes); the
+    values are strings, checked by :func:`watch_limits` (a bad one: exit 2, one line)."""
+    from schemaop.console.config import ConsoleConfig  # type: ignore[import-not-found, unused-ignore]
+
+    for flag, env, default, what in (
+        (
+            "stream",
+            "SCHEMAOP_CONSOLE_MAX_WATCHES_PER_STREAM",
+            ConsoleConfig.max_watches_per_stream,
+            "one event stream",
+        ),
+        (
+            "session",
+            "SCHEMAOP_CONSOLE_MAX_WATCHES_PER_SESSION",
+            ConsoleConfig.max_watches_per_session,
+            "one session or token",
+        ),
+    ):
+        where = f"[{env}; {default}]" if cluster else f"(default: {default})"
+        parser.add_argument(
+            f"--max-watches-per-{flag}",
+            metavar="N",
+            default=None,
+            help=f"most Kubernetes watches {what} may hold open; more is refused "
+            f"with 429 TooManyWatches {where}",
+        )
 
 
 def cluster_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -127,7 +166,40 @@ def cluster_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> di
     ca_file = pick("ca_file", "SCHEMAOP_CONSOLE_CA_FILE")
     if ca_file is not None:
         settings["ca_file"] = _readable(ca_file, "CA file")
+    settings.update(
+        watch_limits(
+            pick("max_watches_per_stream", "SCHEMAOP_CONSOLE_MAX_WATCHES_PER_STREAM"),
+            pick("max_watches_per_session", "SCHEMAOP_CONSOLE_MAX_WATCHES_PER_SESSION"),
+        )
+    )
     return settings
+
+
+def watch_limits(per_stream: str | None, per_session: str | None) -> dict[str, int]:
+    """The :class:`ConsoleConfig` keywords of the watch limits given (None: the
+    default): each a positive whole number, and one stream's at most one session's."""
+    from schemaop.console.config import ConsoleConfig  # type: ignore[import-not-found, unused-ignore]
+
+    limits: dict[str, int] = {}
+    for key, text in (
+        ("max_watches_per_stream", per_stream),
+        ("max_watches_per_session", per_session),
+    ):
+        if text is None:
+            continue
+        flag = key.replace("_", "-")
+        value = text.strip()
+        if not value.isascii() or not value.isdigit() or len(value) > 9 or int(value) < 1:
+            raise ConfigError(f"{flag}: {text[:20]!r} is not a whole number from 1 to 999999999")
+        limits[key] = int(value)
+    stream = limits.get("max_watches_per_stream", ConsoleConfig.max_watches_per_stream)
+    session = limits.get("max_watches_per_session", ConsoleConfig.max_watches_per_session)
+    if stream > session:
+        raise ConfigError(
+            f"max-watches-per-stream ({stream}) is more than max-watches-per-session "
+            f"({session}): one stream may not hold more than a session"
+        )
+    return limits
 
 
 def parse_listen(text: str | None) -> tuple[str, int]:
@@ -220,6 +292,7 @@ def add_local_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to look if you may not list SchemaVersions in every namespace "
         "(default: the namespaces you may list)",
     )
+    _add_watch_limit_arguments(parser, cluster=False)
 
 
 def _port(text: str) -> int:
@@ -308,6 +381,7 @@ def run_local(args: argparse.Namespace) -> int:
     prog = "kubectl schemaop console"
     try:
         namespaces = parse_namespaces(args.namespaces)
+        limits = watch_limits(args.max_watches_per_stream, args.max_watches_per_session)
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -329,6 +403,12 @@ def run_local(args: argparse.Namespace) -> int:
         local_credentials=lambda: client,
         one_time_code=code,
         secure_cookies=False,  # plain HTTP on the loopback
+        max_watches_per_stream=limits.get(
+            "max_watches_per_stream", ConsoleConfig.max_watches_per_stream
+        ),
+        max_watches_per_session=limits.get(
+            "max_watches_per_session", ConsoleConfig.max_watches_per_session
+        ),
     )
     with tempfile.TemporaryDirectory(prefix="schemaop-console-") as directory:
         session = LocalSession(

@@ -149,7 +149,8 @@ class ConsoleState:
                 f"namespace you may look in); the console opens at most "
                 f"{config.max_watches_per_stream} for one stream. Ask for list and watch on "
                 "schemaversions and schemamigrationruns in all namespaces (one watch each), "
-                "or run the console with fewer namespaces (--namespaces, console.namespaces)",
+                "or run the console with fewer namespaces (--namespaces, console.namespaces) "
+                "or a higher limit (--max-watches-per-stream, console.maxWatchesPerStream)",
             )
         key = hashlib.sha256(identity.encode()).hexdigest()
         held = self._watches.get(key, 0)
@@ -159,7 +160,8 @@ class ConsoleState:
                 "TooManyWatches",
                 f"your session already has {held} watches open (live pages and logs, in "
                 f"every tab); this stream needs {count} more and the console allows "
-                f"{config.max_watches_per_session}: close a tab or a live log, then reload",
+                f"{config.max_watches_per_session}: close a tab or a live log, then reload "
+                "(the limit: --max-watches-per-session, console.maxWatchesPerSession)",
                 retry_after=5,
             )
         self._watches[key] = held + count

@@ -38,7 +38,9 @@ With many SchemaVersions (docs/benchmarks.md, 1,000 databases):
   (:data:`JOB_FINISHED`, before :data:`OTHERS`): a SchemaVersion whose Job
   completed is Ready in seconds, not after every SchemaVersion of a burst has
   been reconciled once (first come, first served, it waited 18 minutes at
-  1,000).
+  1,000). One already waiting for a slot (woken by something else a moment
+  before) moves up to :data:`JOB_FINISHED` when its Job finishes
+  (:meth:`PrioritySlots.promote`).
 - kopf keeps each SchemaVersion's last object (the daemon's ``body``) and the
   indices keep copies of SchemaMigrations and Jobs: none with ``managedFields``
   or kubectl's last-applied copy (:func:`kept_object`, :func:`_drop_unread`).
@@ -59,7 +61,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 import kopf
@@ -188,20 +190,32 @@ def jobs_by_schemaversion(
 
 class PrioritySlots:
     """A semaphore whose waiters are served by class (lower first), then in the
-    order they came: :data:`JOB_FINISHED` before :data:`OTHERS`."""
+    order they came: :data:`JOB_FINISHED` before :data:`OTHERS`.
+
+    A waiter may name a ``key`` (its SchemaVersion) so that :meth:`promote` can
+    move it to a better class while it waits: it then queues behind those already
+    waiting in that class, as if it had come just then."""
 
     def __init__(self, value: int) -> None:
         self._value = value
+        # A heap of (class, arrival, future). Promotion pushes a second entry for the
+        # same future; the entry it left behind is stale (no longer in _queued) and
+        # skipped, like the entry of a waiter that was stopped.
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+        # The current (class, arrival) of each future still waiting, and its key's.
+        self._queued: dict[asyncio.Future[None], tuple[int, int]] = {}
+        self._keyed: dict[Hashable, set[asyncio.Future[None]]] = {}
 
-    async def acquire(self, priority: int = OTHERS) -> None:
+    async def acquire(self, priority: int = OTHERS, key: Hashable | None = None) -> None:
         # A free slot means no one waits: release hands a slot to a waiter first.
         if self._value > 0:
             self._value -= 1
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._order), granted))
+        self._enqueue(granted, priority)
+        if key is not None:
+            self._keyed.setdefault(key, set()).add(granted)
         try:
             await granted
         except BaseException:
@@ -210,18 +224,46 @@ class PrioritySlots:
             else:
                 granted.cancel()  # skipped by release
             raise
+        finally:
+            self._queued.pop(granted, None)
+            if key is not None:
+                waiting = self._keyed.get(key)
+                if waiting is not None:
+                    waiting.discard(granted)
+                    if not waiting:
+                        del self._keyed[key]
+
+    def promote(self, key: Hashable, priority: int) -> bool:
+        """Move the waiters of ``key`` whose class is worse than ``priority`` into it
+        (behind those already waiting there); whether one was moved."""
+        moved = False
+        for granted in self._keyed.get(key, ()):
+            current = self._queued.get(granted)
+            if current is not None and not granted.done() and priority < current[0]:
+                self._enqueue(granted, priority)
+                moved = True
+        return moved
+
+    def _enqueue(self, granted: asyncio.Future[None], priority: int) -> None:
+        entry = (priority, next(self._order), granted)
+        self._queued[granted] = entry[:2]
+        heapq.heappush(self._waiters, entry)
 
     def release(self) -> None:
         while self._waiters:
-            granted = heapq.heappop(self._waiters)[2]
-            if not granted.done():
-                granted.set_result(None)  # the slot goes to it, not back to the pool
-                return
+            priority, order, granted = heapq.heappop(self._waiters)
+            if granted.done() or self._queued.get(granted) != (priority, order):
+                continue  # stopped while waiting, or promoted (its new entry counts)
+            del self._queued[granted]
+            granted.set_result(None)  # the slot goes to it, not back to the pool
+            return
         self._value += 1
 
     @contextlib.asynccontextmanager
-    async def slot(self, priority: int = OTHERS) -> AsyncIterator[None]:
-        await self.acquire(priority)
+    async def slot(
+        self, priority: int = OTHERS, key: Hashable | None = None
+    ) -> AsyncIterator[None]:
+        await self.acquire(priority, key)
         try:
             yield
         finally:
@@ -246,6 +288,13 @@ class Slots:
             self.job_finished.discard(key)
             return JOB_FINISHED
         return OTHERS
+
+    def job_finished_seen(self, key: tuple[str, str]) -> None:
+        """``key``'s Job was seen finishing: its next reconciliation goes first, and so
+        does one already waiting for a slot (queued as :data:`OTHERS` for another
+        reason), which will read the Job's end once it runs."""
+        self.job_finished.add(key)
+        self.reconcile.promote(key, JOB_FINISHED)
 
 
 def _slots(memo: Any) -> Slots:
@@ -307,7 +356,8 @@ async def schemaversion_loop(
         while not stopped:
             timer_slot = timer and await _timer_slot(slots, event)
             try:
-                async with slots.reconcile.slot(slots.priority((namespace, name))):
+                key = (namespace, name)
+                async with slots.reconcile.slot(slots.priority(key), key):
                     # Changes until now are seen by this reconciliation.
                     event.clear()
                     slots.job_finished.discard((namespace, name))
@@ -402,7 +452,7 @@ async def job_changed(
         # which the first reconciliation after a start reads anyway): its
         # SchemaVersion's next reconciliation goes first.
         if type == "MODIFIED" and namespace and sv:
-            slots.job_finished.add((namespace, str(sv)))
+            slots.job_finished_seen((namespace, str(sv)))
     trigger(memo, namespace, sv)
 
 
