@@ -521,3 +521,37 @@ def test_without_knowing_where_the_step_stood_before_a_stop_counts_as_before() -
     jobs = [_deadline_killed(h, n) for n in range(1, MAX_SILENT_FAILURES + 1)]
     d = decide(_bfacts(jobs=jobs, batch_progress=_row(500)))
     assert d.create_job_for is None and _stalled(d)[1] == Reason.DEADLINE_EXCEEDED
+
+
+async def test_the_job_that_continues_a_stopped_step_says_so_in_its_event() -> None:
+    from schemaop.operator import reconcile
+
+    class Kube:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str]] = []
+
+        async def create_if_absent(self, obj: Any) -> bool:
+            return True
+
+        async def post_event(self, obj: Any, kind: str, reason: str, message: str) -> None:
+            self.events.append((reason, message))
+
+    d = _run_attempts([10])[0][0]
+    assert d.create_job_for is not None and d.job_note
+    kube = Kube()
+    r = reconcile.Reconciler(kube, reconcile.OperatorConfig())  # type: ignore[arg-type]
+    sv = {
+        "metadata": {"name": "db", "namespace": "ns", "uid": "u"},
+        "spec": {
+            **DEADLINE_SPEC,
+            "connection": {"urlFrom": {"secretKeyRef": {"name": "s", "key": "url"}}},
+        },
+    }
+    await r._start_job(sv, d)
+    ((reason, message),) = kube.events
+    assert reason == "MigrationStarted"
+    assert message.endswith(
+        "; attempt 1: the migration Job was stopped by spec.job.activeDeadlineSeconds (60s) "
+        "after 10 more batch(es) of the batched step 1 (up), 10 batch(es) and 1000 row(s) done "
+        "in all; the step keeps its progress and the next attempt continues from there"
+    )
