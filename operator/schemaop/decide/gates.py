@@ -84,6 +84,8 @@ _NEEDS_A_PERSON = frozenset(
 # safe to follow with another: the next run plans again from the history it reads
 # under the lock (a transactional step committed whole or not at all; a
 # non-transactional one left its pending row, and the run refuses a dirty database).
+# One that advanced its batched step first is not counted (a backfill longer than
+# activeDeadlineSeconds goes on: _outcome_of_jobs, status.retry.progress).
 MAX_SILENT_FAILURES = 3
 
 
