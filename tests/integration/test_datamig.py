@@ -28,6 +28,7 @@ import pytest
 
 from schemaop import engine, migrations_dir, planner
 from schemaop.model import RunOptions
+from schemaop.model.run import RunSummary
 
 UP = "UPDATE items SET n = n + 1, touched = touched + 1 WHERE id BETWEEN :lo_id AND :hi_id"
 DOWN = "UPDATE items SET n = n - 1 WHERE id BETWEEN :lo_id AND :hi_id"
@@ -551,3 +552,35 @@ def test_a_changed_migration_starts_over(database: str, tmp_path: Path) -> None:
     assert q(database, "SELECT min(touched), max(touched) FROM items") == [(10, 11)]
     row = progress_row(database)
     assert row is not None and row["rows_done"] == 200 and row["batches_done"] == 10
+
+
+def test_the_summary_of_a_stopped_step_counts_batches_over_all_its_runs(
+    database: str, tmp_path: Path
+) -> None:
+    """What the operator compares between attempts stopped by activeDeadlineSeconds
+    (decide.gates._progress_at_end): the stopped step's ``batches`` in the summary,
+    compact termination message included, are the progress row's, counted over
+    every run of the step, not the run's own."""
+    make_items(database, 200)
+    root = write_dir(tmp_path / "m", "table=items key=id initial=20 min=20 max=20", UP, None)
+    for stops_at in (2, 5):
+        seen: list[int] = []
+
+        def count(event: dict[str, Any], seen: list[int] = seen) -> None:
+            if event["event"] == "batch-done":
+                seen.append(1)
+
+        stopped = migrate(
+            database, root, on_progress=count, stop=lambda seen=seen, n=stops_at: len(seen) >= n
+        )
+        assert isinstance(stopped.error, engine.Stopped)
+        row = progress_row(database)
+        assert row is not None
+        read = RunSummary.from_json(stopped.termination_message())
+        (step,) = [s for s in read.steps or () if s.batches is not None]
+        assert step.status == "pending"
+        assert step.batches is not None
+        assert step.batches["batchesDone"] == row["batches_done"]
+        assert step.batches["rowsDone"] == row["rows_done"]
+    # 2 batches in the first run, 5 in the second: 7 in all.
+    assert row["batches_done"] == 7 and row["rows_done"] == 140

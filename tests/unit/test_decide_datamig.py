@@ -345,10 +345,31 @@ async def test_progress_is_read_at_most_every_5_seconds(monkeypatch: pytest.Monk
     assert await r._read_progress("ns", "db", spec, ("dsn", "src")) == (False, None)
 
 
+async def test_progress_read_while_a_job_ran_is_read_again_once_none_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where a Job stopped by its deadline left its step decides whether it advanced
+    # it (gates._progress_at_end): not a read from before its last batches.
+    reads: list[int] = []
+
+    def fake_read(*args: Any, **kw: Any) -> BatchProgress:
+        reads.append(1)
+        return _progress(batches_done=len(reads))
+
+    monkeypatch.setattr(reconcile, "read_progress", fake_read)
+    monkeypatch.setattr(reconcile.time, "monotonic", lambda: 1000.0)
+    r = reconcile.Reconciler(FakeKube(), reconcile.OperatorConfig())  # type: ignore[arg-type]
+    spec = {"historySchema": "hist"}
+    got = [await r._read_progress("ns", "db", spec, ("dsn", "src"), running=True)]
+    got.append(await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False))
+    got.append(await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False))
+    assert [p.batches_done for _, p in got if p is not None] == [1, 2, 2]
+
+
 async def test_stopping_a_job_deletes_it_by_uid_and_says_so() -> None:
     kube = FakeKube()
     r = reconcile.Reconciler(kube, reconcile.OperatorConfig())  # type: ignore[arg-type]
-    r._progress[("ns", "db")] = (0.0, _progress())
+    r._progress[("ns", "db")] = (0.0, _progress(), True)
     sv = {"metadata": {"namespace": "ns", "name": "db"}}
     await r._stop_job(sv, f"db-{PLAN[:12]}-1", [_job()])
     assert kube.deleted == [("ns", f"db-{PLAN[:12]}-1", "uid-1")]

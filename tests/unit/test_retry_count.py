@@ -1,6 +1,6 @@
 """The attempt count, backoff and stalls of a plan outlive its Jobs (status.retry),
 and a Job stopped by its activeDeadlineSeconds counts toward the same limit as one
-killed without a summary (gates.decide, pure)."""
+killed without a summary, unless it advanced its batched step (gates.decide, pure)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from facts_support import NOW, facts, migration
 
 from schemaop.decide import (
     MAX_SILENT_FAILURES,
+    Facts,
     JobFacts,
     after_job_refused,
     backoff,
@@ -19,10 +20,11 @@ from schemaop.decide import (
 )
 from schemaop.engine.errors import ConnectionPooled, LockBusy, Stopped
 from schemaop.model import status as st
+from schemaop.model.batchprogress import BatchProgress
 from schemaop.model.conditions import ConditionType, Reason
 from schemaop.model.history import AppliedMigration, DatabaseState
 from schemaop.model.migration import checksum
-from schemaop.model.run import RunSummary
+from schemaop.model.run import RunSummary, StepSummary
 from schemaop.model.version import Version
 
 FINISHED = "2026-11-22T11:59:55Z"
@@ -285,3 +287,250 @@ def test_a_started_job_the_watch_has_not_brought_yet_sends_the_operator_to_the_a
     recorded = facts(jobs=[], status={"retry": {**retry, "attempt": 2}})
     assert not _started_job_not_listed(recorded)
     assert not _started_job_not_listed(facts(status={}))
+
+
+# -- a batched step longer than activeDeadlineSeconds ------------------------------
+# The engine stops a batched step between two batches on SIGTERM and keeps what it
+# committed (the progress row); the next attempt continues from there. An attempt
+# stopped by its deadline that advanced the step is not one of MAX_SILENT_FAILURES in
+# a row; one that did not is, as before.
+
+DEADLINE_SPEC = {"connection": {}, "targetVersion": "latest", "job": {"activeDeadlineSeconds": 60}}
+
+
+def _batched(version: str = "1") -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"m{version}", "generation": 1},
+        "spec": {
+            "version": version,
+            "up": "update t set x = 1 where id between :lo_id and :hi_id",
+            "batched": {"table": "t", "key": ["id"]},
+        },
+    }
+
+
+def _row(batches: int, version: str = "1") -> BatchProgress:
+    """The progress row as the operator reads it (cumulative over the attempts)."""
+    return BatchProgress.from_row(
+        {
+            "version": version,
+            "direction": "up",
+            "plan_hash": None,
+            "rows_done": batches * 100,
+            "batches_done": batches,
+            "batch_size": 100,
+        }
+    )
+
+
+def _bfacts(**kw: Any) -> Facts:
+    return facts(spec=DEADLINE_SPEC, migrations=[_batched()], **kw)
+
+
+def _deadline_killed(h: str, attempt: int, message: str | None = None) -> JobFacts:
+    # The Job controller deleted its pod: usually no termination message is left.
+    return _job(h, attempt, message, reason="DeadlineExceeded")
+
+
+def _stopped_summary(batches: int) -> str:
+    """The summary a SIGTERM-stopped batched step writes: the step ``pending`` with its
+    cumulative figures (engine.datamig.Progress.to_summary)."""
+    step = StepSummary(
+        version="1",
+        description="",
+        direction="up",
+        transactional=True,
+        batches={"rowsDone": batches * 100, "batchesDone": batches, "batchSize": 100},
+    )
+    error = Stopped(f"stopped on request after {batches} batch(es)", version="1")
+    return RunSummary(ok=False, steps=(step,), error=error.summary()).termination_message()
+
+
+def _bhash() -> str:
+    first = decide(_bfacts())
+    assert first.create_job_for is not None
+    return first.create_job_for[0].short_hash
+
+
+def _run_attempts(
+    batches_at_end: list[int], *, keep_jobs: bool = True, start: int = 0
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Attempts 1..n, each stopped by its deadline with the progress row at
+    ``batches_at_end[n-1]``; the operator decides on each end and starts the next
+    attempt when it says so. Returns (decision, status after it) per end."""
+    h = _bhash()
+    now = NOW
+    started = decide(_bfacts(batch_progress=_row(start) if start else None, now=now))
+    status = _after(started)
+    jobs: list[JobFacts] = []
+    out = []
+    for attempt, batches in enumerate(batches_at_end, start=1):
+        job = _deadline_killed(h, attempt)
+        jobs = [*jobs, job] if keep_jobs else [job]
+        now += dt.timedelta(minutes=1)
+        d = decide(_bfacts(jobs=jobs, status=status, batch_progress=_row(batches), now=now))
+        status = _after(d, status)
+        out.append((d, status))
+        if d.create_job_for is None:
+            if status["retry"].get("retryable") is False:
+                break
+            now += dt.timedelta(seconds=backoff(attempt) + 1)
+            d = decide(_bfacts(jobs=jobs, status=status, batch_progress=_row(batches), now=now))
+            status = _after(d, status)
+        assert d.create_job_for is not None and d.create_job_for[1] == attempt + 1
+    return out
+
+
+def test_deadline_stops_that_advance_the_batched_step_never_stall() -> None:
+    ends = _run_attempts([10 * n for n in range(1, 9)])
+    assert len(ends) == 8
+    for n, (d, status) in enumerate(ends, start=1):
+        # Followed at once (no backoff), and not counted.
+        assert d.create_job_for is not None and d.create_job_for[1] == n + 1
+        assert status["retry"]["stoppedInARow"] == 0
+        assert status["retry"]["retryAt"] == FINISHED  # no backoff
+        assert status["retry"]["progress"] == {
+            "version": "1",
+            "direction": "up",
+            "batchesDone": 10 * n,
+            "rowsDone": 1000 * n,
+            "batchesAdded": 10,
+        }
+        c = next(c for c in d.conditions if c.type == ConditionType.RECONCILING)
+        assert c.reason == Reason.MIGRATING and f"(attempt {n + 1})" in c.message
+        said = (
+            f"attempt {n}: the migration Job was stopped by spec.job.activeDeadlineSeconds "
+            f"(60s) after 10 more batch(es) of the batched step 1 (up), {10 * n} batch(es)"
+        )
+        assert said in c.message and "next attempt continues from there" in c.message
+        assert d.job_note.startswith(said)  # the MigrationStarted Event says it too
+
+
+def test_deadline_stops_without_progress_stall_after_the_limit() -> None:
+    # The row stands at 40 batches when attempt 1 starts and never moves.
+    ends = _run_attempts([40] * MAX_SILENT_FAILURES, start=40)
+    assert [s["retry"]["stoppedInARow"] for _, s in ends] == [1, 2, 3]
+    d, status = ends[-1]
+    assert d.create_job_for is None
+    stalled, reason, message = _stalled(d)
+    assert (stalled, reason) == (True, Reason.DEADLINE_EXCEEDED)
+    assert "without advancing the batched step 1 (up) past 40 batch(es)" in message
+    assert status["retry"]["retryable"] is False
+    # Those that stopped short were backed off as before (not restarted at once).
+    finished = dt.datetime.fromisoformat(FINISHED)
+    assert [s["retry"]["retryAt"] for _, s in ends[:2]] == [
+        st.iso(finished + dt.timedelta(seconds=backoff(n))) for n in (1, 2)
+    ]
+
+
+def test_a_stop_that_advances_the_step_resets_the_count() -> None:
+    ends = _run_attempts([0, 0, 10, 10, 10, 25, 25, 25])
+    assert [s["retry"]["stoppedInARow"] for _, s in ends] == [1, 2, 0, 1, 2, 0, 1, 2]
+    assert all(s["retry"]["retryAt"] == FINISHED for _, s in ends[2::3])
+    # One more stop without progress is the third in a row.
+    h = _bhash()
+    status = ends[-1][1]
+    jobs = [_deadline_killed(h, n) for n in range(1, 10)]
+    d = decide(_bfacts(jobs=jobs, status=status, batch_progress=_row(25)))
+    assert d.create_job_for is None and _stalled(d)[1] == Reason.DEADLINE_EXCEEDED
+
+
+def test_jobs_deleted_by_their_ttl_between_attempts_count_from_status_retry() -> None:
+    # Only the newest Job is listed each time: status.retry alone says where the step
+    # stood at the end of the attempt before.
+    ends = _run_attempts([10, 20, 20, 30, 30, 30], keep_jobs=False)
+    assert [s["retry"]["stoppedInARow"] for _, s in ends] == [0, 0, 1, 0, 1, 2]
+    at_once = [s["retry"]["retryAt"] == FINISHED for _, s in ends]
+    assert at_once == [True, True, False, True, False, False]
+    # Re-deciding on an attempt already decided (its Job listed again, nothing new
+    # started) keeps the verdict: attempt 4 advanced the step.
+    s4 = ends[3][1]
+    kept = {**s4, "retry": {k: v for k, v in s4["retry"].items() if k != "started"}}
+    h = _bhash()
+    again = decide(_bfacts(jobs=[_deadline_killed(h, 4)], status=kept, batch_progress=_row(30)))
+    assert again.create_job_for is not None and again.create_job_for[1] == 5
+    assert _after(again, kept)["retry"]["stoppedInARow"] == 0
+    # The Job gone too: status.retry alone, still continuing at once.
+    gone = decide(_bfacts(jobs=[], status=kept, batch_progress=_row(30)))
+    assert gone.create_job_for is not None and gone.create_job_for[1] == 5
+    assert "next attempt continues from there" in gone.job_note
+
+
+def test_a_job_deleted_before_its_end_was_seen_counts_only_without_progress() -> None:
+    # ttlSecondsAfterFinished: 0 deletes each Job at once: the progress row read
+    # since says whether the attempt advanced its step.
+    now = NOW
+    status = _after(decide(_bfacts(now=now)))
+    for attempt, batches in enumerate([15, 30], start=1):
+        d = decide(_bfacts(status=status, batch_progress=_row(batches), now=now))
+        status = _after(d, status)
+        assert d.create_job_for is not None and d.create_job_for[1] == attempt + 1
+        assert status["retry"]["stoppedInARow"] == 0
+        message = status["retry"]["message"]
+        assert "deleted before the operator saw it end" in message
+        assert "after 15 more batch(es)" in message
+    for in_a_row in range(1, MAX_SILENT_FAILURES + 1):
+        d = decide(_bfacts(status=status, batch_progress=_row(30), now=now))
+        status = _after(d, status)
+        assert status["retry"]["stoppedInARow"] == in_a_row
+        now += dt.timedelta(hours=1)
+        d = decide(_bfacts(status=status, batch_progress=_row(30), now=now))
+        status = _after(d, status)
+    assert d.create_job_for is None and _stalled(d)[1] == Reason.MIGRATION_FAILED
+
+
+def test_the_summary_of_a_stopped_step_says_how_far_it_got_when_the_row_is_not_read() -> None:
+    h = _bhash()
+    status = _after(decide(_bfacts()))
+    first = _deadline_killed(h, 1, _stopped_summary(12))
+    d = decide(_bfacts(jobs=[first], status=status))
+    assert d.create_job_for is not None and d.create_job_for[1] == 2
+    status = _after(d, status)
+    assert status["retry"]["progress"]["batchesDone"] == 12
+    # Attempt 2 says the same 12 batches (cumulative): no progress, counted.
+    second = _deadline_killed(h, 2, _stopped_summary(12))
+    d = decide(_bfacts(jobs=[first, second], status=status))
+    assert d.create_job_for is None and _after(d, status)["retry"]["stoppedInARow"] == 1
+
+
+def test_without_knowing_where_the_step_stood_before_a_stop_counts_as_before() -> None:
+    # No status.retry for this plan (an operator without it started these Jobs) and no
+    # summaries: nobody knows whether they advanced, so they count as today.
+    h = _bhash()
+    jobs = [_deadline_killed(h, n) for n in range(1, MAX_SILENT_FAILURES + 1)]
+    d = decide(_bfacts(jobs=jobs, batch_progress=_row(500)))
+    assert d.create_job_for is None and _stalled(d)[1] == Reason.DEADLINE_EXCEEDED
+
+
+async def test_the_job_that_continues_a_stopped_step_says_so_in_its_event() -> None:
+    from schemaop.operator import reconcile
+
+    class Kube:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str]] = []
+
+        async def create_if_absent(self, obj: Any) -> bool:
+            return True
+
+        async def post_event(self, obj: Any, kind: str, reason: str, message: str) -> None:
+            self.events.append((reason, message))
+
+    d = _run_attempts([10])[0][0]
+    assert d.create_job_for is not None and d.job_note
+    kube = Kube()
+    r = reconcile.Reconciler(kube, reconcile.OperatorConfig())  # type: ignore[arg-type]
+    sv = {
+        "metadata": {"name": "db", "namespace": "ns", "uid": "u"},
+        "spec": {
+            **DEADLINE_SPEC,
+            "connection": {"urlFrom": {"secretKeyRef": {"name": "s", "key": "url"}}},
+        },
+    }
+    await r._start_job(sv, d)
+    ((reason, message),) = kube.events
+    assert reason == "MigrationStarted"
+    assert message.endswith(
+        "; attempt 1: the migration Job was stopped by spec.job.activeDeadlineSeconds (60s) "
+        "after 10 more batch(es) of the batched step 1 (up), 10 batch(es) and 1000 row(s) done "
+        "in all; the step keeps its progress and the next attempt continues from there"
+    )

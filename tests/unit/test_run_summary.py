@@ -127,6 +127,30 @@ def test_a_long_summary_still_fits_the_termination_message() -> None:
     assert read.error is not None and read.error.reason is Reason.LOCK_TIMEOUT
 
 
+def test_a_short_summary_keeps_the_batched_step_a_stop_left_unfinished() -> None:
+    # SIGTERM (a pause, activeDeadlineSeconds) stopped batched step 101: it stays
+    # pending with its cumulative figures, which the operator compares between attempts.
+    result = _result()
+    result.steps = [
+        StepResult(str(i), "d" * 200, "up", True, status="applied") for i in range(100)
+    ] + [StepResult("101", "x", "up", True, batches=_Batches(7, 700))]
+    result.error = errors.Stopped("stopped on request after 7 batch(es)", version="101")
+    text = result.termination_message()
+    assert len(text.encode()) < 4096
+    read = RunSummary.from_json(text)
+    assert read.steps is not None and [s.version for s in read.steps] == ["101"]
+    assert read.steps[0].status == "pending"
+    assert read.steps[0].batches is not None and read.steps[0].batches["batchesDone"] == 7
+
+
+class _Batches:
+    def __init__(self, batches: int, rows: int) -> None:
+        self.batches, self.rows = batches, rows
+
+    def to_summary(self) -> dict[str, int]:
+        return {"batchesDone": self.batches, "rowsDone": self.rows}
+
+
 @pytest.mark.parametrize(
     "text", ['{"ok":false,"error":{"kind":"Migra', "Error: exec format error", "[1, 2]", '"x"']
 )

@@ -44,7 +44,7 @@ from schemaop.model.jobpolicy import check as check_job_policy
 from schemaop.model.migration import InvalidMigrationSet, MigrationSet
 from schemaop.model.names import ANNOTATION_APPROVED_PLAN, ANNOTATION_RETRY_REQUESTED
 from schemaop.model.plan import InvalidPlan, Plan, recorded_down_note
-from schemaop.model.run import RunError, ended_silently
+from schemaop.model.run import RunError, RunSummary, ended_silently
 from schemaop.model.status import (
     Failure,
     LastJob,
@@ -84,6 +84,8 @@ _NEEDS_A_PERSON = frozenset(
 # safe to follow with another: the next run plans again from the history it reads
 # under the lock (a transactional step committed whole or not at all; a
 # non-transactional one left its pending row, and the run refuses a dirty database).
+# One that advanced its batched step first is not counted (a backfill longer than
+# activeDeadlineSeconds goes on: _outcome_of_jobs, status.retry.progress).
 MAX_SILENT_FAILURES = 3
 
 
@@ -139,6 +141,8 @@ class Decision:
     # the status writer to the status it read (model.status.apply).
     changes: Sequence[StatusChange]
     create_job_for: tuple[Plan, int] | None = None  # (plan, attempt)
+    # Why that Job is started, for its MigrationStarted Event ("": a plain start or retry).
+    job_note: str = ""
     # A Job to delete: spec.paused stops the Job of a batched step (its pod gets SIGTERM
     # and ends after the current batch; the progress table keeps the position).
     delete_job: str | None = None
@@ -436,18 +440,23 @@ def decide(facts: Facts) -> Decision:
     started = int(kept.get("started", 0) or 0) if kept else 0
     seen = mine[-1].attempt if mine else 0
     if mine and seen >= max(ended, started):
-        outcome = _outcome_of_jobs(mine, kept, spec)
+        outcome = _outcome_of_jobs(mine, kept, spec, facts.batch_progress)
     elif kept is not None and started > max(ended, seen):
         # Its Job was started, then deleted before its end was seen (a TTL of 0 s, a
         # person, a prune): nobody knows how it ended, so it ended from outside.
-        outcome = _outcome_vanished(kept, started, facts.now)
+        outcome = _outcome_vanished(kept, started, facts.now, facts.batch_progress)
     elif kept is not None and ended >= 1:
         outcome = _outcome_recorded(kept)
     else:
         changes += [
             st.clear_failure,
             st.clear_retry,
-            st.retry_started(the_plan.short_hash, 1, _request(facts.annotations)),
+            st.retry_started(
+                the_plan.short_hash,
+                1,
+                _request(facts.annotations),
+                _progress_at_end(None, facts.batch_progress),
+            ),
         ]
         return Decision(
             cond.progressing(Reason.MIGRATING, _describe_plan(the_plan)),
@@ -471,6 +480,8 @@ def decide(facts: Facts) -> Decision:
     }
     if outcome.retry_requested:
         record["retryRequested"] = outcome.retry_requested
+    if outcome.progress is not None:
+        record["progress"] = outcome.progress
     # A person asked (annotation schemaop.io/retry-requested, a value no attempt of
     # this plan answered yet): the backoff is skipped, and a plan stopped from outside
     # too often gets one more attempt (each value answers once).
@@ -509,7 +520,10 @@ def decide(facts: Facts) -> Decision:
             requeue_after=drift_interval,
             migration_status=migration_status,
         )
-    delay = backoff(attempt)
+    # An attempt stopped from outside that advanced its batched step is followed at
+    # once: it ran to its deadline doing useful work, so it is no failure to back off
+    # from (and cannot hot-loop: each such attempt committed at least one batch).
+    delay = 0.0 if outcome.continues else backoff(attempt)
     retry_at = outcome.retry_at or (outcome.finished or facts.now) + dt.timedelta(seconds=delay)
     if asked:
         retry_at = min(retry_at, facts.now)  # a person asked: this backoff is skipped
@@ -526,10 +540,13 @@ def decide(facts: Facts) -> Decision:
             migration_status=migration_status,
         )
     changes.append(st.retry_started(the_plan.short_hash, attempt + 1, _request(facts.annotations)))
+    message = _describe_plan(the_plan) + f" (attempt {attempt + 1})"
+    note = f"attempt {attempt}: {text}" if outcome.continues else ""
     return Decision(
-        cond.progressing(Reason.MIGRATING, _describe_plan(the_plan) + f" (attempt {attempt + 1})"),
+        cond.progressing(Reason.MIGRATING, f"{message}; {note}" if note else message),
         changes,
         create_job_for=(the_plan, attempt + 1),
+        job_note=note,
         requeue_after=30.0,
         migration_status=migration_status,
     )
@@ -551,6 +568,11 @@ class _Outcome:
     retry_requested: str = ""
     # The condition's line as status.retry recorded it ("": from ``failure``).
     text: str = ""
+    # Where the batched step stood when the attempt ended (status.retry.progress).
+    progress: st.RetryProgress | None = None
+    # Ended from outside but advanced its batched step: not counted in ``stopped``,
+    # and followed at once by the next attempt, which continues the step.
+    continues: bool = False
 
 
 def _recorded_retry(status: Mapping[str, Any], plan_hash12: str) -> st.Retry | None:
@@ -582,19 +604,45 @@ def _outcome_recorded(record: st.Retry) -> _Outcome:
         stopped=max(0, int(record.get("stoppedInARow", 0) or 0)),
         retry_at=parse_time(str(record.get("retryAt") or "")),
         retry_requested=str(record.get("retryRequested") or ""),
+        progress=record.get("progress"),
+        continues=_advanced(record) and record.get("retryable") is True,
     )
 
 
-def _outcome_vanished(record: st.Retry, started: int, now: dt.datetime) -> _Outcome:
-    """The end of attempt ``started``, whose Job is gone without its end seen."""
+def _outcome_vanished(
+    record: st.Retry, started: int, now: dt.datetime, live: BatchProgress | None
+) -> _Outcome:
+    """The end of attempt ``started``, whose Job is gone without its end seen; the
+    progress table read since (``live``) says whether it advanced its batched step."""
+    before = record.get("progress")
+    at_end = _progress_at_end(None, live) or before
+    added = 0
+    if live is not None and int(record.get("attempt", 0)) == started - 1:
+        added = _batches_added(at_end, before)
+    message = (
+        f"the Job of attempt {started} was deleted before the operator saw it end "
+        "(its ttlSecondsAfterFinished, a person, a prune)"
+    )
+    if added and at_end is not None:
+        message += f", after {_batches_text(added, at_end)}; {_CONTINUES}"
+        return _Outcome(
+            attempt=started,
+            failure={"message": message, "attempts": started, "version": at_end["version"]},
+            text=message,
+            retryable=True,
+            reason=Reason.MIGRATION_FAILED,
+            finished=now,
+            retry_requested=str(record.get("retryRequested") or ""),
+            progress={**at_end, "batchesAdded": added},
+            continues=True,
+        )
     stopped = max(0, int(record.get("stoppedInARow", 0) or 0)) + 1
     return _Outcome(
         attempt=started,
         failure={
             "message": (
-                f"the Job of attempt {started} was deleted before the operator saw it end "
-                "(its ttlSecondsAfterFinished, a person, a prune), so it counts as ended "
-                f"from outside; {stopped} attempt(s) in a row ended so"
+                f"{message}, so it counts as ended from outside; {stopped} attempt(s) in a "
+                "row ended so" + _no_progress_text(at_end)
             ),
             "attempts": started,
         },
@@ -603,14 +651,19 @@ def _outcome_vanished(record: st.Retry, started: int, now: dt.datetime) -> _Outc
         stopped=stopped,
         finished=now,
         retry_requested=str(record.get("retryRequested") or ""),
+        progress=None if at_end is None else {**at_end, "batchesAdded": added},
     )
 
 
 def _outcome_of_jobs(
-    mine: Sequence[JobFacts], recorded: st.Retry | None, spec: Mapping[str, Any]
+    mine: Sequence[JobFacts],
+    recorded: st.Retry | None,
+    spec: Mapping[str, Any],
+    live: BatchProgress | None = None,
 ) -> _Outcome:
     """The last attempt's end, from the plan's Jobs (sorted by attempt) and, for the
-    attempts whose Jobs are gone, status.retry."""
+    attempts whose Jobs are gone, status.retry; ``live``: the batched step's progress
+    row as read after that end (None: not read, or no batched step in progress)."""
     last = mine[-1]
     failure = (
         st.failure_from(last.error, last.attempt)
@@ -626,25 +679,61 @@ def _outcome_of_jobs(
     job_error = last.error
     reason = Reason.MIGRATION_FAILED
     stopped = _stopped_in_a_row(mine)
+    # Where its batched step stood at its end, and how many batches it committed
+    # (known when it ended from outside and where the step stood before it is known).
+    at_end = _progress_at_end(last.summary, live)
+    added: int | None = None
     if stopped and recorded is not None:
-        # Earlier attempts of the run of stops may be gone: status.retry counted them.
+        # Earlier attempts of the run of stops may be gone: status.retry counted them
+        # (and left out those that advanced their batched step).
         before = int(recorded.get("attempt", 0))
         kept = max(0, int(recorded.get("stoppedInARow", 0) or 0))
         if before == last.attempt:
+            # Seen before: decided as then.
+            at_end = recorded.get("progress") or at_end
+            added = int((at_end or {}).get("batchesAdded", 0) or 0)
             stopped = max(stopped, kept)
-        elif before == last.attempt - 1 and kept:
-            stopped = max(stopped, kept + 1)
+        elif before == last.attempt - 1:
+            stopped = kept + 1
+    if stopped and added is None:
+        known, start = _progress_before(mine, recorded)
+        if known:
+            added = _batches_added(at_end, start)
+    if at_end is not None and added is not None:
+        at_end = {**at_end, "batchesAdded": added}
+    seconds = (spec.get("job") or {}).get("activeDeadlineSeconds")
+    if stopped and added and at_end is not None:
+        # Ended from outside after committing batches of its batched step: the step
+        # keeps them and the next attempt continues from there, so this attempt is
+        # not one of MAX_SILENT_FAILURES in a row (a batched step longer than
+        # activeDeadlineSeconds goes on, a deadline at a time, until it completes).
+        how = (
+            f"stopped by spec.job.activeDeadlineSeconds ({seconds}s)"
+            if last.deadline_exceeded
+            else "ended from outside (killed, or stopped by its deadline)"
+        )
+        message = f"the migration Job was {how} after {_batches_text(added, at_end)}; {_CONTINUES}"
+        return _Outcome(
+            attempt=last.attempt,
+            failure={"message": message, "attempts": last.attempt, "version": at_end["version"]},
+            text=message,
+            retryable=True,
+            reason=reason,
+            finished=parse_time(last.finished_at),
+            retry_requested=last.retry_requested,
+            progress=at_end,
+            continues=True,
+        )
     if stopped and last.deadline_exceeded:
         # Stopped by the Job controller (spec.job.activeDeadlineSeconds): whatever it
         # said on SIGTERM, it did not finish; as many in a row as kills are allowed.
         retryable = stopped < MAX_SILENT_FAILURES
         reason = Reason.DEADLINE_EXCEEDED if not retryable else Reason.MIGRATION_FAILED
-        seconds = (spec.get("job") or {}).get("activeDeadlineSeconds")
         failure = {
             "message": (
                 f"the migration Job was stopped by spec.job.activeDeadlineSeconds "
                 f"({seconds}s) before it finished; {stopped} attempt(s) in a row ended "
-                "from outside"
+                "from outside" + _no_progress_text(at_end if added is not None else None)
             ),
             "attempts": last.attempt,
         }
@@ -674,7 +763,120 @@ def _outcome_of_jobs(
         stopped=stopped,
         finished=parse_time(last.finished_at),
         retry_requested=last.retry_requested,
+        progress=at_end,
     )
+
+
+# How a message about an attempt that advanced its batched step ends.
+_CONTINUES = "the step keeps its progress and the next attempt continues from there"
+
+
+def _progress_at_end(
+    summary: RunSummary | None, live: BatchProgress | None
+) -> st.RetryProgress | None:
+    """Where the batched step in progress stood when a run ended (None: no batched
+    step in progress, or not known).
+
+    Two sources, both cumulative over the attempts (the engine resumes ``rowsDone``
+    and ``batchesDone`` from the progress row, engine.datamig._Step.start, and adds
+    each batch it commits): the progress row as the operator read it after the run
+    ended (``live``: the row itself, found whatever became of the pod), and the run's
+    summary, the Job's termination message (the step a SIGTERM stopped is
+    ``pending`` with its ``batches``; often gone, as the Job controller deletes the
+    pod of a Job past its activeDeadlineSeconds). The further of the two counts."""
+    found: st.RetryProgress | None = None
+    for step in (summary.steps or ()) if summary is not None else ():
+        batches = step.batches
+        if batches is None or step.status == "applied":
+            continue
+        found = {
+            "version": step.version,
+            "direction": "down" if step.direction == "down" else "up",
+            "batchesDone": _int(batches.get("batchesDone")),
+            "rowsDone": _int(batches.get("rowsDone")),
+        }
+    if live is not None and not live.completed:
+        read: st.RetryProgress = {
+            "version": live.version,
+            "direction": "down" if live.direction == "down" else "up",
+            "batchesDone": live.batches_done,
+            "rowsDone": live.rows_done,
+        }
+        found = _further(found, read)
+    return found
+
+
+def _progress_before(
+    mine: Sequence[JobFacts], recorded: st.Retry | None
+) -> tuple[bool, st.RetryProgress | None]:
+    """Whether it is known where the batched step stood before the last of ``mine``
+    started, and where: at the end of the attempt before it, as status.retry recorded
+    it (or, before attempt 1, when it started) and as that attempt's summary says."""
+    last = mine[-1]
+    known, start = False, None
+    if recorded is not None and int(recorded.get("attempt", 0)) == last.attempt - 1:
+        known, start = True, recorded.get("progress")
+    previous = next((j for j in mine if j.attempt == last.attempt - 1), None)
+    said = _progress_at_end(previous.summary, None) if previous is not None else None
+    if said is not None:
+        start = said if not known else _further(start, said)
+        known = True
+    return known, start
+
+
+def _batches_added(at_end: st.RetryProgress | None, start: st.RetryProgress | None) -> int:
+    """Batches committed between ``start`` and ``at_end`` (None: no batched step had
+    started; a different step counts from its first batch)."""
+    if at_end is None:
+        return 0
+    if start is None or _step(start) != _step(at_end):
+        return max(0, at_end.get("batchesDone", 0))
+    return max(0, at_end.get("batchesDone", 0) - start.get("batchesDone", 0))
+
+
+def _further(
+    first: st.RetryProgress | None, second: st.RetryProgress | None
+) -> st.RetryProgress | None:
+    """The further of two positions: of the same step, the one with more batches;
+    else ``second`` (the newer word), unless it is None."""
+    if first is None or second is None:
+        return second or first
+    if _step(first) == _step(second) and first.get("batchesDone", 0) > second.get("batchesDone", 0):
+        return first
+    return second
+
+
+def _advanced(record: st.Retry) -> bool:
+    """Whether status.retry's last attempt ended from outside after advancing its step."""
+    return int((record.get("progress") or {}).get("batchesAdded", 0) or 0) > 0
+
+
+def _step(p: st.RetryProgress) -> tuple[str, str]:
+    return p.get("version", ""), p.get("direction", "")
+
+
+def _batches_text(added: int, at_end: st.RetryProgress) -> str:
+    return (
+        f"{added} more batch(es) of the batched step {at_end.get('version')} "
+        f"({at_end.get('direction')}), {at_end.get('batchesDone')} batch(es) and "
+        f"{at_end.get('rowsDone')} row(s) done in all"
+    )
+
+
+def _no_progress_text(at_end: st.RetryProgress | None) -> str:
+    if at_end is None:
+        return ""
+    return (
+        f", this one without advancing the batched step {at_end.get('version')} "
+        f"({at_end.get('direction')}) past {at_end.get('batchesDone')} batch(es)"
+    )
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
 
 
 def retry_requested(

@@ -528,13 +528,17 @@ class RunSummary:
 
         It never carries the per-statement lists (the full summary on stdout does).
         When the whole summary does not fit, the per-step list keeps only failed
-        steps, snapshots keep their id, kind and location, and long texts are clipped.
+        steps and a batched step left unfinished (its ``batches``: where a stopped
+        run left it, which the operator compares between attempts), snapshots keep
+        their id, kind and location, and long texts are clipped.
         """
         for clip, with_steps in ((1000, True), (600, False), (200, False), (80, False)):
             data = self.to_dict(clip=clip, steps=with_steps, statements=False)
             if not with_steps:
                 data["steps"] = [
-                    s.to_dict(statements=False) for s in self.steps or () if s.status == "failed"
+                    s.to_dict(statements=False)
+                    for s in self.steps or ()
+                    if s.status == "failed" or (s.batches is not None and s.status != "applied")
                 ]
                 data["snapshots"] = [
                     {k: s.get(k) for k in ("id", "kind", "location")} for s in self.snapshots

@@ -128,7 +128,10 @@ class Retry(TypedDict, total=False):
     may start; ``retryRequested``: the value of ``schemaop.io/retry-requested`` the
     last attempt answered (each value answers once); ``started``: the attempt whose
     Job was created and not yet seen to end (one gone unseen counts as ended from
-    outside)."""
+    outside); ``progress``: how far the plan's batched step was when ``attempt``
+    ended (before any ended: when attempt 1 started), so that an attempt ended from
+    outside that advanced it is not counted in ``stoppedInARow`` even once the Jobs
+    are gone (:class:`RetryProgress`)."""
 
     planHash: str
     attempt: int
@@ -139,6 +142,22 @@ class Retry(TypedDict, total=False):
     retryAt: str
     retryRequested: str
     started: int
+    progress: RetryProgress
+
+
+class RetryProgress(TypedDict, total=False):
+    """The batched step in progress when an attempt ended (status.retry.progress).
+
+    ``batchesDone`` and ``rowsDone`` are cumulative over the attempts (the engine
+    resumes them from the progress table), not the attempt's own; ``batchesAdded``:
+    the batches that attempt committed (absent when not known), more than 0 when it
+    advanced the step."""
+
+    version: str
+    direction: Literal["up", "down"]
+    batchesDone: int
+    rowsDone: int
+    batchesAdded: int
 
 
 class BatchError(TypedDict, total=False):
@@ -293,10 +312,16 @@ def clear_retry(status: SchemaVersionStatus) -> None:
     status.pop("retry", None)
 
 
-def retry_started(plan_hash12: str, attempt: int, requested: str = "") -> StatusChange:
+def retry_started(
+    plan_hash12: str,
+    attempt: int,
+    requested: str = "",
+    progress: RetryProgress | None = None,
+) -> StatusChange:
     """status.retry.started: the Job of ``attempt`` of that plan is being created;
     ``requested``, the retry request it carries and so answers (kept, so that the
-    same value never answers again once that Job is gone)."""
+    same value never answers again once that Job is gone); ``progress``, where the
+    batched step stands as it starts, for a record that has none yet (attempt 1)."""
 
     def change(status: SchemaVersionStatus) -> None:
         retry = status.get("retry")
@@ -305,6 +330,8 @@ def retry_started(plan_hash12: str, attempt: int, requested: str = "") -> Status
         status["retry"] = {**retry, "started": attempt}
         if requested:
             status["retry"]["retryRequested"] = requested
+        if progress is not None and "progress" not in status["retry"]:
+            status["retry"]["progress"] = progress
 
     return change
 

@@ -183,7 +183,8 @@ class Reconciler:
         self._lint_cache = LintCache()
         self.report = StatusReport(kube)
         # (namespace, name) -> (monotonic time, progress) of the last progress read.
-        self._progress: dict[tuple[str, str], tuple[float, BatchProgress | None]] = {}
+        # (namespace, SchemaVersion) -> (when, progress, whether a Job ran) of the last read.
+        self._progress: dict[tuple[str, str], tuple[float, BatchProgress | None, bool]] = {}
         # (namespace, SchemaVersion) -> {Job UID: termination message} of its finished Jobs.
         self._termination_messages: dict[tuple[str, str], dict[str, str]] = {}
         # (namespace, name) -> resourceVersion of the SchemaVersion as last read or written.
@@ -433,7 +434,9 @@ class Reconciler:
         if (state is not None or paused) and (
             any(j.active for j in jobs) or (shown and not shown.get("completedAt"))
         ):
-            progress_read, progress = await self._read_progress(namespace, name, spec, read_from)
+            progress_read, progress = await self._read_progress(
+                namespace, name, spec, read_from, running=any(j.active for j in jobs)
+            )
         facts = Facts(
             name=name,
             namespace=namespace,
@@ -538,13 +541,20 @@ class Reconciler:
         name: str,
         spec: Mapping[str, Any],
         read_from: tuple[str, str] | None,
+        running: bool = True,
     ) -> tuple[bool, BatchProgress | None]:
         """Whether the batched step's progress was read, and what: at most every
-        PROGRESS_READ_INTERVAL seconds (the last read is reused in between); (False,
-        None) when it cannot be read (the database's own read reports why)."""
+        PROGRESS_READ_INTERVAL seconds (the last read is reused in between, unless
+        it was made while a Job ran and none runs now: where a Job stopped decides
+        whether it advanced its step, gates._progress_at_end); (False, None) when it
+        cannot be read (the database's own read reports why)."""
         key = (namespace, name)
         cached = self._progress.get(key)
-        if cached is not None and time.monotonic() - cached[0] < PROGRESS_READ_INTERVAL:
+        if (
+            cached is not None
+            and time.monotonic() - cached[0] < PROGRESS_READ_INTERVAL
+            and (running or not cached[2])
+        ):
             return True, cached[1]
         try:
             conninfo, source = read_from or await self._conninfo(namespace, spec)
@@ -562,7 +572,7 @@ class Reconciler:
         except Exception as exc:
             log.info("progress of %s/%s not read: %s", namespace, name, _engine_error(exc).message)
             return False, None
-        self._progress[key] = (time.monotonic(), progress)
+        self._progress[key] = (time.monotonic(), progress, running)
         return True, progress
 
     async def _stop_job(self, sv: Mapping[str, Any], job_name: str, jobs: list[JobFacts]) -> None:
@@ -643,7 +653,8 @@ class Reconciler:
                     "; " + recorded_down_note([s.version.text for s in plan.recorded_downs])
                     if plan.recorded_downs
                     else ""
-                ),
+                )
+                + (f"; {decision.job_note}" if decision.job_note else ""),
             )
         return str(job["metadata"]["name"])
 
