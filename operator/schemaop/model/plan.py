@@ -106,6 +106,12 @@ class PlanStep:
     batched: Batched | None = None
 
     @property
+    def down_batched(self) -> Batched | None:
+        """The batched settings of a down that runs batch by batch: this down step's, or
+        (an up step) those its history row records with its migration's down."""
+        return self.batched if self.batched is not None and self.batched.down else None
+
+    @property
     def runs_batched(self) -> bool:
         """Whether this step's SQL runs batch by batch (an up, or a down with ``down``)."""
         return self.batched is not None and (self.direction == "up" or self.batched.down)
