@@ -167,3 +167,59 @@ def test_a_tampered_batched_record_refuses() -> None:
     with pytest.raises(planner.PlanRefused) as exc:
         planner.plan([m], applied(m, disagree), "0")
     assert exc.value.reason is Reason.CHECKSUM_MISMATCH
+
+
+def test_the_operator_steers_a_recorded_batched_down_in_progress() -> None:
+    # SchemaMigration 2 deleted; its batched down runs from the record in a Job.
+    from schemaop.decide import Facts, JobFacts, decide
+    from schemaop.model.batchprogress import BatchProgress
+    from schemaop.model.conditions import ConditionType
+
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    gone = mig("2")
+    assert gone.batched is not None
+    record = RecordedDown(DOWN, gone.down_checksum, True, gone.batched.canonical())
+    state = DatabaseState(
+        applied=(
+            AppliedMigration(Version("1"), "t", "c1"),
+            AppliedMigration(gone.version, gone.description, gone.checksum, down=record),
+        ),
+        history_exists=True,
+    )
+    progress = BatchProgress.from_row(
+        {
+            "version": "2", "direction": "down", "plan_hash": "ab" * 32, "rows_done": 40,
+            "batches_done": 2, "rows_total_estimate": 300, "batch_size": 20,
+            "rows_per_second": 100.0, "throttle_reason": None, "failed_attempts": 0,
+            "last_error": None, "started_at": now, "updated_at": now, "completed_at": None,
+        }
+    )  # fmt: skip
+    job = JobFacts(
+        name="db-abababababab-1", plan_hash12="ab" * 6, attempt=1, active=True,
+        succeeded=False, failed=False, started_at="2026-12-01T00:00:00Z", uid="uid-1",
+    )  # fmt: skip
+    one = {"metadata": {"name": "m1", "generation": 1}, "spec": {"version": "1", "up": "x"}}
+
+    def facts(spec: dict[str, object]) -> Facts:
+        return Facts(
+            name="db", namespace="ns", generation=3, spec={"connection": {}, **spec},
+            annotations={}, migrations=[one], now=now, db_state=state, jobs=[job],
+            batch_progress=progress, batch_progress_read=True,
+        )  # fmt: skip
+
+    d = decide(facts({"targetVersion": "1"}))
+    message = next(c.message for c in d.conditions if c.type == ConditionType.RECONCILING)
+    assert "batched step 2 (down)" in message
+    assert d.status["dataMigration"]["direction"] == "down"
+    # Paused: its Job is stopped after the current batch, as its migration's own would be.
+    d = decide(facts({"targetVersion": "1", "paused": True}))
+    assert d.delete_job == job.name
+    # A plain recorded down leaves no row in progress to steer.
+    state = dataclasses.replace(
+        state,
+        applied=(
+            state.applied[0],
+            dataclasses.replace(state.applied[1], down=RecordedDown(DOWN, down_checksum(DOWN))),
+        ),
+    )
+    assert decide(facts({"targetVersion": "1", "paused": True})).delete_job is None
