@@ -179,9 +179,10 @@ def test_the_operator_steers_a_recorded_batched_down_in_progress() -> None:
     gone = mig("2")
     assert gone.batched is not None
     record = RecordedDown(DOWN, gone.down_checksum, True, gone.batched.canonical())
+    one = {"metadata": {"name": "m1", "generation": 1}, "spec": {"version": "1", "up": "x"}}
     state = DatabaseState(
         applied=(
-            AppliedMigration(Version("1"), "t", "c1"),
+            AppliedMigration(Version("1"), "", Migration.from_spec(one["spec"], "m1").checksum),
             AppliedMigration(gone.version, gone.description, gone.checksum, down=record),
         ),
         history_exists=True,
@@ -198,7 +199,6 @@ def test_the_operator_steers_a_recorded_batched_down_in_progress() -> None:
         name="db-abababababab-1", plan_hash12="ab" * 6, attempt=1, active=True,
         succeeded=False, failed=False, started_at="2026-12-01T00:00:00Z", uid="uid-1",
     )  # fmt: skip
-    one = {"metadata": {"name": "m1", "generation": 1}, "spec": {"version": "1", "up": "x"}}
 
     def facts(spec: dict[str, object]) -> Facts:
         return Facts(
@@ -207,6 +207,18 @@ def test_the_operator_steers_a_recorded_batched_down_in_progress() -> None:
             batch_progress=progress, batch_progress_read=True,
         )  # fmt: skip
 
+    # No Job yet: the operator plans the recorded batched down, status says so.
+    d = decide(dataclasses.replace(facts({"targetVersion": "1"}), jobs=[], batch_progress=None))
+    assert d.create_job_for is not None
+    plan = d.create_job_for[0]
+    assert [(s.version.text, s.source, s.runs_batched) for s in plan.steps] == [
+        ("2", "recorded", True)
+    ]
+    assert plan.steps[0].batched == gone.batched
+    assert Plan.from_json(plan.to_json()) == plan  # as the Job reads it
+    shown = d.status["plan"]["steps"][0]
+    assert shown["source"] == "recorded" and shown.get("batched") is True
+    # Its Job running: the progress is shown.
     d = decide(facts({"targetVersion": "1"}))
     message = next(c.message for c in d.conditions if c.type == ConditionType.RECONCILING)
     assert "batched step 2 (down)" in message
