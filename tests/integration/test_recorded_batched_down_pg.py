@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -226,3 +230,63 @@ def test_a_tampered_batched_record_refuses(database: str, tmp_path: Path) -> Non
     assert result.error is not None and result.error.reason is Reason.CHECKSUM_MISMATCH
     assert history(database) == [("up", "applied")]
     assert q(database, "SELECT min(n), max(n) FROM items") == [(1, 1)]
+
+
+def test_sigterm_stops_a_recorded_batched_down_between_batches(
+    database: str, tmp_path: Path
+) -> None:
+    q(database, "CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+    q(database, "INSERT INTO items (id) SELECT g FROM generate_series(1, 3000) g")
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "V1__base.sql").write_text("SELECT 1;")
+    (root / "U1__base.sql").write_text("SELECT 1;")
+    slow = "table=items key=id initial=10 min=10 max=10 pause=20ms"
+    (root / "V2__backfill.sql").write_text(f"-- schemaop:batched {slow}\n{UP};\n")
+    (root / "U2__backfill.sql").write_text(f"-- schemaop:batched\n{DOWN};\n")
+    assert run(database, plan_for(database, root, "latest")).ok
+    remove_v2(root)
+    cli = [sys.executable, "-m", "schemaop", "rollback", "--dir", str(root), "--to", "1"]
+    proc = subprocess.Popen(
+        [*cli, "--database-url", database, "--output", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            row = progress(database, "down")
+            if row is not None and row["batches_done"] >= 3:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 4, err
+    summary = json.loads(out)
+    assert summary["error"]["kind"] == "Stopped"
+    assert summary["steps"][0]["source"] == "recorded"
+    assert summary["steps"][0]["status"] == "pending"
+    row = progress(database, "down")
+    assert row is not None and row["completed_at"] is None
+    done = row["rows_done"]
+    assert done == 10 * row["batches_done"] < 3000
+    assert q(database, "SELECT count(*) FROM items WHERE n = 0") == [(done,)]
+    assert history(database) == [("up", "applied")]
+
+    # Run again: resumes from its position and finishes; each row reverted once.
+    out2 = subprocess.run(
+        [*cli, "--database-url", database, "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out2.returncode == 0, out2.stderr
+    assert q(database, "SELECT min(n), max(n) FROM items") == [(0, 0)]
+    assert history(database) == [("up", "applied"), ("down", "applied")]
+    assert progress(database, "up") is None
