@@ -537,6 +537,12 @@ def batch_sql_problem(text: str, batched: Batched, what: str) -> str | None:
     return None
 
 
+def batched_down(batched: Batched | None) -> Batched | None:
+    """``batched`` when the down step runs batch by batch too (``batched.down``), else
+    None: the settings a down's checksum and its history record carry."""
+    return batched if batched is not None and batched.down else None
+
+
 def batched_problem(m: Migration) -> str | None:
     """Why a batched migration cannot run as declared; None when it can."""
     b = m.batched
@@ -586,8 +592,8 @@ class Migration:
 
     @property
     def down_batched(self) -> Batched | None:
-        """The batched settings its down step runs with: None unless ``batched.down``."""
-        return self.batched if self.batched is not None and self.batched.down else None
+        """The batched settings its down step runs with (:func:`batched_down`)."""
+        return batched_down(self.batched)
 
     @property
     def reversible(self) -> bool:

@@ -47,7 +47,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, cast
 
-from schemaop.model.migration import Batched
+from schemaop.model.migration import Batched, batched_down
 from schemaop.model.names import API_VERSION
 from schemaop.model.version import InvalidVersion, Version
 
@@ -109,7 +109,7 @@ class PlanStep:
     def down_batched(self) -> Batched | None:
         """The batched settings of a down that runs batch by batch: this down step's, or
         (an up step) those its history row records with its migration's down."""
-        return self.batched if self.batched is not None and self.batched.down else None
+        return batched_down(self.batched)
 
     @property
     def runs_batched(self) -> bool:
