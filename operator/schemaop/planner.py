@@ -298,13 +298,16 @@ def _recorded_step(a: AppliedMigration) -> PlanStep:
         transactional=a.down.transactional,
         checksum=a.checksum,
         source="recorded",
+        # A batched down recorded with its settings runs batch by batch, as its
+        # migration's own would (the record is intact: _check_records).
+        batched=a.down.batched,
     )
 
 
 def _step(m: Migration, direction: str, checksum: str) -> PlanStep:
     if direction == "up":
-        batched_down = m.batched is not None and m.batched.down
-        # The down step travels with the up step, to be recorded in its history row.
+        # The down step travels with the up step, to be recorded in its history row
+        # (a batched down with its settings, which ``batched`` carries).
         return PlanStep(
             version=m.version,
             description=m.description,
@@ -312,11 +315,8 @@ def _step(m: Migration, direction: str, checksum: str) -> PlanStep:
             sql=m.up,
             transactional=m.transactional,
             checksum=checksum,
-            down=m.down if m.reversible and not batched_down else None,
-            # A batched down is not recorded (yet): its SQL runs only batch by batch,
-            # with settings the record has no column for; a rollback without its
-            # migration stops with MissingMigration, as before recording.
-            down_checksum=None if batched_down else m.down_checksum,
+            down=m.down if m.reversible else None,
+            down_checksum=m.down_checksum,
             batched=m.batched,
         )
     return PlanStep(

@@ -908,6 +908,8 @@ def _live_progress(facts: Facts) -> BatchProgress | None:
         migration = to_migrations(facts.migrations).get(Version(progress.version))
     except (InvalidMigrationSet, InvalidVersion):
         return None
+    if migration is None and _recorded_batched_down(facts, progress):
+        return progress  # its migration gone, reverted from its record batch by batch
     if migration is None or migration.batched is None:
         return None
     if facts.db_state is not None:
@@ -915,6 +917,16 @@ def _live_progress(facts: Facts) -> BatchProgress | None:
         if applied == (progress.direction == "up"):
             return None
     return progress
+
+
+def _recorded_batched_down(facts: Facts, progress: BatchProgress) -> bool:
+    """Whether ``progress`` is of a down that runs from its record: the version still
+    applied, its history row recording a batched down (see docs/engine.md)."""
+    if progress.direction != "down" or facts.db_state is None:
+        return False
+    applied = facts.db_state.applied_version(Version(progress.version))
+    record = applied.down if applied is not None else None
+    return record is not None and record.batched_json is not None
 
 
 def _data_migration_changes(facts: Facts) -> list[StatusChange]:

@@ -41,13 +41,17 @@ down_checksum     text         ``up`` rows: sha256 of that down step alone (its
                                :func:`~schemaop.model.migration.down_checksum`);
                                null: nothing recorded (rows written before
                                schemaop recorded downs, ``down`` rows)
+down_batched      jsonb        ``up`` rows whose down runs batch by batch: its
+                               batched settings (the plan file's form,
+                               :meth:`~schemaop.model.migration.Batched.canonical`),
+                               covered by ``down_checksum``; null: a plain down
 ================  ===========  ==================================================
 
 The recorded down runs with the row's ``transactional`` flag (a migration has one
-flag for both directions). A rollback uses it when the migration is gone
-(:mod:`schemaop.planner`, rule 4). Tables made before these columns existed are
-upgraded by the runner under its lock (:data:`ADDED_COLUMNS`); readers treat a
-column not there yet as null.
+flag for both directions), and batch by batch when ``down_batched`` is set. A
+rollback uses it when the migration is gone (:mod:`schemaop.planner`, rule 4).
+Tables made before these columns existed are upgraded by the runner under its
+lock (:data:`ADDED_COLUMNS`); readers treat a column not there yet as null.
 
 The applied set is derived from the log (see :mod:`schemaop.model.history`).
 
@@ -156,7 +160,7 @@ _BATCHES_DDL = _DDL[_DDL.index("CREATE TABLE IF NOT EXISTS {schema}.schemaop_bat
 COLUMNS = (
     "id", "version", "description", "direction", "checksum", "status", "applied_at",
     "duration_ms", "applied_by", "plan_hash", "fingerprint", "error", "transactional",
-    "statements_done", "down_sql", "down_checksum",
+    "statements_done", "down_sql", "down_checksum", "down_batched",
 )  # fmt: skip
 
 # Columns added after the first release of the history table, with their types: a
@@ -164,10 +168,10 @@ COLUMNS = (
 # IF NOT EXISTS, under the runner's lock), and reads take a missing one as null.
 ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     # The down step recorded with an up row (a rollback uses it when the migration is
-    # gone). A batched down's settings would be one more entry, e.g. ("down_batched",
-    # "jsonb"), covered by the down checksum.
+    # gone), with the settings of a batched down (covered by the down checksum).
     ("down_sql", "text"),
     ("down_checksum", "text"),
+    ("down_batched", "jsonb"),
 )
 
 # The first column of what a runner's row insert returns (:func:`step_row_insert`): it
@@ -282,9 +286,9 @@ def up_progress_versions(conn: Conn, schema: str, versions: Iterable[str]) -> fr
     """Which of ``versions`` have an ``up`` progress row (a batched step applied them).
 
     A down step of such a version deletes that row with its history row, whatever
-    the plan knows of the migration: a down run from the SQL recorded at apply
-    time carries no batched settings, and the history and the progress table
-    must agree once it is reverted."""
+    the plan knows of the migration: a plain down run from the SQL recorded at
+    apply time carries no batched settings, and the history and the progress
+    table must agree once it is reverted."""
     wanted = sorted(set(versions))
     if not wanted or not _batches_exist(conn, schema):
         return frozenset()
@@ -330,7 +334,7 @@ def restore_history(
         (e.id, e.version.text, e.description, e.direction, e.checksum, e.status, e.applied_at,
          e.duration_ms, e.applied_by, e.plan_hash, e.fingerprint,
          None if e.error is None else json.dumps(e.error), e.transactional, e.statements_done,
-         e.down_sql, e.down_checksum)
+         e.down_sql, e.down_checksum, e.down_batched)
         for e in entries
     ]  # fmt: skip
     next_id = max((e.id for e in entries), default=0) + 1
@@ -361,12 +365,14 @@ def restore_history(
     return True
 
 
-def recorded_down(step: PlanStep) -> tuple[str | None, str | None]:
-    """``(down_sql, down_checksum)`` of the history row of ``step``: what an ``up``
-    step records of its migration's down step (nothing for a down step)."""
+def recorded_down(step: PlanStep) -> tuple[str | None, str | None, str | None]:
+    """``(down_sql, down_checksum, down_batched)`` of the history row of ``step``: what
+    an ``up`` step records of its migration's down step (nothing for a down step);
+    ``down_batched`` is the batched settings' JSON when its down runs batch by batch."""
     if step.direction != "up" or step.down_checksum is None:
-        return None, None
-    return step.down, step.down_checksum
+        return None, None, None
+    batched = step.down_batched
+    return step.down, step.down_checksum, None if batched is None else batched.canonical()
 
 
 def read_history(conn: Conn, schema: str) -> list[HistoryEntry]:
@@ -396,7 +402,7 @@ def read_state(conn: Conn, history_schema: str = "schemaop", recent: int = 20) -
 def _entry(row: tuple[Any, ...]) -> HistoryEntry:
     (id_, version, description, direction, checksum, status, applied_at, duration_ms,
      applied_by, plan_hash, fingerprint, error, transactional, statements_done, down_sql,
-     down_checksum) = row  # fmt: skip
+     down_checksum, down_batched) = row  # fmt: skip
     try:
         v = Version(version)
     except InvalidVersion as exc:
@@ -420,4 +426,11 @@ def _entry(row: tuple[Any, ...]) -> HistoryEntry:
         statements_done=int(statements_done),
         down_sql=down_sql,
         down_checksum=down_checksum,
+        down_batched=None if down_batched is None else _json_text(down_batched),
     )
+
+
+def _json_text(value: Any) -> str:
+    """A jsonb value as read (decoded by psycopg) as JSON text; the checksum covers the
+    settings it holds (:class:`~schemaop.model.history.RecordedDown`), not this text."""
+    return value if isinstance(value, str) else json.dumps(value)

@@ -353,12 +353,13 @@ class _Run:
                 "statements_done": _lock_check(self.key),
                 "down_sql": sql.SQL("$5"),
                 "down_checksum": sql.SQL("$6"),
+                "down_batched": sql.SQL("$7"),
             },
         )
         self.conn.execute(
-            sql.SQL("PREPARE schemaop_applied(text, text, text, text, text, text) AS {}").format(
-                insert
-            )
+            sql.SQL(
+                "PREPARE schemaop_applied(text, text, text, text, text, text, jsonb) AS {}"
+            ).format(insert)
         )
         self._prepared = True
 
@@ -438,7 +439,7 @@ def _check_texts(plan: Plan) -> None:
         elif "\0" in step.description:
             problem = "the description contains a NUL character"
         elif step.down_checksum is not None and step.down_checksum != down_checksum(
-            step.down, step.transactional
+            step.down, step.transactional, step.down_batched
         ):
             # What the step would record as its down must be what its checksum says.
             problem = "the down SQL to record does not match its checksum (downChecksum)"
@@ -808,7 +809,7 @@ def _history_insert(
     runner still holds its lock (:func:`_lock_check`).
     """
     done: sql.Composable = sql.Literal(statements_done)
-    down_sql, down_sum = hist.recorded_down(step)
+    down_sql, down_sum, down_batched = hist.recorded_down(step)
     if check_lock:
         done = sql.SQL("{} + {}").format(_lock_check(run.key), done)
     insert = hist.step_row_insert(
@@ -830,6 +831,7 @@ def _history_insert(
             "statements_done": done,
             "down_sql": sql.Literal(down_sql),
             "down_checksum": sql.Literal(down_sum),
+            "down_batched": sql.Literal(down_batched),
         },
     )
     if not with_fingerprint:

@@ -76,7 +76,7 @@ def check_history(plan: Plan, state: DatabaseState, resume_dirty: bool) -> Histo
         if applied is not None and (
             record is None
             or not record.intact
-            or record.checksum != down_checksum(step.sql, step.transactional)
+            or record.checksum != down_checksum(step.sql, step.transactional, step.down_batched)
         ):
             raise Refused(
                 Reason.CHECKSUM_MISMATCH,

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from typing import Any, Literal
 
-from schemaop.model.migration import down_checksum
+from schemaop.model.migration import Batched, down_checksum
 from schemaop.model.version import Version
 
 HistoryStatus = Literal["applied", "failed", "pending", "repaired"]
@@ -32,18 +33,39 @@ class RecordedDown:
     """The down step recorded with an ``up`` row at apply time.
 
     ``sql`` None: the migration had no down step. ``checksum`` is what the
-    history says (:func:`schemaop.model.migration.down_checksum` of the text and
-    the flag when written); :attr:`intact` recomputes it, so a record edited
-    since is told apart.
+    history says (:func:`schemaop.model.migration.down_checksum` of the text, the
+    flag and the batched settings when written); :attr:`intact` recomputes it, so
+    a record edited since is told apart. ``batched_json``: the settings of a down
+    that runs batch by batch (:meth:`~schemaop.model.migration.Batched.canonical`),
+    None for a plain down.
     """
 
     sql: str | None
     checksum: str
     transactional: bool = True
+    batched_json: str | None = None
+
+    @property
+    def batched(self) -> Batched | None:
+        """The recorded batched settings; ValueError when they are not valid settings."""
+        if self.batched_json is None:
+            return None
+        try:
+            data = json.loads(self.batched_json)
+        except ValueError as exc:
+            raise ValueError(f"recorded batched settings are not JSON: {exc}") from exc
+        batched = Batched.from_dict(data)
+        if not batched.down:
+            raise ValueError("recorded batched settings are not those of a batched down")
+        return batched
 
     @property
     def intact(self) -> bool:
-        return down_checksum(self.sql, self.transactional) == self.checksum
+        try:
+            batched = self.batched
+        except ValueError:
+            return False
+        return down_checksum(self.sql, self.transactional, batched) == self.checksum
 
     @property
     def reversible(self) -> bool:
@@ -83,16 +105,20 @@ class HistoryEntry:
     transactional: bool = True
     statements_done: int = 0
     # ``up`` rows: the migration's down SQL and its checksum when applied (both None
-    # on rows written before schemaop recorded them, and on ``down`` rows).
+    # on rows written before schemaop recorded them, and on ``down`` rows), and the
+    # settings of a batched down as JSON text (None for a plain down).
     down_sql: str | None = None
     down_checksum: str | None = None
+    down_batched: str | None = None
 
     @property
     def recorded_down(self) -> RecordedDown | None:
         """The down step this row recorded, or None (none recorded)."""
         if self.direction != "up" or self.down_checksum is None:
             return None
-        return RecordedDown(self.down_sql, self.down_checksum, self.transactional)
+        return RecordedDown(
+            self.down_sql, self.down_checksum, self.transactional, self.down_batched
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

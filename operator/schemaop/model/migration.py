@@ -49,23 +49,29 @@ def checksum(
     h.update(b"\0transactional\0" + (b"1" if transactional else b"0"))
     if batched is not None:
         h.update(b"\0batched\0")
-        h.update(json.dumps(batched.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+        h.update(batched.canonical().encode())
     return h.hexdigest()
 
 
-def down_checksum(down: str | None, transactional: bool = True) -> str:
+def down_checksum(
+    down: str | None, transactional: bool = True, batched: Batched | None = None
+) -> str:
     """sha256 over a down step alone: its normalized text and the transactional flag.
 
     What the history records beside a recorded down SQL (docs/engine.md), so the
     record can be checked without the up SQL; ``down`` None (or blank) is "the
-    migration has no down step", which has a checksum too. (Batched settings of a
-    batched down would join here when migrations carry them.)
+    migration has no down step", which has a checksum too. ``batched``: the
+    settings of a down that runs batch by batch (``batched.down``), added only
+    when given, so the checksum of every other down is unchanged.
     """
     h = hashlib.sha256()
     h.update(b"schemaop-down-checksum-v1\0down\0")
     if down is not None and normalize_sql(down):
         h.update(normalize_sql(down).encode())
     h.update(b"\0transactional\0" + (b"1" if transactional else b"0"))
+    if batched is not None:
+        h.update(b"\0batched\0")
+        h.update(batched.canonical().encode())
     return h.hexdigest()
 
 
@@ -339,6 +345,11 @@ class Batched:
             "maxBatchAttempts": self.max_attempts,
         }
 
+    def canonical(self) -> str:
+        """:meth:`to_dict` as compact JSON with sorted keys: the one text of the settings
+        that checksums cover and the history records (``down_batched``)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
     def to_spec(self) -> dict[str, Any]:
         """As a SchemaMigration's ``spec.batched`` (durations as text); from_spec reads it."""
         from schemaop.model.duration import format_ms
@@ -526,6 +537,12 @@ def batch_sql_problem(text: str, batched: Batched, what: str) -> str | None:
     return None
 
 
+def batched_down(batched: Batched | None) -> Batched | None:
+    """``batched`` when the down step runs batch by batch too (``batched.down``), else
+    None: the settings a down's checksum and its history record carry."""
+    return batched if batched is not None and batched.down else None
+
+
 def batched_problem(m: Migration) -> str | None:
     """Why a batched migration cannot run as declared; None when it can."""
     b = m.batched
@@ -571,7 +588,12 @@ class Migration:
     @property
     def down_checksum(self) -> str:
         """Its down step's own checksum (:func:`down_checksum`), as the history records it."""
-        return down_checksum(self.down, self.transactional)
+        return down_checksum(self.down, self.transactional, self.down_batched)
+
+    @property
+    def down_batched(self) -> Batched | None:
+        """The batched settings its down step runs with (:func:`batched_down`)."""
+        return batched_down(self.batched)
 
     @property
     def reversible(self) -> bool:

@@ -47,7 +47,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, cast
 
-from schemaop.model.migration import Batched
+from schemaop.model.migration import Batched, batched_down
 from schemaop.model.names import API_VERSION
 from schemaop.model.version import InvalidVersion, Version
 
@@ -104,6 +104,12 @@ class PlanStep:
     # migration resets its progress); absent from the JSON when None, so the hash of
     # every other plan is unchanged.
     batched: Batched | None = None
+
+    @property
+    def down_batched(self) -> Batched | None:
+        """The batched settings of a down that runs batch by batch: this down step's, or
+        (an up step) those its history row records with its migration's down."""
+        return batched_down(self.batched)
 
     @property
     def runs_batched(self) -> bool:
