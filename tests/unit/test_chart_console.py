@@ -160,6 +160,9 @@ def test_the_console_can_use_an_existing_account_and_no_ca_file(helm: Path) -> N
         ["--set", "console.maxWatchesPerSession=-1"],
         ["--set-string", "console.maxWatchesPerSession=many"],
         ["--set", "console.maxWatchesPerStream=1.5"],
+        # null deletes the key: it would render 0, a console that exits 2 in a loop.
+        ["--set", "console.maxWatchesPerStream=null"],
+        ["--set", "console.maxWatchesPerSession=null"],
     ],
 )
 def test_values_schema_refuses_bad_console_values(helm: Path, bad: list[str]) -> None:

@@ -100,3 +100,25 @@ def test_a_detached_process_outlives_its_starter_as_nobodys_child(tmp_path: Path
             os.close(write)
         if pid:
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_program_that_cannot_start_detached_is_an_error_not_a_dead_pid(
+    tmp_path: Path,
+) -> None:
+    with (tmp_path / "detached.log").open("ab") as out, pytest.raises(RuntimeError) as failed:
+        spawn_detached([str(tmp_path / "no-such-program")], stdout=out)
+    assert "could not start" in str(failed.value) and "No such file" in str(failed.value)
+
+
+def test_a_detached_program_gets_the_default_signal_dispositions(tmp_path: Path) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; a program started through it must not."""
+    log = tmp_path / "detached.log"
+    with log.open("ab") as out:
+        pid = spawn_detached(["sh", "-c", "grep SigIgn /proc/$$/status"], stdout=out)
+    deadline = time.monotonic() + 10
+    while "SigIgn" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    ignored = int(log.read_text().split()[-1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)), hex(ignored)
+    assert pid > 0

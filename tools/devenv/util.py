@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -90,21 +91,30 @@ def stop_process(
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)  # not forever: a process stuck in the kernel
     return proc.returncode
 
 
-# The middle process of spawn_detached: forks the program, says its pid on fd W, exits.
+# The middle process of spawn_detached: forks the program and exits. The program
+# (a session of its own, the signals Python ignores back to their defaults) writes
+# its pid on fd W, which its exec closes: EOF after the pid says the exec worked;
+# "!" and the reason after it say it did not.
 _DETACH = """
-import os, sys
+import os, signal, sys
 w = int(sys.argv[1])
-pid = os.fork()
-if pid:
-    os.write(w, str(pid).encode())
+if os.fork():
     os._exit(0)
-os.close(w)
 os.setsid()
-os.execvp(sys.argv[2], sys.argv[2:])
+for number in (signal.SIGPIPE, signal.SIGXFSZ):
+    signal.signal(number, signal.SIG_DFL)
+os.write(w, str(os.getpid()).encode())
+os.set_inheritable(w, False)
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as exc:
+    os.write(w, b"!" + str(exc).encode())
+    os._exit(127)
 """
 
 
@@ -130,6 +140,9 @@ def spawn_detached(
             stderr=subprocess.STDOUT,
             env=env,
             pass_fds=(w, *pass_fds),
+            # Ctrl-C on the caller's terminal must not stop the middle or its child
+            # half-way (a keeper holding the lock whose pid was never returned).
+            start_new_session=True,
         )
     except BaseException:
         os.close(r)
@@ -137,8 +150,9 @@ def spawn_detached(
     finally:
         os.close(w)
     with os.fdopen(r, "rb") as said:
-        pid = said.read().decode()
-    code = stop_process(middle, timeout=30)
-    if code != 0 or not pid.isdigit():
-        raise RuntimeError(f"could not start {argv[0]} detached (exit {code})")
+        pid, _, failed = said.read().decode(errors="replace").partition("!")
+    code = middle.wait(30)
+    if code != 0 or failed or not pid.isdigit():
+        why = failed or f"exit {code}"
+        raise RuntimeError(f"could not start {argv[0]} detached: {why}")
     return int(pid)

@@ -42,13 +42,16 @@ need_commands() {
 # The options of buildah and podman for the image storage kept with the cache
 # ($1: the cache's realnode directory), not in /var/lib/containers. podman refuses
 # a run root longer than 50 characters (a HOME deeper than /root makes one): then
-# the run root (locks and mounts, not kept across boots) is a short path in /run
-# named after the cache. A short one stays where it was: podman's database
-# remembers the run root it was made with.
+# the run root (locks and mounts, not kept across boots) is a short path named
+# after the cache in /run ($XDG_RUNTIME_DIR or /tmp when /run is not writable).
+# A short one stays where it was: podman's database remembers the run root it
+# was made with.
 container_storage() {
   local runroot="$1/containers/run"
   if [ "${#runroot}" -gt 50 ]; then
-    runroot="/run/schemaop-containers-$(printf '%s' "$1" | sha256sum | cut -c1-12)"
+    local base=/run
+    [ -w "$base" ] || base="${XDG_RUNTIME_DIR:-/tmp}"
+    runroot="$base/schemaop-containers-$(printf '%s' "$1" | sha256sum | cut -c1-12)"
   fi
   storage=(--root "$1/containers/storage" --runroot "$runroot" --storage-driver overlay)
 }
