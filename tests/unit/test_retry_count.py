@@ -324,6 +324,8 @@ def _row(batches: int, version: str = "1") -> BatchProgress:
 
 
 def _bfacts(**kw: Any) -> Facts:
+    # The operator reads the progress table for a plan with a batched step.
+    kw.setdefault("batch_progress_read", True)
     return facts(spec=DEADLINE_SPEC, migrations=[_batched()], **kw)
 
 
@@ -534,3 +536,52 @@ async def test_the_job_that_continues_a_stopped_step_says_so_in_its_event() -> N
         "after 10 more batch(es) of the batched step 1 (up), 10 batch(es) and 1000 row(s) done "
         "in all; the step keeps its progress and the next attempt continues from there"
     )
+
+
+def test_a_second_look_at_a_stop_decides_as_the_first_did() -> None:
+    """Attempts 1 and 2 advance the step, 3 does not: one stop in a row. The Jobs of 1
+    and 2 are still listed (no TTL): a second look during the backoff (a watch event,
+    the requeue) must not count them again and stall."""
+    h = _bhash()
+    status = _after(decide(_bfacts(now=NOW)))
+    jobs: list[JobFacts] = []
+    for attempt, batches in enumerate([10, 20, 20], start=1):
+        jobs.append(_deadline_killed(h, attempt))
+        status = _after(
+            decide(_bfacts(jobs=jobs, status=status, batch_progress=_row(batches))), status
+        )
+    assert status["retry"]["stoppedInARow"] == 1 and status["retry"]["retryable"] is True
+    again = decide(
+        _bfacts(
+            jobs=jobs, status=status, batch_progress=_row(20), now=NOW + dt.timedelta(seconds=1)
+        )
+    )
+    after = _after(again, status)
+    assert after["retry"]["stoppedInARow"] == 1 and after["retry"]["retryable"] is True
+    assert after["retry"]["message"] == status["retry"]["message"]
+
+
+def test_without_a_recorded_position_stops_that_never_advance_still_stall() -> None:
+    """status.retry.progress pruned (a CRD older than the operator) or never written
+    (an older operator): not knowing where the step stood is not "nowhere", so a
+    stop is not taken for progress and the plan stalls as before."""
+
+    def pruned(status: dict[str, Any]) -> dict[str, Any]:
+        retry = dict(status.get("retry") or {})
+        retry.pop("progress", None)
+        return {**status, "retry": retry}
+
+    h = _bhash()
+    now = NOW
+    status = pruned(_after(decide(_bfacts(batch_progress=_row(40), now=now))))
+    for attempt in range(1, 7):
+        now += dt.timedelta(hours=1)
+        d = decide(
+            _bfacts(
+                jobs=[_deadline_killed(h, attempt)], status=status, batch_progress=_row(40), now=now
+            )
+        )
+        status = pruned(_after(d, status))
+        if status["retry"].get("retryable") is False:
+            break
+    assert status["retry"]["retryable"] is False and attempt == MAX_SILENT_FAILURES

@@ -440,11 +440,15 @@ def decide(facts: Facts) -> Decision:
     started = int(kept.get("started", 0) or 0) if kept else 0
     seen = mine[-1].attempt if mine else 0
     if mine and seen >= max(ended, started):
-        outcome = _outcome_of_jobs(mine, kept, spec, facts.batch_progress)
+        outcome = _outcome_of_jobs(
+            mine, kept, spec, facts.batch_progress, facts.batch_progress_read
+        )
     elif kept is not None and started > max(ended, seen):
         # Its Job was started, then deleted before its end was seen (a TTL of 0 s, a
         # person, a prune): nobody knows how it ended, so it ended from outside.
-        outcome = _outcome_vanished(kept, started, facts.now, facts.batch_progress)
+        outcome = _outcome_vanished(
+            kept, started, facts.now, facts.batch_progress, facts.batch_progress_read
+        )
     elif kept is not None and ended >= 1:
         outcome = _outcome_recorded(kept)
     else:
@@ -455,7 +459,7 @@ def decide(facts: Facts) -> Decision:
                 the_plan.short_hash,
                 1,
                 _request(facts.annotations),
-                _progress_at_end(None, facts.batch_progress),
+                _known(_progress_at_end(None, facts.batch_progress), facts.batch_progress_read),
             ),
         ]
         return Decision(
@@ -610,14 +614,22 @@ def _outcome_recorded(record: st.Retry) -> _Outcome:
 
 
 def _outcome_vanished(
-    record: st.Retry, started: int, now: dt.datetime, live: BatchProgress | None
+    record: st.Retry,
+    started: int,
+    now: dt.datetime,
+    live: BatchProgress | None,
+    read: bool = False,
 ) -> _Outcome:
     """The end of attempt ``started``, whose Job is gone without its end seen; the
     progress table read since (``live``) says whether it advanced its batched step."""
-    before = record.get("progress")
+    before = record.get("progress") or None
     at_end = _progress_at_end(None, live) or before
     added = 0
-    if live is not None and int(record.get("attempt", 0)) == started - 1:
+    if (
+        live is not None
+        and "progress" in record  # where the step stood before it is known
+        and int(record.get("attempt", 0)) == started - 1
+    ):
         added = _batches_added(at_end, before)
     message = (
         f"the Job of attempt {started} was deleted before the operator saw it end "
@@ -651,7 +663,7 @@ def _outcome_vanished(
         stopped=stopped,
         finished=now,
         retry_requested=str(record.get("retryRequested") or ""),
-        progress=None if at_end is None else {**at_end, "batchesAdded": added},
+        progress=_known(None if at_end is None else {**at_end, "batchesAdded": added}, read),
     )
 
 
@@ -660,6 +672,7 @@ def _outcome_of_jobs(
     recorded: st.Retry | None,
     spec: Mapping[str, Any],
     live: BatchProgress | None = None,
+    read: bool = False,
 ) -> _Outcome:
     """The last attempt's end, from the plan's Jobs (sorted by attempt) and, for the
     attempts whose Jobs are gone, status.retry; ``live``: the batched step's progress
@@ -683,19 +696,23 @@ def _outcome_of_jobs(
     # (known when it ended from outside and where the step stood before it is known).
     at_end = _progress_at_end(last.summary, live)
     added: int | None = None
+    seen_before = False
     if stopped and recorded is not None:
         # Earlier attempts of the run of stops may be gone: status.retry counted them
         # (and left out those that advanced their batched step).
         before = int(recorded.get("attempt", 0))
         kept = max(0, int(recorded.get("stoppedInARow", 0) or 0))
         if before == last.attempt:
-            # Seen before: decided as then.
+            # Seen before: decided as then (the Jobs still listed count the stops
+            # that advanced the step, which that decision left out).
+            seen_before = True
             at_end = recorded.get("progress") or at_end
-            added = int((at_end or {}).get("batchesAdded", 0) or 0)
-            stopped = max(stopped, kept)
+            raw = (recorded.get("progress") or {}).get("batchesAdded")
+            added = None if raw is None else _int(raw)
+            stopped = kept or stopped
         elif before == last.attempt - 1:
             stopped = kept + 1
-    if stopped and added is None:
+    if stopped and added is None and not seen_before:
         known, start = _progress_before(mine, recorded)
         if known:
             added = _batches_added(at_end, start)
@@ -763,8 +780,20 @@ def _outcome_of_jobs(
         stopped=stopped,
         finished=parse_time(last.finished_at),
         retry_requested=last.retry_requested,
-        progress=at_end,
+        progress=_known(at_end, read),
     )
+
+
+def _known(progress: st.RetryProgress | None, read: bool) -> st.RetryProgress | None:
+    """status.retry.progress: where the batched step stood; ``{}`` when the progress
+    table was read and no batched step was in progress; None (not recorded) when
+    nobody knows. A missing record is not "nothing in progress": an attempt after it
+    that ended from outside counts as a stop (a record pruned by an old CRD, written
+    by an older operator, or a read that failed never makes a stop look like
+    progress)."""
+    if progress is None and read:
+        return {}
+    return progress
 
 
 # How a message about an attempt that advanced its batched step ends.
@@ -814,8 +843,12 @@ def _progress_before(
     it (or, before attempt 1, when it started) and as that attempt's summary says."""
     last = mine[-1]
     known, start = False, None
-    if recorded is not None and int(recorded.get("attempt", 0)) == last.attempt - 1:
-        known, start = True, recorded.get("progress")
+    if (
+        recorded is not None
+        and int(recorded.get("attempt", 0)) == last.attempt - 1
+        and "progress" in recorded
+    ):
+        known, start = True, recorded.get("progress") or None
     previous = next((j for j in mine if j.attempt == last.attempt - 1), None)
     said = _progress_at_end(previous.summary, None) if previous is not None else None
     if said is not None:
