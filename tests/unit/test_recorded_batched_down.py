@@ -218,14 +218,28 @@ def test_the_operator_steers_a_recorded_batched_down_in_progress() -> None:
     assert Plan.from_json(plan.to_json()) == plan  # as the Job reads it
     shown = d.status["plan"]["steps"][0]
     assert shown["source"] == "recorded" and shown.get("batched") is True
+    planned = d.status
     # Its Job running: the progress is shown.
     d = decide(facts({"targetVersion": "1"}))
     message = next(c.message for c in d.conditions if c.type == ConditionType.RECONCILING)
     assert "batched step 2 (down)" in message
     assert d.status["dataMigration"]["direction"] == "down"
     # Paused: its Job is stopped after the current batch, as its migration's own would be.
-    d = decide(facts({"targetVersion": "1", "paused": True}))
+    # The operator does not read the history while paused (db_state None): its own plan,
+    # in status, says the step is a recorded batched down.
+    running = {**planned, **d.status}
+    paused = dataclasses.replace(
+        facts({"targetVersion": "1", "paused": True}), db_state=None, status=running
+    )
+    d = decide(paused)
     assert d.delete_job == job.name
+    assert d.status["dataMigration"]["direction"] == "down"
+    assert decide(facts({"targetVersion": "1", "paused": True})).delete_job == job.name
+    # A plan whose step is not that (a plain recorded down) does not make it one.
+    plain = {**running, "plan": {**running["plan"], "steps": [
+        {k: v for k, v in running["plan"]["steps"][0].items() if k != "batched"}
+    ]}}  # fmt: skip
+    assert decide(dataclasses.replace(paused, status=plain)).delete_job is None
     # A plain recorded down leaves no row in progress to steer.
     state = dataclasses.replace(
         state,

@@ -954,9 +954,20 @@ def _live_progress(facts: Facts) -> BatchProgress | None:
 
 def _recorded_batched_down(facts: Facts, progress: BatchProgress) -> bool:
     """Whether ``progress`` is of a down that runs from its record: the version still
-    applied, its history row recording a batched down (see docs/engine.md)."""
-    if progress.direction != "down" or facts.db_state is None:
+    applied, its history row recording a batched down (see docs/engine.md). When the
+    history was not read (spec.paused reads only the progress table), the operator's
+    own plan says so: status.plan names that step, recorded and batched."""
+    if progress.direction != "down":
         return False
+    if facts.db_state is None:
+        steps = ((facts.status or {}).get("plan") or {}).get("steps") or []
+        return any(
+            step.get("version") == progress.version
+            and step.get("direction") == "down"
+            and step.get("source") == "recorded"
+            and step.get("batched") is True
+            for step in steps
+        )
     applied = facts.db_state.applied_version(Version(progress.version))
     record = applied.down if applied is not None else None
     return record is not None and record.batched_json is not None
