@@ -18,9 +18,9 @@ import pytest
 from kube_support import operator_fixture
 from test_operator import Env, Operator, crds  # noqa: F401 (crds: the fixture)
 
-# 20 batches with a pause of 1s after each, both ways: the down takes 20s or more,
+# 30 batches with a pause of 1s after each, both ways: the down takes 30s or more,
 # so a pause set once status shows its first batches lands long before its end.
-ROWS = 240
+ROWS = 360
 BATCH = 12
 
 
