@@ -212,6 +212,23 @@ def test_a_running_batched_step_shows_its_progress_and_is_looked_at_often() -> N
     assert d.requeue_after == RUNNING_JOB_RESYNC and "dataMigration" not in d.status
 
 
+def test_a_job_whose_plan_has_a_batched_step_not_begun_is_looked_at_often() -> None:
+    # The read at the Job's start finds no step in progress (the last one completed,
+    # or none yet): its plan in status says a batched step comes, e.g. a recorded
+    # batched down, so its progress shows within BATCHED_JOB_RESYNC once it starts.
+    steps = [{"version": "2", "direction": "down", "source": "recorded", "batched": True}]
+    status: dict[str, Any] = {"plan": {"hash": PLAN, "steps": steps}}
+    for progress in (None, _progress(completed_at=NOW)):
+        d = decide(_facts(jobs=[_job()], batch_progress=progress, status=status))
+        assert d.requeue_after == BATCHED_JOB_RESYNC
+    # The plan of another Job, or a plan without a batched step: the usual look.
+    other = {"plan": {"hash": "cd" * 32, "steps": steps}}
+    plain = {"plan": {"hash": PLAN, "steps": [{"version": "2", "direction": "down"}]}}
+    for status in (other, plain):
+        d = decide(_facts(jobs=[_job()], status=status))
+        assert d.requeue_after == RUNNING_JOB_RESYNC
+
+
 def test_pause_stops_the_job_of_a_batched_step_and_keeps_its_progress() -> None:
     spec = {"connection": {}, "paused": True}
     d = decide(_facts(spec=spec, jobs=[_job()], batch_progress=_progress()))

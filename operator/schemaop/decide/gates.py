@@ -317,10 +317,13 @@ def decide(facts: Facts) -> Decision:
                 f": batched step {progress.version} ({progress.direction}), "
                 f"{progress.rows_done} rows in {progress.batches_done} batches"
             )
+        # Its plan has a batched step not begun yet (the read at the Job's start finds
+        # none in progress): looked at as often, so its progress shows once it starts.
+        often = batched or _plan_has_batched_step(facts.status, job.plan_hash12)
         return Decision(
             cond.progressing(Reason.MIGRATING, message),
             changes,
-            requeue_after=BATCHED_JOB_RESYNC if batched else RUNNING_JOB_RESYNC,
+            requeue_after=BATCHED_JOB_RESYNC if often else RUNNING_JOB_RESYNC,
             migration_status=migration_status,
         )
 
@@ -950,6 +953,16 @@ def _live_progress(facts: Facts) -> BatchProgress | None:
         if applied == (progress.direction == "up"):
             return None
     return progress
+
+
+def _plan_has_batched_step(status: Mapping[str, Any], plan_hash12: str) -> bool:
+    """Whether status.plan is the plan of ``plan_hash12`` and has a batched step."""
+    plan = status.get("plan") or {}
+    return (
+        bool(plan_hash12)
+        and str(plan.get("hash", "")).startswith(plan_hash12)
+        and any(step.get("batched") is True for step in plan.get("steps") or [])
+    )
 
 
 def _recorded_batched_down(facts: Facts, progress: BatchProgress) -> bool:
