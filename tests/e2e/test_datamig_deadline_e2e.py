@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from kube_support import operator_fixture
 from test_operator import Env, Operator, crds  # noqa: F401 (crds: the fixture)
 
 # 36 batches of 10 rows, at least 1 s apart (the pause): an attempt of DEADLINE
@@ -36,17 +37,7 @@ def dl_operator(
     request: pytest.FixtureRequest, namespace: str, tmp_path: Path
 ) -> Iterator[Operator]:
     request.getfixturevalue("crds")
-    op = Operator(namespace, tmp_path / "operator.log")
-    op.start()
-    yield op
-    op.stop()
-    print("---- operator log (tail) ----\n" + "\n".join(op.log().splitlines()[-60:]))
-
-
-def _db(env: Env, query: str) -> Any:
-    with psycopg.connect(env.dsn) as conn:
-        row = conn.execute(query).fetchone()
-    return row[0] if row else None
+    yield from operator_fixture(namespace, tmp_path / "operator.log")
 
 
 def _deadline_stops(env: Env) -> list[str]:
@@ -111,18 +102,17 @@ def test_a_backfill_longer_than_its_deadline_goes_on_to_ready(
     assert len(stops) >= 4, stops
     assert most_in_a_row < 3
     # Exactly once: every row backfilled by one batch, one history row for the step.
-    assert _db(env, "select count(*) from items where touched <> 1") == 0
+    assert env.scalar("select count(*) from items where touched <> 1") == 0
     assert (
-        _db(env, "select count(*) from items where total_cents is distinct from total * 100") == 0
+        env.scalar("select count(*) from items where total_cents is distinct from total * 100") == 0
     )
     assert (
-        _db(
-            env,
-            "select count(*) from schemaop.schema_history where version = '1' and direction = 'up'",
+        env.scalar(
+            "select count(*) from schemaop.schema_history where version = '1' and direction = 'up'"
         )
         == 1
     )
-    assert _db(env, "select batches_done from schemaop.schemaop_batches") >= ROWS // BATCH
+    assert env.scalar("select batches_done from schemaop.schemaop_batches") >= ROWS // BATCH
     assert "retry" not in sv["status"] and "failure" not in sv["status"]
     # The Events of the attempts after a stop say why they were started.
     started_events = [e.message for e in env.events() if e.reason == "MigrationStarted"]

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from kube_support import operator_fixture
 from test_operator import Env, Operator, crds  # noqa: F401 (crds: the fixture)
@@ -35,26 +34,6 @@ def dm_operator(
 ) -> Iterator[Operator]:
     request.getfixturevalue("crds")
     yield from operator_fixture(namespace, tmp_path / "operator.log")
-
-
-def _shown(env: Env) -> dict[str, Any]:
-    return dict((env.sv().get("status") or {}).get("dataMigration") or {})
-
-
-def _active_jobs(env: Env) -> list[Any]:
-    return [j for j in env.jobs() if not j.status.completion_time and not j.status.failed]
-
-
-def _live_pods(env: Env) -> list[Any]:
-    """The migration pods not finished yet (a deleted Job's pod ends after SIGTERM)."""
-    pods = env.core.list_namespaced_pod(env.ns, label_selector="schemaop.io/schemaversion=db")
-    return [p for p in pods.items if p.status.phase not in ("Succeeded", "Failed")]
-
-
-def _db(env: Env, query: str) -> Any:
-    with psycopg.connect(env.dsn) as conn:
-        row = conn.execute(query).fetchone()
-    return row[0] if row else None
 
 
 def test_batched_backfill_shows_progress_pauses_and_resumes(dm: Env, dm_operator: Operator) -> None:
@@ -89,7 +68,7 @@ def test_batched_backfill_shows_progress_pauses_and_resumes(dm: Env, dm_operator
     # Progress shows in status, and grows.
     first = env.wait(
         "dataMigration.rowsDone > 0",
-        lambda: (s := _shown(env)).get("rowsDone", 0) > 0 and s,
+        lambda: (s := env.data_migration()).get("rowsDone", 0) > 0 and s,
         timeout=120,
         op=operator,
     )
@@ -98,27 +77,30 @@ def test_batched_backfill_shows_progress_pauses_and_resumes(dm: Env, dm_operator
     assert "completedAt" not in first and first["progress"].endswith("%")
     env.wait(
         "rowsDone to grow",
-        lambda: _shown(env).get("rowsDone", 0) > first["rowsDone"],
+        lambda: env.data_migration().get("rowsDone", 0) > first["rowsDone"],
         timeout=60,
         op=operator,
     )
 
     # Pause: the Job goes (SIGTERM: the engine ends after its batch), progress stays.
     env.patch_sv({"spec": {"paused": True}})
-    env.wait("the Job to go", lambda: not _active_jobs(env), timeout=60, op=operator)
+    env.wait("the Job to go", lambda: not env.active_jobs(), timeout=60, op=operator)
     paused = env.wait(
-        "dataMigration.paused", lambda: (s := _shown(env)).get("paused") and s, 60, operator
+        "dataMigration.paused",
+        lambda: (s := env.data_migration()).get("paused") and s,
+        60,
+        operator,
     )
     env.wait_reason("Ready", "False", "Paused", operator)
     # The pod goes after the Job (garbage collection, then SIGTERM, then the engine's
     # last batch): from then on, nothing moves.
-    env.wait("the pod to end", lambda: not _live_pods(env), timeout=90, op=operator)
-    done_at_pause = _db(env, "select rows_done from schemaop.schemaop_batches")
+    env.wait("the pod to end", lambda: not env.live_pods(), timeout=90, op=operator)
+    done_at_pause = env.scalar("select rows_done from schemaop.schemaop_batches")
     assert 0 < done_at_pause < ROWS, "paused before the end"
     assert done_at_pause >= paused["rowsDone"]
     time.sleep(4)
-    assert _db(env, "select rows_done from schemaop.schemaop_batches") == done_at_pause
-    assert not _active_jobs(env)
+    assert env.scalar("select rows_done from schemaop.schemaop_batches") == done_at_pause
+    assert not env.active_jobs()
     assert "BackfillPaused" in {e.reason for e in env.events()}
     # The stopped Job never finishes, yet leaves its run record, saying why.
     runs = env.custom.list_namespaced_custom_object(
@@ -137,21 +119,20 @@ def test_batched_backfill_shows_progress_pauses_and_resumes(dm: Env, dm_operator
     sv = env.wait_ready("2", operator, timeout=180)
     shown = env.wait(
         "dataMigration.completedAt",
-        lambda: (s := _shown(env)).get("completedAt") and s,
+        lambda: (s := env.data_migration()).get("completedAt") and s,
         timeout=60,
         op=operator,
     )
     assert shown["percent"] == 100 and shown["rowsDone"] == ROWS
     assert "paused" not in shown and "eta" not in shown
     # Exactly once: every row backfilled by one batch, one history row for step 2.
-    assert _db(env, "select count(*) from items where touched <> 1") == 0
+    assert env.scalar("select count(*) from items where touched <> 1") == 0
     assert (
-        _db(env, "select count(*) from items where total_cents is distinct from total * 100") == 0
+        env.scalar("select count(*) from items where total_cents is distinct from total * 100") == 0
     )
     assert (
-        _db(
-            env,
-            "select count(*) from schemaop.schema_history where version = '2' and direction = 'up'",
+        env.scalar(
+            "select count(*) from schemaop.schema_history where version = '2' and direction = 'up'"
         )
         == 1
     )

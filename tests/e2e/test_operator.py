@@ -152,6 +152,25 @@ class Env:
 
         return dict(self.wait(f"{type_}={status} ({reason})", check, timeout, op))
 
+    def data_migration(self, name: str = "db") -> dict[str, Any]:
+        """status.dataMigration (empty: none shown)."""
+        return dict((self.sv(name).get("status") or {}).get("dataMigration") or {})
+
+    def active_jobs(self) -> list[Any]:
+        return [j for j in self.jobs() if not j.status.completion_time and not j.status.failed]
+
+    def live_pods(self) -> list[Any]:
+        """The migration pods not finished yet (a deleted Job's pod ends after SIGTERM)."""
+        pods = self.core.list_namespaced_pod(self.ns, label_selector="schemaop.io/schemaversion=db")
+        return [p for p in pods.items if p.status.phase not in ("Succeeded", "Failed")]
+
+    def scalar(self, query: str) -> Any:
+        """The first column of the first row of ``query`` on the test's database (None:
+        no row)."""
+        with psycopg.connect(self.dsn) as conn:
+            row = conn.execute(query).fetchone()
+        return row[0] if row else None
+
     def jobs(self) -> list[Any]:
         return list(
             self.batch.list_namespaced_job(

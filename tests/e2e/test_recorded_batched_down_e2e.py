@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from kube_support import operator_fixture
 from test_operator import Env, Operator, crds  # noqa: F401 (crds: the fixture)
@@ -37,28 +36,8 @@ def rb_operator(
     yield from operator_fixture(namespace, tmp_path / "operator.log")
 
 
-def _shown(env: Env) -> dict[str, Any]:
-    return dict((env.sv().get("status") or {}).get("dataMigration") or {})
-
-
-def _active_jobs(env: Env) -> list[Any]:
-    return [j for j in env.jobs() if not j.status.completion_time and not j.status.failed]
-
-
-def _live_pods(env: Env) -> list[Any]:
-    pods = env.core.list_namespaced_pod(env.ns, label_selector="schemaop.io/schemaversion=db")
-    return [p for p in pods.items if p.status.phase not in ("Succeeded", "Failed")]
-
-
-def _db(env: Env, query: str) -> Any:
-    with psycopg.connect(env.dsn) as conn:
-        row = conn.execute(query).fetchone()
-    return row[0] if row else None
-
-
 def _down_done(env: Env) -> Any:
-    return _db(
-        env,
+    return env.scalar(
         "select rows_done from schemaop.schemaop_batches"
         " where version = '2' and direction = 'down'",
     )
@@ -95,9 +74,8 @@ def test_a_rollback_past_a_deleted_batched_migration_runs_its_recorded_batched_d
     )
     env.schemaversion()
     env.wait_ready("2", operator, timeout=180)
-    assert _db(env, "select count(*) from items where touched <> 1") == 0
-    recorded = _db(
-        env,
+    assert env.scalar("select count(*) from items where touched <> 1") == 0
+    recorded = env.scalar(
         "select down_batched from schemaop.schema_history"
         " where version = '2' and direction = 'up' and status = 'applied'",
     )
@@ -109,7 +87,7 @@ def test_a_rollback_past_a_deleted_batched_migration_runs_its_recorded_batched_d
     first = env.wait(
         "the recorded batched down in progress",
         lambda: (
-            (s := _shown(env)).get("direction") == "down"
+            (s := env.data_migration()).get("direction") == "down"
             and s.get("batchesDone", 0) > 0
             and "completedAt" not in s
             and s
@@ -124,47 +102,47 @@ def test_a_rollback_past_a_deleted_batched_migration_runs_its_recorded_batched_d
 
     # Pause: the Job goes (SIGTERM: the engine ends after its batch), progress stays.
     env.patch_sv({"spec": {"paused": True}})
-    env.wait("the Job to go", lambda: not _active_jobs(env), timeout=60, op=operator)
+    env.wait("the Job to go", lambda: not env.active_jobs(), timeout=60, op=operator)
     paused = env.wait(
-        "dataMigration.paused", lambda: (s := _shown(env)).get("paused") and s, 60, operator
+        "dataMigration.paused",
+        lambda: (s := env.data_migration()).get("paused") and s,
+        60,
+        operator,
     )
     assert paused["direction"] == "down" and paused["version"] == "2"
     env.wait_reason("Ready", "False", "Paused", operator)
-    env.wait("the pod to end", lambda: not _live_pods(env), timeout=90, op=operator)
+    env.wait("the pod to end", lambda: not env.live_pods(), timeout=90, op=operator)
     done_at_pause = _down_done(env)
     assert 0 < done_at_pause < ROWS, "paused before the end"
     assert done_at_pause >= paused["rowsDone"]
     time.sleep(4)
     assert _down_done(env) == done_at_pause
-    assert not _active_jobs(env)
-    assert _db(env, "select sum(reverted) from items") == done_at_pause
+    assert not env.active_jobs()
+    assert env.scalar("select sum(reverted) from items") == done_at_pause
     assert env.sv()["status"]["currentVersion"] == "2"
 
     # Resume: a new Job continues the down from the position, to Ready at 1.
     env.patch_sv({"spec": {"paused": False}})
     sv = env.wait_ready("1", operator, timeout=180)
     # Exactly once: every row reverted by one batch (and backfilled by one before).
-    assert _db(env, "select count(*) from items where reverted <> 1 or touched <> 1") == 0
-    assert _db(env, "select count(*) from items where total_cents is not null") == 0
+    assert env.scalar("select count(*) from items where reverted <> 1 or touched <> 1") == 0
+    assert env.scalar("select count(*) from items where total_cents is not null") == 0
     # History and progress agree: one up and one down of 2, the down's progress
     # complete and no up progress row left for 2.
-    history = _db(
-        env,
+    history = env.scalar(
         "select array_agg(direction || ':' || status order by direction)"
         " from schemaop.schema_history where version = '2'",
     )
     assert history == ["down:applied", "up:applied"], history
     assert (
-        _db(
-            env,
+        env.scalar(
             "select count(*) from schemaop.schemaop_batches"
             " where version = '2' and direction = 'up'",
         )
         == 0
     )
     assert (
-        _db(
-            env,
+        env.scalar(
             f"select rows_done = {ROWS} and completed_at is not null"
             " from schemaop.schemaop_batches where version = '2' and direction = 'down'",
         )
