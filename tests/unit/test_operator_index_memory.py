@@ -136,3 +136,94 @@ async def test_the_schemaversion_kopf_keeps_has_no_managed_fields_or_last_applie
         "annotations": {"schemaop.io/approve": "abc"},
     }
     assert memo.seen[(NS, "db")] == (1, {"schemaop.io/approve": "abc"})
+
+
+# -- kopf's diff base ---------------------------------------------------------
+
+
+class _NoCopy:
+    """Fails if copied: stands for the part of an object the diff base drops."""
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise AssertionError("copied what the diff base throws away")
+
+
+def _bodies() -> list[dict[str, Any]]:
+    sv = {
+        "apiVersion": "schemaop.io/v1alpha1",
+        "kind": "SchemaVersion",
+        "metadata": {
+            "name": "db",
+            "namespace": NS,
+            "uid": "u",
+            "resourceVersion": "7",
+            "generation": 3,
+            "labels": {"app": "orders", "empty": ""},
+            "annotations": {
+                "schemaop.io/approved-plan": "abc",
+                LAST_APPLIED: '{"kind": "SchemaVersion"}',
+                # kopf's own and another kopf operator's (marked) storage keys
+                "schemaop.io/last-handled-configuration": "{}",
+                "other.example/schemaversion-handler": "{}",
+                "other.example/kopf-managed": "yes",
+            },
+            "finalizers": ["schemaop.io/finalizer"],
+            "managedFields": _managed_fields({"target": "3"}),
+        },
+        "spec": {"target": "3", "connection": {"urlFrom": {"secretKeyRef": {"name": "s"}}}},
+        "status": {"currentVersion": "2", "conditions": [{"type": "Ready"}]},
+    }
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "db-1",
+            "namespace": NS,
+            "labels": {"schemaop.io/schemaversion": "db"},
+            "ownerReferences": [{"kind": "SchemaVersion", "name": "db", "uid": "u"}],
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "migrate", "args": ["job"]}]}}},
+        "status": {"active": 1},
+    }
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": NS},
+        "data": {"url": "cG9zdGdyZXM6Ly8="},
+        "type": "Opaque",
+    }
+    bare = {"kind": "ConfigMap", "metadata": {}, "data": {}}
+    return [sv, job, secret, bare]
+
+
+def test_the_slim_diff_base_is_kopfs_essence() -> None:
+    import kopf
+
+    kopfs = kopf.AnnotationsDiffBaseStorage(prefix="schemaop.io")
+    slim = handlers.SlimDiffBase(prefix="schemaop.io")
+    for raw in _bodies():
+        body = kopf.Body(copy.deepcopy(raw))
+        assert slim.build(body=body) == kopfs.build(body=body), raw["kind"]
+        assert slim.build(body=body, extra_fields=["status.currentVersion"]) == kopfs.build(
+            body=body, extra_fields=["status.currentVersion"]
+        )
+        # The object kopf keeps is not changed by it.
+        assert dict(body) == raw
+
+
+def test_the_slim_diff_base_copies_neither_status_nor_managed_fields() -> None:
+    import kopf
+
+    sv = _bodies()[0]
+    sv["status"]["big"] = _NoCopy()
+    sv["metadata"]["managedFields"] = [_NoCopy()]
+    essence = handlers.SlimDiffBase(prefix="schemaop.io").build(body=kopf.Body(sv))
+    assert essence["spec"] == sv["spec"] and essence["spec"] is not sv["spec"]
+    assert "status" not in essence
+
+
+def test_the_operator_uses_the_slim_diff_base() -> None:
+    from pathlib import Path
+
+    source = Path(handlers.__file__).parents[1] / "commands" / "operator.py"
+    assert "diffbase_storage = handlers.SlimDiffBase(" in source.read_text()

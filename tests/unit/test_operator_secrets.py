@@ -7,6 +7,7 @@ problem, never its content; the status and Event writers scrub whatever reaches 
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import json
 import re
@@ -140,3 +141,31 @@ async def test_a_malformed_url_stalls_with_its_own_reason_naming_the_secret_neve
     for piece in pieces:
         if len(piece) >= redaction.MIN_FRAGMENT_LENGTH:
             assert piece not in text and json.dumps(piece)[1:-1] not in text, piece
+
+
+async def test_a_status_write_over_the_object_given_leaves_it_as_it_was() -> None:
+    """update_status(current=...) copies only the status it changes: the object
+    given (kopf's or the index's) is not modified, the one sent has the new status."""
+    api = FakeApi({})
+    current = {
+        "metadata": {"name": "db", "namespace": "ns", "resourceVersion": "4"},
+        "spec": {"target": "3"},
+        "status": {"currentVersion": "2", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    before = copy.deepcopy(current)
+
+    def mutate(status: dict[str, Any]) -> dict[str, Any]:
+        status["currentVersion"] = "3"
+        status["conditions"][0]["status"] = "False"
+        return status
+
+    written = await api.update_status("schemaversions", "ns", "db", mutate, current=current)
+    assert current == before
+    assert api.sent[-1]["status"]["currentVersion"] == "3"
+    assert api.sent[-1]["metadata"]["resourceVersion"] == "4"
+    assert written is not None and written["status"]["conditions"][0]["status"] == "False"
+
+    # Nothing changed: nothing sent, and the object is handed back as it is.
+    sent = len(api.sent)
+    same = await api.update_status("schemaversions", "ns", "db", lambda s: s, current=current)
+    assert len(api.sent) == sent and same == current

@@ -329,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
         settings.posting.enabled = False  # we post our own events, one per transition
         settings.persistence.finalizer = f"{GROUP}/finalizer"
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = handlers.SlimDiffBase(prefix=GROUP)
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 60

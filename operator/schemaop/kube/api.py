@@ -330,7 +330,9 @@ class KubeApi:
         attempts: int = 6,
         current: Mapping[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """Apply ``mutate`` to the current status and write it; None if the object is gone.
+        """Apply ``mutate`` to the current status and write it; the object as the API
+        server answered, or as given when nothing changed (shared with the caller's:
+        read it, do not modify it), or None if the object is gone.
 
         A no-op (the mutated status equals the current one) is not written.
         ``current``: the object as the caller just read it (from a get, or the
@@ -340,7 +342,9 @@ class KubeApi:
         """
         for attempt in range(attempts):
             if attempt == 0 and current is not None:
-                obj: dict[str, Any] | None = copy.deepcopy(dict(current))
+                # Not copied: only its status is (most looks write nothing), and the
+                # object sent is a new dict beside it.
+                obj: dict[str, Any] | None = dict(current)
             else:
                 obj = await self.get_custom(plural, namespace, name)
             if obj is None:
@@ -350,7 +354,7 @@ class KubeApi:
             new = redaction.scrub_messages(mutate(copy.deepcopy(old)))
             if new == old:
                 return obj
-            obj["status"] = new
+            obj = {**obj, "status": new}
             try:
                 result = await self._call(
                     f"update status of {plural} {namespace}/{name}",

@@ -163,6 +163,38 @@ def kept_object(body: Any) -> dict[str, Any]:
     return copy.deepcopy(obj)
 
 
+class SlimDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff base of an object, without copying what it throws away.
+
+    kopf builds an object's "essence" (its spec and such, with its labels and
+    annotations, without its status and other metadata) for every watch event
+    of every resource it watches, also with no change-detecting handler, as
+    here: it deep-copies the whole object, then drops ``metadata`` and
+    ``status``. That copy was a tenth of the operator's CPU at 100
+    SchemaVersions (docs/benchmarks.md). This builds the same essence from the
+    object without ``status`` and with only the metadata kept, so only what
+    stays is copied; with extra fields asked for (no handler here does) it is
+    kopf's own build.
+    """
+
+    def build(
+        self,
+        *,
+        body: kopf.Body,
+        extra_fields: Any = None,
+    ) -> kopf.BodyEssence:
+        fields = list(extra_fields or ())
+        if fields:
+            return super().build(body=body, extra_fields=fields)
+        meta = body.get("metadata") or {}
+        slim: dict[str, Any] = {k: v for k, v in body.items() if k not in ("metadata", "status")}
+        slim["metadata"] = {k: meta[k] for k in ("labels", "annotations") if k in meta}
+        essence = kopf.DiffBaseStorage.build(self, body=slim, extra_fields=())  # type: ignore[arg-type]
+        self.remove_annotations(essence, set(self.make_keys(self.key, body=body)))
+        self.remove_empty_stanzas(essence)
+        return essence
+
+
 @kopf.index(GROUP, VERSION, "schemamigrations")
 def migrations_by_schemaversion(
     namespace: str | None, body: Any, spec: Any, **_: Any
