@@ -433,7 +433,9 @@ def _start_once(
                 # instead. A real node's pods use the `kubernetes` Service.
                 f"--endpoint-reconciler-type={'lease' if real_node else 'none'}",
                 "--enable-priority-and-fairness=false",
-                "--profiling=false",
+                # /debug/pprof for a measurement (docs/benchmarks.md); off otherwise.
+                "--profiling="
+                + ("true" if os.environ.get("SCHEMAOP_APISERVER_PROFILING") == "1" else "false"),
                 f"--cert-dir={pki}",
                 "--v=0",
             ],
