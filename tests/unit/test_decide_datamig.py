@@ -605,7 +605,13 @@ def _db(
     return reads
 
 
-def _completed_job(plan12: str) -> dict[str, Any]:
+def _completed_job(plan12: str, deadline: bool = False) -> dict[str, Any]:
+    """Attempt 1 of plan ``plan12``: Complete, or stopped by its activeDeadlineSeconds."""
+    end = (
+        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}
+        if deadline
+        else {"type": "Complete", "status": "True"}
+    )
     return {
         "metadata": {
             "name": f"db-{plan12}-1",
@@ -622,7 +628,7 @@ def _completed_job(plan12: str) -> dict[str, Any]:
         "status": {
             "startTime": "2026-11-22T11:59:00Z",
             "completionTime": "2026-11-22T11:59:08Z",
-            "conditions": [{"type": "Complete", "status": "True"}],
+            "conditions": [{**end, "lastTransitionTime": "2026-11-22T11:59:08Z"}],
         },
     }
 
@@ -652,8 +658,8 @@ async def test_a_finished_job_of_a_batched_plan_gets_one_final_read(
     assert status["dataMigration"]["completedAt"]
     assert any(c["type"] == "Ready" and c["status"] == "True" for c in status["conditions"])
     # Once made, the final read is not made again: an idle SchemaVersion reads nothing
-    # (its Job still listed, looked at long after the read's 5 s).
-    monkeypatch.setattr(reconcile.time, "monotonic", lambda: 1e9)
+    # (its Job still listed; each look as if past the bound of one read per 5 s).
+    monkeypatch.setattr(reconcile, "PROGRESS_READ_INTERVAL", 0.0)
     for _ in range(3):
         await r.reconcile("ns", "db", kube.migrations)
     assert len(reads) == 1
@@ -698,6 +704,16 @@ async def test_the_first_attempt_of_a_batched_plan_knows_where_its_step_stood(
     else:
         assert reads == []  # a plan without a batched step costs no read
         assert "progress" not in retry
+        return
+    # That attempt is stopped by its deadline after committing 10 batches of step 2:
+    # it advanced the step, so it is no stop in a row and attempt 2 starts at once.
+    kube.jobs = [_completed_job(retry["planHash"], deadline=True)]
+    row = _progress(version="2", batches_done=10, rows_done=1000)
+    monkeypatch.setattr(reconcile, "read_progress", lambda *a, **k: row)
+    await r.reconcile("ns", "db", kube.migrations)
+    retry = kube.sv["status"]["retry"]
+    assert (retry["stoppedInARow"], retry["progress"]["batchesAdded"]) == (0, 10)
+    assert len(kube.created) == 2 and kube.created[1].endswith("-2")
 
 
 def test_the_jobs_that_ran_a_batched_step_are_known_after_ready_too() -> None:
