@@ -119,7 +119,8 @@ class Facts:
     # Rows of the database's snapshots table (engine.snapshot.list_snapshots).
     rollback_points: Sequence[Mapping[str, Any]] = ()
     # The batched step in progress (or the last one) from the progress table, when the
-    # reconciler read it (while a Job runs, or to see a shown one end); None: not read.
+    # reconciler read it (while a Job runs, to see a shown one end, once after a Job of
+    # a plan with a batched step ended, as such a plan's first Job starts); None: not read.
     batch_progress: BatchProgress | None = None
     # Whether it was read: read and None is "no batched step" (a rollback removed it).
     batch_progress_read: bool = False
