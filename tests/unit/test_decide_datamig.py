@@ -3,6 +3,7 @@ row read into status.dataMigration, the ETA, pause and resume of a batched step.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from schemaop.decide import Facts, JobFacts, decide
-from schemaop.decide.gates import BATCHED_JOB_RESYNC, RUNNING_JOB_RESYNC
+from schemaop.decide.gates import BATCHED_JOB_RESYNC, RUNNING_JOB_RESYNC, ended_batched_jobs
+from schemaop.kube.api import KubeApi
 from schemaop.model import status as st
 from schemaop.model.batchprogress import BatchProgress, eta_text
 from schemaop.model.conditions import ConditionType, Reason
@@ -383,10 +385,34 @@ async def test_progress_read_while_a_job_ran_is_read_again_once_none_runs(
     assert [p.batches_done for _, p in got if p is not None] == [1, 2, 2]
 
 
+async def test_a_read_made_before_a_job_ended_is_not_its_final_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Read as its Job was created (never seen running: it began and completed its
+    # batched step within the 5 s), then that Job is seen ended: read again.
+    reads: list[int] = []
+
+    def fake_read(*args: Any, **kw: Any) -> BatchProgress:
+        reads.append(1)
+        return _progress(batches_done=len(reads))
+
+    monkeypatch.setattr(reconcile, "read_progress", fake_read)
+    monkeypatch.setattr(reconcile.time, "monotonic", lambda: 1000.0)
+    r = reconcile.Reconciler(FakeKube(), reconcile.OperatorConfig())  # type: ignore[arg-type]
+    spec = {"historySchema": "hist"}
+    got = [await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False)]
+    ended = frozenset({"job-uid"})
+    assert r._progress_due(("ns", "db"), False, {"completedAt": "x"}, ended)
+    got.append(await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False, ended=ended))
+    assert not r._progress_due(("ns", "db"), False, {"completedAt": "x"}, ended)
+    got.append(await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False, ended=ended))
+    assert [p.batches_done for _, p in got if p is not None] == [1, 2, 2]
+
+
 async def test_stopping_a_job_deletes_it_by_uid_and_says_so() -> None:
     kube = FakeKube()
     r = reconcile.Reconciler(kube, reconcile.OperatorConfig())  # type: ignore[arg-type]
-    r._progress[("ns", "db")] = (0.0, _progress(), True)
+    r._progress[("ns", "db")] = reconcile._ProgressRead(0.0, _progress(), True, frozenset())
     sv = {"metadata": {"namespace": "ns", "name": "db"}}
     await r._stop_job(sv, f"db-{PLAN[:12]}-1", [_job()])
     assert kube.deleted == [("ns", f"db-{PLAN[:12]}-1", "uid-1")]
@@ -467,3 +493,251 @@ def test_a_job_deleted_by_a_pause_is_no_attempt_that_ended() -> None:
     d = decide(_facts(spec=spec, jobs=[_job()], batch_progress=_progress(), status=started))
     assert d.delete_job is not None
     assert "started" not in st.apply(dict(started), d.changes)["retry"]  # type: ignore[arg-type]
+
+
+# -- the final read, and where the step stood as the first attempt started -------------
+# A reconciliation against a fake API (answered from a dict) and a fake database
+# (read_database and read_progress given): which progress reads it makes, what it writes.
+
+
+def _sm(version: str) -> dict[str, Any]:
+    """SchemaMigration ``version`` of SchemaVersion db: a batched backfill."""
+    return {
+        "apiVersion": "schemaop.io/v1alpha1",
+        "kind": "SchemaMigration",
+        "metadata": {
+            "name": f"db-v{version}",
+            "namespace": "ns",
+            "uid": f"sm-{version}",
+            "generation": 1,
+            "resourceVersion": "1",
+        },
+        "spec": {
+            "schemaVersionRef": {"name": "db"},
+            "version": version,
+            "up": f"update t set x = {version} where id between :lo_id and :hi_id",
+            "batched": {"table": "t", "key": ["id"]},
+        },
+    }
+
+
+class _Kube(KubeApi):
+    """The API as one reconciliation of SchemaVersion ns/db sees it: the objects given,
+    the status and the Jobs it writes kept."""
+
+    def __init__(self, status: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.sv: dict[str, Any] = {
+            "apiVersion": "schemaop.io/v1alpha1",
+            "kind": "SchemaVersion",
+            "metadata": {
+                "name": "db",
+                "namespace": "ns",
+                "uid": "sv-uid",
+                "generation": 1,
+                "resourceVersion": "1",
+            },
+            "spec": {
+                "connection": {"urlFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
+                "snapshot": {"policy": "None"},
+            },
+            "status": status,
+        }
+        self.migrations = [_sm("1"), _sm("2")]
+        self.jobs = jobs
+        self.created: list[str] = []
+
+    async def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        words = what.split()
+        if what.startswith("get secret"):
+            return {"metadata": {"name": "db"}, "data": {"url": "cG9zdGdyZXNxbDovL3VAaC9kYg=="}}
+        if what.startswith("get schemaversions"):
+            return copy.deepcopy(self.sv)
+        if what.startswith("get schemamigrations"):
+            name = words[2].split("/")[1]
+            return next(
+                (copy.deepcopy(m) for m in self.migrations if m["metadata"]["name"] == name), None
+            )
+        if what.startswith("list schemamigrations "):
+            return {"items": copy.deepcopy(self.migrations)}
+        if what.startswith("list jobs"):
+            return {"items": copy.deepcopy(self.jobs)}
+        if what.startswith(("list pods", "list schemamigrationruns")):
+            return {"items": []}
+        if what.startswith("update status of"):
+            obj = copy.deepcopy(args[-1])
+            meta = obj["metadata"]
+            meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
+            if words[3] == "schemaversions":
+                self.sv = copy.deepcopy(obj)
+            return obj
+        if what.startswith("create Job"):
+            self.created.append(words[2])
+        return None  # Events, ConfigMaps, run records
+
+
+def _db(
+    monkeypatch: pytest.MonkeyPatch, applied: tuple[str, ...], row: BatchProgress | None
+) -> list[int]:
+    """The database: ``applied`` versions of _sm applied, ``row`` the progress table's
+    (the step in progress, else the one completed last); returns the progress reads."""
+    from schemaop.decide import to_migrations
+    from schemaop.model.history import AppliedMigration
+    from schemaop.model.version import Version
+
+    migrations = to_migrations([_sm("1"), _sm("2")])
+    state = DatabaseState(
+        applied=tuple(
+            AppliedMigration(Version(v), "", migrations.get(Version(v)).checksum)  # type: ignore[union-attr]
+            for v in applied
+        ),
+        last_fingerprint="fp",
+        history_exists=True,
+    )
+    reads: list[int] = []
+
+    def read_progress(*args: Any, **kw: Any) -> BatchProgress | None:
+        reads.append(1)
+        return row
+
+    monkeypatch.setattr(reconcile, "read_database", lambda *a, **k: (state, "fp", []))
+    monkeypatch.setattr(reconcile, "read_progress", read_progress)
+    return reads
+
+
+def _completed_job(plan12: str, deadline: bool = False) -> dict[str, Any]:
+    """Attempt 1 of plan ``plan12``: Complete, or stopped by its activeDeadlineSeconds."""
+    end = (
+        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}
+        if deadline
+        else {"type": "Complete", "status": "True"}
+    )
+    return {
+        "metadata": {
+            "name": f"db-{plan12}-1",
+            "namespace": "ns",
+            "uid": f"job-{plan12}",
+            "resourceVersion": "5",
+            "labels": {
+                "schemaop.io/schemaversion": "db",
+                "schemaop.io/plan": plan12,
+                "schemaop.io/attempt": "1",
+            },
+            "ownerReferences": [{"uid": "sv-uid", "controller": True}],
+        },
+        "status": {
+            "startTime": "2026-11-22T11:59:00Z",
+            "completionTime": "2026-11-22T11:59:08Z",
+            "conditions": [{**end, "lastTransitionTime": "2026-11-22T11:59:08Z"}],
+        },
+    }
+
+
+async def test_a_finished_job_of_a_batched_plan_gets_one_final_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its plan ran batched steps 1 and 2; the operator's last look showed step 1
+    # completed (2 had not begun), then 2 began and completed before the next look.
+    final = _progress(version="2", completed_at=NOW, rows_done=300, batches_done=3)
+    reads = _db(monkeypatch, ("1", "2"), final)
+    shown = st.data_migration_status(_progress(version="1", completed_at=NOW))
+    plan = {
+        "hash": PLAN,
+        "steps": [
+            {"version": "1", "direction": "up", "batched": True},
+            {"version": "2", "direction": "up", "batched": True},
+        ],
+    }
+    kube = _Kube({"dataMigration": shown, "plan": plan}, [_completed_job(PLAN[:12])])
+    r = reconcile.Reconciler(kube, reconcile.OperatorConfig())
+    await r.reconcile("ns", "db", kube.migrations)
+    assert len(reads) == 1
+    status = kube.sv["status"]
+    assert status["dataMigration"]["version"] == "2"
+    assert status["dataMigration"]["rowsDone"] == 300
+    assert status["dataMigration"]["completedAt"]
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in status["conditions"])
+    # Once made, the final read is not made again: an idle SchemaVersion reads nothing
+    # (its Job still listed; each look as if past the bound of one read per 5 s).
+    monkeypatch.setattr(reconcile, "PROGRESS_READ_INTERVAL", 0.0)
+    for _ in range(3):
+        await r.reconcile("ns", "db", kube.migrations)
+    assert len(reads) == 1
+
+
+async def test_a_plan_without_a_batched_step_gets_no_final_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads = _db(monkeypatch, ("1", "2"), None)
+    plan = {"hash": PLAN, "steps": [{"version": "2", "direction": "up"}]}
+    kube = _Kube({"plan": plan}, [_completed_job(PLAN[:12])])
+    await reconcile.Reconciler(kube, reconcile.OperatorConfig()).reconcile(
+        "ns", "db", kube.migrations
+    )
+    assert reads == []
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_the_first_attempt_of_a_batched_plan_knows_where_its_step_stood(
+    monkeypatch: pytest.MonkeyPatch, batched: bool
+) -> None:
+    # No row shown and no Job: nothing read before the decision. The first Job of a
+    # plan with a batched step is started on a read of the progress table, so a stop
+    # of that attempt after committing batches counts as progress (status.retry.progress
+    # {}: no batched step in progress when it started).
+    reads = _db(monkeypatch, ("1",), _progress(version="1", completed_at=NOW))
+    kube = _Kube({}, [])
+    if not batched:
+        kube.migrations[1]["spec"] = {
+            "schemaVersionRef": {"name": "db"},
+            "version": "2",
+            "up": "create table t2 (id int)",
+        }
+    r = reconcile.Reconciler(kube, reconcile.OperatorConfig())
+    await r.reconcile("ns", "db", kube.migrations)
+    assert len(kube.created) == 1
+    retry = kube.sv["status"]["retry"]
+    assert retry["started"] == 1
+    if batched:
+        assert len(reads) == 1
+        assert retry["progress"] == {}
+    else:
+        assert reads == []  # a plan without a batched step costs no read
+        assert "progress" not in retry
+        return
+    # That attempt is stopped by its deadline after committing 10 batches of step 2:
+    # it advanced the step, so it is no stop in a row and attempt 2 starts at once.
+    kube.jobs = [_completed_job(retry["planHash"], deadline=True)]
+    row = _progress(version="2", batches_done=10, rows_done=1000)
+    monkeypatch.setattr(reconcile, "read_progress", lambda *a, **k: row)
+    await r.reconcile("ns", "db", kube.migrations)
+    retry = kube.sv["status"]["retry"]
+    assert (retry["stoppedInARow"], retry["progress"]["batchesAdded"]) == (0, 10)
+    assert len(kube.created) == 2 and kube.created[1].endswith("-2")
+
+
+def test_the_jobs_that_ran_a_batched_step_are_known_after_ready_too() -> None:
+    from schemaop.model.run import RunSummary, StepSummary
+
+    plan = {"hash": PLAN, "steps": [{"version": "2", "direction": "up", "batched": True}]}
+    summary = RunSummary(
+        ok=True,
+        steps=(
+            StepSummary(
+                version="2",
+                description="",
+                direction="up",
+                transactional=True,
+                status="applied",
+                batches={"rowsDone": 300, "batchesDone": 3},
+            ),
+        ),
+    )
+    finished = JobFacts.from_job(_completed_job(PLAN[:12]), None)
+    said = JobFacts.from_job(_completed_job("cd" * 6), summary.termination_message())
+    plain = JobFacts.from_job(_completed_job("ef" * 6), RunSummary(ok=True).termination_message())
+    running = _job()
+    jobs = [finished, said, plain, running]
+    # Its plan in status (while it ran), or its summary (status.plan cleared once Ready).
+    assert ended_batched_jobs(jobs, {"plan": plan}) == {finished.uid, said.uid}
+    assert ended_batched_jobs(jobs, {}) == {said.uid}

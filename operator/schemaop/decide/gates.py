@@ -119,7 +119,8 @@ class Facts:
     # Rows of the database's snapshots table (engine.snapshot.list_snapshots).
     rollback_points: Sequence[Mapping[str, Any]] = ()
     # The batched step in progress (or the last one) from the progress table, when the
-    # reconciler read it (while a Job runs, or to see a shown one end); None: not read.
+    # reconciler read it (while a Job runs, to see a shown one end, once after a Job of
+    # a plan with a batched step ended, as such a plan's first Job starts); None: not read.
     batch_progress: BatchProgress | None = None
     # Whether it was read: read and None is "no batched step" (a rollback removed it).
     batch_progress_read: bool = False
@@ -963,6 +964,42 @@ def _plan_has_batched_step(status: Mapping[str, Any], plan_hash12: str) -> bool:
         and str(plan.get("hash", "")).startswith(plan_hash12)
         and any(step.get("batched") is True for step in plan.get("steps") or [])
     )
+
+
+def ended_batched_jobs(jobs: Sequence[JobFacts], status: Mapping[str, Any]) -> frozenset[str]:
+    """The finished (Complete or Failed) Jobs, by UID, whose plan has a batched step:
+    status.plan says so (the plan shown while the Job ran), or the Job's summary has a
+    batched step (status.plan is cleared once Ready; an operator started anew).
+
+    After each of them ended the operator reads the progress table once more
+    (reconcile.Reconciler._progress_due): its last batched step may have begun and
+    completed between two looks, after the row shown had completed, or without any
+    row shown yet; that read shows where it ended in status.dataMigration."""
+    return frozenset(
+        job.uid or job.name
+        for job in jobs
+        if not job.active
+        and (
+            _plan_has_batched_step(status, job.plan_hash12)
+            or any(
+                step.batches is not None
+                for step in (job.summary.steps if job.summary is not None else None) or ()
+            )
+        )
+    )
+
+
+def wants_progress_baseline(decision: Decision, read: bool) -> bool:
+    """Whether ``decision`` starts the first attempt of a plan with a batched step while
+    the progress table was not read (``read``). Where the step stood as that attempt
+    started (status.retry.progress, ``{}``: no batched step in progress) would be
+    unknown, and the attempt, stopped by its deadline after committing batches, would
+    count as a stop without progress (_progress_before); later attempts compare with
+    the end of the one before. The operator reads the table then and decides again."""
+    if decision.create_job_for is None or read:
+        return False
+    the_plan, attempt = decision.create_job_for
+    return attempt == 1 and any(step.runs_batched for step in the_plan.steps)
 
 
 def _recorded_batched_down(facts: Facts, progress: BatchProgress) -> bool:

@@ -35,6 +35,7 @@ from schemaop.decide import (
     job_finished,
     with_migration_lint,
 )
+from schemaop.decide.gates import ended_batched_jobs, wants_progress_baseline
 from schemaop.decide.secrethosts import host_problem
 from schemaop.engine.observe import read_database, read_progress
 from schemaop.engine.readpool import ReadPool
@@ -182,9 +183,8 @@ class Reconciler:
         self._checked: dict[tuple[str, str], _Checked] = {}
         self._lint_cache = LintCache()
         self.report = StatusReport(kube)
-        # (namespace, name) -> (monotonic time, progress) of the last progress read.
-        # (namespace, SchemaVersion) -> (when, progress, whether a Job ran) of the last read.
-        self._progress: dict[tuple[str, str], tuple[float, BatchProgress | None, bool]] = {}
+        # (namespace, SchemaVersion) -> its last progress read.
+        self._progress: dict[tuple[str, str], _ProgressRead] = {}
         # (namespace, SchemaVersion) -> {Job UID: termination message} of its finished Jobs.
         self._termination_messages: dict[tuple[str, str], dict[str, str]] = {}
         # (namespace, name) -> resourceVersion of the SchemaVersion as last read or written.
@@ -429,13 +429,15 @@ class Reconciler:
         if state is None and not paused:
             jobs = []
         shown = (sv.get("status") or {}).get("dataMigration") or {}
+        running = any(j.active for j in jobs)
+        ended = ended_batched_jobs(jobs, sv.get("status") or {})
         progress: BatchProgress | None = None
         progress_read = False
-        if (state is not None or paused) and (
-            any(j.active for j in jobs) or (shown and not shown.get("completedAt"))
+        if (state is not None or paused) and self._progress_due(
+            (namespace, name), running, shown, ended
         ):
             progress_read, progress = await self._read_progress(
-                namespace, name, spec, read_from, running=any(j.active for j in jobs)
+                namespace, name, spec, read_from, running=running, ended=ended
             )
         facts = Facts(
             name=name,
@@ -504,6 +506,18 @@ class Reconciler:
                 name,
             )
             return await self.reconcile(namespace, name, None)
+        if read_from is not None and wants_progress_baseline(decision, progress_read):
+            # The first attempt of a plan with a batched step: where that step stands
+            # as it starts goes into status.retry.progress, so that an attempt stopped
+            # by its deadline after committing batches counts as progressing.
+            progress_read, progress = await self._read_progress(
+                namespace, name, spec, read_from, running=False, ended=ended
+            )
+            if progress_read:
+                facts = dataclasses.replace(
+                    facts, batch_progress=progress, batch_progress_read=True
+                )
+                decision = decide(facts)
         decision = with_migration_lint(decision, self._lint_status(migrations))
         if decision.delete_job is not None:
             await self._stop_job(sv, decision.delete_job, jobs)
@@ -535,27 +549,51 @@ class Reconciler:
         checked = self._checked.get((namespace, name))
         return checked is not None and checked.inputs == inputs
 
+    def _progress_due(
+        self,
+        key: tuple[str, str],
+        running: bool,
+        shown: Mapping[str, Any],
+        ended: frozenset[str],
+    ) -> bool:
+        """Whether to look at the batched step's progress: while a Job runs, while the
+        row status.dataMigration shows is unfinished, and once after each Job of a plan
+        with a batched step ended (``ended``, gates.ended_batched_jobs) that had not
+        ended at the last read: the final read, which shows the row of the last batched
+        step it ran even when that step began and completed between two looks. Not
+        otherwise: an idle SchemaVersion reads nothing (once its final read is made)."""
+        last = self._progress.get(key)
+        return (
+            running
+            or bool(shown and not shown.get("completedAt"))
+            or not ended <= (last.ended if last is not None else frozenset())
+        )
+
     async def _read_progress(
         self,
         namespace: str,
         name: str,
         spec: Mapping[str, Any],
         read_from: tuple[str, str] | None,
+        *,
         running: bool = True,
+        ended: frozenset[str] = frozenset(),
     ) -> tuple[bool, BatchProgress | None]:
         """Whether the batched step's progress was read, and what: at most every
-        PROGRESS_READ_INTERVAL seconds (the last read is reused in between, unless
-        it was made while a Job ran and none runs now: where a Job stopped decides
-        whether it advanced its step, gates._progress_at_end); (False, None) when it
-        cannot be read (the database's own read reports why)."""
+        PROGRESS_READ_INTERVAL seconds (the last read is reused in between, unless it
+        was made while a Job ran and none runs now, or before a Job of ``ended`` had
+        ended: where a Job stopped decides whether it advanced its step,
+        gates._progress_at_end, and its final row is what status shows); (False, None)
+        when it cannot be read (the database's own read reports why)."""
         key = (namespace, name)
         cached = self._progress.get(key)
         if (
             cached is not None
-            and time.monotonic() - cached[0] < PROGRESS_READ_INTERVAL
-            and (running or not cached[2])
+            and time.monotonic() - cached.when < PROGRESS_READ_INTERVAL
+            and (running or not cached.running)
+            and ended <= cached.ended
         ):
-            return True, cached[1]
+            return True, cached.progress
         try:
             conninfo, source = read_from or await self._conninfo(namespace, spec)
             progress = await asyncio.to_thread(
@@ -572,7 +610,7 @@ class Reconciler:
         except Exception as exc:
             log.info("progress of %s/%s not read: %s", namespace, name, _engine_error(exc).message)
             return False, None
-        self._progress[key] = (time.monotonic(), progress, running)
+        self._progress[key] = _ProgressRead(time.monotonic(), progress, running, ended)
         return True, progress
 
     async def _stop_job(self, sv: Mapping[str, Any], job_name: str, jobs: list[JobFacts]) -> None:
@@ -741,6 +779,17 @@ class Reconciler:
                 written[sm] = (str(version), copy.deepcopy(result.get("status") or {}))
         if not written:
             self._written_migrations.pop((namespace, sv), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ProgressRead:
+    """A SchemaVersion's last read of the progress table (Reconciler._read_progress)."""
+
+    when: float  # time.monotonic()
+    progress: BatchProgress | None
+    running: bool  # made while a Job ran
+    # The Jobs of a plan with a batched step that had ended before it (their UIDs).
+    ended: frozenset[str]
 
 
 def _identity(obj: Mapping[str, Any]) -> tuple[Any, ...]:
