@@ -193,7 +193,22 @@ def _bodies() -> list[dict[str, Any]]:
         "type": "Opaque",
     }
     bare = {"kind": "ConfigMap", "metadata": {}, "data": {}}
-    return [sv, job, secret, bare]
+    # kopf marks its keys on a ReplicaSet owned by a Deployment (mark_key).
+    replicaset = {
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "app-1",
+            "ownerReferences": [{"kind": "Deployment", "name": "app", "uid": "d"}],
+            "annotations": {
+                "schemaop.io/last-handled-configuration-ofDRS": "{}",
+                "schemaop.io/last-handled-configuration": "{}",
+                "deployment.kubernetes.io/revision": "2",
+            },
+        },
+        "spec": {"replicas": 1},
+        "status": {"replicas": 1},
+    }
+    return [sv, job, secret, bare, replicaset]
 
 
 def test_the_slim_diff_base_is_kopfs_essence() -> None:
@@ -209,6 +224,17 @@ def test_the_slim_diff_base_is_kopfs_essence() -> None:
         )
         # The object kopf keeps is not changed by it.
         assert dict(body) == raw
+    # A long prefix (kopf's v1 and v2 keys differ) and ignored fields.
+    prefix = "a-very-long-operator-prefix.schemaop.example.com"
+    for ignored in ([], ["spec.target", "metadata.labels"]):
+        kopfs = kopf.AnnotationsDiffBaseStorage(prefix=prefix, ignored_fields=ignored)
+        slim = handlers.SlimDiffBase(prefix=prefix, ignored_fields=ignored)
+        for raw in _bodies():
+            raw["metadata"].setdefault("annotations", {})[
+                f"{prefix}/last-handled-configuration"
+            ] = "{}"
+            body = kopf.Body(raw)
+            assert slim.build(body=body) == kopfs.build(body=body), raw["kind"]
 
 
 def test_the_slim_diff_base_copies_neither_status_nor_managed_fields() -> None:

@@ -332,7 +332,9 @@ class KubeApi:
     ) -> dict[str, Any] | None:
         """Apply ``mutate`` to the current status and write it; the object as the API
         server answered, or as given when nothing changed (shared with the caller's:
-        read it, do not modify it), or None if the object is gone.
+        read it, do not modify it), or None if the object is gone. ``current`` must be
+        the caller's own copy, never kopf's live body: the write's worker thread
+        reads it while the event loop runs.
 
         A no-op (the mutated status equals the current one) is not written.
         ``current``: the object as the caller just read it (from a get, or the

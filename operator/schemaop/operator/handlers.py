@@ -170,8 +170,8 @@ class SlimDiffBase(kopf.AnnotationsDiffBaseStorage):
     annotations, without its status and other metadata) for every watch event
     of every resource it watches, also with no change-detecting handler, as
     here: it deep-copies the whole object, then drops ``metadata`` and
-    ``status``. That copy was a tenth of the operator's CPU at 100
-    SchemaVersions (docs/benchmarks.md). This builds the same essence from the
+    ``status``, tens of microseconds an event (docs/benchmarks.md, "1,000
+    databases on a quiet machine"). This builds the same essence from the
     object without ``status`` and with only the metadata kept, so only what
     stays is copied; with extra fields asked for (no handler here does) it is
     kopf's own build.
