@@ -404,9 +404,12 @@ async def test_a_read_made_before_a_job_ended_is_not_its_final_read(
     ended = frozenset({"job-uid"})
     assert r._progress_due(("ns", "db"), False, {"completedAt": "x"}, ended)
     got.append(await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False, ended=ended))
-    assert not r._progress_due(("ns", "db"), False, {"completedAt": "x"}, ended)
+    # Still due until a written decision has used it; meanwhile the read is reused.
+    assert r._progress_due(("ns", "db"), False, {"completedAt": "x"}, ended)
     got.append(await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False, ended=ended))
     assert [p.batches_done for _, p in got if p is not None] == [1, 2, 2]
+    r._final_shown[("ns", "db")] = ended
+    assert not r._progress_due(("ns", "db"), False, {"completedAt": "x"}, ended)
 
 
 async def test_stopping_a_job_deletes_it_by_uid_and_says_so() -> None:
@@ -677,9 +680,9 @@ async def test_a_plan_without_a_batched_step_gets_no_final_read(
     assert reads == []
 
 
-@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize(("batched", "via"), [(True, "api"), (True, "watch"), (False, "api")])
 async def test_the_first_attempt_of_a_batched_plan_knows_where_its_step_stood(
-    monkeypatch: pytest.MonkeyPatch, batched: bool
+    monkeypatch: pytest.MonkeyPatch, batched: bool, via: str
 ) -> None:
     # No row shown and no Job: nothing read before the decision. The first Job of a
     # plan with a batched step is started on a read of the progress table, so a stop
@@ -709,8 +712,22 @@ async def test_the_first_attempt_of_a_batched_plan_knows_where_its_step_stood(
     # it advanced the step, so it is no stop in a row and attempt 2 starts at once.
     kube.jobs = [_completed_job(retry["planHash"], deadline=True)]
     row = _progress(version="2", batches_done=10, rows_done=1000)
-    monkeypatch.setattr(reconcile, "read_progress", lambda *a, **k: row)
-    await r.reconcile("ns", "db", kube.migrations)
+    second: list[int] = []
+
+    def read_progress(*args: Any, **kw: Any) -> BatchProgress:
+        second.append(1)
+        return row
+
+    monkeypatch.setattr(reconcile, "read_progress", read_progress)
+    # "watch": as the operator runs, from the watches' copies; deciding to create the
+    # next Job, it starts over from the API, where the final read must still count.
+    cached = (
+        reconcile.Cached(copy.deepcopy(kube.sv), copy.deepcopy(kube.jobs))
+        if via == "watch"
+        else None
+    )
+    await r.reconcile("ns", "db", kube.migrations, cached)
+    assert len(second) == 1  # the start over reuses the read
     retry = kube.sv["status"]["retry"]
     assert (retry["stoppedInARow"], retry["progress"]["batchesAdded"]) == (0, 10)
     assert len(kube.created) == 2 and kube.created[1].endswith("-2")

@@ -185,6 +185,9 @@ class Reconciler:
         self.report = StatusReport(kube)
         # (namespace, SchemaVersion) -> its last progress read.
         self._progress: dict[tuple[str, str], _ProgressRead] = {}
+        # (namespace, SchemaVersion) -> the ended Jobs of a plan with a batched step
+        # (gates.ended_batched_jobs) whose final read a written decision has used.
+        self._final_shown: dict[tuple[str, str], frozenset[str]] = {}
         # (namespace, SchemaVersion) -> {Job UID: termination message} of its finished Jobs.
         self._termination_messages: dict[tuple[str, str], dict[str, str]] = {}
         # (namespace, name) -> resourceVersion of the SchemaVersion as last read or written.
@@ -199,6 +202,7 @@ class Reconciler:
         the connections to its database that no other SchemaVersion uses."""
         self.report.forget(namespace, name)
         self._progress.pop((namespace, name), None)
+        self._final_shown.pop((namespace, name), None)
         self._termination_messages.pop((namespace, name), None)
         self._known_version.pop((namespace, name), None)
         self._written_migrations.pop((namespace, name), None)
@@ -514,10 +518,14 @@ class Reconciler:
                 namespace, name, spec, read_from, running=False, ended=ended
             )
             if progress_read:
-                facts = dataclasses.replace(
+                with_read = dataclasses.replace(
                     facts, batch_progress=progress, batch_progress_read=True
                 )
-                decision = decide(facts)
+                again = decide(with_read)
+                # The checks above were made for this Job: keep the new decision only
+                # if it creates the same one (progress does not choose the plan).
+                if again.create_job_for == decision.create_job_for:
+                    facts, decision = with_read, again
         decision = with_migration_lint(decision, self._lint_status(migrations))
         if decision.delete_job is not None:
             await self._stop_job(sv, decision.delete_job, jobs)
@@ -536,6 +544,10 @@ class Reconciler:
         # its migrations marked applied.
         await self._write_migration_status(namespace, name, migrations, decision)
         written = await self._write_status(sv, decision)
+        if progress_read:
+            # Only now is the final read done: a decision on it that started over from
+            # the API, or failed to be written, leaves it due for the next look.
+            self._final_shown[(namespace, name)] = ended
         pending = self._written_migrations.get((namespace, name))
         if _settled(decision) and not written and not pending:
             self._checked[(namespace, name)] = _Checked(inputs, decision.requeue_after)
@@ -558,15 +570,17 @@ class Reconciler:
     ) -> bool:
         """Whether to look at the batched step's progress: while a Job runs, while the
         row status.dataMigration shows is unfinished, and once after each Job of a plan
-        with a batched step ended (``ended``, gates.ended_batched_jobs) that had not
-        ended at the last read: the final read, which shows the row of the last batched
-        step it ran even when that step began and completed between two looks. Not
-        otherwise: an idle SchemaVersion reads nothing (once its final read is made)."""
-        last = self._progress.get(key)
+        with a batched step ended (``ended``, gates.ended_batched_jobs) until a written
+        decision has used a read made after it ended: the final read, which shows the
+        row of the last batched step it ran even when that step began and completed
+        between two looks (a decision that started over from the API, or whose write
+        failed, leaves it due; the read is then reused from the cache, or made again
+        if it failed). Not otherwise: an idle SchemaVersion reads nothing once its
+        final read is shown."""
         return (
             running
             or bool(shown and not shown.get("completedAt"))
-            or not ended <= (last.ended if last is not None else frozenset())
+            or not ended <= self._final_shown.get(key, frozenset())
         )
 
     async def _read_progress(
