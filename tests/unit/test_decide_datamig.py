@@ -758,3 +758,33 @@ def test_the_jobs_that_ran_a_batched_step_are_known_after_ready_too() -> None:
     # Its plan in status (while it ran), or its summary (status.plan cleared once Ready).
     assert ended_batched_jobs(jobs, {"plan": plan}) == {finished.uid, said.uid}
     assert ended_batched_jobs(jobs, {}) == {said.uid}
+
+
+async def test_a_final_read_not_shown_is_made_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first attempt was stopped by its deadline after committing 10 batches. The
+    # look that reads where it stopped decides the next attempt, but the new connection
+    # before that Job fails (a password rotated): that decision shows no progress.
+    # When the connection works again, the read is made again and counts.
+    from schemaop.model.run import RunError
+
+    reads = _db(monkeypatch, ("1",), _progress(version="1", completed_at=NOW))
+    kube = _Kube({}, [])
+    r = reconcile.Reconciler(kube, reconcile.OperatorConfig())
+    await r.reconcile("ns", "db", kube.migrations)
+    plan12 = kube.sv["status"]["retry"]["planHash"]
+    kube.jobs = [_completed_job(plan12, deadline=True)]
+    row = _progress(version="2", batches_done=10, rows_done=1000)
+    monkeypatch.setattr(reconcile, "read_progress", lambda *a, **k: reads.append(1) or row)
+    failing: list[RunError | None] = [RunError(message="password authentication failed")]
+
+    async def check(*args: Any) -> RunError | None:
+        return failing.pop() if failing else None
+
+    monkeypatch.setattr(r, "_check_new_connection", check)
+    await r.reconcile("ns", "db", kube.migrations)
+    assert len(kube.created) == 1  # no Job: the connection failed
+    assert r._progress_due(("ns", "db"), False, {"completedAt": "x"}, frozenset({f"job-{plan12}"}))
+    await r.reconcile("ns", "db", kube.migrations)
+    retry = kube.sv["status"]["retry"]
+    assert (retry["stoppedInARow"], retry["progress"]["batchesAdded"]) == (0, 10)
+    assert len(kube.created) == 2

@@ -160,6 +160,13 @@ class Decision:
         """The status fields this decision sets, as they read on an empty status."""
         return st.apply({}, self.changes)
 
+    @property
+    def shows_progress(self) -> bool:
+        """Whether it writes status.dataMigration from the progress read it was decided
+        on (a decision that returned before that, e.g. the database unreachable or the
+        migration set invalid, does not: the read is then not shown)."""
+        return progress_shown in self.changes
+
 
 def decide(facts: Facts) -> Decision:
     """The next step for one SchemaVersion (see the module docstring)."""
@@ -1023,13 +1030,20 @@ def _recorded_batched_down(facts: Facts, progress: BatchProgress) -> bool:
     return record is not None and record.batched_json is not None
 
 
+def progress_shown(status: SchemaVersionStatus) -> None:
+    """No change: marks a decision that shows its progress read (Decision.shows_progress)."""
+
+
 def _data_migration_changes(facts: Facts) -> list[StatusChange]:
     """status.dataMigration from the progress read: set, cleared when the read found no
     row (a rollback removed it), unchanged when not read."""
     if facts.batch_progress is not None:
-        return [st.set_data_migration(st.data_migration_status(facts.batch_progress))]
+        return [
+            st.set_data_migration(st.data_migration_status(facts.batch_progress)),
+            progress_shown,
+        ]
     if facts.batch_progress_read:
-        return [st.clear_data_migration]
+        return [st.clear_data_migration, progress_shown]
     return []
 
 

@@ -158,6 +158,7 @@ class _Checked:
 
     inputs: tuple[Any, ...]
     requeue_after: float
+    shows_progress: bool = False  # Decision.shows_progress
 
 
 class Reconciler:
@@ -472,6 +473,9 @@ class Reconciler:
         inputs = _inputs(sv, migrations, listed_jobs, facts)
         if current is not None and self._unchanged(namespace, name, inputs):
             # A drift check that found what the last one found: same decision.
+            if progress_read and self._checked[(namespace, name)].shows_progress:
+                # That decision, on this same read, is what status shows.
+                self._final_shown[(namespace, name)] = ended
             metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
             return self._checked[(namespace, name)].requeue_after
         self._checked.pop((namespace, name), None)
@@ -544,13 +548,16 @@ class Reconciler:
         # its migrations marked applied.
         await self._write_migration_status(namespace, name, migrations, decision)
         written = await self._write_status(sv, decision)
-        if progress_read:
-            # Only now is the final read done: a decision on it that started over from
-            # the API, or failed to be written, leaves it due for the next look.
+        if progress_read and decision.shows_progress:
+            # Only now is the final read shown: a decision on it that started over from
+            # the API, failed to be written, or returned before it (the database
+            # unreachable, the set invalid) leaves it due for the next look.
             self._final_shown[(namespace, name)] = ended
         pending = self._written_migrations.get((namespace, name))
         if _settled(decision) and not written and not pending:
-            self._checked[(namespace, name)] = _Checked(inputs, decision.requeue_after)
+            self._checked[(namespace, name)] = _Checked(
+                inputs, decision.requeue_after, decision.shows_progress
+            )
         metrics.OPERATOR_RECONCILE_DURATION.observe(time.monotonic() - started)
         return decision.requeue_after
 
