@@ -187,7 +187,7 @@ class Reconciler:
         # (namespace, SchemaVersion) -> its last progress read.
         self._progress: dict[tuple[str, str], _ProgressRead] = {}
         # (namespace, SchemaVersion) -> the ended Jobs of a plan with a batched step
-        # (gates.ended_batched_jobs) whose final read a written decision has used.
+        # (gates.ended_batched_jobs) whose final read a written decision shows.
         self._final_shown: dict[tuple[str, str], frozenset[str]] = {}
         # (namespace, SchemaVersion) -> {Job UID: termination message} of its finished Jobs.
         self._termination_messages: dict[tuple[str, str], dict[str, str]] = {}
@@ -580,9 +580,9 @@ class Reconciler:
         with a batched step ended (``ended``, gates.ended_batched_jobs) until a written
         decision has used a read made after it ended: the final read, which shows the
         row of the last batched step it ran even when that step began and completed
-        between two looks (a decision that started over from the API, or whose write
-        failed, leaves it due; the read is then reused from the cache, or made again
-        if it failed). Not otherwise: an idle SchemaVersion reads nothing once its
+        between two looks (a decision that started over from the API, whose write
+        failed, or that returned before showing it, Decision.shows_progress, leaves it
+        due; the read is then reused from the cache, or made again if it failed). Not otherwise: an idle SchemaVersion reads nothing once its
         final read is shown."""
         return (
             running
