@@ -578,12 +578,12 @@ class Reconciler:
         """Whether to look at the batched step's progress: while a Job runs, while the
         row status.dataMigration shows is unfinished, and once after each Job of a plan
         with a batched step ended (``ended``, gates.ended_batched_jobs) until a written
-        decision has used a read made after it ended: the final read, which shows the
-        row of the last batched step it ran even when that step began and completed
-        between two looks (a decision that started over from the API, whose write
-        failed, or that returned before showing it, Decision.shows_progress, leaves it
-        due; the read is then reused from the cache, or made again if it failed). Not otherwise: an idle SchemaVersion reads nothing once its
-        final read is shown."""
+        decision shows a read made after it ended: the final read, which shows the row
+        of the last batched step it ran even when that step began and completed between
+        two looks (a decision that started over from the API, whose write failed, or
+        that returned before showing it, Decision.shows_progress, leaves it due; the
+        read is then reused from the cache, or made again if it failed). Not otherwise:
+        an idle SchemaVersion reads nothing once its final read is shown."""
         return (
             running
             or bool(shown and not shown.get("completedAt"))
