@@ -481,6 +481,24 @@ _request.urlopen = _patient
 """
 
 
+# The same for PostgreSQL reached through a Service (psycopg.connect), as the
+# operator and the Jobs retry a refused connection.
+_PATIENT_CONNECT = """
+import time as _time, psycopg as _psycopg
+_connect = _psycopg.connect
+def _patient_connect(*args, **kwargs):
+    deadline = _time.monotonic() + 90
+    while True:
+        try:
+            return _connect(*args, **kwargs)
+        except _psycopg.OperationalError as exc:
+            if "Connection refused" not in str(exc) or _time.monotonic() > deadline:
+                raise
+            _time.sleep(1)
+_psycopg.connect = _patient_connect
+"""
+
+
 def _run_python(
     cluster: devcluster.Cluster, namespace: str, image: tuple[str, str], script: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
@@ -764,7 +782,8 @@ def test_pods_resolve_service_names_through_the_cluster_dns(
         "print('postgres', name('postgres'));"
         f"print('select', psycopg.connect({by_name!r}).execute('select 41 + 1').fetchone()[0])"
     )
-    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", script)
+    # Retried while refused: kube-proxy writes the new Service's rules a moment later.
+    out = _run_pod(real_cluster, namespace, node_image, "python", "-c", _PATIENT_CONNECT + script)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert f"nameserver {realnode.DNS_IP}" in lines, out.stdout
