@@ -364,11 +364,8 @@ async def test_progress_is_read_at_most_every_5_seconds(monkeypatch: pytest.Monk
     assert await r._read_progress("ns", "db", spec, ("dsn", "src")) == (False, None)
 
 
-async def test_progress_read_while_a_job_ran_is_read_again_once_none_runs(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Where a Job stopped by its deadline left its step decides whether it advanced
-    # it (gates._progress_at_end): not a read from before its last batches.
+def _reconciler_counting_reads(monkeypatch: pytest.MonkeyPatch) -> reconcile.Reconciler:
+    """A Reconciler whose n-th progress read finds n batches done, its clock stopped."""
     reads: list[int] = []
 
     def fake_read(*args: Any, **kw: Any) -> BatchProgress:
@@ -377,7 +374,15 @@ async def test_progress_read_while_a_job_ran_is_read_again_once_none_runs(
 
     monkeypatch.setattr(reconcile, "read_progress", fake_read)
     monkeypatch.setattr(reconcile.time, "monotonic", lambda: 1000.0)
-    r = reconcile.Reconciler(FakeKube(), reconcile.OperatorConfig())  # type: ignore[arg-type]
+    return reconcile.Reconciler(FakeKube(), reconcile.OperatorConfig())  # type: ignore[arg-type]
+
+
+async def test_progress_read_while_a_job_ran_is_read_again_once_none_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where a Job stopped by its deadline left its step decides whether it advanced
+    # it (gates._progress_at_end): not a read from before its last batches.
+    r = _reconciler_counting_reads(monkeypatch)
     spec = {"historySchema": "hist"}
     got = [await r._read_progress("ns", "db", spec, ("dsn", "src"), running=True)]
     got.append(await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False))
@@ -390,21 +395,13 @@ async def test_a_read_made_before_a_job_ended_is_not_its_final_read(
 ) -> None:
     # Read as its Job was created (never seen running: it began and completed its
     # batched step within the 5 s), then that Job is seen ended: read again.
-    reads: list[int] = []
-
-    def fake_read(*args: Any, **kw: Any) -> BatchProgress:
-        reads.append(1)
-        return _progress(batches_done=len(reads))
-
-    monkeypatch.setattr(reconcile, "read_progress", fake_read)
-    monkeypatch.setattr(reconcile.time, "monotonic", lambda: 1000.0)
-    r = reconcile.Reconciler(FakeKube(), reconcile.OperatorConfig())  # type: ignore[arg-type]
+    r = _reconciler_counting_reads(monkeypatch)
     spec = {"historySchema": "hist"}
     got = [await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False)]
     ended = frozenset({"job-uid"})
     assert r._progress_due(("ns", "db"), False, {"completedAt": "x"}, ended)
     got.append(await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False, ended=ended))
-    # Still due until a written decision has used it; meanwhile the read is reused.
+    # Still due until a written decision shows it; meanwhile the read is reused.
     assert r._progress_due(("ns", "db"), False, {"completedAt": "x"}, ended)
     got.append(await r._read_progress("ns", "db", spec, ("dsn", "src"), running=False, ended=ended))
     assert [p.batches_done for _, p in got if p is not None] == [1, 2, 2]

@@ -163,7 +163,7 @@ class Decision:
     @property
     def shows_progress(self) -> bool:
         """Whether it writes status.dataMigration from the progress read it was decided
-        on (a decision that returned before that, e.g. the database unreachable or the
+        on (a decision that returned before that, e.g. a new connection refused or the
         migration set invalid, does not: the read is then not shown)."""
         return progress_shown in self.changes
 

@@ -550,8 +550,8 @@ class Reconciler:
         written = await self._write_status(sv, decision)
         if progress_read and decision.shows_progress:
             # Only now is the final read shown: a decision on it that started over from
-            # the API, failed to be written, or returned before it (the database
-            # unreachable, the set invalid) leaves it due for the next look.
+            # the API, failed to be written, or returned before it (a new connection
+            # refused, the set invalid) leaves it due for the next look.
             self._final_shown[(namespace, name)] = ended
         pending = self._written_migrations.get((namespace, name))
         if _settled(decision) and not written and not pending:
